@@ -1,0 +1,3 @@
+module github.com/twofold-dev/twofold
+
+go 1.26.8

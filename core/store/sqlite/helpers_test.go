@@ -1,0 +1,11 @@
+package sqlite_test
+
+import "time"
+
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}

@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/store"
+)
+
+const sessionColumns = `handle, user_id, recipe_user_id, tenant_id, claims, created_at, expires_at, revoked_at, current_refresh_hash`
+
+func scanSession(row scanner) (store.Session, error) {
+	var s store.Session
+	var claims string
+	var created, expires int64
+	var revoked sql.NullInt64
+	if err := row.Scan(&s.Handle, &s.UserID, &s.RecipeUserID, &s.TenantID, &claims, &created, &expires, &revoked, &s.CurrentRefreshHash); err != nil {
+		return store.Session{}, err
+	}
+	s.Claims = json.RawMessage(claims)
+	s.CreatedAt, s.ExpiresAt, s.RevokedAt = fromMS(created), fromMS(expires), nullMS(revoked)
+	return s, nil
+}
+
+func getSession(ctx context.Context, q querier, handle string) (store.Session, error) {
+	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE handle = ?`, handle))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Session{}, fmt.Errorf("session %q: %w", handle, store.ErrNotFound)
+	}
+	return s, err
+}
+
+func claimsText(c json.RawMessage) string {
+	if len(c) == 0 {
+		return "{}"
+	}
+	return string(c)
+}
+
+// CreateSession implements store.Sessions.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
+			sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), ms(sess.CreatedAt), ms(sess.ExpiresAt), sess.CurrentRefreshHash); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, NULL, ?)`,
+			sess.CurrentRefreshHash, sess.Handle, ms(sess.CreatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create session: %w", err)
+	}
+	return nil
+}
+
+// GetSession implements store.Sessions.
+func (s *Store) GetSession(ctx context.Context, handle string) (store.Session, error) {
+	sess, err := getSession(ctx, s.r, handle)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, err
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("sqlite: get session: %w", err)
+	}
+	return sess, nil
+}
+
+// RotateRefreshToken implements store.Sessions.
+func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, now time.Time) (store.Rotation, error) {
+	var rot store.Rotation
+	theft := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var handle string
+		var parent sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT session_handle, parent_hash FROM refresh_tokens WHERE hash = ?`, presented).Scan(&handle, &parent)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("refresh token: %w", store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		sess, err := getSession(ctx, tx, handle)
+		if err != nil {
+			return err
+		}
+		if !sess.RevokedAt.IsZero() {
+			return fmt.Errorf("session %q: %w", handle, store.ErrSessionRevoked)
+		}
+		if !now.Before(sess.ExpiresAt) {
+			return fmt.Errorf("session %q expired: %w", handle, store.ErrNotFound)
+		}
+		switch {
+		case presented == sess.CurrentRefreshHash:
+			// The current token again (a retry, or a client that lost the answer): issue
+			// another child and wait for one of them to be used.
+		case parent.Valid && parent.String == sess.CurrentRefreshHash:
+			// First use of a child: it becomes current and its unused siblings die.
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET current_refresh_hash = ? WHERE handle = ?`, presented, handle); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_handle = ? AND parent_hash = ? AND hash <> ?`,
+				handle, sess.CurrentRefreshHash, presented); err != nil {
+				return err
+			}
+			sess.CurrentRefreshHash = presented
+		default:
+			theft = true
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE handle = ?`, ms(now), handle); err != nil {
+				return err
+			}
+			sess.RevokedAt = fromMS(ms(now))
+			rot.Session = sess
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, ?, ?)`,
+			next, handle, presented, ms(now)); err != nil {
+			return err
+		}
+		rot = store.Rotation{Session: sess, ParentHash: presented}
+		return nil
+	})
+	if theft {
+		return rot, fmt.Errorf("session %q: %w", rot.Session.Handle, store.ErrTokenTheft)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) {
+		return store.Rotation{}, err
+	}
+	if err != nil {
+		return store.Rotation{}, fmt.Errorf("sqlite: rotate refresh token: %w", err)
+	}
+	return rot, nil
+}
+
+// UpdateSessionClaims implements store.Sessions.
+func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update func(json.RawMessage) (json.RawMessage, error)) (store.Session, error) {
+	var sess store.Session
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if sess, err = getSession(ctx, tx, handle); err != nil {
+			return err
+		}
+		if !sess.RevokedAt.IsZero() {
+			return fmt.Errorf("session %q: %w", handle, store.ErrSessionRevoked)
+		}
+		claims, err := update(sess.Claims)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET claims = ? WHERE handle = ?`, claimsText(claims), handle); err != nil {
+			return err
+		}
+		sess.Claims = claims
+		return nil
+	})
+	if err != nil {
+		return store.Session{}, fmt.Errorf("sqlite: update session claims: %w", err)
+	}
+	return sess, nil
+}
+
+// RevokeSession implements store.Sessions.
+func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time) (store.Session, error) {
+	var sess store.Session
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if sess, err = getSession(ctx, tx, handle); err != nil {
+			return err
+		}
+		if !sess.RevokedAt.IsZero() {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE handle = ?`, ms(now), handle); err != nil {
+			return err
+		}
+		sess.RevokedAt = fromMS(ms(now))
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, err
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("sqlite: revoke session: %w", err)
+	}
+	return sess, nil
+}
+
+// RevokeUserSessions implements store.Sessions.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL AND (user_id = ? OR recipe_user_id = ?)`, ms(now), userID, userID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: revoke sessions of user: %w", err)
+	}
+	return int(n), nil
+}
+
+// RevokedSince implements store.Sessions.
+func (s *Store) RevokedSince(ctx context.Context, tenantID string, since time.Time) ([]store.Session, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE tenant_id = ? AND revoked_at IS NOT NULL AND revoked_at >= ? ORDER BY revoked_at, handle`, tenantID, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list revoked sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list revoked sessions: %w", err)
+		}
+		out = append(out, sess)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list revoked sessions: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSessionsBefore implements store.Sessions.
+func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)`, ms(t), ms(t))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete old sessions: %w", err)
+	}
+	return int(n), nil
+}

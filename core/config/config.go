@@ -1,0 +1,225 @@
+// Package config holds the shapes of the contracts between Twofold's components: a tenant's
+// configuration as the controllers send it to the core's admin API (TenantConfig), what the
+// core answers (TenantState) and the enforcement feed the sidecars poll (Enforcement).
+//
+// It depends only on the standard library and core/mfa, because the sidecar imports it and
+// its binary must stay small.
+package config
+
+import (
+	"github.com/twofold-dev/twofold/core/mfa"
+)
+
+// Redacted replaces every secret in a configuration answered by the admin API.
+const Redacted = "<redacted>"
+
+// PublicTenantID is the tenant that always exists and serves requests without a tenant segment.
+const PublicTenantID = "public"
+
+// Enforcement modes of an MFA policy.
+const (
+	// EnforcementRequired applies the requirement to every user of the tenant.
+	EnforcementRequired = "Required"
+	// EnforcementUserOptIn applies the requirement only to users who enabled MFA for themselves.
+	EnforcementUserOptIn = "UserOptIn"
+)
+
+// Email verification modes.
+const (
+	EmailVerificationOff      = "OFF"
+	EmailVerificationOptional = "OPTIONAL"
+	EmailVerificationRequired = "REQUIRED"
+)
+
+// Third-party provider types.
+const (
+	ProviderGoogle = "google"
+	ProviderGitHub = "github"
+	ProviderOIDC   = "oidc"
+)
+
+// TenantConfig is a tenant's whole desired configuration, as PUT to /admin/v1/tenants/{id}.
+// Durations are whole seconds.
+type TenantConfig struct {
+	// FirstFactors lists the factors that can start a session, in display order.
+	FirstFactors []string `json:"firstFactors,omitempty"`
+	// ThirdPartyProviders are the OAuth2/OIDC providers users may sign in with.
+	ThirdPartyProviders []Provider `json:"thirdPartyProviders,omitempty"`
+	// Email configures delivery of email (codes, magic links).
+	Email *Email `json:"email,omitempty"`
+	// SMS configures delivery of text messages.
+	SMS *SMS `json:"sms,omitempty"`
+	// Session holds token lifetimes and cookie settings.
+	Session Session `json:"session"`
+	// EmailVerification is OFF, OPTIONAL or REQUIRED.
+	EmailVerification string `json:"emailVerification,omitempty"`
+	// WebsiteDomain is the origin of the application's website, used in magic links.
+	WebsiteDomain string `json:"websiteDomain,omitempty"`
+	// WebsiteBasePath is where the website serves its auth pages.
+	WebsiteBasePath string `json:"websiteBasePath,omitempty"`
+	// TOTP holds the parameters of TOTP devices created for this tenant.
+	TOTP TOTP `json:"totp"`
+	// Branding is shown by the hosted login pages.
+	Branding *Branding `json:"branding,omitempty"`
+	// MFA is the compiled multi-factor policy.
+	MFA MFA `json:"mfa"`
+}
+
+// Provider is a third-party sign-in provider. ClientSecret is never returned by the core.
+type Provider struct {
+	// ID is what clients send as thirdPartyId.
+	ID string `json:"id"`
+	// Name is shown on sign-in buttons.
+	Name string `json:"name,omitempty"`
+	// Type is google, github or oidc (generic discovery from Issuer).
+	Type                  string   `json:"type"`
+	Issuer                string   `json:"issuer,omitempty"`
+	ClientID              string   `json:"clientId"`
+	ClientSecret          string   `json:"clientSecret,omitempty"`
+	Scopes                []string `json:"scopes,omitempty"`
+	AuthorizationEndpoint string   `json:"authorizationEndpoint,omitempty"`
+	TokenEndpoint         string   `json:"tokenEndpoint,omitempty"`
+	UserInfoEndpoint      string   `json:"userInfoEndpoint,omitempty"`
+}
+
+// Email configures email delivery.
+type Email struct {
+	SMTP *SMTP `json:"smtp,omitempty"`
+}
+
+// SMTP is an SMTP relay. Password is a secret.
+type SMTP struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	From     string `json:"from"`
+	// TLS is starttls, tls or none.
+	TLS string `json:"tls,omitempty"`
+}
+
+// SMS configures text-message delivery through Twilio or a generic webhook.
+type SMS struct {
+	// Provider is twilio or webhook.
+	Provider string      `json:"provider"`
+	Twilio   *Twilio     `json:"twilio,omitempty"`
+	Webhook  *SMSWebhook `json:"webhook,omitempty"`
+}
+
+// Twilio holds Twilio-style API credentials. AuthToken is a secret.
+type Twilio struct {
+	AccountSID string `json:"accountSid"`
+	AuthToken  string `json:"authToken,omitempty"`
+	From       string `json:"from"`
+	BaseURL    string `json:"baseURL,omitempty"`
+}
+
+// SMSWebhook posts messages to URL, signed with Secret.
+type SMSWebhook struct {
+	URL    string `json:"url"`
+	Secret string `json:"secret,omitempty"`
+}
+
+// Session holds token lifetimes and cookie attributes.
+type Session struct {
+	AccessTokenLifetimeSeconds  int64  `json:"accessTokenLifetimeSeconds,omitempty"`
+	RefreshTokenLifetimeSeconds int64  `json:"refreshTokenLifetimeSeconds,omitempty"`
+	CookieDomain                string `json:"cookieDomain,omitempty"`
+	// CookieSameSite is lax, strict or none; none requires CookieSecure and an anti-CSRF header.
+	CookieSameSite string `json:"cookieSameSite,omitempty"`
+	// CookieSecure defaults to true.
+	CookieSecure *bool `json:"cookieSecure,omitempty"`
+}
+
+// TOTP holds TOTP device parameters.
+type TOTP struct {
+	Issuer        string `json:"issuer,omitempty"`
+	Digits        int    `json:"digits,omitempty"`
+	PeriodSeconds int    `json:"periodSeconds,omitempty"`
+	Skew          int    `json:"skew,omitempty"`
+}
+
+// Branding is shown by the hosted login pages.
+type Branding struct {
+	AppName      string `json:"appName,omitempty"`
+	LogoURL      string `json:"logoURL,omitempty"`
+	PrimaryColor string `json:"primaryColor,omitempty"`
+}
+
+// MFA is the tenant's compiled multi-factor policy.
+type MFA struct {
+	// Requirement is the ordered secondary-factor requirement.
+	Requirement mfa.Requirement `json:"requirement,omitempty"`
+	// Enforcement is Required or UserOptIn.
+	Enforcement string `json:"enforcement,omitempty"`
+	// AllowedSecondaryFactors are the factors users may set up.
+	AllowedSecondaryFactors      []string `json:"allowedSecondaryFactors,omitempty"`
+	EnrollmentGracePeriodSeconds int64    `json:"enrollmentGracePeriodSeconds,omitempty"`
+	// MaxFactorAgeSeconds makes completed factors expire; zero keeps them for the session.
+	MaxFactorAgeSeconds int64 `json:"maxFactorAgeSeconds,omitempty"`
+	// Routes are per-route step-up rules enforced by the sidecars.
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// Route is a step-up rule: requests whose path starts with PathPrefix (and whose method is in
+// Methods, when given) need Requirement with factors no older than MaxFactorAgeSeconds, or
+// nothing at all when Public.
+type Route struct {
+	PathPrefix          string          `json:"pathPrefix"`
+	Methods             []string        `json:"methods,omitempty"`
+	Requirement         mfa.Requirement `json:"requirement,omitempty"`
+	MaxFactorAgeSeconds int64           `json:"maxFactorAgeSeconds,omitempty"`
+	Public              bool            `json:"public,omitempty"`
+}
+
+// TenantState is what the admin API answers for a tenant.
+type TenantState struct {
+	TenantID string `json:"tenantId"`
+	// ConfigVersion increases by one each time the stored configuration changes.
+	ConfigVersion int64 `json:"configVersion"`
+	// ConfigHash is Hash() of the stored configuration, secrets included.
+	ConfigHash string       `json:"configHash"`
+	Config     TenantConfig `json:"config"`
+	UpdatedAt  string       `json:"updatedAt"`
+}
+
+// TenantList is the body of GET /admin/v1/tenants.
+type TenantList struct {
+	Tenants []TenantState `json:"tenants"`
+}
+
+// EnforcementVersion is the v of the enforcement feed this package describes.
+const EnforcementVersion = 1
+
+// Enforcement is the read-only feed a sidecar polls: GET /auth/{tenantId}/enforcement.
+type Enforcement struct {
+	V                          int              `json:"v"`
+	TenantID                   string           `json:"tenantId"`
+	ConfigVersion              int64            `json:"configVersion"`
+	Issuer                     string           `json:"issuer"`
+	AccessTokenLifetimeSeconds int64            `json:"accessTokenLifetimeSeconds"`
+	MFA                        EnforcementMFA   `json:"mfa"`
+	EmailVerificationRequired  bool             `json:"emailVerificationRequired"`
+	RevokedSessions            []RevokedSession `json:"revokedSessions"`
+	HostedUI                   HostedUI         `json:"hostedUI"`
+}
+
+// EnforcementMFA is the part of the MFA policy a sidecar enforces.
+type EnforcementMFA struct {
+	Requirement         mfa.Requirement `json:"requirement"`
+	Enforcement         string          `json:"enforcement"`
+	MaxFactorAgeSeconds int64           `json:"maxFactorAgeSeconds"`
+	Routes              []Route         `json:"routes"`
+}
+
+// RevokedSession is a session revoked within the last access-token lifetime.
+type RevokedSession struct {
+	Handle    string `json:"handle"`
+	RevokedAt int64  `json:"revokedAt"`
+}
+
+// HostedUI tells a sidecar where to send browsers that need to sign in or complete MFA.
+type HostedUI struct {
+	SignIn string `json:"signIn"`
+	MFA    string `json:"mfa"`
+}

@@ -1,0 +1,400 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/twofold-dev/twofold/core/mfa"
+)
+
+// Defaults and limits applied by Normalize and Validate.
+const (
+	DefaultAccessTokenLifetimeSeconds  = 3600
+	DefaultRefreshTokenLifetimeSeconds = 8_640_000
+	// MaxAccessTokenLifetimeSeconds bounds access tokens, so signing keys and revocation lists
+	// need to be kept only this long after they stop being used.
+	MaxAccessTokenLifetimeSeconds  = 86_400
+	MinAccessTokenLifetimeSeconds  = 60
+	MaxRefreshTokenLifetimeSeconds = 10 * 365 * 86_400
+	DefaultWebsiteBasePath         = "/auth"
+)
+
+// ErrInvalid is wrapped by every validation error of this package.
+var ErrInvalid = errors.New("invalid tenant configuration")
+
+// ValidationError names the offending field (a JSON path such as "mfa.requirement") and why.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// Unwrap lets errors.Is(err, ErrInvalid) match.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+var tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// reservedTenantIDs collide with path segments of the public API under /auth.
+var reservedTenantIDs = []string{
+	"signin", "signup", "signout", "signinup", "session", "jwt", "loginmethods", "emailpassword",
+	"thirdparty", "passwordless", "authorisationurl", "totp", "mfa", "user", "enforcement",
+	"recipe", "webauthn", "recovery", "admin", "healthz", "readyz", "metrics", "callback",
+}
+
+// ValidateTenantID checks a tenant id: lower-case letters, digits and hyphens, at most 63
+// characters, not a word the public API uses as a path segment.
+func ValidateTenantID(id string) error {
+	if !tenantIDPattern.MatchString(id) {
+		return invalid("tenantId", "%q is not a valid tenant id: use 1 to 63 lower-case letters, digits and hyphens, starting with a letter or digit", id)
+	}
+	if slices.Contains(reservedTenantIDs, id) {
+		return invalid("tenantId", "%q is reserved by the public API and cannot be a tenant id", id)
+	}
+	return nil
+}
+
+// Normalize returns a copy with defaults filled in. Hash and the core both work on the
+// normalised form, so a configuration that spells out a default and one that leaves it out
+// are the same configuration.
+func (c TenantConfig) Normalize() TenantConfig {
+	out := c.clone()
+	if len(out.FirstFactors) == 0 {
+		out.FirstFactors = []string{mfa.EmailPassword}
+		if len(out.ThirdPartyProviders) > 0 {
+			out.FirstFactors = append(out.FirstFactors, mfa.ThirdParty)
+		}
+	}
+	for i := range out.ThirdPartyProviders {
+		p := &out.ThirdPartyProviders[i]
+		if p.Name == "" {
+			switch p.Type {
+			case ProviderGoogle:
+				p.Name = "Google"
+			case ProviderGitHub:
+				p.Name = "GitHub"
+			default:
+				p.Name = p.ID
+			}
+		}
+	}
+	if out.Email != nil && out.Email.SMTP != nil && out.Email.SMTP.TLS == "" {
+		out.Email.SMTP.TLS = "starttls"
+	}
+	s := &out.Session
+	if s.AccessTokenLifetimeSeconds == 0 {
+		s.AccessTokenLifetimeSeconds = DefaultAccessTokenLifetimeSeconds
+	}
+	if s.RefreshTokenLifetimeSeconds == 0 {
+		s.RefreshTokenLifetimeSeconds = DefaultRefreshTokenLifetimeSeconds
+	}
+	if s.CookieSameSite == "" {
+		s.CookieSameSite = "lax"
+	}
+	if s.CookieSecure == nil {
+		t := true
+		s.CookieSecure = &t
+	}
+	if out.EmailVerification == "" {
+		out.EmailVerification = EmailVerificationOff
+	}
+	if out.WebsiteBasePath == "" {
+		out.WebsiteBasePath = DefaultWebsiteBasePath
+	}
+	if out.TOTP.Issuer == "" {
+		out.TOTP.Issuer = "Twofold"
+		if out.Branding != nil && out.Branding.AppName != "" {
+			out.TOTP.Issuer = out.Branding.AppName
+		}
+	}
+	if out.TOTP.Digits == 0 {
+		out.TOTP.Digits = 6
+	}
+	if out.TOTP.PeriodSeconds == 0 {
+		out.TOTP.PeriodSeconds = 30
+	}
+	if out.TOTP.Skew == 0 {
+		out.TOTP.Skew = 1
+	}
+	if out.MFA.Enforcement == "" {
+		out.MFA.Enforcement = EnforcementRequired
+	}
+	return out
+}
+
+// clone deep-copies the configuration so Normalize and Redact never alias the caller's slices.
+func (c TenantConfig) clone() TenantConfig {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// Every field marshals; a failure here is a programming error.
+		panic(fmt.Sprintf("config: marshal TenantConfig: %v", err))
+	}
+	var out TenantConfig
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(fmt.Sprintf("config: unmarshal TenantConfig: %v", err))
+	}
+	return out
+}
+
+// Validate checks a normalised configuration and returns a *ValidationError naming the first
+// offending field.
+func (c TenantConfig) Validate() error {
+	if len(c.FirstFactors) == 0 {
+		return invalid("firstFactors", "at least one first factor is needed")
+	}
+	for i, f := range c.FirstFactors {
+		field := fmt.Sprintf("firstFactors[%d]", i)
+		if !mfa.IsFactor(f) {
+			return invalid(field, "unknown factor %q (known: %s)", f, strings.Join(mfa.AllFactors, ", "))
+		}
+		if !mfa.IsFirstFactor(f) {
+			return invalid(field, "%q cannot be a first factor", f)
+		}
+		if slices.Index(c.FirstFactors, f) != i {
+			return invalid(field, "%q is listed twice", f)
+		}
+	}
+	if slices.Contains(c.FirstFactors, mfa.ThirdParty) && len(c.ThirdPartyProviders) == 0 {
+		return invalid("firstFactors", "thirdparty is a first factor but no thirdPartyProviders are configured")
+	}
+	for i, p := range c.ThirdPartyProviders {
+		if err := p.validate(fmt.Sprintf("thirdPartyProviders[%d]", i)); err != nil {
+			return err
+		}
+		for _, q := range c.ThirdPartyProviders[:i] {
+			if q.ID == p.ID {
+				return invalid(fmt.Sprintf("thirdPartyProviders[%d].id", i), "provider id %q is used twice", p.ID)
+			}
+		}
+	}
+	if c.Email != nil && c.Email.SMTP != nil {
+		s := c.Email.SMTP
+		switch {
+		case s.Host == "":
+			return invalid("email.smtp.host", "an SMTP host is needed")
+		case s.Port < 1 || s.Port > 65535:
+			return invalid("email.smtp.port", "port %d is not between 1 and 65535", s.Port)
+		case s.From == "":
+			return invalid("email.smtp.from", "a sender address is needed")
+		case !slices.Contains([]string{"starttls", "tls", "none"}, s.TLS):
+			return invalid("email.smtp.tls", "%q is not one of starttls, tls, none", s.TLS)
+		}
+	}
+	if c.SMS != nil {
+		switch c.SMS.Provider {
+		case "twilio":
+			if c.SMS.Twilio == nil || c.SMS.Twilio.AccountSID == "" || c.SMS.Twilio.From == "" {
+				return invalid("sms.twilio", "the twilio provider needs accountSid and from")
+			}
+		case "webhook":
+			if c.SMS.Webhook == nil {
+				return invalid("sms.webhook", "the webhook provider needs a url")
+			}
+			if err := validateURL("sms.webhook.url", c.SMS.Webhook.URL); err != nil {
+				return err
+			}
+		default:
+			return invalid("sms.provider", "%q is not one of twilio, webhook", c.SMS.Provider)
+		}
+	}
+	s := c.Session
+	if s.AccessTokenLifetimeSeconds < MinAccessTokenLifetimeSeconds || s.AccessTokenLifetimeSeconds > MaxAccessTokenLifetimeSeconds {
+		return invalid("session.accessTokenLifetimeSeconds", "%d is not between %d and %d", s.AccessTokenLifetimeSeconds, MinAccessTokenLifetimeSeconds, MaxAccessTokenLifetimeSeconds)
+	}
+	if s.RefreshTokenLifetimeSeconds < s.AccessTokenLifetimeSeconds || s.RefreshTokenLifetimeSeconds > MaxRefreshTokenLifetimeSeconds {
+		return invalid("session.refreshTokenLifetimeSeconds", "%d is not between the access-token lifetime (%d) and %d", s.RefreshTokenLifetimeSeconds, s.AccessTokenLifetimeSeconds, MaxRefreshTokenLifetimeSeconds)
+	}
+	if !slices.Contains([]string{"lax", "strict", "none"}, s.CookieSameSite) {
+		return invalid("session.cookieSameSite", "%q is not one of lax, strict, none", s.CookieSameSite)
+	}
+	if s.CookieSameSite == "none" && (s.CookieSecure == nil || !*s.CookieSecure) {
+		return invalid("session.cookieSecure", "browsers drop SameSite=none cookies that are not Secure")
+	}
+	if !slices.Contains([]string{EmailVerificationOff, EmailVerificationOptional, EmailVerificationRequired}, c.EmailVerification) {
+		return invalid("emailVerification", "%q is not one of OFF, OPTIONAL, REQUIRED", c.EmailVerification)
+	}
+	if c.WebsiteDomain != "" {
+		if err := validateURL("websiteDomain", c.WebsiteDomain); err != nil {
+			return err
+		}
+	}
+	if !strings.HasPrefix(c.WebsiteBasePath, "/") {
+		return invalid("websiteBasePath", "%q must start with /", c.WebsiteBasePath)
+	}
+	t := c.TOTP
+	if t.Digits != 6 && t.Digits != 8 {
+		return invalid("totp.digits", "%d is not 6 or 8", t.Digits)
+	}
+	if t.PeriodSeconds < 15 || t.PeriodSeconds > 300 {
+		return invalid("totp.periodSeconds", "%d is not between 15 and 300", t.PeriodSeconds)
+	}
+	if t.Skew < 0 || t.Skew > 5 {
+		return invalid("totp.skew", "%d is not between 0 and 5", t.Skew)
+	}
+	return c.MFA.validate()
+}
+
+func (m MFA) validate() error {
+	if err := m.Requirement.Validate(); err != nil {
+		return invalid("mfa.requirement", "%v", err)
+	}
+	if m.Enforcement != EnforcementRequired && m.Enforcement != EnforcementUserOptIn {
+		return invalid("mfa.enforcement", "%q is not one of Required, UserOptIn", m.Enforcement)
+	}
+	for i, f := range m.AllowedSecondaryFactors {
+		field := fmt.Sprintf("mfa.allowedSecondaryFactors[%d]", i)
+		if !mfa.IsFactor(f) {
+			return invalid(field, "unknown factor %q", f)
+		}
+		if !mfa.IsSecondaryFactor(f) {
+			return invalid(field, "%q cannot be a secondary factor", f)
+		}
+	}
+	if m.EnrollmentGracePeriodSeconds < 0 {
+		return invalid("mfa.enrollmentGracePeriodSeconds", "must not be negative")
+	}
+	if m.MaxFactorAgeSeconds < 0 {
+		return invalid("mfa.maxFactorAgeSeconds", "must not be negative")
+	}
+	for i, r := range m.Routes {
+		field := fmt.Sprintf("mfa.routes[%d]", i)
+		if !strings.HasPrefix(r.PathPrefix, "/") {
+			return invalid(field+".pathPrefix", "%q must start with /", r.PathPrefix)
+		}
+		for _, meth := range r.Methods {
+			if !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, meth) {
+				return invalid(field+".methods", "%q is not an HTTP method in upper case", meth)
+			}
+		}
+		if r.Public && (len(r.Requirement) > 0 || r.MaxFactorAgeSeconds > 0) {
+			return invalid(field, "a public route cannot also have a requirement or a maximum factor age")
+		}
+		if err := r.Requirement.Validate(); err != nil {
+			return invalid(field+".requirement", "%v", err)
+		}
+		if r.MaxFactorAgeSeconds < 0 {
+			return invalid(field+".maxFactorAgeSeconds", "must not be negative")
+		}
+	}
+	return nil
+}
+
+func (p Provider) validate(field string) error {
+	if p.ID == "" {
+		return invalid(field+".id", "a provider id is needed")
+	}
+	if !tenantIDPattern.MatchString(p.ID) {
+		return invalid(field+".id", "%q is not a valid provider id: use lower-case letters, digits and hyphens", p.ID)
+	}
+	if p.ClientID == "" {
+		return invalid(field+".clientId", "a client id is needed")
+	}
+	switch p.Type {
+	case ProviderGoogle, ProviderGitHub:
+	case ProviderOIDC:
+		if p.Issuer == "" {
+			return invalid(field+".issuer", "a generic OIDC provider needs an issuer for discovery")
+		}
+	default:
+		return invalid(field+".type", "%q is not one of google, github, oidc", p.Type)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"issuer", p.Issuer}, {"authorizationEndpoint", p.AuthorizationEndpoint},
+		{"tokenEndpoint", p.TokenEndpoint}, {"userInfoEndpoint", p.UserInfoEndpoint},
+	} {
+		if f.v != "" {
+			if err := validateURL(field+"."+f.name, f.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateURL(field, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return invalid(field, "%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// Hash returns "sha256:<hex>" of the normalised configuration, secrets included. Two
+// configurations that normalise to the same thing have the same hash, so a controller can
+// compare the hash of what it wants with the core's without reading secrets back.
+func (c TenantConfig) Hash() string {
+	b, err := json.Marshal(c.Normalize())
+	if err != nil {
+		panic(fmt.Sprintf("config: marshal TenantConfig: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Redact returns a copy with every non-empty secret replaced by Redacted.
+func (c TenantConfig) Redact() TenantConfig {
+	out := c.clone()
+	red := func(s *string) {
+		if *s != "" {
+			*s = Redacted
+		}
+	}
+	for i := range out.ThirdPartyProviders {
+		red(&out.ThirdPartyProviders[i].ClientSecret)
+	}
+	if out.Email != nil && out.Email.SMTP != nil {
+		red(&out.Email.SMTP.Password)
+	}
+	if out.SMS != nil {
+		if out.SMS.Twilio != nil {
+			red(&out.SMS.Twilio.AuthToken)
+		}
+		if out.SMS.Webhook != nil {
+			red(&out.SMS.Webhook.Secret)
+		}
+	}
+	return out
+}
+
+// Enforcement builds the sidecar feed of a tenant from its normalised configuration.
+func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string, revoked []RevokedSession) Enforcement {
+	routes := c.MFA.Routes
+	if routes == nil {
+		routes = []Route{}
+	}
+	req := c.MFA.Requirement
+	if req == nil {
+		req = mfa.Requirement{}
+	}
+	if revoked == nil {
+		revoked = []RevokedSession{}
+	}
+	base := strings.TrimSuffix(c.WebsiteBasePath, "/")
+	return Enforcement{
+		V:                          EnforcementVersion,
+		TenantID:                   tenantID,
+		ConfigVersion:              version,
+		Issuer:                     issuer,
+		AccessTokenLifetimeSeconds: c.Session.AccessTokenLifetimeSeconds,
+		MFA: EnforcementMFA{
+			Requirement:         req,
+			Enforcement:         c.MFA.Enforcement,
+			MaxFactorAgeSeconds: c.MFA.MaxFactorAgeSeconds,
+			Routes:              routes,
+		},
+		EmailVerificationRequired: c.EmailVerification == EmailVerificationRequired,
+		RevokedSessions:           revoked,
+		HostedUI:                  HostedUI{SignIn: base + "/signin", MFA: base + "/mfa"},
+	}
+}

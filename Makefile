@@ -12,7 +12,7 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GO_TEST_FLAGS ?= -count=1 -timeout 25m
 
 # Packages controller-gen reads for CRDs, RBAC and webhook manifests.
-CRD_PATHS := paths=./api/...
+CRD_PATHS := paths=./api/... paths=./controllers/...
 
 .PHONY: all
 all: build
@@ -28,8 +28,8 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) from the API types.
-	$(CONTROLLER_GEN) crd $(CRD_PATHS) output:crd:artifacts:config=config/crd/bases
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) from the code.
+	$(CONTROLLER_GEN) crd rbac:roleName=twofold-manager $(CRD_PATHS) output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated files are stale (and regenerate them).

@@ -270,9 +270,20 @@ type AuthTenantStatus struct {
 	// ConfigHash is the hash of the configuration the core holds.
 	// +optional
 	ConfigHash string `json:"configHash,omitempty"`
-	// Policies lists the MFAPolicies applied to the tenant, in the order they combine.
+	// AppliedPolicies lists the MFAPolicies the core's configuration includes, in the order
+	// they combine, with the generation of each that was applied.
 	// +optional
-	Policies []string `json:"policies,omitempty"`
+	// +listType=map
+	// +listMapKey=name
+	AppliedPolicies []AppliedPolicy `json:"appliedPolicies,omitempty"`
+}
+
+// AppliedPolicy is one MFAPolicy included in a tenant's configuration.
+type AppliedPolicy struct {
+	// Name of the MFAPolicy.
+	Name string `json:"name"`
+	// Generation of the MFAPolicy that was applied.
+	Generation int64 `json:"generation"`
 }
 
 // AuthTenant declares a tenant of the Twofold auth core.
@@ -284,6 +295,7 @@ type AuthTenantStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Version",type=integer,JSONPath=`.status.configVersion`,priority=1
 // +kubebuilder:printcolumn:name="Factors",type=string,JSONPath=`.spec.firstFactors`,priority=1
+// +kubebuilder:printcolumn:name="Policies",type=string,JSONPath=`.status.appliedPolicies[*].name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="(has(self.spec.tenantId) ? self.spec.tenantId : self.metadata.name) == (has(oldSelf.spec.tenantId) ? oldSelf.spec.tenantId : oldSelf.metadata.name)",message="spec.tenantId cannot be changed once set: users belong to the tenant"
 // +kubebuilder:validation:XValidation:rule="has(self.spec.tenantId) || self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="the object name is not a valid tenant id (lower-case letters, digits and '-', at most 63): set spec.tenantId"

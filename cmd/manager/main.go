@@ -1,0 +1,135 @@
+// Command twofold-manager runs Twofold's controllers (AuthTenant, MFAPolicy) and the pod
+// injection webhook. It finds the auth core by URL and authenticates to its admin API with a
+// key read from a file (a mounted Secret) or the environment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
+	"github.com/twofold-dev/twofold/controllers"
+	"github.com/twofold-dev/twofold/core/adminclient"
+)
+
+func main() {
+	var (
+		coreURL, adminKeyFile   string
+		metricsAddr, probeAddr  string
+		leaderElect             bool
+		leaderElectionNamespace string
+		resync                  time.Duration
+	)
+	flag.StringVar(&coreURL, "core-url", envOr("TWOFOLD_CORE_URL", "http://twofold-core:3567"), "Base URL of the auth core's admin API (env TWOFOLD_CORE_URL).")
+	flag.StringVar(&adminKeyFile, "admin-key-file", os.Getenv("TWOFOLD_ADMIN_KEY_FILE"), "File holding the core's admin key, re-read on every call (env TWOFOLD_ADMIN_KEY_FILE); else env TWOFOLD_ADMIN_KEY.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 turns it off.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader so that only one replica reconciles at a time.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the pod's namespace.")
+	flag.DurationVar(&resync, "resync-period", 30*time.Second, "How often a synced tenant is compared with the core, to correct drift.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	setupLog := ctrl.Log.WithName("setup")
+
+	if err := run(ctrl.SetupSignalHandler(), options{
+		coreURL: coreURL, adminKeyFile: adminKeyFile, metricsAddr: metricsAddr, probeAddr: probeAddr,
+		leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace, resync: resync,
+	}); err != nil {
+		setupLog.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	coreURL, adminKeyFile, metricsAddr, probeAddr string
+	leaderElect                                   bool
+	leaderElectionNamespace                       string
+	resync                                        time.Duration
+}
+
+func run(ctx context.Context, o options) error {
+	key, err := adminKeySource(o.adminKeyFile)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := authv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "manager.auth.twofold.dev",
+		LeaderElectionNamespace: o.leaderElectionNamespace,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := controllers.Setup(ctx, mgr, controllers.Options{
+		Core:         adminclient.New(o.coreURL, key, nil),
+		ResyncPeriod: o.resync,
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.WithName("setup").Info("Starting manager", "coreURL", o.coreURL, "leaderElection", o.leaderElect)
+	return mgr.Start(ctx)
+}
+
+// adminKeySource returns a function yielding the admin key: from the file when one is given
+// (re-read each time, so a rotated Secret takes effect), else from TWOFOLD_ADMIN_KEY.
+func adminKeySource(file string) (func() (string, error), error) {
+	if file != "" {
+		read := func() (string, error) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return "", err
+			}
+			k := strings.TrimSpace(string(b))
+			if k == "" {
+				return "", fmt.Errorf("admin key file %s is empty", file)
+			}
+			return k, nil
+		}
+		if _, err := read(); err != nil {
+			return nil, fmt.Errorf("reading the admin key: %w", err)
+		}
+		return read, nil
+	}
+	k := strings.TrimSpace(os.Getenv("TWOFOLD_ADMIN_KEY"))
+	if k == "" {
+		return nil, errors.New("no admin key: set --admin-key-file (or TWOFOLD_ADMIN_KEY_FILE) to a file holding the core's admin key, or TWOFOLD_ADMIN_KEY")
+	}
+	return func() (string, error) { return k, nil }, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

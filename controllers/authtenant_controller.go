@@ -1,0 +1,320 @@
+// Package controllers reconciles AuthTenant and MFAPolicy objects into the auth core through
+// its admin API. The AuthTenant reconciler owns the core's tenant configuration: it compiles
+// the tenant, the MFAPolicies that name it and the referenced Secrets into one declarative
+// PUT. The MFAPolicy reconciler only reports whether each of its tenants has applied it.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
+	"github.com/twofold-dev/twofold/core/adminclient"
+	"github.com/twofold-dev/twofold/core/config"
+)
+
+// Finalizer holds an AuthTenant until the core has been told about its deletion.
+const Finalizer = "auth.twofold.dev/tenant"
+
+const (
+	secretIndex = "twofold.secretNames"
+	tenantIndex = "twofold.tenantRefs"
+)
+
+// CoreClient is the part of the core's admin API the reconcilers use.
+type CoreClient interface {
+	GetTenant(ctx context.Context, tenantID string) (*config.TenantState, error)
+	PutTenant(ctx context.Context, tenantID string, cfg config.TenantConfig) (*config.TenantState, error)
+	DeleteTenant(ctx context.Context, tenantID string) error
+}
+
+// AuthTenantReconciler keeps the core's tenant configuration equal to the declared one.
+type AuthTenantReconciler struct {
+	client.Client
+	// SecretReader reads referenced Secrets straight from the API server, so the manager
+	// never caches the cluster's Secrets; only their metadata is watched.
+	SecretReader client.Reader
+	Core         CoreClient
+	Recorder     events.EventRecorder
+	// ResyncPeriod is how often a synced tenant is compared with the core again, so a core
+	// that lost or changed its configuration gets the declared state back.
+	ResyncPeriod time.Duration
+}
+
+// +kubebuilder:rbac:groups=auth.twofold.dev,resources=authtenants,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=auth.twofold.dev,resources=authtenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth.twofold.dev,resources=authtenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups=auth.twofold.dev,resources=mfapolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile fetches the tenant, makes sure it carries the finalizer, and syncs or deletes it,
+// patching status once at the end.
+func (r *AuthTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	tenant := &authv1alpha1.AuthTenant{}
+	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+
+	if tenant.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(tenant, Finalizer) {
+		patch := client.MergeFrom(tenant.DeepCopy())
+		controllerutil.AddFinalizer(tenant, Finalizer)
+		return ctrl.Result{}, r.Patch(ctx, tenant, patch)
+	}
+
+	before := tenant.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, before, tenant); err != nil && !apierrors.IsNotFound(err) {
+			reterr = errors.Join(reterr, err)
+		}
+	}()
+
+	if !tenant.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, tenant)
+	}
+	return r.reconcileNormal(ctx, tenant)
+}
+
+func (r *AuthTenantReconciler) reconcileNormal(ctx context.Context, tenant *authv1alpha1.AuthTenant) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	tenantID := tenant.EffectiveTenantID()
+	tenant.Status.TenantID = tenantID
+
+	policies, err := r.policiesFor(ctx, tenant)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	desired, err := compileTenant(tenant, policies, r.secretLookup(ctx, tenant.Namespace))
+	switch {
+	case errors.Is(err, ErrSecretNotFound):
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonSecretNotFound, err.Error())
+		return ctrl.Result{}, nil // the Secret watch brings us back
+	case errors.Is(err, ErrConflict):
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonConflict, err.Error()+"; the core keeps its previous configuration")
+		return ctrl.Result{}, nil // a policy change brings us back
+	case err != nil:
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonInvalidSpec, err.Error())
+		return ctrl.Result{}, nil
+	}
+	if err := desired.Normalize().Validate(); err != nil {
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonInvalidSpec, "the tenant with its MFAPolicies is not valid: "+err.Error())
+		return ctrl.Result{}, nil
+	}
+
+	want := desired.Hash()
+	current, err := r.Core.GetTenant(ctx, tenantID)
+	if err != nil && !errors.Is(err, adminclient.ErrNotFound) {
+		return r.coreFailed(tenant, err)
+	}
+	if current == nil || current.ConfigHash != want {
+		drift := current != nil && tenant.Status.ConfigHash == current.ConfigHash && tenant.Status.ObservedGeneration == tenant.Generation
+		lost := current == nil && tenant.Status.ConfigVersion > 0
+		current, err = r.Core.PutTenant(ctx, tenantID, desired)
+		if err != nil {
+			return r.coreFailed(tenant, err)
+		}
+		switch {
+		case lost:
+			logger.Info("Restored tenant the core had lost", "tenant", tenantID, "configVersion", current.ConfigVersion)
+			r.event(tenant, corev1.EventTypeWarning, "DriftCorrected", "Restored the tenant configuration the auth core had lost")
+		case drift:
+			logger.Info("Corrected drifted tenant", "tenant", tenantID, "configVersion", current.ConfigVersion)
+			r.event(tenant, corev1.EventTypeWarning, "DriftCorrected", "Restored the declared configuration over a change made outside Kubernetes")
+		default:
+			logger.Info("Synced tenant", "tenant", tenantID, "configVersion", current.ConfigVersion)
+			r.event(tenant, corev1.EventTypeNormal, "Synced", fmt.Sprintf("The auth core holds configuration version %d", current.ConfigVersion))
+		}
+	}
+
+	tenant.Status.ConfigVersion = current.ConfigVersion
+	tenant.Status.ConfigHash = current.ConfigHash
+	tenant.Status.AppliedPolicies = appliedPolicies(policies)
+	tenant.Status.ObservedGeneration = tenant.Generation
+	r.setReady(tenant, metav1.ConditionTrue, authv1alpha1.ReasonSynced, fmt.Sprintf("The auth core holds configuration version %d", current.ConfigVersion))
+	return ctrl.Result{RequeueAfter: r.ResyncPeriod}, nil
+}
+
+func (r *AuthTenantReconciler) reconcileDelete(ctx context.Context, tenant *authv1alpha1.AuthTenant) (ctrl.Result, error) {
+	tenantID := tenant.EffectiveTenantID()
+	if tenant.Spec.DeletionPolicy == "Delete" {
+		if err := r.Core.DeleteTenant(ctx, tenantID); err != nil {
+			return r.coreFailed(tenant, err)
+		}
+		log.FromContext(ctx).Info("Deleted tenant configuration from the core", "tenant", tenantID)
+		r.event(tenant, corev1.EventTypeNormal, "Deleted", "Removed the tenant configuration from the auth core; users are kept")
+	} else {
+		log.FromContext(ctx).Info("Released tenant", "tenant", tenantID, "deletionPolicy", "Retain")
+		r.event(tenant, corev1.EventTypeNormal, "Retained", "The auth core keeps the tenant; it is no longer managed")
+	}
+	patch := client.MergeFrom(tenant.DeepCopy())
+	controllerutil.RemoveFinalizer(tenant, Finalizer)
+	return ctrl.Result{}, r.Patch(ctx, tenant, patch)
+}
+
+// coreFailed records why the core did not take the configuration. Unreachable cores are
+// retried with the controller's backoff; refusals wait for a change to the objects.
+func (r *AuthTenantReconciler) coreFailed(tenant *authv1alpha1.AuthTenant, err error) (ctrl.Result, error) {
+	var invalid *adminclient.InvalidError
+	if errors.As(err, &invalid) {
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonInvalidSpec, invalid.Error())
+		r.event(tenant, corev1.EventTypeWarning, authv1alpha1.ReasonInvalidSpec, invalid.Error())
+		return ctrl.Result{}, nil
+	}
+	r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonCoreUnavailable, err.Error())
+	return ctrl.Result{}, err
+}
+
+func (r *AuthTenantReconciler) setReady(tenant *authv1alpha1.AuthTenant, status metav1.ConditionStatus, reason, message string) {
+	if !tenant.DeletionTimestamp.IsZero() && status == metav1.ConditionTrue {
+		status, reason = metav1.ConditionFalse, authv1alpha1.ReasonDeleting
+	}
+	meta.SetStatusCondition(&tenant.Status.Conditions, metav1.Condition{
+		Type: authv1alpha1.ConditionReady, Status: status, Reason: reason, Message: message,
+		ObservedGeneration: tenant.Generation,
+	})
+}
+
+func (r *AuthTenantReconciler) event(obj client.Object, eventType, reason, note string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, eventType, reason, "Sync", "%s", note)
+	}
+}
+
+// patchStatus writes status only when it changed.
+func (r *AuthTenantReconciler) patchStatus(ctx context.Context, before, after *authv1alpha1.AuthTenant) error {
+	if equalStatus(before.Status, after.Status) {
+		return nil
+	}
+	return r.Status().Patch(ctx, after, client.MergeFrom(before))
+}
+
+func (r *AuthTenantReconciler) policiesFor(ctx context.Context, tenant *authv1alpha1.AuthTenant) ([]authv1alpha1.MFAPolicy, error) {
+	var list authv1alpha1.MFAPolicyList
+	if err := r.List(ctx, &list, client.InNamespace(tenant.Namespace), client.MatchingFields{tenantIndex: tenant.Name}); err != nil {
+		return nil, fmt.Errorf("listing MFAPolicies for tenant %s: %w", tenant.Name, err)
+	}
+	var out []authv1alpha1.MFAPolicy
+	for _, p := range list.Items {
+		if p.DeletionTimestamp.IsZero() {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (r *AuthTenantReconciler) secretLookup(ctx context.Context, namespace string) SecretLookup {
+	return func(ref authv1alpha1.SecretKeySelector) (string, error) {
+		var s corev1.Secret
+		if err := r.SecretReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, &s); err != nil {
+			if apierrors.IsNotFound(err) {
+				return "", fmt.Errorf("%w: Secret %s/%s does not exist", ErrSecretNotFound, namespace, ref.Name)
+			}
+			return "", fmt.Errorf("reading Secret %s/%s: %w", namespace, ref.Name, err)
+		}
+		v, ok := s.Data[ref.Key]
+		if !ok {
+			return "", fmt.Errorf("%w: Secret %s/%s has no key %q", ErrSecretNotFound, namespace, ref.Name, ref.Key)
+		}
+		return string(v), nil
+	}
+}
+
+func appliedPolicies(ps []authv1alpha1.MFAPolicy) []authv1alpha1.AppliedPolicy {
+	var out []authv1alpha1.AppliedPolicy
+	for _, p := range ps {
+		out = append(out, authv1alpha1.AppliedPolicy{Name: p.Name, Generation: p.Generation})
+	}
+	return out
+}
+
+// secretNames lists the Secrets a tenant refers to, for the Secret watch.
+func secretNames(t *authv1alpha1.AuthTenant) []string {
+	seen := map[string]bool{}
+	add := func(ref *authv1alpha1.SecretKeySelector) {
+		if ref != nil {
+			seen[ref.Name] = true
+		}
+	}
+	for i := range t.Spec.ThirdPartyProviders {
+		add(&t.Spec.ThirdPartyProviders[i].ClientSecretRef)
+	}
+	if t.Spec.Email != nil {
+		add(t.Spec.Email.SMTP.UsernameRef)
+		add(t.Spec.Email.SMTP.PasswordRef)
+	}
+	if t.Spec.SMS != nil {
+		if t.Spec.SMS.Twilio != nil {
+			add(&t.Spec.SMS.Twilio.AuthTokenRef)
+		}
+		if t.Spec.SMS.Webhook != nil {
+			add(&t.Spec.SMS.Webhook.SecretRef)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetupIndexes registers the field indexes both reconcilers use; call it once per manager
+// before SetupWithManager.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &authv1alpha1.AuthTenant{}, secretIndex, func(o client.Object) []string {
+		return secretNames(o.(*authv1alpha1.AuthTenant))
+	}); err != nil {
+		return fmt.Errorf("indexing AuthTenants by Secret: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &authv1alpha1.MFAPolicy{}, tenantIndex, func(o client.Object) []string {
+		return o.(*authv1alpha1.MFAPolicy).Spec.TenantRefs
+	}); err != nil {
+		return fmt.Errorf("indexing MFAPolicies by tenant: %w", err)
+	}
+	return nil
+}
+
+// SetupWithManager registers the reconciler and its watches: the AuthTenants themselves, the
+// MFAPolicies that name them and the Secrets they refer to.
+func (r *AuthTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&authv1alpha1.AuthTenant{}).
+		Watches(&authv1alpha1.MFAPolicy{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			var reqs []reconcile.Request
+			for _, name := range o.(*authv1alpha1.MFAPolicy).Spec.TenantRefs {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}})
+			}
+			return reqs
+		})).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var list authv1alpha1.AuthTenantList
+			if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{secretIndex: o.GetName()}); err != nil {
+				log.FromContext(ctx).Error(err, "Failed to list AuthTenants for a Secret", "secret", client.ObjectKeyFromObject(o))
+				return nil
+			}
+			reqs := make([]reconcile.Request, 0, len(list.Items))
+			for _, t := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+			}
+			return reqs
+		})).
+		Named("authtenant").
+		Complete(r)
+}

@@ -18,38 +18,37 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
 	"github.com/twofold-dev/twofold/controllers"
 	"github.com/twofold-dev/twofold/core/adminclient"
+	"github.com/twofold-dev/twofold/sidecar/inject"
 )
 
 func main() {
-	var (
-		coreURL, adminKeyFile   string
-		metricsAddr, probeAddr  string
-		leaderElect             bool
-		leaderElectionNamespace string
-		resync                  time.Duration
-	)
-	flag.StringVar(&coreURL, "core-url", envOr("TWOFOLD_CORE_URL", "http://twofold-core:3567"), "Base URL of the auth core's admin API (env TWOFOLD_CORE_URL).")
-	flag.StringVar(&adminKeyFile, "admin-key-file", os.Getenv("TWOFOLD_ADMIN_KEY_FILE"), "File holding the core's admin key, re-read on every call (env TWOFOLD_ADMIN_KEY_FILE); else env TWOFOLD_ADMIN_KEY.")
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 turns it off.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
-	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader so that only one replica reconciles at a time.")
-	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the pod's namespace.")
-	flag.DurationVar(&resync, "resync-period", 30*time.Second, "How often a synced tenant is compared with the core, to correct drift.")
+	var o options
+	var excluded string
+	flag.StringVar(&o.coreURL, "core-url", envOr("TWOFOLD_CORE_URL", "http://twofold-core:3567"), "Base URL of the auth core's admin API (env TWOFOLD_CORE_URL).")
+	flag.StringVar(&o.adminKeyFile, "admin-key-file", os.Getenv("TWOFOLD_ADMIN_KEY_FILE"), "File holding the core's admin key, re-read on every call (env TWOFOLD_ADMIN_KEY_FILE); else env TWOFOLD_ADMIN_KEY.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 turns it off.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so that only one replica reconciles at a time.")
+	flag.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the pod's namespace.")
+	flag.DurationVar(&o.resync, "resync-period", 30*time.Second, "How often a synced tenant is compared with the core, to correct drift.")
+	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the pod injection webhooks; 0 turns them off.")
+	flag.StringVar(&o.certDir, "webhook-cert-dir", "", "Folder with the webhook's tls.crt and tls.key (default: controller-runtime's).")
+	flag.StringVar(&o.sidecarImage, "sidecar-image", envOr("TWOFOLD_SIDECAR_IMAGE", "ghcr.io/twofold-dev/twofold-sidecar:latest"), "Image of the injected proxy (env TWOFOLD_SIDECAR_IMAGE).")
+	flag.StringVar(&o.sidecarCoreURL, "sidecar-core-url", os.Getenv("TWOFOLD_SIDECAR_CORE_URL"), "The core's URL as injected proxies reach it (env TWOFOLD_SIDECAR_CORE_URL); defaults to --core-url.")
+	flag.StringVar(&excluded, "excluded-namespaces", "kube-system", "Comma-separated namespaces never injected; the manager's own namespace is added.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	o.excludedNamespaces = splitList(excluded)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	setupLog := ctrl.Log.WithName("setup")
 
-	if err := run(ctrl.SetupSignalHandler(), options{
-		coreURL: coreURL, adminKeyFile: adminKeyFile, metricsAddr: metricsAddr, probeAddr: probeAddr,
-		leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace, resync: resync,
-	}); err != nil {
-		setupLog.Error(err, "Manager stopped")
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.WithName("setup").Error(err, "Manager stopped")
 		os.Exit(1)
 	}
 }
@@ -59,6 +58,9 @@ type options struct {
 	leaderElect                                   bool
 	leaderElectionNamespace                       string
 	resync                                        time.Duration
+	webhookPort                                   int
+	certDir, sidecarImage, sidecarCoreURL         string
+	excludedNamespaces                            []string
 }
 
 func run(ctx context.Context, o options) error {
@@ -75,6 +77,7 @@ func run(ctx context.Context, o options) error {
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
+		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir}),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
@@ -89,6 +92,16 @@ func run(ctx context.Context, o options) error {
 		ResyncPeriod: o.resync,
 	}); err != nil {
 		return err
+	}
+	if o.webhookPort != 0 {
+		cfg := inject.DefaultConfig()
+		cfg.Image = o.sidecarImage
+		cfg.CoreURL = o.sidecarCoreURL
+		if cfg.CoreURL == "" {
+			cfg.CoreURL = o.coreURL
+		}
+		cfg.ExcludedNamespaces = append(o.excludedNamespaces, ownNamespace())
+		inject.Register(mgr.GetWebhookServer(), scheme, cfg)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -125,6 +138,27 @@ func adminKeySource(file string) (func() (string, error), error) {
 		return nil, errors.New("no admin key: set --admin-key-file (or TWOFOLD_ADMIN_KEY_FILE) to a file holding the core's admin key, or TWOFOLD_ADMIN_KEY")
 	}
 	return func() (string, error) { return k, nil }, nil
+}
+
+// ownNamespace is the manager's namespace (from the service account mount), or
+// twofold-system outside a cluster.
+func ownNamespace() string {
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "twofold-system"
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func envOr(name, def string) string {

@@ -12,7 +12,7 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GO_TEST_FLAGS ?= -count=1 -timeout 25m
 
 # Packages controller-gen reads for CRDs, RBAC and webhook manifests.
-CRD_PATHS := paths=./api/... paths=./controllers/...
+CRD_PATHS := paths=./api/... paths=./controllers/... paths=./cmd/manager/...
 
 .PHONY: all
 all: build

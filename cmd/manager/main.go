@@ -9,10 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -40,6 +43,9 @@ func main() {
 	flag.StringVar(&o.certDir, "webhook-cert-dir", "", "Folder with the webhook's tls.crt and tls.key (default: controller-runtime's).")
 	flag.StringVar(&o.sidecarImage, "sidecar-image", envOr("TWOFOLD_SIDECAR_IMAGE", "ghcr.io/twofold-dev/twofold-sidecar:latest"), "Image of the injected proxy (env TWOFOLD_SIDECAR_IMAGE).")
 	flag.StringVar(&o.sidecarCoreURL, "sidecar-core-url", os.Getenv("TWOFOLD_SIDECAR_CORE_URL"), "The core's URL as injected proxies reach it (env TWOFOLD_SIDECAR_CORE_URL); defaults to --core-url.")
+	flag.StringVar(&o.certManagement, "webhook-cert-management", "self", "Who provides the webhook's serving certificate: self (the manager creates and rotates it, and patches the webhook configurations' caBundle) or external (cert-manager or another tool mounts it into --webhook-cert-dir).")
+	flag.StringVar(&o.certSecret, "webhook-cert-secret", "twofold-webhook-cert", "Secret, in the manager's namespace, holding the self-managed webhook certificate.")
+	flag.StringVar(&o.webhookService, "webhook-service", "twofold-webhook", "Service, in the manager's namespace, in front of the webhook server (the certificate's DNS name).")
 	flag.StringVar(&excluded, "excluded-namespaces", "kube-system", "Comma-separated namespaces never injected; the manager's own namespace is added.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -61,6 +67,7 @@ type options struct {
 	webhookPort                                   int
 	certDir, sidecarImage, sidecarCoreURL         string
 	excludedNamespaces                            []string
+	certManagement, certSecret, webhookService    string
 }
 
 func run(ctx context.Context, o options) error {
@@ -94,14 +101,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if o.webhookPort != 0 {
-		cfg := inject.DefaultConfig()
-		cfg.Image = o.sidecarImage
-		cfg.CoreURL = o.sidecarCoreURL
-		if cfg.CoreURL == "" {
-			cfg.CoreURL = o.coreURL
+		if err := setupWebhooks(mgr, scheme, o); err != nil {
+			return err
 		}
-		cfg.ExcludedNamespaces = append(o.excludedNamespaces, ownNamespace())
-		inject.Register(mgr.GetWebhookServer(), scheme, cfg)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -138,6 +140,70 @@ func adminKeySource(file string) (func() (string, error), error) {
 		return nil, errors.New("no admin key: set --admin-key-file (or TWOFOLD_ADMIN_KEY_FILE) to a file holding the core's admin key, or TWOFOLD_ADMIN_KEY")
 	}
 	return func() (string, error) { return k, nil }, nil
+}
+
+// Webhook configurations whose caBundle the self-managed certificate rotator keeps current;
+// the names match config/webhook/manifests.yaml and the Helm chart.
+const (
+	mutatingWebhookName   = "twofold-inject"
+	validatingWebhookName = "twofold-check"
+)
+
+// The self-managed certificate lives in a Secret of the manager's namespace, and the rotator
+// writes the CA into the two webhook configurations.
+// +kubebuilder:rbac:groups="",namespace=twofold-system,resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+
+// setupWebhooks serves the pod webhooks. With self-managed certificates it first has the
+// rotator create the CA and serving certificate and inject the caBundle, and registers the
+// webhooks (which starts the webhook server) only once the certificate is in place.
+func setupWebhooks(mgr ctrl.Manager, scheme *runtime.Scheme, o options) error {
+	cfg := inject.DefaultConfig()
+	cfg.Image = o.sidecarImage
+	cfg.CoreURL = o.sidecarCoreURL
+	if cfg.CoreURL == "" {
+		cfg.CoreURL = o.coreURL
+	}
+	ns := ownNamespace()
+	cfg.ExcludedNamespaces = append(o.excludedNamespaces, ns)
+	register := func() { inject.Register(mgr.GetWebhookServer(), scheme, cfg) }
+
+	switch o.certManagement {
+	case "external":
+		register()
+		return nil
+	case "self":
+	default:
+		return fmt.Errorf("--webhook-cert-management=%q: want self or external", o.certManagement)
+	}
+	certDir := o.certDir
+	if certDir == "" {
+		certDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
+	}
+	ready := make(chan struct{})
+	if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+		SecretKey:      types.NamespacedName{Namespace: ns, Name: o.certSecret},
+		CertDir:        certDir,
+		CAName:         "twofold-webhook-ca",
+		CAOrganization: "twofold",
+		DNSName:        fmt.Sprintf("%s.%s.svc", o.webhookService, ns),
+		ExtraDNSNames:  []string{o.webhookService, fmt.Sprintf("%s.%s", o.webhookService, ns), fmt.Sprintf("%s.%s.svc.cluster.local", o.webhookService, ns)},
+		IsReady:        ready,
+		Webhooks: []rotator.WebhookInfo{
+			{Name: mutatingWebhookName, Type: rotator.Mutating},
+			{Name: validatingWebhookName, Type: rotator.Validating},
+		},
+		// Every replica serves webhooks, so every replica needs the certificate files.
+		RequireLeaderElection: false,
+	}); err != nil {
+		return fmt.Errorf("setting up the webhook certificate rotator: %w", err)
+	}
+	go func() {
+		<-ready
+		ctrl.Log.WithName("setup").Info("Webhook certificate ready; serving the pod webhooks", "secret", o.certSecret)
+		register()
+	}()
+	return nil
 }
 
 // ownNamespace is the manager's namespace (from the service account mount), or

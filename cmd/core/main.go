@@ -1,0 +1,136 @@
+// Command twofold-core is Twofold's auth core: the public authentication API (SuperTokens
+// FDI-compatible) under /auth, the admin API the controllers use, and the enforcement feed
+// and JWKS the sidecars poll.
+//
+// With no flags it serves on :3567 from the SQLite file twofold.db in the working directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/zapr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/twofold-dev/twofold/core/server"
+	"github.com/twofold-dev/twofold/core/store/sqlite"
+)
+
+func env(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return fallback
+}
+
+type settings struct {
+	addr, database, adminKeyFile, issuer string
+}
+
+func main() {
+	var s settings
+	flag.StringVar(&s.addr, "addr", env("TWOFOLD_ADDR", ":3567"), "address to listen on (TWOFOLD_ADDR)")
+	flag.StringVar(&s.database, "database", env("TWOFOLD_DATABASE", "twofold.db"), "SQLite database file (TWOFOLD_DATABASE)")
+	flag.StringVar(&s.adminKeyFile, "admin-key-file", env("TWOFOLD_ADMIN_KEY_FILE", ""), "file holding the admin API key (TWOFOLD_ADMIN_KEY_FILE); TWOFOLD_ADMIN_KEY gives the key itself")
+	flag.StringVar(&s.issuer, "issuer", env("TWOFOLD_ISSUER", ""), "access-token issuer, the public URL of /auth (TWOFOLD_ISSUER); http://localhost:<port>/auth when empty")
+	flag.Parse()
+
+	zl, err := zap.NewProduction()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "twofold-core: logger:", err)
+		os.Exit(1)
+	}
+	log := zapr.NewLogger(zl).WithName("core")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, s, log); err != nil {
+		log.Error(err, "Stopped with an error")
+		zl.Sync()
+		os.Exit(1)
+	}
+	zl.Sync()
+}
+
+// adminKey reads the admin key from TWOFOLD_ADMIN_KEY or the key file. The key itself has no
+// flag, so it never shows in a process listing.
+func adminKey(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read admin key file: %w", err)
+		}
+		key := strings.TrimSpace(string(b))
+		if key == "" {
+			return "", fmt.Errorf("admin key file %s is empty", file)
+		}
+		return key, nil
+	}
+	return strings.TrimSpace(os.Getenv("TWOFOLD_ADMIN_KEY")), nil
+}
+
+func run(ctx context.Context, s settings, log logr.Logger) error {
+	key, err := adminKey(s.adminKeyFile)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(s.database, "://") {
+		return fmt.Errorf("database %q: only a SQLite file path is supported by this build", s.database)
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.addr, err)
+	}
+	issuer := s.issuer
+	if issuer == "" {
+		issuer = fmt.Sprintf("http://localhost:%d/auth", ln.Addr().(*net.TCPAddr).Port)
+	}
+	st, err := sqlite.Open(ctx, s.database)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: issuer, AdminKey: key, Logger: log, Registry: reg})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if key == "" {
+		log.Info("Turned the admin API off: no admin key given (set TWOFOLD_ADMIN_KEY or TWOFOLD_ADMIN_KEY_FILE)")
+	}
+	go srv.Run(ctx)
+
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("Started the auth core", "address", ln.Addr().String(), "database", s.database, "issuer", issuer, "adminAPI", key != "")
+	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), s.database)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("Received a stop signal, shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	log.Info("Stopped the auth core")
+	return nil
+}

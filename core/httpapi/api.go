@@ -1,0 +1,229 @@
+// Package httpapi is the auth core's HTTP surface: the public API under /auth, wire-compatible
+// with SuperTokens' frontend driver interface (FDI 3.1), the admin API under /admin/v1 that
+// the controllers drive, the enforcement feed and JWKS the sidecars poll, and the health,
+// readiness and metrics endpoints.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/keys"
+	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/tenant"
+	"github.com/twofold-dev/twofold/core/thirdparty"
+)
+
+// ClaimsFunc computes the custom claims of a new session: the st-mfa claim, given the first
+// factor the user just completed. The MFA engine replaces DefaultClaims with one that knows
+// per-user factors.
+type ClaimsFunc func(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error)
+
+// DefaultClaims computes st-mfa from the tenant's requirement when enforcement is Required;
+// with UserOptIn no user has opted in until per-user factors exist, so v is true.
+func DefaultClaims(_ context.Context, t tenant.Tenant, _ store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
+	claim := mfa.Claim{C: completed, V: true}
+	if t.Config.MFA.Enforcement == config.EnforcementRequired {
+		claim.V = t.Config.MFA.Requirement.Satisfied(completed)
+	}
+	b, err := json.Marshal(claim)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]json.RawMessage{mfa.ClaimKey: b}, nil
+}
+
+// Options are the API's dependencies.
+type Options struct {
+	Store         store.Store
+	Tenants       *tenant.Service
+	Sessions      *session.Manager
+	Keys          *keys.Manager
+	EmailPassword *emailpassword.Recipe
+	ThirdParty    *thirdparty.Recipe
+	// AdminKey authenticates the admin API; empty turns the admin API off.
+	AdminKey string
+	// Claims computes a new session's claims; DefaultClaims when nil.
+	Claims ClaimsFunc
+	// Registry receives the metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	Logger   logr.Logger
+	Clock    func() time.Time
+}
+
+// API serves the core's HTTP endpoints.
+type API struct {
+	opts    Options
+	log     logr.Logger
+	audit   logr.Logger
+	metrics *Metrics
+	keyHash [32]byte
+}
+
+// New returns the API; Handler gives its http.Handler.
+func New(opts Options) *API {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Claims == nil {
+		opts.Claims = DefaultClaims
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	a := &API{opts: opts, log: opts.Logger, audit: opts.Logger.WithName("audit").WithCallDepth(1), metrics: NewMetrics(opts.Registry)}
+	a.keyHash = sha256.Sum256([]byte(opts.AdminKey))
+	return a
+}
+
+// Handler returns the router with every endpoint, instrumented and body-limited.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	// FDI: each tenant-scoped route is served with and without the /<tenantId> segment.
+	for _, prefix := range []string{"/auth", "/auth/{tenant}"} {
+		mux.HandleFunc("GET "+prefix+"/loginmethods", a.loginMethods)
+		mux.HandleFunc("POST "+prefix+"/signup", a.signUp)
+		mux.HandleFunc("POST "+prefix+"/signin", a.signIn)
+		mux.HandleFunc("GET "+prefix+"/emailpassword/email/exists", a.emailExists)
+		mux.HandleFunc("GET "+prefix+"/authorisationurl", a.authorisationURL)
+		mux.HandleFunc("POST "+prefix+"/signinup", a.thirdPartySignInUp)
+		mux.HandleFunc("GET "+prefix+"/enforcement", a.enforcement)
+	}
+	mux.HandleFunc("POST /auth/session/refresh", a.refresh)
+	mux.HandleFunc("POST /auth/signout", a.signOut)
+	mux.HandleFunc("GET /auth/jwt/jwks.json", a.jwks)
+	mux.HandleFunc("GET /auth/.well-known/openid-configuration", a.openIDConfiguration)
+	mux.HandleFunc("GET /.well-known/openid-configuration", a.openIDConfiguration)
+
+	mux.Handle("PUT /admin/v1/tenants/{tenant}", a.admin(a.putTenant))
+	mux.Handle("GET /admin/v1/tenants/{tenant}", a.admin(a.getTenant))
+	mux.Handle("GET /admin/v1/tenants", a.admin(a.listTenants))
+	mux.Handle("DELETE /admin/v1/tenants/{tenant}", a.admin(a.deleteTenant))
+	mux.Handle("POST /admin/v1/users/{user}/sessions/revoke", a.admin(a.revokeUserSessions))
+	mux.Handle("DELETE /admin/v1/sessions/{handle}", a.admin(a.revokeSession))
+	mux.Handle("/admin/", a.admin(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "", "no admin endpoint %s %s", r.Method, r.URL.Path)
+	}))
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.opts.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "", "no endpoint %s %s", r.Method, r.URL.Path)
+	})
+	return a.metrics.instrument(mux)
+}
+
+func (a *API) ready(w http.ResponseWriter, r *http.Request) {
+	if err := a.opts.Store.Ping(r.Context()); err != nil {
+		a.log.Error(err, "Failed readiness check")
+		writeError(w, http.StatusServiceUnavailable, "", "the store does not answer")
+		return
+	}
+	if _, err := a.opts.Keys.JWKS(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "", "no signing keys loaded")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// clientIP is the peer address. X-Forwarded-For is logged separately: the sidecar sets it,
+// but a client can too, so it is not trusted as the address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// auditEvent writes one audit log line for a security event.
+func (a *API) auditEvent(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
+	kv = append([]any{"tenant", tenantID, "user", userID, "ip", clientIP(r), "outcome", outcome}, kv...)
+	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+		kv = append(kv, "forwardedFor", fwd)
+	}
+	a.audit.Info(msg, kv...)
+}
+
+// internalError logs err and answers 500 without details.
+func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Error(err, "Failed request", "method", r.Method, "path", r.URL.Path)
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"status": "GENERAL_ERROR", "message": "internal error"})
+}
+
+// tenantOf returns the request's tenant (the {tenant} segment, public when absent), or
+// answers 404 and returns false.
+func (a *API) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
+	id := r.PathValue("tenant")
+	if id == "" {
+		id = config.PublicTenantID
+	}
+	t, err := a.opts.Tenants.Current(r.Context(), id)
+	if errors.Is(err, tenant.ErrUnknownTenant) {
+		writeError(w, http.StatusNotFound, "", "unknown tenant %q", id)
+		return tenant.Tenant{}, false
+	}
+	if err != nil {
+		a.internalError(w, r, err)
+		return tenant.Tenant{}, false
+	}
+	return t, true
+}
+
+// admin authenticates the admin API with the bearer key, or answers that it is off.
+func (a *API) admin(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.opts.AdminKey == "" {
+			writeError(w, http.StatusNotFound, "", "the admin API is off: start the core with an admin key (TWOFOLD_ADMIN_KEY or TWOFOLD_ADMIN_KEY_FILE)")
+			return
+		}
+		got := ""
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			got = h[7:]
+		}
+		// Compare hashes so the comparison time does not depend on the key's length either.
+		gotHash := sha256.Sum256([]byte(got))
+		if got == "" || subtle.ConstantTimeCompare(gotHash[:], a.keyHash[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="twofold-admin"`)
+			writeError(w, http.StatusUnauthorized, "", "missing or wrong admin key: send Authorization: Bearer <admin key>")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (a *API) settings(t tenant.Tenant) session.Settings { return SessionSettings(t.Config) }
+
+// SessionSettings converts a tenant configuration's session block.
+func SessionSettings(c config.TenantConfig) session.Settings {
+	s := c.Session
+	same := http.SameSiteLaxMode
+	switch s.CookieSameSite {
+	case "strict":
+		same = http.SameSiteStrictMode
+	case "none":
+		same = http.SameSiteNoneMode
+	}
+	secure := s.CookieSecure == nil || *s.CookieSecure
+	return session.Settings{
+		AccessTokenLifetime:  time.Duration(s.AccessTokenLifetimeSeconds) * time.Second,
+		RefreshTokenLifetime: time.Duration(s.RefreshTokenLifetimeSeconds) * time.Second,
+		CookieDomain:         s.CookieDomain, CookieSameSite: same, CookieSecure: secure,
+	}
+}

@@ -1,0 +1,493 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/tenant"
+	"github.com/twofold-dev/twofold/core/thirdparty"
+)
+
+// userJSON is FDI's user object.
+type userJSON struct {
+	ID            string            `json:"id"`
+	TimeJoined    int64             `json:"timeJoined"`
+	IsPrimaryUser bool              `json:"isPrimaryUser"`
+	TenantIDs     []string          `json:"tenantIds"`
+	Emails        []string          `json:"emails"`
+	PhoneNumbers  []string          `json:"phoneNumbers"`
+	ThirdParty    []thirdPartyJSON  `json:"thirdParty"`
+	LoginMethods  []loginMethodJSON `json:"loginMethods"`
+}
+
+type thirdPartyJSON struct {
+	ID     string `json:"id"`
+	UserID string `json:"userId"`
+}
+
+type loginMethodJSON struct {
+	RecipeID     string          `json:"recipeId"`
+	RecipeUserID string          `json:"recipeUserId"`
+	Verified     bool            `json:"verified"`
+	TenantIDs    []string        `json:"tenantIds"`
+	TimeJoined   int64           `json:"timeJoined"`
+	Email        string          `json:"email,omitempty"`
+	PhoneNumber  string          `json:"phoneNumber,omitempty"`
+	ThirdParty   *thirdPartyJSON `json:"thirdParty,omitempty"`
+}
+
+func addUnique(list []string, v string) []string {
+	if v == "" || slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
+// UserJSON converts a user to FDI's user object.
+func UserJSON(u store.User) any { return toUserJSON(u) }
+
+func toUserJSON(u store.User) userJSON {
+	out := userJSON{ID: u.ID, TimeJoined: u.TimeJoined.UnixMilli(), IsPrimaryUser: u.IsPrimary,
+		TenantIDs: []string{}, Emails: []string{}, PhoneNumbers: []string{}, ThirdParty: []thirdPartyJSON{}, LoginMethods: []loginMethodJSON{}}
+	for _, lm := range u.LoginMethods {
+		j := loginMethodJSON{RecipeID: lm.RecipeID, RecipeUserID: lm.RecipeUserID, Verified: lm.Verified,
+			TenantIDs: []string{lm.TenantID}, TimeJoined: lm.TimeJoined.UnixMilli(), Email: lm.Email, PhoneNumber: lm.PhoneNumber}
+		if lm.ThirdPartyID != "" {
+			tp := thirdPartyJSON{ID: lm.ThirdPartyID, UserID: lm.ThirdPartyUserID}
+			j.ThirdParty = &tp
+			out.ThirdParty = append(out.ThirdParty, tp)
+		}
+		out.TenantIDs = addUnique(out.TenantIDs, lm.TenantID)
+		out.Emails = addUnique(out.Emails, lm.Email)
+		out.PhoneNumbers = addUnique(out.PhoneNumbers, lm.PhoneNumber)
+		out.LoginMethods = append(out.LoginMethods, j)
+	}
+	return out
+}
+
+type provider struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (a *API) loginMethods(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	c := t.Config
+	providers := []provider{}
+	for _, p := range c.ThirdPartyProviders {
+		providers = append(providers, provider{ID: p.ID, Name: p.Name})
+	}
+	passwordless := slices.ContainsFunc(c.FirstFactors, func(f string) bool {
+		return f == mfa.OTPEmail || f == mfa.OTPPhone || f == mfa.LinkEmail || f == mfa.LinkPhone
+	})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":        "OK",
+		"emailPassword": map[string]bool{"enabled": slices.Contains(c.FirstFactors, mfa.EmailPassword)},
+		"thirdParty":    map[string]any{"enabled": slices.Contains(c.FirstFactors, mfa.ThirdParty), "providers": providers},
+		"passwordless":  map[string]bool{"enabled": passwordless},
+		"firstFactors":  c.FirstFactors,
+	})
+}
+
+// formFields reads FDI's {formFields: [{id, value}]} body and returns the email and password,
+// answering 400 with SuperTokens' messages when the shape is wrong.
+func formFields(w http.ResponseWriter, r *http.Request) (email, password string, ok bool) {
+	var body struct {
+		FormFields                      json.RawMessage `json:"formFields"`
+		ShouldTryLinkingWithSessionUser *bool           `json:"shouldTryLinkingWithSessionUser"`
+	}
+	if !decode(w, r, &body, false) {
+		return "", "", false
+	}
+	if len(body.FormFields) == 0 || string(body.FormFields) == "null" {
+		writeError(w, http.StatusBadRequest, "", "Missing input param: formFields")
+		return "", "", false
+	}
+	if body.ShouldTryLinkingWithSessionUser != nil && *body.ShouldTryLinkingWithSessionUser {
+		writeError(w, http.StatusBadRequest, "", "shouldTryLinkingWithSessionUser is not supported by this core yet: sign in without it")
+		return "", "", false
+	}
+	var fields []json.RawMessage
+	if err := json.Unmarshal(body.FormFields, &fields); err != nil {
+		writeError(w, http.StatusBadRequest, "", "formFields must be an array")
+		return "", "", false
+	}
+	values := map[string]string{}
+	for _, raw := range fields {
+		var f map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &f); err != nil || f == nil {
+			writeError(w, http.StatusBadRequest, "", "All elements of formFields must be an object")
+			return "", "", false
+		}
+		var id string
+		if err := json.Unmarshal(f["id"], &id); err != nil || id == "" || f["value"] == nil {
+			writeError(w, http.StatusBadRequest, "", "All elements of formFields must contain an 'id' and 'value' field")
+			return "", "", false
+		}
+		if id == "email" || id == "password" {
+			var v string
+			if err := json.Unmarshal(f["value"], &v); err != nil {
+				writeError(w, http.StatusBadRequest, "", "The value of formFields with id = %s must be a string", id)
+				return "", "", false
+			}
+			values[id] = v
+		}
+	}
+	return values["email"], values["password"], true
+}
+
+func (a *API) firstFactorAllowed(w http.ResponseWriter, t tenant.Tenant, factor, status string) bool {
+	if slices.Contains(t.Config.FirstFactors, factor) {
+		return true
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": status, "reason": fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)})
+	return false
+}
+
+func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, "SIGN_UP_NOT_ALLOWED") {
+		return
+	}
+	email, password, ok := formFields(w, r)
+	if !ok {
+		return
+	}
+	u, err := a.opts.EmailPassword.SignUp(r.Context(), t.ID, email, password)
+	var fe emailpassword.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		a.metrics.signIns.WithLabelValues("emailpassword-signup", "field_error").Inc()
+		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR", "formFields": fe})
+		return
+	case errors.Is(err, emailpassword.ErrEmailTaken):
+		a.metrics.signIns.WithLabelValues("emailpassword-signup", "email_exists").Inc()
+		a.auditEvent(r, "Refused sign-up", t.ID, "", "email_exists", "recipe", "emailpassword")
+		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR",
+			"formFields": emailpassword.FieldErrors{{ID: "email", Error: emailpassword.MsgEmailExists}}})
+		return
+	case err != nil:
+		a.internalError(w, r, err)
+		return
+	}
+	a.metrics.signIns.WithLabelValues("emailpassword-signup", "success").Inc()
+	a.auditEvent(r, "Signed up", t.ID, u.ID, "success", "recipe", "emailpassword")
+	a.startSession(w, r, t, u, u.ID, mfa.EmailPassword, map[string]any{"status": "OK", "user": toUserJSON(u)})
+}
+
+func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, "SIGN_IN_NOT_ALLOWED") {
+		return
+	}
+	email, password, ok := formFields(w, r)
+	if !ok {
+		return
+	}
+	u, err := a.opts.EmailPassword.SignIn(r.Context(), t.ID, email, password)
+	var fe emailpassword.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
+		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR", "formFields": fe})
+		return
+	case errors.Is(err, emailpassword.ErrWrongCredentials):
+		a.metrics.signIns.WithLabelValues("emailpassword", "wrong_credentials").Inc()
+		a.auditEvent(r, "Refused sign-in", t.ID, "", "wrong_credentials", "recipe", "emailpassword", "email", emailpassword.NormaliseEmail(email))
+		writeJSON(w, http.StatusOK, map[string]string{"status": "WRONG_CREDENTIALS_ERROR"})
+		return
+	case err != nil:
+		a.internalError(w, r, err)
+		return
+	}
+	a.metrics.signIns.WithLabelValues("emailpassword", "success").Inc()
+	a.auditEvent(r, "Signed in", t.ID, u.ID, "success", "recipe", "emailpassword")
+	recipeUserID := u.ID
+	for _, lm := range u.LoginMethods {
+		if lm.RecipeID == store.RecipeEmailPassword && lm.TenantID == t.ID && lm.Email == emailpassword.NormaliseEmail(email) {
+			recipeUserID = lm.RecipeUserID
+		}
+	}
+	a.startSession(w, r, t, u, recipeUserID, mfa.EmailPassword, map[string]any{"status": "OK", "user": toUserJSON(u)})
+}
+
+// startSession creates a session whose st-mfa claim records factor as completed now, writes
+// its tokens in the transport the client asked for, and answers body.
+func (a *API) startSession(w http.ResponseWriter, r *http.Request, t tenant.Tenant, u store.User, recipeUserID, factor string, body any) {
+	claims, err := a.opts.Claims(r.Context(), t, u, mfa.Completed{factor: a.opts.Clock().Unix()})
+	if err != nil {
+		a.internalError(w, r, fmt.Errorf("compute session claims: %w", err))
+		return
+	}
+	_, tokens, err := a.opts.Sessions.Create(r.Context(), t.ID, u.ID, recipeUserID, claims)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), tokens, a.settings(t))
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	email := r.URL.Query().Get("email")
+	if email == "" {
+		writeError(w, http.StatusBadRequest, "", "Please provide the email as a GET param")
+		return
+	}
+	exists, err := a.opts.EmailPassword.EmailExists(r.Context(), t.ID, email)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "OK", "exists": exists})
+}
+
+func (a *API) authorisationURL(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	id, redirect := q.Get("thirdPartyId"), q.Get("redirectURIOnProviderDashboard")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId as a GET param")
+		return
+	}
+	if redirect == "" {
+		writeError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard as a GET param")
+		return
+	}
+	p, err := thirdparty.Find(t.Config, id)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", id, t.ID)
+		return
+	}
+	u, verifier, err := a.opts.ThirdParty.AuthorisationURL(r.Context(), p, redirect)
+	if err != nil {
+		a.log.Error(err, "Failed to build an authorisation URL", "tenant", t.ID, "provider", id)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "GENERAL_ERROR", "message": "the provider " + id + " cannot be reached"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "OK", "urlWithQueryParams": u, "pkceCodeVerifier": verifier})
+}
+
+func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		ThirdPartyID    string `json:"thirdPartyId"`
+		RedirectURIInfo *struct {
+			RedirectURIOnProviderDashboard string          `json:"redirectURIOnProviderDashboard"`
+			RedirectURIQueryParams         json.RawMessage `json:"redirectURIQueryParams"`
+			PKCECodeVerifier               string          `json:"pkceCodeVerifier"`
+		} `json:"redirectURIInfo"`
+		OAuthTokens                     json.RawMessage `json:"oAuthTokens"`
+		ShouldTryLinkingWithSessionUser bool            `json:"shouldTryLinkingWithSessionUser"`
+	}
+	if !decode(w, r, &body, false) {
+		return
+	}
+	switch {
+	case body.ThirdPartyID == "":
+		writeError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId in request body")
+		return
+	case body.ShouldTryLinkingWithSessionUser:
+		writeError(w, http.StatusBadRequest, "", "shouldTryLinkingWithSessionUser is not supported by this core yet: sign in without it")
+		return
+	case body.RedirectURIInfo == nil && len(body.OAuthTokens) > 0:
+		writeError(w, http.StatusBadRequest, "", "oAuthTokens are not accepted: send redirectURIInfo so the core exchanges the code itself")
+		return
+	case body.RedirectURIInfo == nil:
+		writeError(w, http.StatusBadRequest, "", "Please provide one of redirectURIInfo or oAuthTokens in the request body")
+		return
+	case body.RedirectURIInfo.RedirectURIOnProviderDashboard == "":
+		writeError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard in redirectURIInfo")
+		return
+	}
+	query := map[string]string{}
+	if raw := body.RedirectURIInfo.RedirectURIQueryParams; len(raw) > 0 && string(raw) != "null" {
+		var params map[string]any
+		if err := json.Unmarshal(raw, &params); err != nil {
+			writeError(w, http.StatusBadRequest, "", "redirectURIQueryParams must be an object")
+			return
+		}
+		for k, v := range params {
+			if s, ok := v.(string); ok {
+				query[k] = s
+			}
+		}
+	}
+	if !a.firstFactorAllowed(w, t, mfa.ThirdParty, "SIGN_IN_UP_NOT_ALLOWED") {
+		return
+	}
+	p, err := thirdparty.Find(t.Config, body.ThirdPartyID)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", body.ThirdPartyID, t.ID)
+		return
+	}
+	u, created, err := a.opts.ThirdParty.SignInUp(r.Context(), t.ID, p, body.RedirectURIInfo.RedirectURIOnProviderDashboard, query, body.RedirectURIInfo.PKCECodeVerifier)
+	switch {
+	case errors.Is(err, thirdparty.ErrNoEmail):
+		a.metrics.signIns.WithLabelValues("thirdparty", "no_email").Inc()
+		a.auditEvent(r, "Refused sign-in", t.ID, "", "no_email", "recipe", "thirdparty", "provider", p.ID)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "NO_EMAIL_GIVEN_BY_PROVIDER"})
+		return
+	case errors.Is(err, thirdparty.ErrBadRedirect), errors.Is(err, thirdparty.ErrProvider):
+		a.metrics.signIns.WithLabelValues("thirdparty", "provider_error").Inc()
+		a.auditEvent(r, "Refused sign-in", t.ID, "", "provider_error", "recipe", "thirdparty", "provider", p.ID, "reason", err.Error())
+		writeJSON(w, http.StatusOK, map[string]string{"status": "GENERAL_ERROR", "message": err.Error()})
+		return
+	case err != nil:
+		a.internalError(w, r, err)
+		return
+	}
+	a.metrics.signIns.WithLabelValues("thirdparty", "success").Inc()
+	a.auditEvent(r, "Signed in", t.ID, u.ID, "success", "recipe", "thirdparty", "provider", p.ID, "createdNewRecipeUser", created)
+	recipeUserID := u.ID
+	for _, lm := range u.LoginMethods {
+		if lm.RecipeID == store.RecipeThirdParty && lm.ThirdPartyID == p.ID {
+			recipeUserID = lm.RecipeUserID
+		}
+	}
+	a.startSession(w, r, t, u, recipeUserID, mfa.ThirdParty, map[string]any{"status": "OK", "createdNewRecipeUser": created, "user": toUserJSON(u)})
+}
+
+func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
+	token, transport := session.RefreshTokenFrom(r)
+	sess, tokens, err := a.opts.Sessions.Refresh(r.Context(), token)
+	if err != nil {
+		settings := a.defaultSettings(r, sess.TenantID)
+		switch {
+		case errors.Is(err, session.ErrTokenTheft):
+			a.metrics.sessions.WithLabelValues("refresh", "theft").Inc()
+			a.auditEvent(r, "Revoked session after refresh-token theft", sess.TenantID, sess.UserID, "token_theft", "session", sess.Handle)
+		case errors.Is(err, session.ErrUnauthorised):
+			a.metrics.sessions.WithLabelValues("refresh", "unauthorised").Inc()
+		default:
+			a.internalError(w, r, err)
+			return
+		}
+		a.opts.Sessions.ClearTokens(w, settings)
+		session.WriteError(w, err)
+		return
+	}
+	t, err := a.opts.Tenants.Current(r.Context(), sess.TenantID)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	a.metrics.sessions.WithLabelValues("refresh", "success").Inc()
+	a.opts.Sessions.WriteTokens(w, transport, tokens, a.settings(t))
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// defaultSettings are the cookie settings used to clear cookies of a session whose tenant
+// may be unknown.
+func (a *API) defaultSettings(r *http.Request, tenantID string) session.Settings {
+	if tenantID != "" {
+		if t, err := a.opts.Tenants.Current(r.Context(), tenantID); err == nil {
+			return a.settings(t)
+		}
+	}
+	if t, err := a.opts.Tenants.Current(r.Context(), "public"); err == nil {
+		return a.settings(t)
+	}
+	return session.Settings{CookieSameSite: http.SameSiteLaxMode, CookieSecure: true}
+}
+
+func (a *API) signOut(w http.ResponseWriter, r *http.Request) {
+	token, transport := session.AccessTokenFrom(r)
+	if token == "" {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "OK"})
+		return
+	}
+	sess, err := a.opts.Sessions.Verify(r.Context(), token, session.VerifyOptions{})
+	if err != nil {
+		session.WriteError(w, err)
+		return
+	}
+	settings := a.defaultSettings(r, sess.TenantID)
+	if !session.CSRFProtected(r, transport, settings) {
+		session.WriteError(w, session.ErrUnauthorised)
+		return
+	}
+	if _, err := a.opts.Sessions.Revoke(r.Context(), sess.Handle); err != nil && !errors.Is(err, session.ErrUnauthorised) {
+		a.internalError(w, r, err)
+		return
+	}
+	a.metrics.sessions.WithLabelValues("signout", "success").Inc()
+	a.auditEvent(r, "Signed out", sess.TenantID, sess.UserID, "success", "session", sess.Handle)
+	a.opts.Sessions.ClearTokens(w, settings)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "OK"})
+}
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
+	set, err := a.opts.Keys.JWKS(r.Context())
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	// Short caching: verifiers refetch on an unknown kid anyway.
+	w.Header().Set("Cache-Control", "max-age=60, must-revalidate")
+	writeJSON(w, http.StatusOK, set)
+}
+
+func (a *API) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	iss := a.opts.Sessions.Issuer()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                iss,
+		"jwks_uri":                              iss + "/jwt/jwks.json",
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	})
+}
+
+// enforcement serves the sidecar feed with a strong ETag; a matching If-None-Match gets 304.
+func (a *API) enforcement(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	lifetime := time.Duration(t.Config.Session.AccessTokenLifetimeSeconds) * time.Second
+	revoked, err := a.opts.Store.RevokedSince(r.Context(), t.ID, a.opts.Clock().Add(-lifetime))
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	list := make([]config.RevokedSession, 0, len(revoked))
+	for _, s := range revoked {
+		list = append(list, config.RevokedSession{Handle: s.Handle, RevokedAt: s.RevokedAt.Unix()})
+	}
+	feed := t.Config.Enforcement(t.ID, t.Version, a.opts.Sessions.Issuer(), list)
+	body, err := json.Marshal(feed)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	etag := etagOf(body)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Write(append(body, '\n'))
+}

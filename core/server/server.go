@@ -1,0 +1,157 @@
+// Package server wires the auth core together: store, tenants, signing keys, sessions, the
+// recipes and the HTTP API. Tests and cmd/core build the whole core with New.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/keys"
+	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/tenant"
+	"github.com/twofold-dev/twofold/core/thirdparty"
+)
+
+// MaintenanceInterval is how often Run rotates keys and deletes dead sessions.
+const MaintenanceInterval = time.Minute
+
+// Options configure a Server. Store and Issuer are required.
+type Options struct {
+	Store store.Store
+	// Issuer is the iss of access tokens and the base of the OpenID configuration, e.g.
+	// https://core.example/auth.
+	Issuer string
+	// AdminKey authenticates the admin API; empty turns it off.
+	AdminKey string
+	Clock    func() time.Time
+	Logger   logr.Logger
+	// Registry receives the metrics; a fresh registry when nil.
+	Registry *prometheus.Registry
+	// HTTPClient talks to third-party providers.
+	HTTPClient *http.Client
+	// PasswordParams are the argon2id parameters; emailpassword.DefaultParams when zero.
+	PasswordParams emailpassword.Params
+	// Keys tune signing-key rotation; Clock and MaxTokenLifetime are filled in.
+	Keys keys.Options
+	// Claims computes new sessions' claims; httpapi.DefaultClaims when nil.
+	Claims httpapi.ClaimsFunc
+}
+
+// Server is an assembled auth core.
+type Server struct {
+	Store         store.Store
+	Tenants       *tenant.Service
+	Keys          *keys.Manager
+	Sessions      *session.Manager
+	EmailPassword *emailpassword.Recipe
+	ThirdParty    *thirdparty.Recipe
+	API           *httpapi.API
+
+	handler http.Handler
+	opts    Options
+}
+
+// New assembles the core: it makes sure the public tenant and a signing key exist.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("server: Options.Store is required")
+	}
+	if opts.Issuer == "" {
+		return nil, errors.New("server: Options.Issuer is required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = logr.Discard()
+	}
+	s := &Server{Store: opts.Store, opts: opts}
+	s.Tenants = tenant.New(opts.Store, opts.Clock)
+	if err := s.Tenants.EnsurePublic(ctx); err != nil {
+		return nil, err
+	}
+	ko := opts.Keys
+	ko.Clock = opts.Clock
+	ko.MaxTokenLifetime = config.MaxAccessTokenLifetimeSeconds * time.Second
+	s.Keys = keys.New(opts.Store, ko)
+	if _, err := s.Keys.Rotate(ctx); err != nil {
+		return nil, err
+	}
+	s.Sessions = session.New(session.Options{
+		Store: opts.Store, Keys: s.Keys, Issuer: opts.Issuer, APIBasePath: "/auth", Clock: opts.Clock,
+		Settings: func(ctx context.Context, tenantID string) (session.Settings, error) {
+			t, err := s.Tenants.Current(ctx, tenantID)
+			if err != nil {
+				return session.Settings{}, err
+			}
+			return httpapi.SessionSettings(t.Config), nil
+		},
+	})
+	var err error
+	s.EmailPassword, err = emailpassword.New(emailpassword.Options{Store: opts.Store, Params: opts.PasswordParams, Clock: opts.Clock, NewID: uuid.NewString})
+	if err != nil {
+		return nil, err
+	}
+	s.ThirdParty, err = thirdparty.New(thirdparty.Options{Store: opts.Store, HTTPClient: opts.HTTPClient, Clock: opts.Clock, NewID: uuid.NewString})
+	if err != nil {
+		return nil, err
+	}
+	s.API = httpapi.New(httpapi.Options{
+		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,
+		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
+		Claims: opts.Claims, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
+	})
+	s.handler = s.API.Handler()
+	return s, nil
+}
+
+// ServeHTTP serves the core's whole HTTP API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Maintain rotates signing keys when due and deletes sessions that can no longer be used or
+// reported: expired, or revoked longer ago than the longest access-token lifetime.
+func (s *Server) Maintain(ctx context.Context) error {
+	created, err := s.Keys.Rotate(ctx)
+	if err != nil {
+		return err
+	}
+	if created {
+		s.opts.Logger.Info("Created signing key")
+	}
+	cutoff := s.opts.Clock().Add(-config.MaxAccessTokenLifetimeSeconds * time.Second)
+	n, err := s.Store.DeleteSessionsBefore(ctx, cutoff)
+	if err != nil {
+		return fmt.Errorf("delete old sessions: %w", err)
+	}
+	if n > 0 {
+		s.opts.Logger.Info("Deleted old sessions", "count", n)
+	}
+	return nil
+}
+
+// Run calls Maintain every MaintenanceInterval until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(MaintenanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Maintain(ctx); err != nil {
+				s.opts.Logger.Error(err, "Failed maintenance")
+			}
+		}
+	}
+}

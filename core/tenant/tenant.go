@@ -1,0 +1,174 @@
+// Package tenant manages tenant configurations: it normalises and validates what the admin
+// API receives, stores it with its hash and version, and serves the current configuration to
+// the recipes through a short-lived cache.
+package tenant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/core/store"
+)
+
+// ErrUnknownTenant: no tenant with that id.
+var ErrUnknownTenant = errors.New("unknown tenant")
+
+// ErrPublicTenantUsers: the public tenant's users cannot be deleted along with its configuration.
+var ErrPublicTenantUsers = errors.New("the public tenant cannot be deleted; deleting it resets its configuration and keeps its users")
+
+// CacheTTL bounds how long a replica serves a configuration another replica has replaced.
+const CacheTTL = time.Second
+
+// Tenant is a tenant's current, normalised configuration.
+type Tenant struct {
+	ID      string
+	Config  config.TenantConfig
+	Version int64
+	Hash    string
+}
+
+// Service manages tenants. It is safe for concurrent use.
+type Service struct {
+	store store.Tenants
+	clock func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	t  Tenant
+	at time.Time
+}
+
+// New returns a Service over st.
+func New(st store.Tenants, clock func() time.Time) *Service {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Service{store: st, clock: clock, cache: map[string]cached{}}
+}
+
+// EnsurePublic creates the public tenant with the default configuration unless it exists.
+func (s *Service) EnsurePublic(ctx context.Context) error {
+	_, err := s.store.GetTenant(ctx, config.PublicTenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		_, _, err = s.Put(ctx, config.PublicTenantID, config.TenantConfig{})
+	}
+	if err != nil {
+		return fmt.Errorf("ensure the public tenant: %w", err)
+	}
+	return nil
+}
+
+// Put validates and stores a tenant's whole configuration. Putting the configuration the
+// tenant already has changes nothing and keeps its version. Invalid input returns an error
+// wrapping config.ErrInvalid (a *config.ValidationError) and stores nothing.
+func (s *Service) Put(ctx context.Context, id string, c config.TenantConfig) (config.TenantState, bool, error) {
+	if err := config.ValidateTenantID(id); err != nil {
+		return config.TenantState{}, false, err
+	}
+	norm := c.Normalize()
+	if err := norm.Validate(); err != nil {
+		return config.TenantState{}, false, err
+	}
+	body, err := json.Marshal(norm)
+	if err != nil {
+		return config.TenantState{}, false, fmt.Errorf("encode tenant configuration: %w", err)
+	}
+	t, created, err := s.store.PutTenant(ctx, id, body, norm.Hash(), s.clock())
+	if err != nil {
+		return config.TenantState{}, false, fmt.Errorf("store tenant %q: %w", id, err)
+	}
+	s.forget(id)
+	state, err := toState(t)
+	return state, created, err
+}
+
+// Get returns a tenant's state, secrets included (the admin API redacts them).
+func (s *Service) Get(ctx context.Context, id string) (config.TenantState, error) {
+	t, err := s.store.GetTenant(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return config.TenantState{}, fmt.Errorf("%w %q", ErrUnknownTenant, id)
+	}
+	if err != nil {
+		return config.TenantState{}, err
+	}
+	return toState(t)
+}
+
+// List returns every tenant ordered by id.
+func (s *Service) List(ctx context.Context) ([]config.TenantState, error) {
+	ts, err := s.store.ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]config.TenantState, 0, len(ts))
+	for _, t := range ts {
+		st, err := toState(t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Delete removes a tenant's configuration, and its users with deleteUsers. The public
+// tenant is reset to the default configuration instead.
+func (s *Service) Delete(ctx context.Context, id string, deleteUsers bool) error {
+	defer s.forget(id)
+	if id == config.PublicTenantID {
+		if deleteUsers {
+			return ErrPublicTenantUsers
+		}
+		_, _, err := s.Put(ctx, id, config.TenantConfig{})
+		return err
+	}
+	err := s.store.DeleteTenant(ctx, id, deleteUsers)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w %q", ErrUnknownTenant, id)
+	}
+	return err
+}
+
+// Current returns a tenant's configuration for serving requests; it may be up to CacheTTL
+// old when another replica changed it.
+func (s *Service) Current(ctx context.Context, id string) (Tenant, error) {
+	now := s.clock()
+	s.mu.Lock()
+	c, ok := s.cache[id]
+	s.mu.Unlock()
+	if ok && now.Sub(c.at) < CacheTTL && now.Sub(c.at) >= 0 {
+		return c.t, nil
+	}
+	st, err := s.Get(ctx, id)
+	if err != nil {
+		return Tenant{}, err
+	}
+	t := Tenant{ID: st.TenantID, Config: st.Config, Version: st.ConfigVersion, Hash: st.ConfigHash}
+	s.mu.Lock()
+	s.cache[id] = cached{t: t, at: now}
+	s.mu.Unlock()
+	return t, nil
+}
+
+func (s *Service) forget(id string) {
+	s.mu.Lock()
+	delete(s.cache, id)
+	s.mu.Unlock()
+}
+
+func toState(t store.Tenant) (config.TenantState, error) {
+	var c config.TenantConfig
+	if err := json.Unmarshal(t.Config, &c); err != nil {
+		return config.TenantState{}, fmt.Errorf("decode stored configuration of tenant %q: %w", t.ID, err)
+	}
+	return config.TenantState{TenantID: t.ID, ConfigVersion: t.Version, ConfigHash: t.Hash, Config: c,
+		UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339)}, nil
+}

@@ -1,0 +1,314 @@
+// Package thirdparty is the OAuth2/OIDC first factor: authorization code flow with PKCE
+// against Google, GitHub or any OIDC provider found by discovery. ID tokens are verified
+// (signature by the provider's JWKS, issuer, audience, expiry) with go-oidc.
+package thirdparty
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/core/store"
+)
+
+// Errors callers branch on.
+var (
+	// ErrUnknownProvider: the tenant has no provider with that thirdPartyId.
+	ErrUnknownProvider = errors.New("unknown third-party provider")
+	// ErrBadRedirect: the redirect carried no code, or the provider reported an error.
+	ErrBadRedirect = errors.New("the provider's redirect carries no authorization code")
+	// ErrProvider: the provider refused the code or answered something unusable.
+	ErrProvider = errors.New("the third-party provider refused the sign-in")
+	// ErrNoEmail: the provider gave no email for the user.
+	ErrNoEmail = errors.New("the third-party provider gave no email")
+)
+
+// Presets for the well-known providers.
+const (
+	GoogleIssuer        = "https://accounts.google.com"
+	GitHubAuthorizeURL  = "https://github.com/login/oauth/authorize"
+	GitHubTokenURL      = "https://github.com/login/oauth/access_token"
+	GitHubUserURL       = "https://api.github.com/user"
+	discoveryCacheTTL   = time.Hour
+	defaultHTTPTimeout  = 10 * time.Second
+	maxUserInfoBodySize = 1 << 20
+)
+
+// Options configure a Recipe.
+type Options struct {
+	Store store.Users
+	// HTTPClient talks to the providers; a client with a 10 s timeout when nil.
+	HTTPClient *http.Client
+	Clock      func() time.Time
+	NewID      func() string
+}
+
+// Recipe signs users in with third-party providers.
+type Recipe struct {
+	opts Options
+
+	mu        sync.Mutex
+	providers map[string]discovered // by issuer
+}
+
+type discovered struct {
+	p  *oidc.Provider
+	at time.Time
+}
+
+// New returns a Recipe.
+func New(opts Options) (*Recipe, error) {
+	if opts.NewID == nil {
+		return nil, errors.New("thirdparty: Options.NewID is required")
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	return &Recipe{opts: opts, providers: map[string]discovered{}}, nil
+}
+
+// Find returns the tenant's provider with id.
+func Find(c config.TenantConfig, id string) (config.Provider, error) {
+	for _, p := range c.ThirdPartyProviders {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return config.Provider{}, fmt.Errorf("%w %q", ErrUnknownProvider, id)
+}
+
+func (r *Recipe) ctx(ctx context.Context) context.Context {
+	return oidc.ClientContext(ctx, r.opts.HTTPClient) // oauth2 reads the same context key
+}
+
+// discover returns the OIDC provider of an issuer, cached for an hour.
+func (r *Recipe) discover(ctx context.Context, issuer string) (*oidc.Provider, error) {
+	now := r.opts.Clock()
+	r.mu.Lock()
+	d, ok := r.providers[issuer]
+	r.mu.Unlock()
+	if ok && now.Sub(d.at) < discoveryCacheTTL {
+		return d.p, nil
+	}
+	p, err := oidc.NewProvider(r.ctx(ctx), issuer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: OIDC discovery at %s: %w", ErrProvider, issuer, err)
+	}
+	r.mu.Lock()
+	r.providers[issuer] = discovered{p: p, at: now}
+	r.mu.Unlock()
+	return p, nil
+}
+
+func issuerOf(p config.Provider) string {
+	if p.Issuer != "" {
+		return p.Issuer
+	}
+	if p.Type == config.ProviderGoogle {
+		return GoogleIssuer
+	}
+	return ""
+}
+
+// oauthConfig builds the OAuth2 client of a provider, discovering endpoints when needed.
+func (r *Recipe) oauthConfig(ctx context.Context, p config.Provider, redirectURI string) (*oauth2.Config, *oidc.Provider, error) {
+	cfg := &oauth2.Config{ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: redirectURI, Scopes: p.Scopes}
+	var op *oidc.Provider
+	switch p.Type {
+	case config.ProviderGitHub:
+		cfg.Endpoint = oauth2.Endpoint{AuthURL: GitHubAuthorizeURL, TokenURL: GitHubTokenURL, AuthStyle: oauth2.AuthStyleInParams}
+		if len(cfg.Scopes) == 0 {
+			cfg.Scopes = []string{"read:user", "user:email"}
+		}
+	default:
+		var err error
+		if op, err = r.discover(ctx, issuerOf(p)); err != nil {
+			return nil, nil, err
+		}
+		cfg.Endpoint = op.Endpoint()
+		if len(cfg.Scopes) == 0 {
+			cfg.Scopes = []string{oidc.ScopeOpenID, "email", "profile"}
+		}
+	}
+	if p.AuthorizationEndpoint != "" {
+		cfg.Endpoint.AuthURL = p.AuthorizationEndpoint
+	}
+	if p.TokenEndpoint != "" {
+		cfg.Endpoint.TokenURL = p.TokenEndpoint
+	}
+	return cfg, op, nil
+}
+
+// AuthorisationURL returns the provider URL to send the browser to, with a fresh PKCE
+// verifier that the client keeps and sends back to SignInUp (SuperTokens' flow: the frontend
+// adds and checks its own state parameter).
+func (r *Recipe) AuthorisationURL(ctx context.Context, p config.Provider, redirectURI string) (url, verifier string, err error) {
+	cfg, _, err := r.oauthConfig(ctx, p, redirectURI)
+	if err != nil {
+		return "", "", err
+	}
+	verifier = oauth2.GenerateVerifier()
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	if p.Type == config.ProviderGoogle {
+		opts = append(opts, oauth2.SetAuthURLParam("include_granted_scopes", "true"), oauth2.AccessTypeOffline)
+	}
+	return cfg.AuthCodeURL("", opts...), verifier, nil
+}
+
+// Identity is what the provider told about the user.
+type Identity struct {
+	UserID        string
+	Email         string
+	EmailVerified bool
+}
+
+// SignInUp exchanges the code from the provider's redirect (with the PKCE verifier), reads
+// the user's identity and finds or creates the user.
+func (r *Recipe) SignInUp(ctx context.Context, tenantID string, p config.Provider, redirectURI string, query map[string]string, verifier string) (store.User, bool, error) {
+	if e := query["error"]; e != "" {
+		return store.User{}, false, fmt.Errorf("%w: the provider answered %q: %s", ErrBadRedirect, e, query["error_description"])
+	}
+	code := query["code"]
+	if code == "" {
+		return store.User{}, false, ErrBadRedirect
+	}
+	cfg, op, err := r.oauthConfig(ctx, p, redirectURI)
+	if err != nil {
+		return store.User{}, false, err
+	}
+	var opts []oauth2.AuthCodeOption
+	if verifier != "" {
+		opts = append(opts, oauth2.VerifierOption(verifier))
+	}
+	tok, err := cfg.Exchange(r.ctx(ctx), code, opts...)
+	if err != nil {
+		return store.User{}, false, fmt.Errorf("%w: code exchange: %w", ErrProvider, err)
+	}
+	var id Identity
+	if p.Type == config.ProviderGitHub {
+		id, err = r.gitHubIdentity(ctx, p, tok)
+	} else {
+		id, err = r.oidcIdentity(ctx, p, op, tok)
+	}
+	if err != nil {
+		return store.User{}, false, err
+	}
+	if id.UserID == "" {
+		return store.User{}, false, fmt.Errorf("%w: no user id in the provider's answer", ErrProvider)
+	}
+	if id.Email == "" {
+		return store.User{}, false, ErrNoEmail
+	}
+	u, created, err := r.opts.Store.UpsertThirdPartyUser(ctx, store.ThirdPartyIdentity{
+		TenantID: tenantID, ThirdPartyID: p.ID, ThirdPartyUserID: id.UserID,
+		Email: strings.ToLower(strings.TrimSpace(id.Email)), Verified: id.EmailVerified,
+	}, r.opts.NewID(), r.opts.Clock())
+	if err != nil {
+		return store.User{}, false, fmt.Errorf("third-party sign-in: %w", err)
+	}
+	return u, created, nil
+}
+
+func (r *Recipe) oidcIdentity(ctx context.Context, p config.Provider, op *oidc.Provider, tok *oauth2.Token) (Identity, error) {
+	var claims struct {
+		Sub           string `json:"sub"`
+		Email         string `json:"email"`
+		EmailVerified any    `json:"email_verified"`
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw != "" {
+		v := op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: r.opts.Clock})
+		idt, err := v.Verify(r.ctx(ctx), raw)
+		if err != nil {
+			return Identity{}, fmt.Errorf("%w: ID token: %w", ErrProvider, err)
+		}
+		if err := idt.Claims(&claims); err != nil {
+			return Identity{}, fmt.Errorf("%w: ID token claims: %w", ErrProvider, err)
+		}
+	}
+	if raw == "" || (claims.Email == "" && (op.UserInfoEndpoint() != "" || p.UserInfoEndpoint != "")) {
+		ui, err := op.UserInfo(r.ctx(ctx), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return Identity{}, fmt.Errorf("%w: userinfo: %w", ErrProvider, err)
+		}
+		if raw != "" && ui.Subject != claims.Sub {
+			return Identity{}, fmt.Errorf("%w: userinfo subject %q differs from the ID token's %q", ErrProvider, ui.Subject, claims.Sub)
+		}
+		claims.Sub, claims.Email, claims.EmailVerified = ui.Subject, ui.Email, ui.EmailVerified
+	}
+	return Identity{UserID: claims.Sub, Email: claims.Email, EmailVerified: truthy(claims.EmailVerified)}, nil
+}
+
+// truthy reads email_verified, which some providers send as the string "true".
+func truthy(v any) bool {
+	switch b := v.(type) {
+	case bool:
+		return b
+	case string:
+		ok, _ := strconv.ParseBool(b)
+		return ok
+	}
+	return false
+}
+
+func (r *Recipe) getJSON(ctx context.Context, url string, tok *oauth2.Token, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	tok.SetAuthHeader(req)
+	resp, err := r.opts.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(http.MaxBytesReader(nil, resp.Body, maxUserInfoBodySize)).Decode(into)
+}
+
+func (r *Recipe) gitHubIdentity(ctx context.Context, p config.Provider, tok *oauth2.Token) (Identity, error) {
+	userURL := GitHubUserURL
+	if p.UserInfoEndpoint != "" {
+		userURL = p.UserInfoEndpoint
+	}
+	var user struct {
+		ID    int64  `json:"id"`
+		Email string `json:"email"`
+	}
+	if err := r.getJSON(ctx, userURL, tok, &user); err != nil {
+		return Identity{}, fmt.Errorf("%w: GitHub user: %w", ErrProvider, err)
+	}
+	var emails []struct {
+		Email    string `json:"email"`
+		Primary  bool   `json:"primary"`
+		Verified bool   `json:"verified"`
+	}
+	id := Identity{UserID: strconv.FormatInt(user.ID, 10), Email: user.Email}
+	if user.ID == 0 {
+		id.UserID = ""
+	}
+	if err := r.getJSON(ctx, strings.TrimSuffix(userURL, "/")+"/emails", tok, &emails); err == nil {
+		for _, e := range emails {
+			if e.Primary {
+				id.Email, id.EmailVerified = e.Email, e.Verified
+			}
+		}
+	}
+	return id, nil
+}

@@ -120,7 +120,9 @@ func (m *Manager) setCookie(w http.ResponseWriter, s Settings, name, value, path
 	http.SetCookie(w, c)
 }
 
-func (m *Manager) refreshPath() string { return strings.TrimSuffix(m.opts.APIBasePath, "/") + "/session/refresh" }
+func (m *Manager) refreshPath() string {
+	return strings.TrimSuffix(m.opts.APIBasePath, "/") + "/session/refresh"
+}
 
 // WriteTokens puts tokens in the response: cookies or headers according to t, and the
 // front-token header in both modes. A Tokens without a refresh token leaves the client's as is.

@@ -1,0 +1,418 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/core/session"
+)
+
+func TestRefreshRotatesTokensInHeaderMode(t *testing.T) {
+	h := newHarness(t)
+	r := h.signUp("", "a@example.com", "secret123")
+	mustStatus(t, r, 200, "OK")
+	access, refresh := r.Header.Get("st-access-token"), r.Header.Get("st-refresh-token")
+
+	h.clock.Advance(2 * time.Hour) // the access token has expired
+	if _, err := h.srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{}); !errors.Is(err, session.ErrTryRefreshToken) {
+		t.Fatalf("an expired access token verified: %v", err)
+	}
+	r2 := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+refresh)
+	if r2.Status != 200 || strings.TrimSpace(string(r2.Body)) != "{}" {
+		t.Fatalf("refresh = %d %s", r2.Status, r2.Body)
+	}
+	access2, refresh2 := r2.Header.Get("st-access-token"), r2.Header.Get("st-refresh-token")
+	if access2 == "" || refresh2 == "" || refresh2 == refresh || r2.Header.Get("front-token") == "" {
+		t.Fatalf("refresh did not rotate the tokens: %v", r2.Header)
+	}
+	p1, p2 := payloadOf(t, access), payloadOf(t, access2)
+	if p1["sessionHandle"] != p2["sessionHandle"] || p2["parentRefreshTokenHash1"] != p1["refreshTokenHash1"] {
+		t.Fatalf("the refreshed token does not chain to the first: %v / %v", p1, p2)
+	}
+	if p2["st-mfa"] == nil {
+		t.Fatalf("the refreshed token lost the st-mfa claim: %v", p2)
+	}
+	if _, err := h.srv.Sessions.Verify(context.Background(), access2, session.VerifyOptions{CheckDatabase: true}); err != nil {
+		t.Fatalf("the refreshed access token does not verify: %v", err)
+	}
+}
+
+func TestRefreshInCookieModeAnswersWithCookies(t *testing.T) {
+	h := newHarness(t)
+	r := h.signUp("", "a@example.com", "secret123", "st-auth-mode", "cookie")
+	rt := r.cookie("sRefreshToken")
+	r2 := h.do("POST", "/auth/session/refresh", nil, "Cookie", "sRefreshToken="+rt.Value, "rid", "session")
+	if r2.Status != 200 {
+		t.Fatalf("refresh = %d %s", r2.Status, r2.Body)
+	}
+	if c := r2.cookie("sRefreshToken"); c == nil || c.Value == rt.Value || r2.cookie("sAccessToken") == nil {
+		t.Fatalf("cookie refresh did not set new cookies: %v", r2.Header["Set-Cookie"])
+	}
+	if r2.Header.Get("st-access-token") != "" {
+		t.Fatalf("cookie refresh answered in headers")
+	}
+}
+
+func TestReusingARotatedRefreshTokenIsTheft(t *testing.T) {
+	h := newHarness(t)
+	r := h.signUp("", "a@example.com", "secret123")
+	first := r.Header.Get("st-refresh-token")
+	handle := payloadOf(t, r.Header.Get("st-access-token"))["sessionHandle"].(string)
+
+	second := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first).Header.Get("st-refresh-token")
+	third := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+second)
+	if third.Status != 200 {
+		t.Fatalf("using the child token failed: %d %s", third.Status, third.Body)
+	}
+
+	// An attacker replays the first token after the legitimate client moved on.
+	stolen := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first)
+	if stolen.Status != 401 || stolen.json(t)["message"] != "token theft detected" {
+		t.Fatalf("replayed token = %d %s", stolen.Status, stolen.Body)
+	}
+	if stolen.Header.Get("front-token") != "remove" {
+		t.Fatalf("theft did not clear the tokens: %v", stolen.Header)
+	}
+	// The whole session is gone, for the thief and the victim alike.
+	after := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+third.Header.Get("st-refresh-token"))
+	if after.Status != 401 || after.json(t)["message"] != "unauthorised" {
+		t.Fatalf("the victim's token after theft = %d %s", after.Status, after.Body)
+	}
+	if _, err := h.srv.Sessions.Verify(context.Background(), third.Header.Get("st-access-token"), session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
+		t.Fatalf("an access token of the stolen session still verifies against the store: %v", err)
+	}
+	feed := h.do("GET", "/auth/public/enforcement", nil).json(t)
+	revoked := feed["revokedSessions"].([]any)
+	if len(revoked) != 1 || revoked[0].(map[string]any)["handle"] != handle {
+		t.Fatalf("the enforcement feed does not list the stolen session: %v", revoked)
+	}
+}
+
+func TestRefreshRefusals(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name    string
+		headers []string
+	}{
+		{"no refresh token is unauthorised", nil},
+		{"an unknown refresh token is unauthorised", []string{"Authorization", "Bearer made-up"}},
+		{"an unknown refresh cookie is unauthorised", []string{"Cookie", "sRefreshToken=made-up"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do("POST", "/auth/session/refresh", nil, tt.headers...)
+			if r.Status != 401 || r.json(t)["message"] != "unauthorised" {
+				t.Fatalf("got %d %s", r.Status, r.Body)
+			}
+		})
+	}
+	t.Run("a refresh token past the session lifetime is unauthorised", func(t *testing.T) {
+		h.putTenant("short", `{"session":{"accessTokenLifetimeSeconds":60,"refreshTokenLifetimeSeconds":120}}`)
+		r := h.signUp("/short", "s@example.com", "secret123")
+		h.clock.Advance(121 * time.Second)
+		r2 := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+		if r2.Status != 401 || r2.json(t)["message"] != "unauthorised" {
+			t.Fatalf("got %d %s", r2.Status, r2.Body)
+		}
+	})
+}
+
+func TestSignOutRevokesTheSession(t *testing.T) {
+	h := newHarness(t)
+	t.Run("in header mode", func(t *testing.T) {
+		r := h.signUp("", "a@example.com", "secret123")
+		out := h.do("POST", "/auth/signout", nil, "Authorization", "Bearer "+r.Header.Get("st-access-token"))
+		mustStatus(t, out, 200, "OK")
+		if out.Header.Get("front-token") != "remove" {
+			t.Fatalf("sign-out did not clear the front token")
+		}
+		again := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+		if again.Status != 401 {
+			t.Fatalf("refresh after sign-out = %d", again.Status)
+		}
+	})
+	t.Run("in cookie mode the cookies are cleared", func(t *testing.T) {
+		r := h.do("POST", "/auth/signin", form("a@example.com", "secret123"), "st-auth-mode", "cookie")
+		out := h.do("POST", "/auth/signout", nil, "Cookie", "sAccessToken="+r.cookie("sAccessToken").Value)
+		mustStatus(t, out, 200, "OK")
+		if c := out.cookie("sAccessToken"); c == nil || c.MaxAge >= 0 && c.Value != "" {
+			t.Fatalf("sign-out did not clear the access cookie: %v", out.Header["Set-Cookie"])
+		}
+	})
+	t.Run("without a session it is OK", func(t *testing.T) {
+		mustStatus(t, h.do("POST", "/auth/signout", nil), 200, "OK")
+	})
+	t.Run("with an expired access token it asks for a refresh", func(t *testing.T) {
+		r := h.signUp("", "b@example.com", "secret123")
+		h.clock.Advance(2 * time.Hour)
+		out := h.do("POST", "/auth/signout", nil, "Authorization", "Bearer "+r.Header.Get("st-access-token"))
+		if out.Status != 401 || out.json(t)["message"] != "try refresh token" {
+			t.Fatalf("got %d %s", out.Status, out.Body)
+		}
+	})
+}
+
+// TestAccessTokenVerifiesAgainstTheJWKSAsAStrangerWould checks the token with go-jose and
+// nothing but what the core publishes over HTTP.
+func TestAccessTokenVerifiesAgainstTheJWKSAsAStrangerWould(t *testing.T) {
+	h := newHarness(t)
+	h.putTenant("acme", `{"mfa":{"requirement":["totp"]}}`)
+	r := h.signUp("/acme", "a@example.com", "secret123")
+	token := r.Header.Get("st-access-token")
+
+	for _, path := range []string{"/.well-known/openid-configuration", "/auth/.well-known/openid-configuration"} {
+		oc := h.do("GET", path, nil).json(t)
+		if oc["issuer"] != h.srv.Sessions.Issuer() || oc["jwks_uri"] != h.srv.Sessions.Issuer()+"/jwt/jwks.json" {
+			t.Fatalf("%s = %v", path, oc)
+		}
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(h.do("GET", "/auth/jwt/jwks.json", nil).Body, &set); err != nil {
+		t.Fatal(err)
+	}
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := jws.Signatures[0].Header
+	if hdr.Algorithm != "RS256" || hdr.ExtraHeaders["typ"] != "JWT" || hdr.ExtraHeaders["version"] != "5" {
+		t.Fatalf("header = %+v", hdr)
+	}
+	keys := set.Key(hdr.KeyID)
+	if len(keys) != 1 || keys[0].Use != "sig" || keys[0].Algorithm != "RS256" {
+		t.Fatalf("the JWKS has no usable key %q: %+v", hdr.KeyID, set)
+	}
+	body, err := jws.Verify(keys[0].Key)
+	if err != nil {
+		t.Fatalf("the token does not verify against the published key: %v", err)
+	}
+	var p map[string]any
+	json.Unmarshal(body, &p)
+	for _, k := range []string{"sub", "rsub", "tId", "sessionHandle", "refreshTokenHash1", "parentRefreshTokenHash1", "antiCsrfToken", "iat", "exp", "iss", "st-mfa"} {
+		if _, ok := p[k]; !ok {
+			t.Fatalf("payload lacks %s: %v", k, p)
+		}
+	}
+	if p["tId"] != "acme" || p["iss"] != h.srv.Sessions.Issuer() || int64(p["exp"].(float64)) != h.clock.Now().Add(time.Hour).Unix() {
+		t.Fatalf("payload = %v", p)
+	}
+	claim := p["st-mfa"].(map[string]any)
+	if claim["v"] != false {
+		t.Fatalf("a tenant requiring totp gave v = %v after the first factor", claim["v"])
+	}
+}
+
+func TestForgedAndStaleAccessTokensAreRefused(t *testing.T) {
+	h := newHarness(t)
+	r := h.signUp("", "a@example.com", "secret123")
+	good := r.Header.Get("st-access-token")
+	parts := strings.Split(good, ".")
+	payload := payloadOf(t, good)
+
+	signWith := func(alg jose.SignatureAlgorithm, key any, kid string, p map[string]any) string {
+		b, _ := json.Marshal(p)
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, (&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := s.Sign(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := obj.CompactSerialize()
+		return out
+	}
+	kid := payloadKid(t, good)
+	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	wrongIssuer := clone(payload)
+	wrongIssuer["iss"] = "https://evil.example/auth"
+	wrongIssuerSigned := signWithCore(t, h, wrongIssuer)
+	elevated := clone(payload)
+	elevated["st-mfa"] = map[string]any{"c": map[string]any{"totp": 1}, "v": true}
+
+	tests := []struct {
+		name, token string
+		want        error
+	}{
+		{"alg none is refused", `eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.` + parts[1] + `.`, session.ErrTryRefreshToken},
+		{"HS256 keyed with anything is refused", signWith(jose.HS256, []byte("a-shared-secret-of-32-bytes!!!!!"), kid, payload), session.ErrTryRefreshToken},
+		{"a key the core never published is refused", signWith(jose.RS256, otherKey, kid, payload), session.ErrTryRefreshToken},
+		{"an unknown kid is refused", signWith(jose.RS256, otherKey, "s-unknown", payload), session.ErrTryRefreshToken},
+		{"a payload changed after signing is refused", parts[0] + "." + encodeSegment(t, elevated) + "." + parts[2], session.ErrTryRefreshToken},
+		{"another issuer is refused", wrongIssuerSigned, session.ErrTryRefreshToken},
+		{"garbage is refused", "not.a.token", session.ErrTryRefreshToken},
+		{"no token is unauthorised", "", session.ErrUnauthorised},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.srv.Sessions.Verify(context.Background(), tt.token, session.VerifyOptions{})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("the genuine token verifies", func(t *testing.T) {
+		if _, err := h.srv.Sessions.Verify(context.Background(), good, session.VerifyOptions{CheckDatabase: true}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a token of a revoked session is refused when the store is checked", func(t *testing.T) {
+		if _, err := h.srv.Sessions.Revoke(context.Background(), payload["sessionHandle"].(string)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.srv.Sessions.Verify(context.Background(), good, session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
+			t.Fatalf("Verify = %v, want ErrUnauthorised", err)
+		}
+	})
+}
+
+func clone(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func encodeSegment(t *testing.T, v any) string {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func payloadKid(t *testing.T, token string) string {
+	t.Helper()
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jws.Signatures[0].Header.KeyID
+}
+
+// signWithCore signs an arbitrary payload with the core's own key, to isolate claim checks.
+func signWithCore(t *testing.T, h *harness, p map[string]any) string {
+	t.Helper()
+	b, _ := json.Marshal(p)
+	tok, err := h.srv.Keys.Sign(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestRequireProtectsAnEndpoint(t *testing.T) {
+	h := newHarness(t)
+	h.putTenant("strict", `{"session":{"cookieSameSite":"none","cookieSecure":true}}`)
+	protected := httptest.NewServer(h.srv.Sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := session.FromContext(r.Context())
+		w.Write([]byte(s.UserID))
+	})))
+	defer protected.Close()
+	call := func(method string, headers ...string) (int, string) {
+		req, _ := http.NewRequest(method, protected.URL, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 512)
+		n, _ := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		return resp.StatusCode, b.String()
+	}
+	r := h.signUp("", "a@example.com", "secret123")
+	user := r.json(t)["user"].(map[string]any)["id"].(string)
+	strict := h.signUp("/strict", "b@example.com", "secret123", "st-auth-mode", "cookie")
+	strictCookie := "sAccessToken=" + strict.cookie("sAccessToken").Value
+
+	tests := []struct {
+		name    string
+		method  string
+		headers []string
+		status  int
+		body    string
+	}{
+		{"a bearer token passes", "GET", []string{"Authorization", "Bearer " + r.Header.Get("st-access-token")}, 200, user},
+		{"a bearer token wins over a bad cookie", "GET", []string{"Authorization", "Bearer " + r.Header.Get("st-access-token"), "Cookie", "sAccessToken=junk"}, 200, user},
+		{"no token is unauthorised", "GET", nil, 401, `{"message":"unauthorised"}`},
+		{"a bad token asks for a refresh", "GET", []string{"Cookie", "sAccessToken=junk"}, 401, `{"message":"try refresh token"}`},
+		{"a SameSite=none cookie on a POST without rid is refused", "POST", []string{"Cookie", strictCookie}, 401, `{"message":"unauthorised"}`},
+		{"a SameSite=none cookie on a POST with rid passes", "POST", []string{"Cookie", strictCookie, "rid", "anti-csrf"}, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := call(tt.method, tt.headers...)
+			if status != tt.status || (tt.body != "" && strings.TrimSpace(body) != tt.body) {
+				t.Fatalf("got %d %q, want %d %q", status, body, tt.status, tt.body)
+			}
+		})
+	}
+	t.Run("an expired token asks for a refresh", func(t *testing.T) {
+		h.clock.Advance(time.Hour + time.Second)
+		status, body := call("GET", "Authorization", "Bearer "+r.Header.Get("st-access-token"))
+		if status != 401 || strings.TrimSpace(body) != `{"message":"try refresh token"}` {
+			t.Fatalf("got %d %s", status, body)
+		}
+	})
+}
+
+func TestUpdateClaimsReissuesTheAccessTokenOfTheSameSession(t *testing.T) {
+	h := newHarness(t)
+	h.putTenant("acme", `{"mfa":{"requirement":["totp"]}}`)
+	r := h.signUp("/acme", "a@example.com", "secret123")
+	sess, err := h.srv.Sessions.Verify(context.Background(), r.Header.Get("st-access-token"), session.VerifyOptions{CheckDatabase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim, _ := sess.MFA()
+	if claim.V || claim.C[mfa.EmailPassword] == 0 {
+		t.Fatalf("initial claim = %+v", claim)
+	}
+	h.clock.Advance(time.Minute)
+	updated, tokens, err := h.srv.Sessions.UpdateClaims(context.Background(), sess.Handle, func(c map[string]json.RawMessage) error {
+		cl := mfa.Claim{C: mfa.Completed{mfa.EmailPassword: claim.C[mfa.EmailPassword], mfa.TOTP: h.clock.Now().Unix()}, V: true}
+		b, err := json.Marshal(cl)
+		c[mfa.ClaimKey] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated.Handle != sess.Handle || tokens.RefreshToken != "" {
+		t.Fatalf("UpdateClaims made a new session or refresh token: %+v", tokens)
+	}
+	again, err := h.srv.Sessions.Verify(context.Background(), tokens.AccessToken, session.VerifyOptions{CheckDatabase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := again.MFA(); !c.V || c.C[mfa.TOTP] != h.clock.Now().Unix() {
+		t.Fatalf("updated claim = %+v", c)
+	}
+	// The claim is stored with the session: a refresh keeps it.
+	r2 := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+	if p := payloadOf(t, r2.Header.Get("st-access-token")); p["st-mfa"].(map[string]any)["v"] != true {
+		t.Fatalf("refresh lost the updated claim: %v", p["st-mfa"])
+	}
+	if _, _, err := h.srv.Sessions.UpdateClaims(context.Background(), sess.Handle, func(c map[string]json.RawMessage) error {
+		c["sub"] = json.RawMessage(`"someone-else"`)
+		return nil
+	}); !errors.Is(err, session.ErrReservedClaim) {
+		t.Fatalf("overwriting sub through claims = %v, want ErrReservedClaim", err)
+	}
+}

@@ -1,0 +1,104 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/server"
+)
+
+func TestHealthReadinessAndMetrics(t *testing.T) {
+	h := newHarness(t)
+	mustStatus(t, h.signUp("", "a@example.com", "secret123"), 200, "OK")
+	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password1"))
+	if r := h.do("GET", "/healthz", nil); r.Status != 200 {
+		t.Fatalf("healthz = %d", r.Status)
+	}
+	if r := h.do("GET", "/readyz", nil); r.Status != 200 {
+		t.Fatalf("readyz = %d %s", r.Status, r.Body)
+	}
+	metrics := string(h.do("GET", "/metrics", nil).Body)
+	for _, want := range []string{
+		`twofold_core_http_requests_total{code="200",method="POST",route="POST /auth/signup"} 1`,
+		`twofold_core_http_request_duration_seconds_count{method="POST",route="POST /auth/signin"}`,
+		`twofold_core_sign_ins_total{outcome="wrong_credentials",recipe="emailpassword"} 1`,
+		`twofold_core_sign_ins_total{outcome="success",recipe="emailpassword-signup"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %s:\n%s", want, metrics)
+		}
+	}
+}
+
+func TestAReplicaOnTheSameDatabaseServesTheSameKeysAndSessions(t *testing.T) {
+	a := newHarness(t)
+	b := startHarness(t, a.clock, a.dbPath)
+	r := a.signUp("", "a@example.com", "secret123")
+	if string(a.do("GET", "/auth/jwt/jwks.json", nil).Body) != string(b.do("GET", "/auth/jwt/jwks.json", nil).Body) {
+		t.Fatalf("two replicas publish different JWKS")
+	}
+	// A refresh on the other replica works, and reusing the old token there is theft.
+	r2 := b.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+	if r2.Status != 200 {
+		t.Fatalf("refresh on replica b = %d %s", r2.Status, r2.Body)
+	}
+	mustStatus(t, a.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r2.Header.Get("st-refresh-token")), 200, "")
+	if r3 := b.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token")); r3.Status != 401 || r3.json(t)["message"] != "token theft detected" {
+		t.Fatalf("reuse across replicas = %d %s", r3.Status, r3.Body)
+	}
+	// Key rotation on one replica reaches the other's JWKS before the new key signs.
+	a.clock.Advance(8 * 24 * time.Hour)
+	if err := a.srv.Maintain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(time.Minute)
+	ja, jb := string(a.do("GET", "/auth/jwt/jwks.json", nil).Body), string(b.do("GET", "/auth/jwt/jwks.json", nil).Body)
+	if ja != jb || strings.Count(ja, `"kid"`) != 2 {
+		t.Fatalf("after rotation the replicas publish\n%s\n%s", ja, jb)
+	}
+}
+
+func TestConcurrentRequestsNeverFailOnALockedDatabase(t *testing.T) {
+	h := newHarness(t)
+	seed := h.signUp("", "seed@example.com", "secret123")
+	refresh := seed.Header.Get("st-refresh-token")
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := range 16 {
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			if r := h.signUp("", fmt.Sprintf("u%d@example.com", i), "secret123"); r.Status != 200 {
+				errs <- fmt.Sprintf("sign-up %d: %d %s", i, r.Status, r.Body)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			// Retries of the same current token are all answered (none was used yet).
+			if r := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+refresh); r.Status != 200 {
+				errs <- fmt.Sprintf("refresh %d: %d %s", i, r.Status, r.Body)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if r := h.admin("PUT", fmt.Sprintf("/admin/v1/tenants/t%d", i%4), `{}`); r.Status != 200 && r.Status != 201 {
+				errs <- fmt.Sprintf("tenant %d: %d %s", i, r.Status, r.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestNewRefusesIncompleteOptions(t *testing.T) {
+	if _, err := server.New(context.Background(), server.Options{Issuer: "http://x/auth"}); err == nil || !strings.Contains(err.Error(), "Store") {
+		t.Fatalf("New without a store = %v", err)
+	}
+}

@@ -39,7 +39,10 @@ func TestVerify(t *testing.T) {
 	}{
 		{"the right password matches", h, "right password 1", true, nil},
 		{"a wrong password does not match", h, "right password 2", false, nil},
-		{"a hash with other parameters still verifies", func() string { s, _ := (Params{MemoryKiB: 128, Iterations: 2, Parallelism: 1, SaltLen: 8, KeyLen: 16}).Hash("x1234567"); return s }(), "x1234567", true, nil},
+		{"a hash with other parameters still verifies", func() string {
+			s, _ := (Params{MemoryKiB: 128, Iterations: 2, Parallelism: 1, SaltLen: 8, KeyLen: 16}).Hash("x1234567")
+			return s
+		}(), "x1234567", true, nil},
 		{"a bcrypt hash is malformed", "$2a$10$abcdefghijklmnopqrstuu", "x", false, ErrMalformedHash},
 		{"a truncated hash is malformed", "$argon2id$v=19$m=64,t=1,p=1$c2FsdA", "x", false, ErrMalformedHash},
 		{"another argon2 version is malformed", strings.Replace(h, "v=19", "v=16", 1), "right password 1", false, ErrMalformedHash},

@@ -1,0 +1,178 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/server"
+	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/store/sqlite"
+)
+
+var sessionCheckDB = session.VerifyOptions{CheckDatabase: true}
+
+// benchCore is a core with the production defaults (argon2id at OWASP parameters, the real
+// clock) on a SQLite file, behind a real HTTP server and a keep-alive client.
+type benchCore struct {
+	srv    *server.Server
+	url    string
+	client *http.Client
+}
+
+func newBenchCore(b *testing.B) *benchCore {
+	b.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	ts := httptest.NewUnstartedServer(nil)
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts.Config.Handler = srv
+	ts.Start()
+	b.Cleanup(ts.Close)
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}
+	return &benchCore{srv: srv, url: ts.URL, client: &http.Client{Transport: tr}}
+}
+
+func (c *benchCore) post(b *testing.B, path string, body []byte, headers ...string) *http.Response {
+	req, _ := http.NewRequest("POST", c.url+path, bytes.NewReader(body))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return nil
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func formBody(email, password string) []byte {
+	b, _ := json.Marshal(form(email, password))
+	return b
+}
+
+func reportRate(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+func BenchmarkSignUp(b *testing.B) {
+	c := newBenchCore(b)
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp := c.post(b, "/auth/signup", formBody(fmt.Sprintf("user%d@example.com", n.Add(1)), "secret123"))
+			if resp == nil || resp.StatusCode != 200 || resp.Header.Get("st-access-token") == "" {
+				b.Errorf("sign-up failed: %v", resp)
+				return
+			}
+		}
+	})
+	reportRate(b)
+}
+
+func BenchmarkSignIn(b *testing.B) {
+	c := newBenchCore(b)
+	if resp := c.post(b, "/auth/signup", formBody("bench@example.com", "secret123")); resp.StatusCode != 200 {
+		b.Fatal("seed sign-up failed")
+	}
+	body := formBody("bench@example.com", "secret123")
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp := c.post(b, "/auth/signin", body)
+			if resp == nil || resp.StatusCode != 200 || resp.Header.Get("st-access-token") == "" {
+				b.Errorf("sign-in failed: %v", resp)
+				return
+			}
+		}
+	})
+	reportRate(b)
+}
+
+// BenchmarkRefresh rotates refresh tokens: each goroutine follows its own session's chain,
+// so every request is a first use of a child token (the promoting, writing path).
+func BenchmarkRefresh(b *testing.B) {
+	c := newBenchCore(b)
+	const sessions = 64
+	tokens := make([]string, sessions)
+	for i := range tokens {
+		id := fmt.Sprintf("user-%d", i)
+		if _, err := c.srv.Store.CreateEmailPasswordUser(context.Background(), store.NewEmailPasswordUser{
+			UserID: id, TenantID: "public", Email: id + "@example.com", PasswordHash: "unused", Now: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+		_, t, err := c.srv.Sessions.Create(context.Background(), "public", id, id, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens[i] = t.RefreshToken
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		token := tokens[next.Add(1)-1]
+		for pb.Next() {
+			resp := c.post(b, "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
+			if resp == nil || resp.StatusCode != 200 {
+				b.Errorf("refresh failed: %v", resp)
+				return
+			}
+			token = resp.Header.Get("st-refresh-token")
+		}
+	})
+	reportRate(b)
+}
+
+func BenchmarkJWKS(b *testing.B) {
+	c := newBenchCore(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.client.Get(c.url + "/auth/jwt/jwks.json")
+			if err != nil || resp.StatusCode != 200 {
+				b.Errorf("jwks failed: %v", err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	reportRate(b)
+}
+
+// BenchmarkVerifySession is the cost of Require on a core endpoint: signature, claims and
+// the revocation check in the store.
+func BenchmarkVerifySession(b *testing.B) {
+	c := newBenchCore(b)
+	resp := c.post(b, "/auth/signup", formBody("v@example.com", "secret123"))
+	token := resp.Header.Get("st-access-token")
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.srv.Sessions.Verify(context.Background(), token, sessionCheckDB); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportRate(b)
+}

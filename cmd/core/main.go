@@ -37,6 +37,8 @@ func env(name, fallback string) string {
 
 type settings struct {
 	addr, database, adminKeyFile, issuer string
+	// started, when set, is called once the core serves (tests use it instead of polling).
+	started func(addr string)
 }
 
 func main() {
@@ -119,6 +121,9 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("Started the auth core", "address", ln.Addr().String(), "database", s.database, "issuer", issuer, "adminAPI", key != "")
 	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), s.database)
+	if s.started != nil {
+		s.started(ln.Addr().String())
+	}
 
 	select {
 	case err := <-errc:

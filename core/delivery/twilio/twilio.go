@@ -35,8 +35,9 @@ type Config struct {
 	BaseURL string
 	// Timeout bounds one Send; zero means DefaultTimeout.
 	Timeout time.Duration
-	// Client is the HTTP client; nil means a client with no timeout of its own (Timeout and
-	// the context bound each request).
+	// Client is the HTTP client; nil means one that does not follow redirects, so a redirect
+	// is reported as a failure instead of re-sending credentials or a signed body elsewhere.
+	// Timeout and the context bound each request either way.
 	Client *http.Client
 }
 
@@ -57,7 +58,7 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+		cfg.Client = &http.Client{CheckRedirect: noRedirects}
 	}
 	u, err := url.Parse(cfg.BaseURL)
 	switch {
@@ -133,3 +134,6 @@ func shorten(s string) string {
 	}
 	return s
 }
+
+// noRedirects makes the client return a 3xx answer as it is.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -77,8 +77,9 @@ type Config struct {
 	Secret string
 	// Timeout bounds one Send; zero means DefaultTimeout.
 	Timeout time.Duration
-	// Client is the HTTP client; nil means a plain client (Timeout and the context bound
-	// each request).
+	// Client is the HTTP client; nil means one that does not follow redirects, so a redirect
+	// is reported as a failure instead of re-sending credentials or a signed body elsewhere.
+	// Timeout and the context bound each request either way.
 	Client *http.Client
 	// Now is the clock for timestamps; nil means time.Now.
 	Now func() time.Time
@@ -97,7 +98,7 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+		cfg.Client = &http.Client{CheckRedirect: noRedirects}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -214,3 +215,6 @@ func VerifyRequest(r *http.Request, secret string, now time.Time, tolerance time
 	}
 	return Verify(secret, body, r.Header.Get(SignatureHeader), r.Header.Get(TimestampHeader), now, tolerance)
 }
+
+// noRedirects makes the client return a 3xx answer as it is.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -226,3 +226,17 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestSendDoesNotFollowRedirects(t *testing.T) {
+	target, got := server(t, http.StatusOK, "")
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	err := newSender(t, redirect.URL).Send(context.Background(), msg)
+	var pe *delivery.ProviderError
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusTemporaryRedirect {
+		t.Errorf("Send = %v, want a provider error with status 307", err)
+	}
+	if got.body != nil {
+		t.Error("the signed body was re-sent to the redirect target")
+	}
+}

@@ -241,7 +241,8 @@ func (d *Device) Consume(in Input, now time.Time) (Outcome, error) {
 	case in.DeviceID == "" || in.UserInputCode == "":
 		return Outcome{}, fmt.Errorf("%w: a user input code needs the device id", ErrInvalidInput)
 	}
-	if !equal(PreAuthSessionID(in.DeviceID), d.PreAuthSessionID) || !d.Flow.userInputCode() {
+	// A device at the limit should have been deleted; refuse it even if it was not.
+	if !equal(PreAuthSessionID(in.DeviceID), d.PreAuthSessionID) || !d.Flow.userInputCode() || d.FailedAttempts >= MaxAttempts {
 		return restart, nil
 	}
 	want := hashUserInputCode(in.DeviceID, strings.TrimSpace(in.UserInputCode))

@@ -230,6 +230,14 @@ func TestConsumeRefusesMalformedInput(t *testing.T) {
 	}
 }
 
+func TestADeviceAtTheLimitRestartsEvenWithTheRightCode(t *testing.T) {
+	d, s := newDevice(t, FlowUserInputCode)
+	d.FailedAttempts = MaxAttempts
+	if got, err := d.Consume(Input{DeviceID: s.DeviceID, UserInputCode: s.UserInputCode}, t0); err != nil || got.Status != StatusRestartFlow {
+		t.Errorf("Consume = %+v, %v; want RESTART_FLOW_ERROR", got, err)
+	}
+}
+
 func TestResend(t *testing.T) {
 	d, first := newDevice(t, FlowUserInputCode)
 	if _, err := d.Consume(Input{DeviceID: first.DeviceID, UserInputCode: otherCode(first.UserInputCode)}, t0); err != nil {

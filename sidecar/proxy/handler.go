@@ -1,0 +1,344 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/mfa"
+)
+
+// Reasons a request is refused besides the token errors of jwt.go.
+var (
+	// ErrNoToken is a protected request without an access token.
+	ErrNoToken = errors.New("no access token")
+	// ErrRevoked is a token of a session the feed lists as revoked.
+	ErrRevoked = errors.New("session revoked")
+	// ErrMFANotVerified is a token whose st-mfa.v is false (or missing).
+	ErrMFANotVerified = errors.New("st-mfa.v is false")
+	// ErrRequirement is a session whose completed factors do not meet the tenant's current
+	// requirement.
+	ErrRequirement = errors.New("tenant MFA requirement not met")
+	// ErrStepUp is a session that does not meet the stricter requirement of a route rule.
+	ErrStepUp = errors.New("route step-up requirement not met")
+	// ErrFactorTooOld is a session whose factors would meet the requirement but are older
+	// than the maximum factor age.
+	ErrFactorTooOld = errors.New("completed factors older than the maximum factor age")
+	// ErrNoFeed refuses protected requests before the first enforcement feed arrived.
+	ErrNoFeed = errors.New("no enforcement feed from the core yet")
+	// ErrNoKeys refuses protected requests before the first JWKS arrived.
+	ErrNoKeys = errors.New("no signing keys from the core yet")
+)
+
+// decision is the outcome of checking one request.
+type decision struct {
+	outcome Outcome
+	reason  error
+	sess    *session
+	pol     *policy
+	next    []string // next factors, when the sidecar computed them
+}
+
+// ServeHTTP decides and then forwards or refuses the request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if isCleanPath(r.URL.Path) && hasPathPrefix(r.URL.Path, "/auth") {
+		p.metrics.observe(OutcomeAuth, time.Since(start))
+		p.core.ServeHTTP(w, r)
+		return
+	}
+	d := p.decide(r)
+	p.metrics.observe(d.outcome, time.Since(start))
+	switch d.outcome {
+	case OutcomeAllowed:
+		h := r.Header
+		h[HeaderUserID] = d.sess.hdrUser
+		h[HeaderTenantID] = d.sess.hdrTenant
+		h[HeaderSession] = d.sess.hdrSession
+		h[HeaderFactors] = d.sess.hdrFactors
+		p.app.ServeHTTP(w, r)
+	case OutcomePublic:
+		stripIdentity(r.Header)
+		p.app.ServeHTTP(w, r)
+	default:
+		p.refuse(w, r, d)
+	}
+}
+
+// decide runs the checks in the order docs/sidecar.md lists them.
+func (p *Proxy) decide(r *http.Request) decision {
+	raw := r.URL.Path
+	cp := canonicalPath(raw)
+	clean := cp == raw
+	if clean {
+		for _, pp := range p.publicPaths {
+			if hasPathPrefix(cp, pp) {
+				return decision{outcome: OutcomePublic}
+			}
+		}
+	}
+	pol := p.feed.load()
+	if pol == nil {
+		return decision{outcome: OutcomeUnavailable, reason: ErrNoFeed}
+	}
+	rt := pol.match(cp, r.Method, clean)
+	if rt != nil && rt.public {
+		return decision{outcome: OutcomePublic, pol: pol}
+	}
+	if !p.keys.hasKeys() {
+		return decision{outcome: OutcomeUnavailable, reason: ErrNoKeys, pol: pol}
+	}
+	tok := tokenFrom(r)
+	if tok == "" {
+		return decision{outcome: OutcomeUnauthorised, reason: ErrNoToken, pol: pol}
+	}
+	now := p.now()
+	s, err := p.verify(r.Context(), tok, pol, now.Unix())
+	if err != nil {
+		if errors.Is(err, ErrExpired) {
+			return decision{outcome: OutcomeTryRefresh, reason: err, pol: pol}
+		}
+		return decision{outcome: OutcomeUnauthorised, reason: err, pol: pol}
+	}
+	if _, revoked := pol.revoked[s.handle]; revoked {
+		p.cache.remove(tok)
+		return decision{outcome: OutcomeRevoked, reason: ErrRevoked, sess: s, pol: pol}
+	}
+	if next, err := checkMFA(s, pol, rt, now); err != nil {
+		return decision{outcome: OutcomeInvalidClaim, reason: err, sess: s, pol: pol, next: next}
+	}
+	return decision{outcome: OutcomeAllowed, sess: s, pol: pol}
+}
+
+// verify returns the session of a token, from the cache when it was verified before.
+func (p *Proxy) verify(ctx context.Context, tok string, pol *policy, now int64) (*session, error) {
+	iss := p.issuer
+	if iss == "" {
+		iss = pol.issuer
+	}
+	if s := p.cache.get(tok); s != nil {
+		if iss == "" || s.issuer != iss {
+			return nil, fmt.Errorf("%w: %q", ErrIssuer, s.issuer)
+		}
+		if now >= s.exp {
+			p.cache.remove(tok)
+			return nil, ErrExpired
+		}
+		return s, nil
+	}
+	h, pl, sig, err := splitToken(tok)
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := parseHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	// The fetch an unknown kid may cause serves every waiting request: it must not fail
+	// because the client that triggered it went away.
+	key, err := p.keys.lookup(context.WithoutCancel(ctx), hdr.Kid)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyRS256(key, h, pl, sig); err != nil {
+		return nil, err
+	}
+	var c jwtClaims
+	if err := decodeJSONPart(pl, &c); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Exp == nil:
+		return nil, fmt.Errorf("%w: no exp", ErrMalformedToken)
+	case c.Sub == "" || c.SessionHandle == "":
+		return nil, fmt.Errorf("%w: no sub or sessionHandle", ErrMalformedToken)
+	case iss == "" || c.Iss != iss:
+		return nil, fmt.Errorf("%w: %q", ErrIssuer, c.Iss)
+	case c.TenantID != p.tenant:
+		return nil, fmt.Errorf("%w: %q", ErrTenant, c.TenantID)
+	case now >= *c.Exp:
+		return nil, ErrExpired
+	}
+	s := newSession(&c)
+	p.cache.put(tok, s, now)
+	return s, nil
+}
+
+// checkMFA applies st-mfa.v, the tenant's current requirement (when enforcement is
+// Required) with its maximum factor age, and the step-up rule of the route. It returns the
+// next factors when it computed them.
+func checkMFA(s *session, pol *policy, rt *route, now time.Time) ([]string, error) {
+	if !s.claim.V {
+		return nil, ErrMFANotVerified
+	}
+	if pol.required && len(pol.requirement) > 0 {
+		if next, err := meets(s.claim.C, pol.requirement, pol.maxAge, now, ErrRequirement); err != nil {
+			return next, err
+		}
+	}
+	if rt != nil {
+		req, age := rt.requirement, rt.maxAge
+		if len(req) == 0 {
+			req = pol.requirement
+		}
+		if age == 0 {
+			age = pol.maxAge
+		}
+		if next, err := meets(s.claim.C, req, age, now, ErrStepUp); err != nil {
+			return next, err
+		}
+	}
+	return nil, nil
+}
+
+func meets(c mfa.Completed, req mfa.Requirement, maxAge time.Duration, now time.Time, unmet error) ([]string, error) {
+	fresh := c.Fresh(now, maxAge)
+	next := req.NextSet(fresh)
+	if len(next) == 0 {
+		return nil, nil
+	}
+	if maxAge > 0 && req.Satisfied(c) {
+		return next, fmt.Errorf("%w: %w", unmet, ErrFactorTooOld)
+	}
+	return next, unmet
+}
+
+// tokenFrom returns the access token: Authorization: Bearer wins over the sAccessToken
+// cookie. It parses the Cookie header by hand to avoid allocating every cookie.
+func tokenFrom(r *http.Request) string {
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		if a := v[0]; len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
+			return strings.TrimSpace(a[7:])
+		}
+	}
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && name == AccessTokenCookie {
+				if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
+					val = val[1 : len(val)-1]
+				}
+				return val
+			}
+		}
+	}
+	return ""
+}
+
+// Response bodies, as SuperTokens sends them.
+var (
+	bodyUnauthorised = []byte(`{"message":"unauthorised"}`)
+	bodyTryRefresh   = []byte(`{"message":"try refresh token"}`)
+	bodyInvalidClaim = []byte(`{"message":"invalid claim","claimValidationErrors":[{"id":"st-mfa","reason":{"message":"` + mfa.ClaimNotSatisfiedMessage + `"}}]}`)
+)
+
+// invalidClaimBody is the 403 body; nextFactors is Twofold's addition to the reason when the
+// sidecar computed the next set (SDKs read only id and message).
+type invalidClaimBody struct {
+	Message               string       `json:"message"`
+	ClaimValidationErrors []claimError `json:"claimValidationErrors"`
+}
+
+type claimError struct {
+	ID     string      `json:"id"`
+	Reason claimReason `json:"reason"`
+}
+
+type claimReason struct {
+	Message     string   `json:"message"`
+	NextFactors []string `json:"nextFactors,omitempty"`
+}
+
+// refuse logs the decision and answers: 503 when the sidecar cannot decide, a redirect to
+// the hosted UI for browsers, the SuperTokens-shaped JSON for everything else.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision) {
+	attrs := []slog.Attr{
+		slog.String("outcome", d.outcome.String()),
+		slog.String("reason", truncate(d.reason.Error(), 200)),
+		slog.String("method", r.Method),
+		slog.String("path", truncate(r.URL.Path, 200)),
+		slog.String("tenant", p.tenant),
+	}
+	if d.sess != nil {
+		attrs = append(attrs, slog.String("session", d.sess.handle), slog.String("user", d.sess.userID))
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "Refused request", attrs...)
+
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if d.outcome == OutcomeUnavailable {
+		h.Set("Content-Type", "application/json")
+		h.Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"message":"authentication unavailable"}`))
+		return
+	}
+	if isBrowser(r) {
+		target := DefaultSignInPath
+		if d.pol != nil {
+			target = d.pol.signIn
+		}
+		if d.outcome == OutcomeInvalidClaim {
+			target = DefaultMFAPath
+			if d.pol != nil {
+				target = d.pol.mfaPage
+			}
+		}
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = "&"
+		}
+		h.Set("Location", target+sep+"redirectToPath="+url.QueryEscape(returnPath(r.URL)))
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	switch d.outcome {
+	case OutcomeTryRefresh:
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write(bodyTryRefresh)
+	case OutcomeInvalidClaim:
+		w.WriteHeader(http.StatusForbidden)
+		if len(d.next) == 0 {
+			_, _ = w.Write(bodyInvalidClaim)
+			return
+		}
+		b := invalidClaimBody{Message: "invalid claim", ClaimValidationErrors: []claimError{{
+			ID:     mfa.ClaimKey,
+			Reason: claimReason{Message: mfa.ClaimNotSatisfiedMessage, NextFactors: d.next},
+		}}}
+		_ = json.NewEncoder(w).Encode(b)
+	default:
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write(bodyUnauthorised)
+	}
+}
+
+// isBrowser reports whether a refused request should be redirected rather than answered
+// with JSON: a navigation (GET or HEAD) that accepts HTML.
+func isBrowser(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, a := range r.Header["Accept"] {
+		if strings.Contains(a, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

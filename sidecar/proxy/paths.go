@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"net/url"
+	"path"
+	"strings"
+)
+
+// hasPathPrefix reports whether prefix covers p on segment boundaries: "/admin" covers
+// "/admin", "/admin/x" and "/admin;x" but not "/administrator"; a prefix ending in "/"
+// covers everything below it.
+func hasPathPrefix(p, prefix string) bool {
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	if len(p) == len(prefix) || strings.HasSuffix(prefix, "/") {
+		return true
+	}
+	c := p[len(prefix)]
+	return c == '/' || c == ';'
+}
+
+// isCleanPath reports whether p is a canonical absolute path: no "." or ".." segments, no
+// empty segments, no backslashes. Apps and frameworks normalise such paths in different
+// ways, so an unclean path is never treated as public.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' || strings.IndexByte(p, '\\') >= 0 {
+		return false
+	}
+	if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+		return false
+	}
+	return true
+}
+
+// canonicalPath is the path rules are matched against: backslashes read as slashes and
+// dot segments resolved, the way the most lenient app would read it, so "/x/../admin" meets
+// the rules of "/admin".
+func canonicalPath(p string) string {
+	if isCleanPath(p) {
+		return p
+	}
+	c := path.Clean("/" + strings.ReplaceAll(p, "\\", "/"))
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// isSafeReturnPath reports whether s is a same-origin path a browser may be sent back to:
+// it starts with exactly one "/", and neither it nor its percent-decodings start with "//"
+// or "/\", contain a backslash or a control character. Anything else ("//evil",
+// "/\evil", "https://evil", "/%2F%2Fevil", "javascript:...") could leave the origin.
+func isSafeReturnPath(s string) bool {
+	for range 3 { // decoded repeatedly: a page may decode the parameter again
+		if !safeOnce(s) {
+			return false
+		}
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			return false
+		}
+		if d == s {
+			return true
+		}
+		s = d
+	}
+	return safeOnce(s)
+}
+
+func safeOnce(s string) bool {
+	if len(s) == 0 || s[0] != '/' {
+		return false
+	}
+	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// returnPath is the redirectToPath for a refused browser request: the request's own path and
+// query when that is a safe same-origin path, "/" otherwise.
+func returnPath(u *url.URL) string {
+	p := u.EscapedPath()
+	if u.RawQuery != "" {
+		p += "?" + u.RawQuery
+	}
+	if !isSafeReturnPath(p) {
+		return "/"
+	}
+	return p
+}

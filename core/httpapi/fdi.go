@@ -379,7 +379,9 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, session.ErrTokenTheft):
 			a.metrics.sessions.WithLabelValues("refresh", "theft").Inc()
 			a.auditEvent(r, "Revoked session after refresh-token theft", sess.TenantID, sess.UserID, "token_theft", "session", sess.Handle)
-		case errors.Is(err, session.ErrUnauthorised):
+		case errors.Is(err, session.ErrUnauthorised), errors.Is(err, tenant.ErrUnknownTenant):
+			// A session of a deleted tenant cannot be refreshed either.
+			err = fmt.Errorf("%w: %w", session.ErrUnauthorised, err)
 			a.metrics.sessions.WithLabelValues("refresh", "unauthorised").Inc()
 		default:
 			a.internalError(w, r, err)

@@ -255,3 +255,16 @@ func TestEnforcementFeed(t *testing.T) {
 		}
 	})
 }
+
+func TestSessionsOfADeletedTenantCannotRefresh(t *testing.T) {
+	h := newHarness(t)
+	h.putTenant("gone", `{}`)
+	r := h.signUp("/gone", "a@example.com", "secret123")
+	if d := h.admin("DELETE", "/admin/v1/tenants/gone", nil); d.Status != 204 {
+		t.Fatalf("delete = %d", d.Status)
+	}
+	r2 := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+	if r2.Status != 401 || r2.json(t)["message"] != "unauthorised" {
+		t.Fatalf("refresh = %d %s", r2.Status, r2.Body)
+	}
+}

@@ -60,6 +60,9 @@ type Options struct {
 	AdminKey string
 	// Claims computes a new session's claims; DefaultClaims when nil.
 	Claims ClaimsFunc
+	// Routes, when set, registers further endpoints (the MFA, passwordless and TOTP parts) on
+	// the same mux, so they share the body limit, metrics and 404 handling.
+	Routes func(mux *http.ServeMux)
 	// Registry receives the metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   logr.Logger
@@ -119,6 +122,10 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("/admin/", a.admin(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no admin endpoint %s %s", r.Method, r.URL.Path)
 	}))
+
+	if a.opts.Routes != nil {
+		a.opts.Routes(mux)
+	}
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -229,3 +236,27 @@ func SessionSettings(c config.TenantConfig) session.Settings {
 		CookieDomain:         s.CookieDomain, CookieSameSite: same, CookieSecure: secure,
 	}
 }
+
+// TenantOf returns the tenant of a request to /auth/{tenant}/... (public without the
+// segment), or answers 404 for an unknown tenant and returns false.
+func (a *API) TenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
+	return a.tenantOf(w, r)
+}
+
+// Audit writes an audit log line for a security event, with the tenant, user, client IP and
+// outcome, followed by kv.
+func (a *API) Audit(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
+	a.auditEvent(r, msg, tenantID, userID, outcome, kv...)
+}
+
+// WriteJSON answers v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError answers {"message": ..., "field": ...} with status.
+func WriteError(w http.ResponseWriter, status int, field, format string, args ...any) {
+	writeError(w, status, field, format, args...)
+}
+
+// Decode reads the JSON request body into v, answering 400 or 413 with a specific message
+// and returning false when it cannot.
+func Decode(w http.ResponseWriter, r *http.Request, v any) bool { return decode(w, r, v, false) }

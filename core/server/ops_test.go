@@ -2,13 +2,18 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/server"
+	"github.com/twofold-dev/twofold/core/session"
 )
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
@@ -100,5 +105,52 @@ func TestConcurrentRequestsNeverFailOnALockedDatabase(t *testing.T) {
 func TestNewRefusesIncompleteOptions(t *testing.T) {
 	if _, err := server.New(context.Background(), server.Options{Issuer: "http://x/auth"}); err == nil || !strings.Contains(err.Error(), "Store") {
 		t.Fatalf("New without a store = %v", err)
+	}
+}
+
+// TestLaterPartsAddEndpointsThatRequireASession shows how the MFA part plugs in: a route
+// registered through Options.Routes, protected by Require, that completes a factor with
+// UpdateClaims and answers new tokens in the client's transport.
+func TestLaterPartsAddEndpointsThatRequireASession(t *testing.T) {
+	h := newHarness(t, func(o *server.Options) {
+		o.Routes = func(s *server.Server, mux *http.ServeMux) {
+			mux.Handle("POST /auth/test/complete-totp", s.Sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				sess, _ := session.FromContext(r.Context())
+				claim, err := sess.MFA()
+				if err != nil {
+					httpapi.WriteError(w, 500, "", "%v", err)
+					return
+				}
+				claim.C[mfa.TOTP] = 1
+				claim.V = true
+				_, tokens, err := s.Sessions.UpdateClaims(r.Context(), sess.Handle, func(c map[string]json.RawMessage) error {
+					b, err := json.Marshal(claim)
+					c[mfa.ClaimKey] = b
+					return err
+				})
+				if err != nil {
+					httpapi.WriteError(w, 500, "", "%v", err)
+					return
+				}
+				_, transport := session.AccessTokenFrom(r)
+				settings, _ := s.Sessions.Settings(r.Context(), sess.TenantID)
+				s.Sessions.WriteTokens(w, transport, tokens, settings)
+				httpapi.WriteJSON(w, 200, map[string]string{"status": "OK"})
+			})))
+		}
+	})
+	h.putTenant("acme", `{"mfa":{"requirement":["totp"]}}`)
+	r := h.signUp("/acme", "a@example.com", "secret123")
+	if r := h.do("POST", "/auth/test/complete-totp", nil); r.Status != 401 {
+		t.Fatalf("without a session = %d", r.Status)
+	}
+	done := h.do("POST", "/auth/test/complete-totp", nil, "Authorization", "Bearer "+r.Header.Get("st-access-token"))
+	mustStatus(t, done, 200, "OK")
+	claim := frontToken(t, done)["up"].(map[string]any)["st-mfa"].(map[string]any)
+	if claim["v"] != true || done.Header.Get("st-refresh-token") != "" {
+		t.Fatalf("claim = %v, refresh token %q", claim, done.Header.Get("st-refresh-token"))
+	}
+	if !strings.Contains(string(h.do("GET", "/metrics", nil).Body), `route="POST /auth/test/complete-totp"`) {
+		t.Fatalf("the added route is not instrumented")
 	}
 }

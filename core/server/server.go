@@ -46,6 +46,9 @@ type Options struct {
 	Keys keys.Options
 	// Claims computes new sessions' claims; httpapi.DefaultClaims when nil.
 	Claims httpapi.ClaimsFunc
+	// Routes registers further endpoints on the core's mux; it runs once New has built every
+	// part, so it can use the server's sessions, store and API helpers.
+	Routes func(s *Server, mux *http.ServeMux)
 }
 
 // Server is an assembled auth core.
@@ -107,10 +110,14 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var routes func(*http.ServeMux)
+	if opts.Routes != nil {
+		routes = func(mux *http.ServeMux) { opts.Routes(s, mux) }
+	}
 	s.API = httpapi.New(httpapi.Options{
 		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,
 		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
-		Claims: opts.Claims, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
+		Claims: opts.Claims, Routes: routes, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
 	})
 	s.handler = s.API.Handler()
 	return s, nil

@@ -119,8 +119,8 @@ func (s Session) MFA() (mfa.Claim, error) {
 type Tokens struct {
 	AccessToken       string
 	AccessTokenExpiry time.Time
-	// Payload is the access token's payload, as the front token carries it.
-	Payload map[string]any
+	// Payload is the access token's payload (JSON), as the front token carries it.
+	Payload json.RawMessage
 	// RefreshToken is empty when the refresh token did not change.
 	RefreshToken       string
 	RefreshTokenExpiry time.Time
@@ -129,7 +129,11 @@ type Tokens struct {
 
 // FrontToken is base64(JSON {uid, ate, up}), which the frontend SDKs read the claims from.
 func (t Tokens) FrontToken() string {
-	b, _ := json.Marshal(map[string]any{"uid": t.UserID, "ate": t.AccessTokenExpiry.UnixMilli(), "up": t.Payload})
+	b, _ := json.Marshal(struct {
+		UID string          `json:"uid"`
+		ATE int64           `json:"ate"`
+		UP  json.RawMessage `json:"up"`
+	}{t.UserID, t.AccessTokenExpiry.UnixMilli(), t.Payload})
 	return base64.StdEncoding.EncodeToString(b)
 }
 
@@ -238,14 +242,9 @@ func (m *Manager) issue(ctx context.Context, st store.Session, settings Settings
 	if err != nil {
 		return Session{}, Tokens{}, err
 	}
-	// The front token carries the payload as JSON values, not raw bytes.
-	var up map[string]any
-	if err := json.Unmarshal(body, &up); err != nil {
-		return Session{}, Tokens{}, fmt.Errorf("decode access token payload: %w", err)
-	}
 	expiry := time.Unix(exp.Unix(), 0)
 	sess := Session{Handle: st.Handle, UserID: st.UserID, RecipeUserID: st.RecipeUserID, TenantID: st.TenantID, Claims: claims, AccessTokenExpiry: expiry}
-	return sess, Tokens{AccessToken: token, AccessTokenExpiry: expiry, Payload: up, UserID: st.UserID}, nil
+	return sess, Tokens{AccessToken: token, AccessTokenExpiry: expiry, Payload: body, UserID: st.UserID}, nil
 }
 
 // Refresh rotates a refresh token: it returns a new access token and a new refresh token.

@@ -49,6 +49,7 @@ func TestRequestsAreDecided(t *testing.T) {
 		req    func(t *testing.T, e *env) *http.Request
 		status int
 		body   string // exact, when set
+		reason string // in the decision log, when set
 		check  func(t *testing.T, e *env, r response)
 	}{
 		{
@@ -122,16 +123,19 @@ func TestRequestsAreDecided(t *testing.T) {
 		},
 		{
 			name:   "a request without a token is refused as unauthorised",
+			reason: "no access token",
 			req:    func(t *testing.T, e *env) *http.Request { return e.request("GET", "/orders") },
 			status: 401, body: wantUnauthorised,
 		},
 		{
 			name:   "a token that is not a JWT is refused",
+			reason: "malformed token",
 			req:    func(t *testing.T, e *env) *http.Request { return e.request("GET", "/", bearer("not.a-jwt")...) },
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token whose payload was changed after signing is refused",
+			name:   "a token whose payload was changed after signing is refused",
+			reason: "bad signature",
 			req: func(t *testing.T, e *env) *http.Request {
 				parts := strings.Split(e.token(), ".")
 				p := e.payload()
@@ -142,7 +146,8 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token signed by another key under the core's kid is refused",
+			name:   "a token signed by another key under the core's kid is refused",
+			reason: "bad signature",
 			req: func(t *testing.T, e *env) *http.Request {
 				k, err := fakecore.NewKey("k1")
 				if err != nil {
@@ -153,7 +158,8 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token signed by an unknown key is refused",
+			name:   "a token signed by an unknown key is refused",
+			reason: "unknown signing key",
 			req: func(t *testing.T, e *env) *http.Request {
 				k, err := fakecore.NewKey("attacker")
 				if err != nil {
@@ -164,7 +170,8 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token with alg none is refused",
+			name:   "a token with alg none is refused",
+			reason: "algorithm not allowed",
 			req: func(t *testing.T, e *env) *http.Request {
 				in := fakecore.SigningInput(map[string]any{"alg": "none", "typ": "JWT", "kid": "k1"}, e.payload())
 				return e.request("GET", "/", bearer(in+".")...)
@@ -172,7 +179,8 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token with alg None and an RS256 signature is refused",
+			name:   "a token with alg None and an RS256 signature is refused",
+			reason: "algorithm not allowed",
 			req: func(t *testing.T, e *env) *http.Request {
 				parts := strings.Split(e.token(), ".")
 				h := b64.EncodeToString([]byte(`{"alg":"None","kid":"k1"}`))
@@ -181,14 +189,16 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token signed with HS256 using the public key as the HMAC secret is refused",
+			name:   "a token signed with HS256 using the public key as the HMAC secret is refused",
+			reason: "algorithm not allowed",
 			req: func(t *testing.T, e *env) *http.Request {
 				return e.request("GET", "/", bearer(hs256WithPublicKey(t, e))...)
 			},
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token claiming PS256 over a valid RS256 signature is refused",
+			name:   "a token claiming PS256 over a valid RS256 signature is refused",
+			reason: "algorithm not allowed",
 			req: func(t *testing.T, e *env) *http.Request {
 				parts := strings.Split(e.token(), ".")
 				h := b64.EncodeToString([]byte(`{"alg":"PS256","kid":"k1"}`))
@@ -197,7 +207,8 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token without a kid is refused",
+			name:   "a token without a kid is refused",
+			reason: "unknown signing key: no kid",
 			req: func(t *testing.T, e *env) *http.Request {
 				parts := strings.Split(e.token(), ".")
 				h := b64.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
@@ -206,14 +217,16 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "an expired token asks the client to refresh",
+			name:   "an expired token asks the client to refresh",
+			reason: "token expired",
 			req: func(t *testing.T, e *env) *http.Request {
 				return e.request("GET", "/", bearer(e.token(func(tk *fakecore.Token) { tk.Exp = e.clock.Now().Unix() - 1 }))...)
 			},
 			status: 401, body: wantTryRefresh,
 		},
 		{
-			name: "an expired token with a forged signature is unauthorised, not refreshable",
+			name:   "an expired token with a forged signature is unauthorised, not refreshable",
+			reason: "bad signature",
 			req: func(t *testing.T, e *env) *http.Request {
 				k, err := fakecore.NewKey("k1")
 				if err != nil {
@@ -226,21 +239,24 @@ func TestRequestsAreDecided(t *testing.T) {
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token of another issuer is refused",
+			name:   "a token of another issuer is refused",
+			reason: "wrong issuer",
 			req: func(t *testing.T, e *env) *http.Request {
 				return e.request("GET", "/", bearer(e.token(func(tk *fakecore.Token) { tk.Iss = "https://evil.test/auth" }))...)
 			},
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a token of another tenant is refused",
+			name:   "a token of another tenant is refused",
+			reason: "wrong tenant",
 			req: func(t *testing.T, e *env) *http.Request {
 				return e.request("GET", "/", bearer(e.token(func(tk *fakecore.Token) { tk.TenantID = "public" }))...)
 			},
 			status: 401, body: wantUnauthorised,
 		},
 		{
-			name: "a session whose st-mfa.v is false gets the exact invalid-claim body",
+			name:   "a session whose st-mfa.v is false gets the exact invalid-claim body",
+			reason: "st-mfa.v is false",
 			req: func(t *testing.T, e *env) *http.Request {
 				return e.request("GET", "/", bearer(e.token(func(tk *fakecore.Token) { tk.MFA.V = false }))...)
 			},
@@ -363,6 +379,9 @@ func TestRequestsAreDecided(t *testing.T) {
 			}
 			if tc.body != "" && r.body != tc.body {
 				t.Errorf("body\n got %s\nwant %s", r.body, tc.body)
+			}
+			if tc.reason != "" && !strings.Contains(e.logs.String(), `"reason":"`+tc.reason) {
+				t.Errorf("decision log lacks reason %q:\n%s", tc.reason, e.logs.String())
 			}
 			if tc.check != nil {
 				tc.check(t, e, r)

@@ -1,0 +1,194 @@
+// Command twofold-sidecar is Twofold's enforcing proxy: it runs next to an app in its pod,
+// sends /auth/ to the auth core and lets every other request reach the app only with a
+// valid session whose MFA requirement is met. See docs/sidecar.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twofold-dev/twofold/sidecar/proxy"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "twofold-sidecar:", err)
+		os.Exit(1)
+	}
+}
+
+// settings is everything the command line and the environment configure.
+type settings struct {
+	proxy           proxy.Options
+	listen          string
+	adminListen     string
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+	logFormat       string
+}
+
+// parseSettings reads flags, each defaulting to its TWOFOLD_* environment variable.
+func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (settings, error) {
+	var s settings
+	fs := flag.NewFlagSet("twofold-sidecar", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var (
+		coreURL      = fs.String("core-url", env("TWOFOLD_CORE_URL", ""), "auth core base URL, e.g. http://twofold-core.twofold-system:3567 (TWOFOLD_CORE_URL)")
+		tenant       = fs.String("tenant", env("TWOFOLD_TENANT", proxy.DefaultTenant), "tenant enforced (TWOFOLD_TENANT)")
+		upstream     = fs.String("upstream", env("TWOFOLD_UPSTREAM", ""), "app URL, e.g. http://127.0.0.1:8081 (TWOFOLD_UPSTREAM)")
+		appPort      = fs.String("app-port", env("TWOFOLD_APP_PORT", ""), "app port on 127.0.0.1, instead of -upstream (TWOFOLD_APP_PORT)")
+		issuer       = fs.String("issuer", env("TWOFOLD_ISSUER", ""), "expected token issuer; empty uses the feed's (TWOFOLD_ISSUER)")
+		publicPaths  = fs.String("public-paths", env("TWOFOLD_PUBLIC_PATHS", ""), "comma-separated path prefixes served without a session (TWOFOLD_PUBLIC_PATHS)")
+		pollInterval = fs.String("poll-interval", env("TWOFOLD_POLL_INTERVAL", proxy.DefaultPollInterval.String()), "enforcement feed poll interval (TWOFOLD_POLL_INTERVAL)")
+		jwksRefresh  = fs.String("jwks-refresh-interval", env("TWOFOLD_JWKS_REFRESH_INTERVAL", proxy.DefaultJWKSRefreshInterval.String()), "periodic JWKS refetch (TWOFOLD_JWKS_REFRESH_INTERVAL)")
+		jwksMin      = fs.String("jwks-min-refetch", env("TWOFOLD_JWKS_MIN_REFETCH", proxy.DefaultJWKSMinRefetch.String()), "least time between JWKS fetches caused by unknown kids (TWOFOLD_JWKS_MIN_REFETCH)")
+		cacheSize    = fs.String("token-cache-size", env("TWOFOLD_TOKEN_CACHE_SIZE", strconv.Itoa(proxy.DefaultTokenCacheSize)), "verified tokens kept (TWOFOLD_TOKEN_CACHE_SIZE)")
+		shutdown     = fs.String("shutdown-timeout", env("TWOFOLD_SHUTDOWN_TIMEOUT", "25s"), "time to drain in-flight requests on SIGTERM (TWOFOLD_SHUTDOWN_TIMEOUT)")
+		logLevel     = fs.String("log-level", env("TWOFOLD_LOG_LEVEL", "info"), "debug, info, warn or error (TWOFOLD_LOG_LEVEL)")
+	)
+	fs.StringVar(&s.listen, "listen", env("TWOFOLD_LISTEN", ":8080"), "address for app traffic (TWOFOLD_LISTEN)")
+	fs.StringVar(&s.adminListen, "admin-listen", env("TWOFOLD_ADMIN_LISTEN", ":9090"), "address for /healthz, /readyz, /metrics (TWOFOLD_ADMIN_LISTEN)")
+	fs.StringVar(&s.logFormat, "log-format", env("TWOFOLD_LOG_FORMAT", "json"), "json or text (TWOFOLD_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *upstream != "" && *appPort != "" {
+		return s, errors.New("set -upstream or -app-port, not both")
+	}
+	if *appPort != "" {
+		port, err := strconv.Atoi(*appPort)
+		if err != nil || port < 1 || port > 65535 {
+			return s, fmt.Errorf("app port %q: want 1-65535", *appPort)
+		}
+		*upstream = "http://127.0.0.1:" + strconv.Itoa(port)
+	}
+	if *upstream == "" {
+		return s, errors.New("the app is unknown: set -upstream or -app-port (TWOFOLD_UPSTREAM, TWOFOLD_APP_PORT)")
+	}
+	if *coreURL == "" {
+		return s, errors.New("the core is unknown: set -core-url (TWOFOLD_CORE_URL)")
+	}
+	durations := []struct {
+		name string
+		raw  string
+		dst  *time.Duration
+	}{
+		{"poll-interval", *pollInterval, &s.proxy.PollInterval},
+		{"jwks-refresh-interval", *jwksRefresh, &s.proxy.JWKSRefreshInterval},
+		{"jwks-min-refetch", *jwksMin, &s.proxy.JWKSMinRefetch},
+		{"shutdown-timeout", *shutdown, &s.shutdownTimeout},
+	}
+	for _, d := range durations {
+		v, err := time.ParseDuration(d.raw)
+		if err != nil || v <= 0 {
+			return s, fmt.Errorf("%s %q: want a positive duration such as 1s", d.name, d.raw)
+		}
+		*d.dst = v
+	}
+	n, err := strconv.Atoi(*cacheSize)
+	if err != nil || n < 1 {
+		return s, fmt.Errorf("token-cache-size %q: want a positive integer", *cacheSize)
+	}
+	if err := s.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return s, fmt.Errorf("log-level: %w", err)
+	}
+	if s.logFormat != "json" && s.logFormat != "text" {
+		return s, fmt.Errorf("log-format %q: want json or text", s.logFormat)
+	}
+	s.proxy.CoreURL = *coreURL
+	s.proxy.Tenant = *tenant
+	s.proxy.Upstream = *upstream
+	s.proxy.Issuer = *issuer
+	s.proxy.TokenCacheSize = n
+	for _, p := range strings.Split(*publicPaths, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			s.proxy.PublicPaths = append(s.proxy.PublicPaths, p)
+		}
+	}
+	return s, nil
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) error {
+	s, err := parseSettings(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.logLevel})
+	if s.logFormat == "text" {
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel})
+	}
+	log := slog.New(handler)
+	s.proxy.Logger = log
+	p, err := proxy.New(s.proxy)
+	if err != nil {
+		return fmt.Errorf("configuring the proxy: %w", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	pollCtx, stopPolling := context.WithCancel(context.Background())
+	defer stopPolling()
+	go p.Run(pollCtx)
+
+	app := &http.Server{
+		Addr:              s.listen,
+		Handler:           p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	admin := &http.Server{
+		Addr:              s.adminListen,
+		Handler:           p.AdminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	errc := make(chan error, 2)
+	for _, srv := range []*http.Server{app, admin} {
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serving %s: %w", srv.Addr, err)
+			}
+		}()
+	}
+	log.Info("Started sidecar", "listen", s.listen, "admin", s.adminListen, "tenant", s.proxy.Tenant,
+		"core", s.proxy.CoreURL, "upstream", s.proxy.Upstream, "publicPaths", s.proxy.PublicPaths)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("Draining in-flight requests", "timeout", s.shutdownTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	// The app port stops accepting and drains; the admin port keeps answering probes
+	// until the drain is over.
+	err = app.Shutdown(drainCtx)
+	stopPolling()
+	_ = admin.Shutdown(drainCtx)
+	if err != nil {
+		return fmt.Errorf("draining requests: %w", err)
+	}
+	log.Info("Stopped sidecar")
+	return nil
+}

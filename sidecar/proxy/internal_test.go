@@ -1,0 +1,148 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+func TestReturnPathsAreSameOriginOnly(t *testing.T) {
+	tests := []struct {
+		path string
+		safe bool
+	}{
+		{"/", true},
+		{"/orders?page=2", true},
+		{"/a/b%20c", true},
+		{"", false},
+		{"orders", false},
+		{"//evil.example", false},
+		{"/\\evil.example", false},
+		{"\\/evil.example", false},
+		{"https://evil.example", false},
+		{"javascript:alert(1)", false},
+		{"/%2F%2Fevil.example", false},
+		{"/%2f/evil.example", false},
+		{"/%5Cevil.example", false},
+		{"/%252F%252Fevil.example", false},
+		{"/%25252F%25252Fevil.example", false},
+		{"/ok\r\nSet-Cookie: x=1", false},
+		{"/ok%0d%0aSet-Cookie:%20x=1", false},
+		{"/%zz", false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%q is safe: %v", tc.path, tc.safe), func(t *testing.T) {
+			if got := isSafeReturnPath(tc.path); got != tc.safe {
+				t.Errorf("isSafeReturnPath(%q) = %v", tc.path, got)
+			}
+		})
+	}
+}
+
+func TestPathPrefixesMatchOnSegmentBoundaries(t *testing.T) {
+	tests := []struct {
+		path, prefix string
+		match        bool
+	}{
+		{"/admin", "/admin", true},
+		{"/admin/x", "/admin", true},
+		{"/admin;jsessionid=1", "/admin", true},
+		{"/administrator", "/admin", false},
+		{"/static/app.js", "/static/", true},
+		{"/static", "/static/", false},
+		{"/anything", "/", true},
+	}
+	for _, tc := range tests {
+		if got := hasPathPrefix(tc.path, tc.prefix); got != tc.match {
+			t.Errorf("hasPathPrefix(%q, %q) = %v", tc.path, tc.prefix, got)
+		}
+	}
+}
+
+func TestUncleanPathsAreCanonicalisedForMatching(t *testing.T) {
+	tests := map[string]string{
+		"/a/b":              "/a/b",
+		"/healthz/../admin": "/admin",
+		"//admin":           "/admin",
+		"/x/./admin/":       "/x/admin/",
+		"/x\\..\\admin":     "/admin",
+		"/..":               "/",
+	}
+	for in, want := range tests {
+		if got := canonicalPath(in); got != want {
+			t.Errorf("canonicalPath(%q) = %q, want %q", in, got, want)
+		}
+		if isCleanPath(in) != (in == want) {
+			t.Errorf("isCleanPath(%q) = %v", in, isCleanPath(in))
+		}
+	}
+}
+
+func TestTokenCacheStaysWithinItsBound(t *testing.T) {
+	c := newTokenCache(64)
+	for i := range 1000 {
+		c.put(fmt.Sprint("tok-", i), &session{exp: 100}, 50)
+		if n := c.len(); n > 64 {
+			t.Fatalf("after %d inserts the cache holds %d entries", i+1, n)
+		}
+	}
+	if c.get("tok-999") == nil {
+		t.Error("the newest entry was evicted")
+	}
+	// Expired entries go first: a full cache of expired sessions makes room without
+	// dropping the live one.
+	c.purge()
+	c.put("live", &session{exp: 1000}, 50)
+	for i := range 63 {
+		c.put(fmt.Sprint("old-", i), &session{exp: 60}, 50)
+	}
+	c.put("new", &session{exp: 1000}, 70)
+	if c.get("live") == nil || c.get("new") == nil {
+		t.Error("a live session was evicted while expired ones could go")
+	}
+	if n := c.len(); n != 2 {
+		t.Errorf("%d entries after the sweep, want 2", n)
+	}
+}
+
+func TestTokensFromHeadersAndCookies(t *testing.T) {
+	tests := []struct {
+		name          string
+		authorization string
+		cookie        string
+		want          string
+	}{
+		{"a bearer token is read", "Bearer abc", "", "abc"},
+		{"the scheme is case-insensitive", "bearer abc", "", "abc"},
+		{"a bearer token wins over the cookie", "Bearer abc", "sAccessToken=def", "abc"},
+		{"a non-bearer authorization falls back to the cookie", "Basic Zm9vOmJhcg==", "sAccessToken=def", "def"},
+		{"the cookie is found among others", "", "a=1; sAccessToken=def; b=2", "def"},
+		{"a quoted cookie value is unquoted", "", `sAccessToken="def"`, "def"},
+		{"a cookie with a similar name is ignored", "", "xsAccessToken=def; sAccessTokenx=ghi", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := newRequest(tc.authorization, tc.cookie)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tokenFrom(r); got != tc.want {
+				t.Errorf("token %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func newRequest(authorization, cookie string) (*http.Request, error) {
+	r, err := http.NewRequest(http.MethodGet, "http://app/", nil)
+	if err != nil {
+		return nil, err
+	}
+	if authorization != "" {
+		r.Header.Set("Authorization", authorization)
+	}
+	if cookie != "" {
+		r.Header.Set("Cookie", cookie)
+	}
+	return r, nil
+}

@@ -1,0 +1,668 @@
+package chart_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	yamlv3 "go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func TestSchemaRejectsBadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{
+			name: "more than one core replica on SQLite is refused",
+			args: []string{"--set", "core.replicas=2"},
+			want: "missing property 'replicas > 1 needs database.type postgres'",
+		},
+		{
+			name: "more than one core replica on SQLite is refused by the template even without the schema",
+			args: []string{"--set", "core.replicas=3", "--skip-schema-validation"},
+			want: "core.replicas is 3 but core.database.type is sqlite: SQLite serves a single replica",
+		},
+		{
+			name: "PostgreSQL without a Secret holding the connection string is refused",
+			args: []string{"--set", "core.database.type=postgres"},
+			want: "at '/core/database/postgres/existingSecret': minLength: got 0, want 1",
+		},
+		{
+			name: "PostgreSQL without a Secret is refused by the template even without the schema",
+			args: []string{"--set", "core.database.type=postgres", "--skip-schema-validation"},
+			want: "core.database.postgres.existingSecret is empty",
+		},
+		{
+			name: "an unknown database type is refused",
+			args: []string{"--set", "core.database.type=mysql"},
+			want: "at '/core/database/type': value must be one of 'sqlite', 'postgres'",
+		},
+		{
+			name: "an empty manager image repository is refused",
+			args: []string{"--set", "manager.image.repository="},
+			want: "at '/manager/image/repository': minLength: got 0, want 1",
+		},
+		{
+			name: "a missing core image repository is refused",
+			args: []string{"--set", "core.image.repository=null"},
+			want: "at '/core/image': missing property 'repository'",
+		},
+		{
+			name: "a missing sidecar image repository is refused",
+			args: []string{"--set", "sidecar.image.repository=null"},
+			want: "at '/sidecar/image': missing property 'repository'",
+		},
+		{
+			name: "an image tag with a space is refused",
+			args: []string{"--set", "core.image.tag=v1 beta"},
+			want: "at '/core/image/tag'",
+		},
+		{
+			name: "zero manager replicas are refused",
+			args: []string{"--set", "manager.replicas=0"},
+			want: "at '/manager/replicas': minimum: got 0, want 1",
+		},
+		{
+			name: "replicas given as a word are refused",
+			args: []string{"--set-string", "core.replicas=two"},
+			want: "at '/core/replicas': got string, want integer",
+		},
+		{
+			name: "a misspelt value is refused instead of being ignored",
+			args: []string{"--set", "manager.replica=2"},
+			want: "at '/manager': additional properties 'replica' not allowed",
+		},
+		{
+			name: "an unknown image pull policy is refused",
+			args: []string{"--set", "core.image.pullPolicy=Sometimes"},
+			want: "at '/core/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'",
+		},
+		{
+			name: "a certificate lifetime in days is refused",
+			args: []string{"--set", "webhook.certManager.duration=90d"},
+			want: "at '/webhook/certManager/duration': '90d' does not match pattern",
+		},
+		{
+			name: "a webhook timeout above the API server's 30 seconds is refused",
+			args: []string{"--set", "webhook.timeoutSeconds=31"},
+			want: "at '/webhook/timeoutSeconds': maximum: got 31, want 30",
+		},
+		{
+			name: "an unknown issuer kind is refused",
+			args: []string{"--set", "webhook.certManager.issuerRef.kind=Vault"},
+			want: "at '/webhook/certManager/issuerRef/kind': value must be one of 'Issuer', 'ClusterIssuer'",
+		},
+		{
+			name: "an unknown log level is refused",
+			args: []string{"--set", "manager.logLevel=verbose"},
+			want: "at '/manager/logLevel': value must be one of 'debug', 'info', 'error'",
+		},
+		{
+			name: "an issuer that is not an http(s) URL is refused",
+			args: []string{"--set", "core.issuer=auth.example.com"},
+			want: "at '/core/issuer'",
+		},
+		{
+			name: "a Secret key with a slash is refused",
+			args: []string{"--set", "core.adminKey.key=a/b"},
+			want: "at '/core/adminKey/key'",
+		},
+		{
+			name: "a service port out of range is refused",
+			args: []string{"--set", "core.service.port=70000"},
+			want: "at '/core/service/port': maximum: got 70,000, want 65,535",
+		},
+		{
+			name: "an unknown service type is refused",
+			args: []string{"--set", "core.service.type=ExternalName"},
+			want: "at '/core/service/type': value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer'",
+		},
+		{
+			name: "a memory request that is not a quantity is refused",
+			args: []string{"--set", "core.resources.requests.memory=lots"},
+			want: "at '/core/resources/requests/memory'",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := helmTemplate(t, tt.args...)
+			if err == nil {
+				t.Fatalf("helm template %v succeeded; want it refused with %q", tt.args, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("helm template %v failed without %q:\n%v", tt.args, tt.want, err)
+			}
+		})
+	}
+}
+
+func TestSchemaAcceptsGoodValues(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{name: "one core replica on SQLite is accepted", args: []string{"--set", "core.replicas=1"}},
+		{name: "three core replicas on PostgreSQL are accepted", args: []string{"--set", "core.replicas=3,core.database.type=postgres,core.database.postgres.existingSecret=pg"}},
+		{name: "a percentage as the PodDisruptionBudget minimum is accepted", args: []string{"--set", "manager.replicas=2,manager.podDisruptionBudget.minAvailable=50%"}},
+		{name: "an image pinned by digest is accepted", args: []string{"--set", "core.image.tag=0.1.0@sha256:" + strings.Repeat("a", 64)}},
+		{name: "a ClusterIssuer of the user's is accepted", args: []string{"--set", "webhook.certManager.enabled=true,webhook.certManager.issuerRef.name=corp-ca,webhook.certManager.issuerRef.kind=ClusterIssuer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := helmTemplate(t, tt.args...); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestChartCRDsAreConfigCRDBases(t *testing.T) {
+	bases, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(bases) == 0 {
+		t.Fatalf("no CRDs in config/crd/bases (%v)", err)
+	}
+	copies, err := filepath.Glob(filepath.Join(chartDir, "files", "crds", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := baseNames(copies), baseNames(bases); !slices.Equal(got, want) {
+		t.Fatalf("charts/twofold/files/crds holds %v, config/crd/bases holds %v: copy config/crd/bases/*.yaml into charts/twofold/files/crds (make manifests does)", got, want)
+	}
+	for _, b := range bases {
+		t.Run("the chart's copy of "+filepath.Base(b)+" is identical", func(t *testing.T) {
+			want, _ := os.ReadFile(b)
+			got, err := os.ReadFile(filepath.Join(chartDir, "files", "crds", filepath.Base(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("charts/twofold/files/crds/%s differs from config/crd/bases: copy it again (make manifests does)", filepath.Base(b))
+			}
+		})
+	}
+
+	rendered := ofKind(render(t), "CustomResourceDefinition")
+	if len(rendered) != len(bases) {
+		t.Fatalf("rendered %d CRDs, want %d", len(rendered), len(bases))
+	}
+	for _, b := range bases {
+		want := readObjects(t, strings.TrimPrefix(b, root+"/"))[0]
+		t.Run("the rendered "+want.GetName()+" equals config/crd/bases apart from Helm's labels and keep annotation", func(t *testing.T) {
+			got := find(t, rendered, "CustomResourceDefinition", want.GetName()).DeepCopy()
+			if got.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+				t.Errorf("the CRD lacks helm.sh/resource-policy: keep")
+			}
+			if got.GetLabels()["app.kubernetes.io/managed-by"] != "Helm" {
+				t.Errorf("the CRD lacks the chart's labels: %v", got.GetLabels())
+			}
+			ann := got.GetAnnotations()
+			delete(ann, "helm.sh/resource-policy")
+			got.SetAnnotations(ann)
+			got.SetLabels(nil)
+			if !reflect.DeepEqual(normalise(t, got.Object), normalise(t, want.Object)) {
+				t.Fatalf("the rendered CRD %s differs from config/crd/bases", want.GetName())
+			}
+		})
+	}
+}
+
+func TestCRDValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, objs []*unstructured.Unstructured)
+	}{
+		{
+			name: "crds.install=false renders no CRDs",
+			args: []string{"--set", "crds.install=false"},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				if n := len(ofKind(objs, "CustomResourceDefinition")); n != 0 {
+					t.Fatalf("rendered %d CRDs", n)
+				}
+			},
+		},
+		{
+			name: "crds.keep=false lets helm uninstall delete the CRDs",
+			args: []string{"--set", "crds.keep=false"},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				for _, crd := range ofKind(objs, "CustomResourceDefinition") {
+					if _, ok := crd.GetAnnotations()["helm.sh/resource-policy"]; ok {
+						t.Errorf("%s still has helm.sh/resource-policy", crd.GetName())
+					}
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, render(t, tt.args...)) })
+	}
+}
+
+func TestChartRBACIsConfigRBAC(t *testing.T) {
+	want, _ := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
+	got, err := os.ReadFile(filepath.Join(chartDir, "files", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("charts/twofold/files/rbac/role.yaml differs from config/rbac/role.yaml: copy it again (make manifests does)")
+	}
+	generated := readObjects(t, "config/rbac/role.yaml")
+	objs := render(t)
+	for _, kind := range []string{"ClusterRole", "Role"} {
+		t.Run("the chart's "+kind+" grants exactly the generated rules", func(t *testing.T) {
+			gen := ofKind(generated, kind)
+			if len(gen) != 1 {
+				t.Fatalf("config/rbac/role.yaml has %d %ss, want 1", len(gen), kind)
+			}
+			r := find(t, objs, kind, "twofold-manager")
+			if kind == "Role" && r.GetNamespace() != releaseNamespace {
+				t.Errorf("the Role is in %q, want the release namespace", r.GetNamespace())
+			}
+			if !reflect.DeepEqual(r.Object["rules"], gen[0].Object["rules"]) {
+				t.Fatalf("rules differ:\nchart:     %v\ngenerated: %v", r.Object["rules"], gen[0].Object["rules"])
+			}
+		})
+	}
+}
+
+func TestChartWebhooksMatchConfigWebhook(t *testing.T) {
+	config := readObjects(t, "config/webhook/manifests.yaml")
+	for _, values := range []string{"default-values.yaml", "cert-manager-values.yaml"} {
+		objs := render(t, "--values", filepath.Join(chartDir, "ci", values))
+		for _, want := range config {
+			t.Run("with "+values+" the chart's "+want.GetKind()+" "+want.GetName()+" equals config/webhook", func(t *testing.T) {
+				got := find(t, objs, want.GetKind(), want.GetName())
+				gotHooks := normalise(t, got.Object["webhooks"])
+				if !reflect.DeepEqual(gotHooks, normalise(t, want.Object["webhooks"])) {
+					t.Fatalf("webhooks differ:\nchart:  %v\nconfig: %v", gotHooks, want.Object["webhooks"])
+				}
+				inject := got.GetAnnotations()["cert-manager.io/inject-ca-from"]
+				switch values {
+				case "cert-manager-values.yaml":
+					if inject != releaseNamespace+"/twofold-webhook" {
+						t.Errorf("inject-ca-from = %q, want %s/twofold-webhook", inject, releaseNamespace)
+					}
+				default:
+					if inject != "" {
+						t.Errorf("self-managed certificates, yet inject-ca-from = %q", inject)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestRenderedChart(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, objs []*unstructured.Unstructured)
+	}{
+		{
+			name: "the default values run one core on SQLite with a claim kept on uninstall",
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				core := find(t, objs, "Deployment", "twofold-core")
+				if r, _, _ := unstructured.NestedInt64(core.Object, "spec", "replicas"); r != 1 {
+					t.Errorf("core replicas = %d", r)
+				}
+				if s, _, _ := unstructured.NestedString(core.Object, "spec", "strategy", "type"); s != "Recreate" {
+					t.Errorf("core strategy = %q, want Recreate (one SQLite writer)", s)
+				}
+				if v := envVar(t, container(t, core, "core"), "TWOFOLD_DATABASE"); v["value"] != "/data/twofold.db" {
+					t.Errorf("TWOFOLD_DATABASE = %v", v)
+				}
+				pvc := find(t, objs, "PersistentVolumeClaim", "twofold-core-data")
+				if pvc.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+					t.Error("the SQLite claim is not kept on uninstall")
+				}
+				if len(ofKind(objs, "PodDisruptionBudget")) != 0 {
+					t.Error("a PodDisruptionBudget with single replicas would block node drains")
+				}
+			},
+		},
+		{
+			name: "PostgreSQL values read the connection string from the Secret and mount no volume",
+			args: []string{"--values", filepath.Join(chartDir, "ci", "postgres-ha-values.yaml")},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				core := find(t, objs, "Deployment", "twofold-core")
+				ref, _, _ := unstructured.NestedStringMap(envVar(t, container(t, core, "core"), "TWOFOLD_DATABASE"), "valueFrom", "secretKeyRef")
+				if ref["name"] != "twofold-postgres" || ref["key"] != "dsn" {
+					t.Errorf("TWOFOLD_DATABASE comes from %v", ref)
+				}
+				if lookup(objs, "PersistentVolumeClaim", "twofold-core-data") != nil {
+					t.Error("a SQLite claim is rendered for PostgreSQL")
+				}
+				if s, _, _ := unstructured.NestedString(core.Object, "spec", "strategy", "type"); s == "Recreate" {
+					t.Error("PostgreSQL replicas should roll, not be recreated")
+				}
+				for _, c := range []string{"manager", "core"} {
+					pdb := find(t, objs, "PodDisruptionBudget", "twofold-"+c)
+					sel, _, _ := unstructured.NestedStringMap(pdb.Object, "spec", "selector", "matchLabels")
+					if sel["app.kubernetes.io/component"] != c {
+						t.Errorf("the %s PodDisruptionBudget selects %v", c, sel)
+					}
+				}
+			},
+		},
+		{
+			name: "cert-manager values mount the issued certificate read-only and tell the manager it is external",
+			args: []string{"--values", filepath.Join(chartDir, "ci", "cert-manager-values.yaml")},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				mgr := find(t, objs, "Deployment", "twofold-manager")
+				args := containerArgs(t, container(t, mgr, "manager"))
+				for _, a := range []string{"--webhook-cert-management=external", "--webhook-cert-dir=/var/run/twofold/webhook-certs"} {
+					if !slices.Contains(args, a) {
+						t.Errorf("manager args lack %s: %v", a, args)
+					}
+				}
+				if secret, _, _ := unstructured.NestedString(volume(t, mgr, "webhook-certs"), "secret", "secretName"); secret != "twofold-webhook-cert" {
+					t.Errorf("webhook-certs volume is not the certificate Secret: %v", volume(t, mgr, "webhook-certs"))
+				}
+				cert := find(t, objs, "Certificate", "twofold-webhook")
+				dns, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+				if !slices.Contains(dns, "twofold-webhook.twofold-system.svc") {
+					t.Errorf("certificate DNS names %v lack the Service's", dns)
+				}
+				if lookup(objs, "Secret", "twofold-webhook-cert") != nil {
+					t.Error("the chart renders the Secret cert-manager owns")
+				}
+			},
+		},
+		{
+			name: "self-managed certificates give the manager a writable folder and an empty Secret to fill",
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				mgr := find(t, objs, "Deployment", "twofold-manager")
+				args := containerArgs(t, container(t, mgr, "manager"))
+				for _, a := range []string{"--webhook-cert-management=self", "--webhook-cert-secret=twofold-webhook-cert", "--webhook-service=twofold-webhook"} {
+					if !slices.Contains(args, a) {
+						t.Errorf("manager args lack %s: %v", a, args)
+					}
+				}
+				if _, ok := volume(t, mgr, "webhook-certs")["emptyDir"]; !ok {
+					t.Error("the certificate folder is not an emptyDir")
+				}
+				s := find(t, objs, "Secret", "twofold-webhook-cert")
+				if _, ok := s.Object["data"]; ok {
+					t.Error("the chart sets the certificate Secret's data, which upgrades would overwrite")
+				}
+				if lookup(objs, "Certificate", "twofold-webhook") != nil {
+					t.Error("a cert-manager Certificate is rendered without cert-manager")
+				}
+			},
+		},
+		{
+			name: "the generated admin key is kept on uninstall and shared by the manager and the core",
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				s := find(t, objs, "Secret", "twofold-admin-key")
+				if s.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+					t.Error("the admin key Secret is not kept")
+				}
+				key, _, _ := unstructured.NestedString(s.Object, "data", "admin-key")
+				if len(key) < 48 {
+					t.Errorf("generated admin key %q is too short", key)
+				}
+				for _, d := range []string{"twofold-manager", "twofold-core"} {
+					name, _, _ := unstructured.NestedString(volume(t, find(t, objs, "Deployment", d), "admin-key"), "secret", "secretName")
+					if name != "twofold-admin-key" {
+						t.Errorf("%s mounts the admin key from %q", d, name)
+					}
+				}
+			},
+		},
+		{
+			name: "an existing admin key Secret is used and none is generated",
+			args: []string{"--values", filepath.Join(chartDir, "ci", "minimal-resources-values.yaml")},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				if lookup(objs, "Secret", "twofold-admin-key") != nil {
+					t.Error("an admin key is generated although core.adminKey.existingSecret is set")
+				}
+				mgr := find(t, objs, "Deployment", "twofold-manager")
+				if name, _, _ := unstructured.NestedString(volume(t, mgr, "admin-key"), "secret", "secretName"); name != "twofold-admin-key-from-vault" {
+					t.Errorf("manager mounts the admin key from %q", name)
+				}
+				if !slices.Contains(containerArgs(t, container(t, mgr, "manager")), "--admin-key-file=/etc/twofold/admin-key/key") {
+					t.Error("manager does not read the configured key")
+				}
+				if _, ok := volume(t, find(t, objs, "Deployment", "twofold-core"), "data")["emptyDir"]; !ok {
+					t.Error("SQLite without persistence should live in an emptyDir")
+				}
+			},
+		},
+		{
+			name: "the release namespace is excluded from the webhooks and the injector",
+			args: []string{"--namespace", "identity", "--set", "webhook.excludedNamespaces={kube-system,gatekeeper-system}"},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				want := []any{"kube-system", "gatekeeper-system", "identity"}
+				for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+					hooks := ofKind(objs, kind)[0].Object["webhooks"].([]any)
+					exprs := hooks[0].(map[string]any)["namespaceSelector"].(map[string]any)["matchExpressions"].([]any)
+					if got := exprs[0].(map[string]any)["values"]; !reflect.DeepEqual(got, want) {
+						t.Errorf("%s excludes %v, want %v", kind, got, want)
+					}
+				}
+				args := containerArgs(t, container(t, find(t, objs, "Deployment", "twofold-manager"), "manager"))
+				if !slices.Contains(args, "--excluded-namespaces=kube-system,gatekeeper-system,identity") {
+					t.Errorf("manager args: %v", args)
+				}
+				if !slices.Contains(args, "--core-url=http://twofold-core.identity.svc:3567") {
+					t.Errorf("manager does not reach the core of its namespace: %v", args)
+				}
+			},
+		},
+		{
+			name: "every pod runs as non-root with a read-only root filesystem, no capabilities and the default seccomp profile",
+			args: []string{"--values", filepath.Join(chartDir, "ci", "postgres-ha-values.yaml")},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				for _, d := range ofKind(objs, "Deployment") {
+					pod, _, _ := unstructured.NestedMap(d.Object, "spec", "template", "spec", "securityContext")
+					if pod["runAsNonRoot"] != true || !reflect.DeepEqual(pod["seccompProfile"], map[string]any{"type": "RuntimeDefault"}) {
+						t.Errorf("%s pod securityContext: %v", d.GetName(), pod)
+					}
+					containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+					for _, c := range containers {
+						sc := c.(map[string]any)["securityContext"].(map[string]any)
+						if sc["readOnlyRootFilesystem"] != true || sc["allowPrivilegeEscalation"] != false ||
+							!reflect.DeepEqual(sc["capabilities"], map[string]any{"drop": []any{"ALL"}}) {
+							t.Errorf("%s container securityContext: %v", d.GetName(), sc)
+						}
+						for _, p := range []string{"livenessProbe", "readinessProbe"} {
+							if _, ok := c.(map[string]any)[p]; !ok {
+								t.Errorf("%s has no %s", d.GetName(), p)
+							}
+						}
+						if _, ok := c.(map[string]any)["resources"].(map[string]any)["requests"]; !ok {
+							t.Errorf("%s has no resource requests", d.GetName())
+						}
+					}
+				}
+			},
+		},
+		{
+			name: "ServiceMonitors scrape the manager's and the core's metrics ports",
+			args: []string{"--values", filepath.Join(chartDir, "ci", "postgres-ha-values.yaml")},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				for component, port := range map[string]string{"manager": "metrics", "core": "http"} {
+					sm := find(t, objs, "ServiceMonitor", "twofold-"+component)
+					if sm.GetLabels()["release"] != "prometheus" {
+						t.Errorf("ServiceMonitor %s lacks the extra labels: %v", component, sm.GetLabels())
+					}
+					eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+					if got := eps[0].(map[string]any)["port"]; got != port {
+						t.Errorf("ServiceMonitor %s scrapes port %v, want %s", component, got, port)
+					}
+					found := false
+					for _, svc := range ofKind(objs, "Service") {
+						ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+						for _, p := range ports {
+							if svc.GetLabels()["app.kubernetes.io/component"] == component && p.(map[string]any)["name"] == port {
+								found = true
+							}
+						}
+					}
+					if !found {
+						t.Errorf("no %s Service has a port named %s", component, port)
+					}
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, render(t, tt.args...)) })
+	}
+}
+
+// TestChartDefaultsMatchConfigDefault checks that Helm's defaults and config/default deploy the
+// same containers, so people who do not use Helm get the same installation.
+func TestChartDefaultsMatchConfigDefault(t *testing.T) {
+	out, err := run(kustomizeBin(t), "build", filepath.Join(root, "config", "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kust := parseObjects(t, out)
+	chart := render(t)
+	tests := []struct{ name, deployment, container string }{
+		{"the manager container is the same with Helm and kustomize", "twofold-manager", "manager"},
+		{"the core container is the same with Helm and kustomize", "twofold-core", "core"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := container(t, find(t, chart, "Deployment", tt.deployment), tt.container)
+			k := container(t, find(t, kust, "Deployment", tt.deployment), tt.container)
+			if !reflect.DeepEqual(normalise(t, h), normalise(t, k)) {
+				t.Fatalf("containers differ:\nhelm:      %v\nkustomize: %v", h, k)
+			}
+			hp, _, _ := unstructured.NestedMap(find(t, chart, "Deployment", tt.deployment).Object, "spec", "template", "spec", "securityContext")
+			kp, _, _ := unstructured.NestedMap(find(t, kust, "Deployment", tt.deployment).Object, "spec", "template", "spec", "securityContext")
+			if !reflect.DeepEqual(normalise(t, hp), normalise(t, kp)) {
+				t.Fatalf("pod security contexts differ:\nhelm:      %v\nkustomize: %v", hp, kp)
+			}
+		})
+	}
+}
+
+// TestValuesAreDocumented checks that every value in values.yaml has a comment, on itself or on
+// the section it belongs to.
+func TestValuesAreDocumented(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yamlv3.Node
+	if err := yamlv3.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var undocumented []string
+	var walk func(n *yamlv3.Node, path string, documented bool)
+	walk = func(n *yamlv3.Node, path string, documented bool) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := strings.TrimPrefix(path+"."+k.Value, ".")
+			doc := documented || strings.TrimSpace(k.HeadComment) != ""
+			if v.Kind == yamlv3.MappingNode && len(v.Content) > 0 {
+				walk(v, p, doc)
+				continue
+			}
+			if !doc {
+				undocumented = append(undocumented, p)
+			}
+		}
+	}
+	walk(doc.Content[0], "", false)
+	if len(undocumented) > 0 {
+		t.Fatalf("values without a comment in values.yaml: %s", strings.Join(undocumented, ", "))
+	}
+}
+
+// container returns a Deployment's container by name.
+func container(t testing.TB, d *unstructured.Unstructured, name string) map[string]any {
+	t.Helper()
+	cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	for _, c := range cs {
+		if m := c.(map[string]any); m["name"] == name {
+			return m
+		}
+	}
+	t.Fatalf("%s has no container %s", d.GetName(), name)
+	return nil
+}
+
+func containerArgs(t testing.TB, c map[string]any) []string {
+	t.Helper()
+	args, _, err := unstructured.NestedStringSlice(c, "args")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return args
+}
+
+// envVar returns a container's environment variable by name.
+func envVar(t testing.TB, c map[string]any, name string) map[string]any {
+	t.Helper()
+	vars, _, _ := unstructured.NestedSlice(c, "env")
+	for _, v := range vars {
+		if m := v.(map[string]any); m["name"] == name {
+			return m
+		}
+	}
+	t.Fatalf("container %v has no env %s", c["name"], name)
+	return nil
+}
+
+// volume returns a Deployment's pod volume by name.
+func volume(t testing.TB, d *unstructured.Unstructured, name string) map[string]any {
+	t.Helper()
+	vs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	for _, v := range vs {
+		if m := v.(map[string]any); m["name"] == name {
+			return m
+		}
+	}
+	t.Fatalf("%s has no volume %s", d.GetName(), name)
+	return nil
+}
+
+// normalise makes two decoded YAML values comparable: numbers of either decoder become float64,
+// and the service port the chart spells out (443, the API's default) is dropped.
+func normalise(t testing.TB, v any) any {
+	t.Helper()
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = normalise(t, e)
+		}
+		if svc, ok := out["service"].(map[string]any); ok && svc["port"] == float64(443) {
+			delete(svc, "port")
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalise(t, e)
+		}
+		return out
+	case int64:
+		return float64(x)
+	case int:
+		return float64(x)
+	default:
+		return v
+	}
+}
+
+func baseNames(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, filepath.Base(p))
+	}
+	slices.Sort(out)
+	return out
+}

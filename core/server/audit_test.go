@@ -1,0 +1,74 @@
+package server_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-logr/logr/funcr"
+
+	"github.com/twofold-dev/twofold/core/server"
+)
+
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(obj string) {
+	l.mu.Lock()
+	l.lines = append(l.lines, obj)
+	l.mu.Unlock()
+}
+
+func (l *logLines) find(t *testing.T, parts ...string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("no log line with %q in:\n%s", parts, strings.Join(l.lines, "\n"))
+}
+
+func TestEverySecurityEventIsAnAuditLine(t *testing.T) {
+	logs := &logLines{}
+	h := newHarness(t, func(o *server.Options) {
+		o.Logger = funcr.NewJSON(logs.add, funcr.Options{})
+	})
+	r := h.signUp("", "a@example.com", "secret123")
+	user := r.json(t)["user"].(map[string]any)["id"].(string)
+	h.do("POST", "/auth/signin", form("a@example.com", "secret123"))
+	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password1"))
+	first := r.Header.Get("st-refresh-token")
+	second := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first).Header.Get("st-refresh-token")
+	h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+second)
+	h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first)
+	h.putTenant("acme", `{}`)
+	h.admin("POST", "/admin/v1/users/"+user+"/sessions/revoke", nil)
+	h.admin("DELETE", "/admin/v1/tenants/acme", nil)
+
+	tests := []struct {
+		name  string
+		parts []string
+	}{
+		{"a sign-up", []string{`"msg":"Signed up"`, `"user":"` + user, `"outcome":"success"`, `"ip":"127.0.0.1"`, `"tenant":"public"`}},
+		{"a sign-in", []string{`"msg":"Signed in"`, `"user":"` + user, `"recipe":"emailpassword"`}},
+		{"a failed sign-in", []string{`"msg":"Refused sign-in"`, `"outcome":"wrong_credentials"`, `"email":"a@example.com"`}},
+		{"a detected theft", []string{`"msg":"Revoked session after refresh-token theft"`, `"user":"` + user, `"outcome":"token_theft"`}},
+		{"a tenant change", []string{`"msg":"Changed tenant configuration"`, `"tenant":"acme"`, `"configVersion":1`}},
+		{"an admin revocation", []string{`"msg":"Revoked user sessions"`, `"user":"` + user, `"by":"admin"`}},
+		{"a tenant deletion", []string{`"msg":"Deleted tenant configuration"`, `"tenant":"acme"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is logged with tenant, user, IP and outcome", func(t *testing.T) {
+			logs.find(t, append([]string{`"logger":"audit"`}, tt.parts...)...)
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -293,7 +294,7 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 
 // SetupWithManager registers the reconciler and its watches: the AuthTenants themselves, the
 // MFAPolicies that name them and the Secrets they refer to.
-func (r *AuthTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *AuthTenantReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthTenant{}).
 		Watches(&authv1alpha1.MFAPolicy{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
@@ -316,5 +317,6 @@ func (r *AuthTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return reqs
 		})).
 		Named("authtenant").
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
 }

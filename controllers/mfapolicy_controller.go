@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -107,7 +108,7 @@ func firstReason(have, next string) string {
 
 // SetupWithManager registers the reconciler; a change to an AuthTenant's status requeues the
 // policies that name it.
-func (r *MFAPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *MFAPolicyReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.MFAPolicy{}).
 		Watches(&authv1alpha1.AuthTenant{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
@@ -123,5 +124,6 @@ func (r *MFAPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return reqs
 		})).
 		Named("mfapolicy").
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
 }

@@ -14,6 +14,10 @@ type Options struct {
 	Core CoreClient
 	// ResyncPeriod is how often synced tenants are compared with the core (drift correction).
 	ResyncPeriod time.Duration
+	// MaxConcurrentReconciles is how many tenants sync at once; default 4. The core's admin
+	// API is cheap and tenants are independent, so a little parallelism helps large fleets
+	// converge after a restart.
+	MaxConcurrentReconciles int
 }
 
 // Leader election uses a Lease in the manager's own namespace.
@@ -24,6 +28,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if o.ResyncPeriod <= 0 {
 		o.ResyncPeriod = 30 * time.Second
 	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 4
+	}
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
@@ -33,10 +40,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		Core:         o.Core,
 		Recorder:     mgr.GetEventRecorder("twofold-manager"),
 		ResyncPeriod: o.ResyncPeriod,
-	}).SetupWithManager(mgr); err != nil {
+	}).SetupWithManager(mgr, o.MaxConcurrentReconciles); err != nil {
 		return fmt.Errorf("setting up the AuthTenant controller: %w", err)
 	}
-	if err := (&MFAPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&MFAPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr, o.MaxConcurrentReconciles); err != nil {
 		return fmt.Errorf("setting up the MFAPolicy controller: %w", err)
 	}
 	return nil

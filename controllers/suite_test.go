@@ -51,6 +51,10 @@ func zapLevel() zapcore.Level {
 // startManager runs the reconcilers against the test API server and the given core until the
 // test ends. Each test gets its own namespace so tests do not see each other's objects.
 func startManager(t *testing.T, core controllers.CoreClient, resync time.Duration) string {
+	return startManagerFor(t, core, resync)
+}
+
+func startManagerFor(t testing.TB, core controllers.CoreClient, resync time.Duration) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ctrl-"}}
 	if err := env.Client.Create(context.Background(), ns); err != nil {

@@ -89,6 +89,9 @@ func Start(opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest with binaries from %s: %w", assets, err)
 	}
+	// As ctrl.GetConfig does in production: no client-side rate limit, the API server's
+	// priority and fairness decides.
+	cfg.QPS = -1
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		_ = env.Stop()

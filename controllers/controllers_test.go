@@ -44,7 +44,9 @@ func (f *fixture) create(obj client.Object) {
 	}
 }
 
-func (f *fixture) key(name string) client.ObjectKey { return client.ObjectKey{Namespace: f.ns, Name: name} }
+func (f *fixture) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: f.ns, Name: name}
+}
 
 func (f *fixture) secret(name string, data map[string]string) *corev1.Secret {
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: data}

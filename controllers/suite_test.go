@@ -7,16 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"go.uber.org/zap/zapcore"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
@@ -122,4 +122,3 @@ func tenantReady(t *testing.T, key client.ObjectKey, reason string) func() (bool
 		return c.Reason == reason && (reason != authv1alpha1.ReasonSynced || at.Status.ObservedGeneration == at.Generation), fmt.Sprintf("%s/%s: %s", c.Status, c.Reason, c.Message)
 	}
 }
-

@@ -81,7 +81,9 @@ func DefaultConfig() Config {
 func OptedIn(pod *corev1.Pod) bool { return pod.Labels[LabelInject] == "true" }
 
 // Excluded reports whether pods in the namespace are never injected.
-func (c Config) Excluded(namespace string) bool { return slices.Contains(c.ExcludedNamespaces, namespace) }
+func (c Config) Excluded(namespace string) bool {
+	return slices.Contains(c.ExcludedNamespaces, namespace)
+}
 
 // Inject adds the proxy to an opted-in pod. It returns false without changing anything when
 // the pod did not opt in or already has the proxy, and an error wrapping ErrInvalidPod when

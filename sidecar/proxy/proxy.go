@@ -283,6 +283,10 @@ func (p *Proxy) upstreamError(name string) func(http.ResponseWriter, *http.Reque
 // bufferPool recycles the copy buffers of httputil.ReverseProxy.
 type bufferPool struct{ p sync.Pool }
 
+// NewBufferPool returns the pool of 32 KiB copy buffers the sidecar gives its reverse
+// proxies, so that a baseline proxy can be configured the same way.
+func NewBufferPool() httputil.BufferPool { return &bufferPool{} }
+
 const copyBufferSize = 32 << 10
 
 func (b *bufferPool) Get() []byte {

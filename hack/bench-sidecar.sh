@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Measures the sidecar against a plain reverse proxy and against the app directly:
+# saturation throughput with wrk, latency at a fixed 1,000 req/s with hack/loadgen (open
+# loop), and the sidecar's peak RSS. Prints a Markdown summary (also in $OUT/summary.md).
+#
+# Environment: RUNS (interleaved wrk rounds, default 3), WRK_DURATION (default 15s),
+# WRK_CONNECTIONS (default 64), LAT_RATE (default 1000), LAT_DURATION (default 20s).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+WRK_DURATION=${WRK_DURATION:-15s}
+WRK_CONNECTIONS=${WRK_CONNECTIONS:-64}
+LAT_RATE=${LAT_RATE:-1000}
+LAT_DURATION=${LAT_DURATION:-20s}
+OUT=${OUT:-$(mktemp -d /tmp/bench-sidecar.XXXXXX)}
+mkdir -p "$OUT/bin"
+
+if ! command -v wrk >/dev/null; then
+  echo "Installing wrk (Debian package)..." >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+echo "Building into $OUT/bin..." >&2
+for pkg in ./cmd/sidecar ./hack/benchapp ./hack/plainproxy ./hack/benchcore ./hack/loadgen; do
+  go build -o "$OUT/bin/$(basename "$pkg")" "$pkg"
+done
+
+APP=127.0.0.1:18080 CORE=127.0.0.1:18081 PLAIN=127.0.0.1:18082 SIDECAR=127.0.0.1:18083 ADMIN=127.0.0.1:19090
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+"$OUT/bin/benchapp" -listen "$APP" 2>"$OUT/app.log" & PIDS+=($!)
+"$OUT/bin/benchcore" -listen "$CORE" -issuer "http://$CORE/auth" -token-out "$OUT/token" 2>"$OUT/core.log" & PIDS+=($!)
+"$OUT/bin/plainproxy" -listen "$PLAIN" -upstream "http://$APP" 2>"$OUT/plain.log" & PLAIN_PID=$!; PIDS+=($PLAIN_PID)
+"$OUT/bin/sidecar" -core-url "http://$CORE" -upstream "http://$APP" -listen "$SIDECAR" -admin-listen "$ADMIN" \
+  2>"$OUT/sidecar.log" & SIDECAR_PID=$!; PIDS+=($SIDECAR_PID)
+
+for _ in $(seq 100); do
+  curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1 && [ -s "$OUT/token" ] && break
+  sleep 0.1
+done
+curl -fsS "http://$ADMIN/readyz" >/dev/null
+TOKEN=$(cat "$OUT/token")
+AUTH="Authorization: Bearer $TOKEN"
+# The sidecar must actually allow the benchmark's requests.
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://$SIDECAR/bench")" = 200 ]
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$SIDECAR/bench")" = 401 ]
+
+declare -A ADDR=([app]=$APP [plain]=$PLAIN [sidecar]=$SIDECAR)
+declare -A RPS
+for run in $(seq "$RUNS"); do
+  for target in app plain sidecar; do
+    r=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" |
+      tee "$OUT/wrk-$target-$run.txt" | awk '/Requests\/sec/ {print $2}')
+    RPS[$target]="${RPS[$target]:-} $r"
+    echo "wrk run $run $target: $r req/s" >&2
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A LAT
+for target in app plain sidecar; do
+  LAT[$target]=$("$OUT/bin/loadgen" -url "http://${ADDR[$target]}/bench" -rate "$LAT_RATE" -duration "$LAT_DURATION" \
+    -header "$AUTH" 2>"$OUT/loadgen-$target.err")
+  echo "loadgen $target: ${LAT[$target]}" >&2
+done
+field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+
+HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SIDECAR_PID/status")
+PLAIN_HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$PLAIN_PID/status")
+REFUSED=$(curl -fsS "http://$ADMIN/metrics" | awk '/^twofold_sidecar_decisions_total/ && !/allowed/ && !/public/ && !/auth"/ {s+=$2} END {print s+0}')
+
+app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | median); side_rps=$(echo "${RPS[sidecar]}" | median)
+{
+  echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | awk '{print $3}'), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
+  echo
+  echo "| target | wrk req/s (median of $RUNS, -t2 -c$WRK_CONNECTIONS, $WRK_DURATION) | runs | p50 ms @ $LAT_RATE/s | p90 ms | p99 ms | max ms |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  for t in app plain sidecar; do
+    r=$(echo "${RPS[$t]}" | median)
+    echo "| $t | $r | ${RPS[$t]# } | $(echo "${LAT[$t]}" | field service_p50_ms) | $(echo "${LAT[$t]}" | field service_p90_ms) | $(echo "${LAT[$t]}" | field service_p99_ms) | $(echo "${LAT[$t]}" | field service_max_ms) |"
+  done
+  echo
+  awk -v s="$side_rps" -v p="$plain_rps" 'BEGIN {printf "Sidecar throughput: %.1f%% of the plain proxy (target >= 95%%).\n", 100*s/p}'
+  for q in p50 p99; do
+    a=$(echo "${LAT[app]}" | field "service_${q}_ms"); s=$(echo "${LAT[sidecar]}" | field "service_${q}_ms"); p=$(echo "${LAT[plain]}" | field "service_${q}_ms")
+    awk -v a="$a" -v s="$s" -v p="$p" -v q="$q" 'BEGIN {printf "Added %s over straight-to-app: sidecar %.3f ms, plain proxy %.3f ms.\n", q, s-a, p-a}'
+  done
+  awk -v k="$HWM_KB" -v pk="$PLAIN_HWM_KB" 'BEGIN {printf "Sidecar peak RSS (VmHWM) after the runs: %.1f MiB (plain proxy %.1f MiB; target <= 30 MiB).\n", k/1024, pk/1024}'
+  echo "Requests the sidecar refused during the runs: $REFUSED."
+} | tee "$OUT/summary.md"

@@ -40,6 +40,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			want: "core.database.postgres.existingSecret is empty",
 		},
 		{
+			name: "several manager replicas without leader election are refused",
+			args: []string{"--set", "manager.replicas=2,manager.leaderElection=false"},
+			want: "at '/manager/leaderElection': value must be true",
+		},
+		{
 			name: "an unknown database type is refused",
 			args: []string{"--set", "core.database.type=mysql"},
 			want: "at '/core/database/type': value must be one of 'sqlite', 'postgres'",

@@ -8,7 +8,8 @@
 //
 //  1. load the user's Limiter; if Locked(now), answer LIMIT_REACHED_ERROR with
 //     RetryAfter(now) in milliseconds and stop;
-//  2. call Verify with the device's secret and last used step;
+//  2. call Verify with the device's secret and last used step (POST /totp/verify names no
+//     device: try each verified device of the user, and count one failure if none accepts);
 //  3. on success, store the returned step with a compare-and-set
 //     (UPDATE ... SET last_step = $new WHERE last_step < $new) so two replicas racing with
 //     the same code cannot both accept it, then call Succeed and save the Limiter;

@@ -26,7 +26,7 @@ gobin="$(mktemp -d "$LOCALBIN/.gobin-$name.XXXXXX")"
 trap 'rm -rf "$gobin"' EXIT
 echo "[go-tool] Installing $pkg@$version into $dest" >&2
 # Outside any module, so the project's go.mod neither constrains nor records the tool.
-(cd "$gobin" && GOBIN="$gobin" GOFLAGS=-mod=mod go install "$pkg@$version") >&2
+(cd "$gobin" && GOBIN="$gobin" go install "$pkg@$version") >&2
 # The command is named after the last path element that is not a major version (v5).
 bin="$(find "$gobin" -maxdepth 1 -type f -perm -u+x | head -n 1)"
 if [[ -z "$bin" ]]; then

@@ -38,11 +38,13 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	chart := installableChart(t, e.Config)
-	helm := func(t *testing.T, args ...string) {
+	helm := func(t *testing.T, args ...string) string {
 		t.Helper()
-		if _, err := run(helmBin(t), append(args, "--kubeconfig", kubeconfig, "--namespace", ns)...); err != nil {
+		out, err := run(helmBin(t), append(args, "--kubeconfig", kubeconfig, "--namespace", ns)...)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return string(out)
 	}
 
 	// envtest installed the CRDs from config/crd/bases already, the way a kustomize installation
@@ -68,7 +70,12 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	}
 
 	t.Run("an install creates the release's objects and a random admin key", func(t *testing.T) {
-		helm(t, "install", releaseName, chart, "--create-namespace")
+		out := helm(t, "install", releaseName, chart, "--create-namespace")
+		for _, want := range []string{"Core:     http://twofold-core." + ns + ".svc:3567", "Secret twofold-admin-key (key admin-key)", "The CRDs are kept"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the install notes lack %q:\n%s", want, out)
+			}
+		}
 		for _, name := range []string{"twofold-manager", "twofold-core"} {
 			if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &appsv1.Deployment{}); err != nil {
 				t.Errorf("Deployment %s: %v", name, err)

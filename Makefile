@@ -6,9 +6,16 @@ SHELL := /usr/bin/env bash -o pipefail
 # Pinned tool versions, installed into the git-ignored bin/ folder.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 ENVTEST_K8S_VERSION ?= 1.37.2
+HELM_VERSION ?= v3.22.0
+KUSTOMIZE_VERSION ?= v5.8.2
+IMG_REGISTRY ?= ghcr.io/twofold-dev
+IMG_TAG ?= 0.1.0
+CONTAINER_TOOL ?= docker
 
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 GO_TEST_FLAGS ?= -count=1 -timeout 25m
 
 # Packages controller-gen reads for CRDs, RBAC and webhook manifests.
@@ -30,6 +37,8 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) from the code.
 	$(CONTROLLER_GEN) crd rbac:roleName=twofold-manager $(CRD_PATHS) output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	cp config/crd/bases/*.yaml charts/twofold/files/crds/
+	cp config/rbac/role.yaml charts/twofold/files/rbac/role.yaml
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated files are stale (and regenerate them).
@@ -56,15 +65,31 @@ envtest: ## Build envtest's kube-apiserver and etcd into bin/k8s (cached).
 	ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: verify-generated lint envtest ## Run every test: unit, envtest, end-to-end.
+test: verify-generated lint envtest $(HELM) $(KUSTOMIZE) ## Run every test: unit, envtest, chart, end-to-end.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)" \
+	HELM_VERSION=$(HELM_VERSION) KUSTOMIZE_VERSION=$(KUSTOMIZE_VERSION) \
 		go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## Lint the chart with its default and ci/ values.
+	$(HELM) lint charts/twofold --strict --kube-version $(ENVTEST_K8S_VERSION)
+	for f in charts/twofold/ci/*-values.yaml; do $(HELM) lint charts/twofold --strict --kube-version $(ENVTEST_K8S_VERSION) -f $$f; done
 
 ##@ Build
 
 .PHONY: build
 build: ## Build the binaries into bin/.
 	go build -o $(LOCALBIN)/ ./cmd/...
+
+.PHONY: docker-build
+docker-build: ## Build the manager, core and sidecar images (needs a container engine).
+	for c in manager core sidecar; do $(CONTAINER_TOOL) build -f Dockerfile.$$c -t $(IMG_REGISTRY)/twofold-$$c:$(IMG_TAG) .; done
+
+$(HELM):
+	hack/go-tool.sh helm helm.sh/helm/v3/cmd/helm $(HELM_VERSION) >/dev/null
+
+$(KUSTOMIZE):
+	hack/go-tool.sh kustomize sigs.k8s.io/kustomize/kustomize/v5 $(KUSTOMIZE_VERSION) >/dev/null
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONTROLLER_GEN="${CONTROLLER_GEN:-bin/controller-gen}"
 
-generated() { git ls-files --cached --others --exclude-standard -- 'api/**/zz_generated.*.go' 'config/crd/bases/*.yaml' 'config/rbac/role.yaml'; }
+generated() { git ls-files --cached --others --exclude-standard -- 'api/**/zz_generated.*.go' 'config/crd/bases/*.yaml' 'config/rbac/role.yaml' 'charts/twofold/files/crds/*.yaml' 'charts/twofold/files/rbac/role.yaml'; }
 
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT

@@ -309,3 +309,40 @@ func TestThirdPartySignInWithOIDC(t *testing.T) {
 		}
 	})
 }
+
+func TestThirdPartyRefusalsThatDependOnTheTenant(t *testing.T) {
+	h := newHarness(t)
+	idp := newOIDCProvider(t, h.clock.Now)
+	// Providers are configured, but thirdparty is not a first factor of this tenant.
+	h.putTenant("pwonly", fmt.Sprintf(`{"firstFactors":["emailpassword"],"thirdPartyProviders":[
+		{"id":"idp","type":"oidc","issuer":%q,"clientId":%q,"clientSecret":%q}]}`, idp.srv.URL, idp.clientID, idp.secret))
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	h.putTenant("down", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[
+		{"id":"idp","type":"oidc","issuer":%q,"clientId":"c"}]}`, down.URL))
+	h.putTenant("tponly", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[
+		{"id":"idp","type":"oidc","issuer":%q,"clientId":"c"}]}`, idp.srv.URL))
+
+	t.Run("third-party sign-in on a tenant without the thirdparty first factor is not allowed", func(t *testing.T) {
+		before := h.snapshot()
+		r := h.do("POST", "/auth/pwonly/signinup", map[string]any{"thirdPartyId": "idp", "redirectURIInfo": map[string]any{
+			"redirectURIOnProviderDashboard": redirectURI, "redirectURIQueryParams": map[string]string{"code": "c"}}})
+		m := mustStatus(t, r, 200, "SIGN_IN_UP_NOT_ALLOWED")
+		if !strings.Contains(m["reason"].(string), "thirdparty is not a first factor") || h.snapshot() != before {
+			t.Fatalf("reason = %v, or the store changed", m["reason"])
+		}
+	})
+	t.Run("emailpassword sign-in on a third-party-only tenant is not allowed", func(t *testing.T) {
+		m := mustStatus(t, h.do("POST", "/auth/tponly/signin", form("a@example.com", "secret123")), 200, "SIGN_IN_NOT_ALLOWED")
+		if !strings.Contains(m["reason"].(string), "emailpassword is not a first factor") {
+			t.Fatalf("reason = %v", m["reason"])
+		}
+	})
+	t.Run("an unreachable provider is a general error naming it", func(t *testing.T) {
+		r := h.do("GET", "/auth/down/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(redirectURI), nil)
+		m := mustStatus(t, r, 200, "GENERAL_ERROR")
+		if m["message"] != "the provider idp cannot be reached" {
+			t.Fatalf("message = %v", m["message"])
+		}
+	})
+}

@@ -103,8 +103,22 @@ func TestConcurrentRequestsNeverFailOnALockedDatabase(t *testing.T) {
 }
 
 func TestNewRefusesIncompleteOptions(t *testing.T) {
-	if _, err := server.New(context.Background(), server.Options{Issuer: "http://x/auth"}); err == nil || !strings.Contains(err.Error(), "Store") {
-		t.Fatalf("New without a store = %v", err)
+	h := newHarness(t)
+	tests := []struct {
+		name string
+		opts server.Options
+		want string
+	}{
+		{"a core without a store is refused", server.Options{Issuer: "http://x/auth"}, "Store"},
+		{"a core without an issuer is refused", server.Options{Store: h.srv.Store}, "Issuer"},
+		{"a relative issuer is refused", server.Options{Store: h.srv.Store, Issuer: "/auth"}, "not an absolute http(s) URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := server.New(context.Background(), tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New = %v, want an error mentioning %q", err, tt.want)
+			}
+		})
 	}
 }
 

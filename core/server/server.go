@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -73,6 +75,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Issuer == "" {
 		return nil, errors.New("server: Options.Issuer is required")
 	}
+	if u, err := url.Parse(opts.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("server: issuer %q is not an absolute http(s) URL such as https://core.example/auth", opts.Issuer)
+	}
+	opts.Issuer = strings.TrimSuffix(opts.Issuer, "/")
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}

@@ -35,6 +35,7 @@ type ValidationError struct {
 	Message string
 }
 
+// Error reads "field: message".
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Unwrap lets errors.Is(err, ErrInvalid) match.

@@ -46,6 +46,7 @@ type FieldError struct {
 // FieldErrors is returned (as an error) when a form does not validate.
 type FieldErrors []FieldError
 
+// Error lists the fields and their messages.
 func (f FieldErrors) Error() string {
 	parts := make([]string, len(f))
 	for i, e := range f {

@@ -447,9 +447,22 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	// Short caching: verifiers refetch on an unknown kid anyway.
+	body, err := json.Marshal(set)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	// Short caching: verifiers refetch on an unknown kid anyway, and revalidation with the
+	// ETag costs no body.
+	etag := etagOf(body)
 	w.Header().Set("Cache-Control", "max-age=60, must-revalidate")
-	writeJSON(w, http.StatusOK, set)
+	w.Header().Set("ETag", etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Write(append(body, '\n'))
 }
 
 func (a *API) openIDConfiguration(w http.ResponseWriter, r *http.Request) {

@@ -416,3 +416,22 @@ func TestUpdateClaimsReissuesTheAccessTokenOfTheSameSession(t *testing.T) {
 		t.Fatalf("overwriting sub through claims = %v, want ErrReservedClaim", err)
 	}
 }
+
+func TestJWKSRevalidatesWithItsETag(t *testing.T) {
+	h := newHarness(t)
+	r := h.do("GET", "/auth/jwt/jwks.json", nil)
+	etag := r.Header.Get("ETag")
+	if r.Status != 200 || etag == "" || r.Header.Get("Cache-Control") != "max-age=60, must-revalidate" {
+		t.Fatalf("jwks = %d %v", r.Status, r.Header)
+	}
+	if again := h.do("GET", "/auth/jwt/jwks.json", nil, "If-None-Match", etag); again.Status != 304 || len(again.Body) != 0 {
+		t.Fatalf("revalidation = %d %q", again.Status, again.Body)
+	}
+	h.clock.Advance(8 * 24 * time.Hour)
+	if err := h.srv.Maintain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rotated := h.do("GET", "/auth/jwt/jwks.json", nil, "If-None-Match", etag); rotated.Status != 200 || rotated.Header.Get("ETag") == etag {
+		t.Fatalf("after rotation = %d, ETag %q", rotated.Status, rotated.Header.Get("ETag"))
+	}
+}

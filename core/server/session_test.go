@@ -118,6 +118,18 @@ func TestRefreshRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a session refreshed within its lifetime lives on past the first expiry", func(t *testing.T) {
+		h.putTenant("sliding", `{"session":{"accessTokenLifetimeSeconds":60,"refreshTokenLifetimeSeconds":120}}`)
+		token := h.signUp("/sliding", "s@example.com", "secret123").Header.Get("st-refresh-token")
+		for i := range 3 {
+			h.clock.Advance(100 * time.Second)
+			r := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
+			if r.Status != 200 {
+				t.Fatalf("refresh %d, %d s after the previous one = %d %s", i, 100, r.Status, r.Body)
+			}
+			token = r.Header.Get("st-refresh-token")
+		}
+	})
 	t.Run("a refresh token past the session lifetime is unauthorised", func(t *testing.T) {
 		h.putTenant("short", `{"session":{"accessTokenLifetimeSeconds":60,"refreshTokenLifetimeSeconds":120}}`)
 		r := h.signUp("/short", "s@example.com", "secret123")

@@ -198,7 +198,8 @@ func (m *Manager) Create(ctx context.Context, tenantID, userID, recipeUserID str
 	}
 	now := m.opts.Clock()
 	st := store.Session{Handle: handle, UserID: userID, RecipeUserID: recipeUserID, TenantID: tenantID, Claims: raw,
-		CreatedAt: now, ExpiresAt: now.Add(settings.RefreshTokenLifetime), CurrentRefreshHash: hashToken(refresh)}
+		CreatedAt: now, ExpiresAt: now.Add(settings.RefreshTokenLifetime), RefreshLifetime: settings.RefreshTokenLifetime,
+		CurrentRefreshHash: hashToken(refresh)}
 	if err := m.opts.Store.CreateSession(ctx, st); err != nil {
 		return Session{}, Tokens{}, fmt.Errorf("create session: %w", err)
 	}

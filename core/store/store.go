@@ -142,6 +142,9 @@ type Session struct {
 	CreatedAt time.Time
 	// ExpiresAt is when the refresh token chain ends.
 	ExpiresAt time.Time
+	// RefreshLifetime, when positive, moves ExpiresAt to the rotation time plus this much at
+	// every rotation: the session ends after that long without a refresh.
+	RefreshLifetime time.Duration
 	// RevokedAt is zero while the session is live.
 	RevokedAt time.Time
 	// CurrentRefreshHash is the hash of the youngest refresh token that has been used (or the
@@ -165,7 +168,7 @@ type Sessions interface {
 	// RotateRefreshToken consumes a presented refresh token (by hash) and records newHash as
 	// its child, in one transaction:
 	//   - the current token, or a child of it used for the first time (which becomes current),
-	//     yields a Rotation;
+	//     yields a Rotation, and the session's expiry slides to now + RefreshLifetime;
 	//   - any other known token of the session is theft: the session is revoked at now and
 	//     ErrTokenTheft returned;
 	//   - an unknown token, or an expired or revoked session: ErrNotFound / ErrSessionRevoked.

@@ -11,16 +11,17 @@ import (
 	"github.com/twofold-dev/twofold/core/store"
 )
 
-const sessionColumns = `handle, user_id, recipe_user_id, tenant_id, claims, created_at, expires_at, revoked_at, current_refresh_hash`
+const sessionColumns = `handle, user_id, recipe_user_id, tenant_id, claims, created_at, expires_at, revoked_at, current_refresh_hash, refresh_lifetime_ms`
 
 func scanSession(row scanner) (store.Session, error) {
 	var s store.Session
 	var claims string
-	var created, expires int64
+	var created, expires, lifetime int64
 	var revoked sql.NullInt64
-	if err := row.Scan(&s.Handle, &s.UserID, &s.RecipeUserID, &s.TenantID, &claims, &created, &expires, &revoked, &s.CurrentRefreshHash); err != nil {
+	if err := row.Scan(&s.Handle, &s.UserID, &s.RecipeUserID, &s.TenantID, &claims, &created, &expires, &revoked, &s.CurrentRefreshHash, &lifetime); err != nil {
 		return store.Session{}, err
 	}
+	s.RefreshLifetime = time.Duration(lifetime) * time.Millisecond
 	s.Claims = json.RawMessage(claims)
 	s.CreatedAt, s.ExpiresAt, s.RevokedAt = fromMS(created), fromMS(expires), nullMS(revoked)
 	return s, nil
@@ -44,8 +45,9 @@ func claimsText(c json.RawMessage) string {
 // CreateSession implements store.Sessions.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
-			sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), ms(sess.CreatedAt), ms(sess.ExpiresAt), sess.CurrentRefreshHash); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`,
+			sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), ms(sess.CreatedAt), ms(sess.ExpiresAt),
+			sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds()); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, NULL, ?)`,
@@ -120,6 +122,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, ?, ?)`,
 			next, handle, presented, ms(now)); err != nil {
 			return err
+		}
+		if sess.RefreshLifetime > 0 {
+			sess.ExpiresAt = fromMS(ms(now.Add(sess.RefreshLifetime)))
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET expires_at = ? WHERE handle = ?`, ms(sess.ExpiresAt), handle); err != nil {
+				return err
+			}
 		}
 		rot = store.Rotation{Session: sess, ParentHash: presented}
 		return nil

@@ -345,6 +345,23 @@ func testRotation(t *testing.T, open Factory) {
 			t.Fatalf("the legitimate child after theft: %v, want ErrSessionRevoked", err)
 		}
 	})
+	t.Run("a session with a refresh lifetime slides its expiry at every rotation", func(t *testing.T) {
+		s := open(t)
+		newUser(t, s, "u1")
+		sess := store.Session{Handle: "s2", UserID: "u1", RecipeUserID: "u1", TenantID: "public", CreatedAt: t0,
+			ExpiresAt: t0.Add(time.Hour), RefreshLifetime: time.Hour, CurrentRefreshHash: "a0"}
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		rot := must(s.RotateRefreshToken(ctx, "a0", "a1", t0.Add(50*time.Minute)))(t)
+		if !rot.Session.ExpiresAt.Equal(t0.Add(110*time.Minute)) || rot.Session.RefreshLifetime != time.Hour {
+			t.Fatalf("expiry after rotation = %v", rot.Session)
+		}
+		must(s.RotateRefreshToken(ctx, "a1", "a2", t0.Add(100*time.Minute)))(t)
+		if got := must(s.GetSession(ctx, "s2"))(t); !got.ExpiresAt.Equal(t0.Add(160 * time.Minute)) {
+			t.Fatalf("stored expiry = %v", got.ExpiresAt)
+		}
+	})
 	t.Run("an unknown token is not found and an expired session refuses", func(t *testing.T) {
 		s := setup(t)
 		if _, err := s.RotateRefreshToken(ctx, "nope", "x", t0); !errors.Is(err, store.ErrNotFound) {

@@ -338,6 +338,17 @@ func TestThirdPartyRefusalsThatDependOnTheTenant(t *testing.T) {
 			t.Fatalf("reason = %v", m["reason"])
 		}
 	})
+	t.Run("the Google preset asks for offline access and discovers from its issuer", func(t *testing.T) {
+		h.putTenant("g", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[
+			{"id":"google","type":"google","issuer":%q,"clientId":%q,"clientSecret":%q}]}`, idp.srv.URL, idp.clientID, idp.secret))
+		m := mustStatus(t, h.do("GET", "/auth/g/authorisationurl?thirdPartyId=google&redirectURIOnProviderDashboard="+url.QueryEscape(redirectURI), nil), 200, "OK")
+		u, _ := url.Parse(m["urlWithQueryParams"].(string))
+		q := u.Query()
+		if !strings.HasPrefix(u.String(), idp.srv.URL+"/authorize") || q.Get("access_type") != "offline" || q.Get("include_granted_scopes") != "true" ||
+			q.Get("scope") != "openid email profile" || q.Get("code_challenge_method") != "S256" {
+			t.Fatalf("Google authorisation URL = %s", u)
+		}
+	})
 	t.Run("an unreachable provider is a general error naming it", func(t *testing.T) {
 		r := h.do("GET", "/auth/down/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(redirectURI), nil)
 		m := mustStatus(t, r, 200, "GENERAL_ERROR")

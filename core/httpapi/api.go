@@ -133,6 +133,11 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.opts.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "", "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "", "no endpoint %s %s", r.Method, r.URL.Path)
 	})
 	return a.metrics.instrument(mux)
@@ -260,3 +265,16 @@ func WriteError(w http.ResponseWriter, status int, field, format string, args ..
 // Decode reads the JSON request body into v, answering 400 or 413 with a specific message
 // and returning false when it cannot.
 func Decode(w http.ResponseWriter, r *http.Request, v any) bool { return decode(w, r, v, false) }
+
+// allowedMethods lists the methods that have an endpoint at the request's path, for a 405.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -20,6 +20,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrEmailTaken: an emailpassword login method with that email exists in the tenant.
 	ErrEmailTaken = errors.New("email already used by an emailpassword login method in this tenant")
+	// ErrAlreadyLinked: the user to link is already linked, or is a primary user with others.
+	ErrAlreadyLinked = errors.New("user already linked")
 	// ErrSessionRevoked: the session exists but was revoked.
 	ErrSessionRevoked = errors.New("session revoked")
 	// ErrTokenTheft: a refresh token was presented after a younger token of its session was
@@ -124,6 +126,17 @@ type Users interface {
 	UpsertThirdPartyUser(ctx context.Context, id ThirdPartyIdentity, newUserID string, now time.Time) (u User, created bool, err error)
 	// GetUser returns a user by primary or recipe user id; ErrNotFound when unknown.
 	GetUser(ctx context.Context, userID string) (User, error)
+	// UsersByEmail returns the users with a login method of the tenant that has email (any
+	// recipe), ordered by time joined: whose contact details these are.
+	UsersByEmail(ctx context.Context, tenantID, email string) ([]User, error)
+	// UsersByPhone is UsersByEmail for phone numbers.
+	UsersByPhone(ctx context.Context, tenantID, phone string) ([]User, error)
+	// LinkAccounts makes the login methods of recipeUserID (a user not linked to anyone)
+	// login methods of primaryUserID, in one transaction, and returns the primary user. The
+	// linked user's own sessions and metadata end with it. ErrNotFound when either is
+	// unknown; ErrAlreadyLinked when recipeUserID already belongs to a primary user other
+	// than itself or has other users linked to it, or both ids are the same user.
+	LinkAccounts(ctx context.Context, recipeUserID, primaryUserID string) (User, error)
 	// GetUserMetadata returns the user's metadata object ({} when none is stored).
 	GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error)
 	// UpdateUserMetadata merges update into the user's metadata at the top level, removing

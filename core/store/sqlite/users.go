@@ -217,3 +217,88 @@ func (s *Store) UpdateUserMetadata(ctx context.Context, userID string, update ma
 	}
 	return md, nil
 }
+
+func (s *Store) usersBy(ctx context.Context, column, tenantID, value string) ([]store.User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT lm.user_id, u.time_joined FROM login_methods lm JOIN users u ON u.id = lm.user_id
+		WHERE lm.tenant_id = ? AND lm.`+column+` = ? ORDER BY u.time_joined, lm.user_id`, tenantID, value)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		var joined int64
+		if err := rows.Scan(&id, &joined); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]store.User, 0, len(ids))
+	for _, id := range ids {
+		u, err := loadUser(ctx, s.r, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// UsersByEmail implements store.Users.
+func (s *Store) UsersByEmail(ctx context.Context, tenantID, email string) ([]store.User, error) {
+	users, err := s.usersBy(ctx, "email", tenantID, email)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: users by email: %w", err)
+	}
+	return users, nil
+}
+
+// UsersByPhone implements store.Users.
+func (s *Store) UsersByPhone(ctx context.Context, tenantID, phone string) ([]store.User, error) {
+	users, err := s.usersBy(ctx, "phone_number", tenantID, phone)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: users by phone: %w", err)
+	}
+	return users, nil
+}
+
+// LinkAccounts implements store.Users.
+func (s *Store) LinkAccounts(ctx context.Context, recipeUserID, primaryUserID string) (store.User, error) {
+	var u store.User
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		primary, err := loadUser(ctx, tx, primaryUserID)
+		if err != nil {
+			return err
+		}
+		linked, err := loadUser(ctx, tx, recipeUserID)
+		if err != nil {
+			return err
+		}
+		if linked.ID == primary.ID {
+			return fmt.Errorf("%w: %q and %q are the same user", store.ErrAlreadyLinked, recipeUserID, primaryUserID)
+		}
+		if linked.ID != recipeUserID || len(linked.LoginMethods) != 1 {
+			return fmt.Errorf("%w: %q is linked to user %q or has other login methods", store.ErrAlreadyLinked, recipeUserID, linked.ID)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE login_methods SET user_id = ? WHERE user_id = ?`, primary.ID, linked.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, linked.ID); err != nil {
+			return err
+		}
+		u, err = loadUser(ctx, tx, primary.ID)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyLinked) {
+		return store.User{}, err
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("sqlite: link accounts: %w", err)
+	}
+	return u, nil
+}

@@ -28,6 +28,7 @@ func Run(t *testing.T, open Factory) {
 	}
 	t.Run("tenants", func(t *testing.T) { testTenants(t, fresh) })
 	t.Run("users", func(t *testing.T) { testUsers(t, fresh) })
+	t.Run("account linking", func(t *testing.T) { testLinking(t, fresh) })
 	t.Run("metadata", func(t *testing.T) { testMetadata(t, fresh) })
 	t.Run("sessions", func(t *testing.T) { testSessions(t, fresh) })
 	t.Run("refresh token rotation", func(t *testing.T) { testRotation(t, fresh) })
@@ -167,6 +168,63 @@ func testUsers(t *testing.T, open Factory) {
 		}
 		if _, err := s.GetUser(ctx, "u2"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the second upsert created a user: %v", err)
+		}
+	})
+}
+
+func testLinking(t *testing.T, open Factory) {
+	ctx := context.Background()
+	setup := func(t *testing.T) store.Store {
+		s := open(t)
+		must(s.CreateEmailPasswordUser(ctx, store.NewEmailPasswordUser{UserID: "p1", TenantID: "public", Email: "a@x.io", PasswordHash: "h", Now: t0}))(t)
+		must2(s.UpsertThirdPartyUser(ctx, store.ThirdPartyIdentity{TenantID: "public", ThirdPartyID: "google", ThirdPartyUserID: "g1", Email: "a@x.io", Verified: true}, "r1", t0.Add(time.Minute)))(t)
+		return s
+	}
+	t.Run("linking moves the login method to the primary user and keeps its recipe user id", func(t *testing.T) {
+		s := setup(t)
+		u := must(s.LinkAccounts(ctx, "r1", "p1"))(t)
+		if u.ID != "p1" || len(u.LoginMethods) != 2 || u.LoginMethods[1].RecipeUserID != "r1" || u.LoginMethods[1].ThirdPartyID != "google" {
+			t.Fatalf("linked user = %+v", u)
+		}
+		if got := must(s.GetUser(ctx, "r1"))(t); got.ID != "p1" {
+			t.Fatalf("GetUser by the recipe user id = %q, want the primary p1", got.ID)
+		}
+		again := must2(s.UpsertThirdPartyUser(ctx, store.ThirdPartyIdentity{TenantID: "public", ThirdPartyID: "google", ThirdPartyUserID: "g1", Email: "a@x.io", Verified: true}, "r9", t0))(t)
+		if again.ID != "p1" {
+			t.Fatalf("the next third-party sign-in found %q, not the primary user", again.ID)
+		}
+	})
+	t.Run("a user linked already, or the same user, is refused and nothing changes", func(t *testing.T) {
+		s := setup(t)
+		must(s.LinkAccounts(ctx, "r1", "p1"))(t)
+		must(s.CreateEmailPasswordUser(ctx, store.NewEmailPasswordUser{UserID: "p2", TenantID: "public", Email: "b@x.io", PasswordHash: "h", Now: t0}))(t)
+		for _, tt := range []struct{ recipe, primary string }{{"r1", "p2"}, {"p1", "p2"}, {"p1", "p1"}, {"r1", "p1"}} {
+			if _, err := s.LinkAccounts(ctx, tt.recipe, tt.primary); !errors.Is(err, store.ErrAlreadyLinked) {
+				t.Fatalf("LinkAccounts(%s, %s) = %v, want ErrAlreadyLinked", tt.recipe, tt.primary, err)
+			}
+		}
+		if u := must(s.GetUser(ctx, "p2"))(t); len(u.LoginMethods) != 1 {
+			t.Fatalf("a refused link changed p2: %+v", u)
+		}
+		if _, err := s.LinkAccounts(ctx, "nobody", "p1"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("linking an unknown user = %v", err)
+		}
+	})
+	t.Run("users are found by their contact details in a tenant", func(t *testing.T) {
+		s := setup(t)
+		users := must(s.UsersByEmail(ctx, "public", "a@x.io"))(t)
+		if len(users) != 2 || users[0].ID != "p1" || users[1].ID != "r1" {
+			t.Fatalf("UsersByEmail before linking = %+v", users)
+		}
+		must(s.LinkAccounts(ctx, "r1", "p1"))(t)
+		if users := must(s.UsersByEmail(ctx, "public", "a@x.io"))(t); len(users) != 1 || users[0].ID != "p1" {
+			t.Fatalf("UsersByEmail after linking = %+v", users)
+		}
+		if users := must(s.UsersByEmail(ctx, "other", "a@x.io"))(t); len(users) != 0 {
+			t.Fatalf("another tenant's users were found: %+v", users)
+		}
+		if users := must(s.UsersByPhone(ctx, "public", "+15550000000"))(t); len(users) != 0 {
+			t.Fatalf("UsersByPhone = %+v", users)
 		}
 	})
 }

@@ -127,6 +127,8 @@ func (m *Manager) refreshPath() string {
 // WriteTokens puts tokens in the response: cookies or headers according to t, and the
 // front-token header in both modes. A Tokens without a refresh token leaves the client's as is.
 func (m *Manager) WriteTokens(w http.ResponseWriter, t Transport, tokens Tokens, s Settings) {
+	// No shared cache may keep an answer that carries tokens.
+	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set(HeaderFrontToken, tokens.FrontToken())
 	exposed := []string{HeaderFrontToken}
 	if t == TransportCookie {
@@ -151,6 +153,7 @@ func (m *Manager) WriteTokens(w http.ResponseWriter, t Transport, tokens Tokens,
 
 // ClearTokens tells the client to drop its tokens, in both modes.
 func (m *Manager) ClearTokens(w http.ResponseWriter, s Settings) {
+	w.Header().Set("Cache-Control", "no-store")
 	m.setCookie(w, s, CookieAccessToken, "", "/", time.Time{})
 	m.setCookie(w, s, CookieRefreshToken, "", m.refreshPath(), time.Time{})
 	// An empty token header is how the SDKs are told to drop a stored token.

@@ -104,6 +104,9 @@ func TestWriteTokensListsEveryHeaderOnceForCORS(t *testing.T) {
 	w.Header().Set("Access-Control-Expose-Headers", "x-other")
 	m.WriteTokens(w, TransportHeader, Tokens{AccessToken: "a", RefreshToken: "r", Payload: json.RawMessage(`{}`)}, Settings{})
 	m.ClearTokens(w, Settings{})
+	if w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("an answer with tokens may be cached: Cache-Control %q", w.Header().Get("Cache-Control"))
+	}
 	got := w.Header().Values("Access-Control-Expose-Headers")
 	if len(got) != 1 || got[0] != "x-other, front-token, st-access-token, st-refresh-token" {
 		t.Fatalf("Access-Control-Expose-Headers = %q", got)

@@ -373,6 +373,13 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	token, transport := session.RefreshTokenFrom(r)
 	sess, tokens, err := a.opts.Sessions.Refresh(r.Context(), token)
+	if errors.Is(err, session.ErrUnauthorised) && transport == session.TransportHeader {
+		// The Authorization header may be the application's own; a refresh cookie still counts.
+		if c, cerr := r.Cookie(session.CookieRefreshToken); cerr == nil && c.Value != "" {
+			transport = session.TransportCookie
+			sess, tokens, err = a.opts.Sessions.Refresh(r.Context(), c.Value)
+		}
+	}
 	if err != nil {
 		settings := a.defaultSettings(r, sess.TenantID)
 		switch {

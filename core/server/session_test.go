@@ -63,6 +63,11 @@ func TestRefreshInCookieModeAnswersWithCookies(t *testing.T) {
 	if r2.Header.Get("st-access-token") != "" {
 		t.Fatalf("cookie refresh answered in headers")
 	}
+	// An application's own Authorization header does not hide the refresh cookie.
+	r3 := h.do("POST", "/auth/session/refresh", nil, "Cookie", "sRefreshToken="+r2.cookie("sRefreshToken").Value, "Authorization", "Bearer app-api-key")
+	if r3.Status != 200 || r3.cookie("sRefreshToken") == nil {
+		t.Fatalf("refresh with a foreign Authorization header = %d %s", r3.Status, r3.Body)
+	}
 }
 
 func TestReusingARotatedRefreshTokenIsTheft(t *testing.T) {

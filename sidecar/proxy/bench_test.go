@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/sidecar/fakecore"
 )
@@ -30,6 +31,18 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	core, err := fakecore.New("public", "https://core.test/auth")
 	if err != nil {
+		b.Fatal(err)
+	}
+	// The policy hack/benchcore serves: a requirement, a maximum factor age and routes, so
+	// the per-request policy check does its full work.
+	if err := core.Update(func(e *config.Enforcement) {
+		e.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
+		e.MFA.MaxFactorAgeSeconds = 86400
+		e.MFA.Routes = []config.Route{
+			{PathPrefix: "/admin", Methods: []string{"POST"}, Requirement: mfa.Requirement{{Factor: mfa.TOTP}}, MaxFactorAgeSeconds: 300},
+			{PathPrefix: "/healthz", Public: true},
+		}
+	}); err != nil {
 		b.Fatal(err)
 	}
 	coreSrv := httptest.NewServer(core)

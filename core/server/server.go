@@ -19,6 +19,7 @@ import (
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/keys"
+	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -46,7 +47,7 @@ type Options struct {
 	PasswordParams emailpassword.Params
 	// Keys tune signing-key rotation; Clock and MaxTokenLifetime are filled in.
 	Keys keys.Options
-	// Claims computes new sessions' claims; httpapi.DefaultClaims when nil.
+	// Claims computes new sessions' claims; the MFA engine's Claims when nil.
 	Claims httpapi.ClaimsFunc
 	// Routes registers further endpoints on the core's mux; it runs once New has built every
 	// part, so it can use the server's sessions, store and API helpers.
@@ -61,7 +62,9 @@ type Server struct {
 	Sessions      *session.Manager
 	EmailPassword *emailpassword.Recipe
 	ThirdParty    *thirdparty.Recipe
-	API           *httpapi.API
+	// MFA evaluates MFA requirements and keeps sessions' st-mfa claims current.
+	MFA *mfaengine.Engine
+	API *httpapi.API
 
 	handler http.Handler
 	opts    Options
@@ -116,9 +119,14 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var routes func(*http.ServeMux)
-	if opts.Routes != nil {
-		routes = func(mux *http.ServeMux) { opts.Routes(s, mux) }
+	s.MFA = mfaengine.New(mfaengine.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Clock: opts.Clock, Logger: opts.Logger})
+	if opts.Claims == nil {
+		opts.Claims = s.MFA.Claims
+	}
+	routes := func(mux *http.ServeMux) {
+		if opts.Routes != nil {
+			opts.Routes(s, mux)
+		}
 	}
 	s.API = httpapi.New(httpapi.Options{
 		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,

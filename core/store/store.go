@@ -42,6 +42,7 @@ type Store interface {
 	Users
 	Sessions
 	Keys
+	MFA
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -67,6 +67,8 @@ func TestUncleanPathsAreCanonicalisedForMatching(t *testing.T) {
 		"/x/./admin/":       "/x/admin/",
 		"/x\\..\\admin":     "/admin",
 		"/..":               "/",
+		"/static/..;/admin": "/admin",
+		"/x/.;a/admin":      "/x/admin",
 	}
 	for in, want := range tests {
 		if got := canonicalPath(in); got != want {

@@ -20,28 +20,40 @@ func hasPathPrefix(p, prefix string) bool {
 	return c == '/' || c == ';'
 }
 
-// isCleanPath reports whether p is a canonical absolute path: no "." or ".." segments, no
-// empty segments, no backslashes. Apps and frameworks normalise such paths in different
-// ways, so an unclean path is never treated as public.
+// isCleanPath reports whether p is a canonical absolute path: no "." or ".." segments (also
+// not as "..;x", which Tomcat-style servers read as ".."), no empty segments, no
+// backslashes. Apps and frameworks normalise such paths in different ways, so an unclean
+// path is never treated as public.
 func isCleanPath(p string) bool {
 	if p == "" || p[0] != '/' || strings.IndexByte(p, '\\') >= 0 {
 		return false
 	}
-	if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
-		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
-		return false
+	rest := p[1:]
+	for rest != "" {
+		seg, tail, more := strings.Cut(rest, "/")
+		if seg == "" && more { // "//"
+			return false
+		}
+		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
+			return false
+		}
+		rest = tail
 	}
 	return true
 }
 
-// canonicalPath is the path rules are matched against: backslashes read as slashes and
-// dot segments resolved, the way the most lenient app would read it, so "/x/../admin" meets
-// the rules of "/admin".
+// canonicalPath is the path rules are matched against, read the way the most lenient app
+// would read it: backslashes as slashes, ";" parameters dropped from segments, dot segments
+// resolved. So "/x/../admin" and "/x/..;/admin" meet the rules of "/admin".
 func canonicalPath(p string) string {
 	if isCleanPath(p) {
 		return p
 	}
-	c := path.Clean("/" + strings.ReplaceAll(p, "\\", "/"))
+	segs := strings.Split(strings.ReplaceAll(p, "\\", "/"), "/")
+	for i, seg := range segs {
+		segs[i], _, _ = strings.Cut(seg, ";")
+	}
+	c := path.Clean("/" + strings.Join(segs, "/"))
 	if strings.HasSuffix(p, "/") && c != "/" {
 		c += "/"
 	}

@@ -43,6 +43,7 @@ type Store interface {
 	Sessions
 	Keys
 	MFA
+	AccountFlows
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -24,10 +24,10 @@ fi
 
 echo "Building into $OUT/bin..." >&2
 for pkg in ./cmd/sidecar ./hack/benchapp ./hack/plainproxy ./hack/benchcore ./hack/loadgen; do
-  go build -o "$OUT/bin/$(basename "$pkg")" "$pkg"
+  go build -trimpath -ldflags="-s -w" -o "$OUT/bin/$(basename "$pkg")" "$pkg"
 done
 
-APP=127.0.0.1:18080 CORE=127.0.0.1:18081 PLAIN=127.0.0.1:18082 SIDECAR=127.0.0.1:18083 ADMIN=127.0.0.1:19090
+APP=127.0.0.1:18080 CORE=127.0.0.1:18081 PLAIN=127.0.0.1:18082 SIDECAR=127.0.0.1:18083 PLAINHDR=127.0.0.1:18084 ADMIN=127.0.0.1:19090
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -35,6 +35,7 @@ trap cleanup EXIT
 "$OUT/bin/benchapp" -listen "$APP" 2>"$OUT/app.log" & PIDS+=($!)
 "$OUT/bin/benchcore" -listen "$CORE" -issuer "http://$CORE/auth" -token-out "$OUT/token" 2>"$OUT/core.log" & PIDS+=($!)
 "$OUT/bin/plainproxy" -listen "$PLAIN" -upstream "http://$APP" 2>"$OUT/plain.log" & PLAIN_PID=$!; PIDS+=($PLAIN_PID)
+"$OUT/bin/plainproxy" -listen "$PLAINHDR" -upstream "http://$APP" -identity-headers 2>"$OUT/plainhdr.log" & PIDS+=($!)
 "$OUT/bin/sidecar" -core-url "http://$CORE" -upstream "http://$APP" -listen "$SIDECAR" -admin-listen "$ADMIN" \
   2>"$OUT/sidecar.log" & SIDECAR_PID=$!; PIDS+=($SIDECAR_PID)
 
@@ -49,11 +50,11 @@ AUTH="Authorization: Bearer $TOKEN"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://$SIDECAR/bench")" = 200 ]
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$SIDECAR/bench")" = 401 ]
 
-declare -A ADDR=([app]=$APP [plain]=$PLAIN [sidecar]=$SIDECAR)
+declare -A ADDR=([app]=$APP [plain]=$PLAIN [plain+headers]=$PLAINHDR [sidecar]=$SIDECAR)
 declare -A RPS
 for run in $(seq "$RUNS"); do
   # Alternate the order so that neither proxy always runs right after the other.
-  order="app plain sidecar"; [ $((run % 2)) -eq 0 ] && order="sidecar plain app"
+  order="app plain plain+headers sidecar"; [ $((run % 2)) -eq 0 ] && order="sidecar plain+headers plain app"
   for target in $order; do
     r=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" |
       tee "$OUT/wrk-$target-$run.txt" | awk '/Requests\/sec/ {print $2}')
@@ -81,16 +82,22 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
   echo
   echo "| target | wrk req/s (median of $RUNS, -t2 -c$WRK_CONNECTIONS, $WRK_DURATION) | runs | p50 ms @ $LAT_RATE/s | p90 ms | p99 ms | max ms |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
-  for t in app plain sidecar; do
+  for t in app plain plain+headers sidecar; do
     r=$(echo "${RPS[$t]}" | median)
+    if [ "$t" = "plain+headers" ]; then
+      echo "| $t | $r | ${RPS[$t]# } | - | - | - | - |"
+      continue
+    fi
     echo "| $t | $r | ${RPS[$t]# } | $(echo "${LAT[$t]}" | field service_p50_ms) | $(echo "${LAT[$t]}" | field service_p90_ms) | $(echo "${LAT[$t]}" | field service_p99_ms) | $(echo "${LAT[$t]}" | field service_max_ms) |"
   done
   echo
-  awk -v s="$side_rps" -v p="$plain_rps" 'BEGIN {printf "Sidecar throughput: %.1f%% of the plain proxy (target >= 95%%).\n", 100*s/p}'
+  hdr_rps=$(echo "${RPS[plain+headers]}" | median)
+  awk -v s="$side_rps" -v p="$plain_rps" -v h="$hdr_rps" 'BEGIN {printf "Sidecar throughput: %.1f%% of the plain proxy (target >= 95%%); %.1f%% of the plain proxy sending the same identity headers.\n", 100*s/p, 100*s/h}'
   for q in p50 p99; do
     a=$(echo "${LAT[app]}" | field "service_${q}_ms"); s=$(echo "${LAT[sidecar]}" | field "service_${q}_ms"); p=$(echo "${LAT[plain]}" | field "service_${q}_ms")
     awk -v a="$a" -v s="$s" -v p="$p" -v q="$q" 'BEGIN {printf "Added %s over straight-to-app: sidecar %.3f ms, plain proxy %.3f ms.\n", q, s-a, p-a}'
   done
   awk -v k="$HWM_KB" -v pk="$PLAIN_HWM_KB" 'BEGIN {printf "Sidecar peak RSS (VmHWM) after the runs: %.1f MiB (plain proxy %.1f MiB; target <= 30 MiB).\n", k/1024, pk/1024}'
+  echo "Sidecar binary: $(du -k "$OUT/bin/sidecar" | awk '{printf "%.1f MiB", $1/1024}') (-trimpath -ldflags=\"-s -w\")."
   echo "Requests the sidecar refused: $REFUSED (1 is the script's own check that a request without a token is refused)."
 } | tee "$OUT/summary.md"

@@ -1,6 +1,8 @@
 // Command plainproxy is the baseline of hack/bench-sidecar.sh: a plain httputil.ReverseProxy
 // hop tuned like the sidecar's (same transport, buffer pool, flushing and X-Forwarded-*
-// headers) but without any checks, so the difference is the cost of enforcement.
+// headers) but without any checks, so the difference is the cost of enforcement. With
+// -identity-headers it also adds the four identity headers, fixed, to separate their cost
+// from the cost of the checks.
 package main
 
 import (
@@ -14,9 +16,19 @@ import (
 	"github.com/twofold-dev/twofold/sidecar/proxy"
 )
 
+// Values as long as the ones the sidecar sends in hack/bench-sidecar.sh.
+var (
+	userID   = []string{"bench-user"}
+	tenantID = []string{"public"}
+	session  = []string{"bench-session"}
+	factors  = []string{"emailpassword,totp"}
+)
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18082", "address to serve on")
 	upstream := flag.String("upstream", "http://127.0.0.1:18080", "app URL")
+	identity := flag.Bool("identity-headers", false,
+		"also send four fixed X-Twofold-* headers like the sidecar's, to measure what the headers alone cost")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil {
@@ -27,6 +39,13 @@ func main() {
 			pr.Out.URL.Scheme = u.Scheme
 			pr.Out.URL.Host = u.Host
 			pr.SetXForwarded()
+			if *identity {
+				h := pr.Out.Header
+				h["X-Twofold-User-Id"] = userID
+				h["X-Twofold-Tenant-Id"] = tenantID
+				h["X-Twofold-Session"] = session
+				h["X-Twofold-Factors"] = factors
+			}
 		},
 		Transport:     proxy.NewTransport(),
 		FlushInterval: -1,

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -544,11 +543,4 @@ func WriteSetupError(w http.ResponseWriter, err error) bool {
 		return true
 	}
 	return false
-}
-
-// sortedUnique returns xs sorted without duplicates.
-func sortedUnique(xs []string) []string {
-	out := slices.Clone(xs)
-	sort.Strings(out)
-	return slices.Compact(out)
 }

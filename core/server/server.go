@@ -20,10 +20,12 @@ import (
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/mfaengine"
+	"github.com/twofold-dev/twofold/core/recoveryapi"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
 	"github.com/twofold-dev/twofold/core/thirdparty"
+	"github.com/twofold-dev/twofold/core/totpapi"
 )
 
 // MaintenanceInterval is how often Run rotates keys and deletes dead sessions.
@@ -124,6 +126,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		opts.Claims = s.MFA.Claims
 	}
 	routes := func(mux *http.ServeMux) {
+		s.MFA.Register(mux)
+		totpapi.New(totpapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)
+		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)
 		if opts.Routes != nil {
 			opts.Routes(s, mux)
 		}

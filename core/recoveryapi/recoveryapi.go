@@ -1,0 +1,189 @@
+// Package recoveryapi serves Twofold's recovery-code endpoints (factor id recovery-code), with
+// a session and without a tenant segment:
+//
+//	POST /auth/recovery-codes         -> OK{codes:[10 codes]}: a new set, shown this once
+//	GET  /auth/recovery-codes/status  -> OK{remaining, total}
+//	POST /auth/recovery-codes/verify  {code} -> OK | INVALID_RECOVERY_CODE_ERROR{currentNumberOfFailedAttempts,
+//	                                  maxNumberOfFailedAttempts} | LIMIT_REACHED_ERROR{retryAfterMs} |
+//	                                  NO_RECOVERY_CODES_ERROR
+//
+// Generating a first set is a factor setup (the MFA engine's setup rule, so allowed once the
+// requirement is met or when recovery-code is in the next set); replacing a set that still
+// has unused codes needs the requirement met. An accepted code is used up (a compare-and-set
+// in the store, so two concurrent uses of one code cannot both succeed) and marks
+// recovery-code completed in the session; how a completed recovery code satisfies the
+// requirement is the engine's stand-in rule. Failures count toward the same per-user limit
+// as TOTP: five in a row lock both for 15 minutes.
+package recoveryapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/core/mfaengine"
+	"github.com/twofold-dev/twofold/core/recovery"
+	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/totp"
+)
+
+// Options are the API's dependencies.
+type Options struct {
+	Store    store.Store
+	Sessions *session.Manager
+	Engine   *mfaengine.Engine
+	Clock    func() time.Time
+}
+
+// API serves the recovery-code endpoints.
+type API struct {
+	opts Options
+}
+
+// New returns the API.
+func New(opts Options) *API {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	return &API{opts: opts}
+}
+
+// Register adds the endpoints to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	req := func(h http.HandlerFunc) http.Handler { return a.opts.Sessions.Require(h) }
+	mux.Handle("POST /auth/recovery-codes", req(a.generate))
+	mux.Handle("GET /auth/recovery-codes/status", req(a.status))
+	mux.Handle("POST /auth/recovery-codes/verify", req(a.verify))
+}
+
+func sessionOf(r *http.Request) session.Session {
+	s, _ := session.FromContext(r.Context())
+	return s
+}
+
+func (a *API) generate(w http.ResponseWriter, r *http.Request) {
+	sess := sessionOf(r)
+	ctx := r.Context()
+	unused, _, err := a.opts.Store.CountRecoveryCodes(ctx, sess.UserID)
+	if err != nil {
+		a.opts.Engine.InternalError(w, r, err)
+		return
+	}
+	if unused > 0 {
+		// Replacing a set invalidates the codes the user wrote down: only a session that
+		// meets its requirement may.
+		if err := a.opts.Engine.RequireSatisfied(ctx, sess); err != nil {
+			if errors.Is(err, mfaengine.ErrNotSatisfied) {
+				mfaengine.WriteClaimError(w, mfa.ClaimNotSatisfiedMessage)
+				return
+			}
+			a.opts.Engine.InternalError(w, r, err)
+			return
+		}
+	} else if err := a.opts.Engine.CheckSetup(ctx, sess, mfa.RecoveryCode); err != nil {
+		if !mfaengine.WriteSetupError(w, err) {
+			a.opts.Engine.InternalError(w, r, err)
+		}
+		return
+	}
+	set, err := recovery.Generate(sess.UserID)
+	if err != nil {
+		a.opts.Engine.InternalError(w, r, err)
+		return
+	}
+	if err := a.opts.Store.ReplaceRecoveryCodes(ctx, sess.UserID, set.Hashes, a.opts.Clock()); err != nil {
+		a.opts.Engine.InternalError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "codes": set.Codes})
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	unused, total, err := a.opts.Store.CountRecoveryCodes(r.Context(), sessionOf(r).UserID)
+	if err != nil {
+		a.opts.Engine.InternalError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "remaining": unused, "total": total})
+}
+
+func (a *API) verify(w http.ResponseWriter, r *http.Request) {
+	sess := sessionOf(r)
+	ctx := r.Context()
+	var body struct {
+		Code string `json:"code"`
+	}
+	if !httpapi.Decode(w, r, &body) {
+		return
+	}
+	if strings.TrimSpace(body.Code) == "" {
+		httpapi.WriteError(w, http.StatusBadRequest, "code", "code is required: one of your recovery codes, e.g. abcd-efgh-jkmn")
+		return
+	}
+	now := a.opts.Clock()
+	var status string
+	var failures int
+	var retryAfter time.Duration
+	_, err := a.opts.Store.UseRecoveryCode(ctx, sess.UserID, now, func(limit store.AttemptLimit, codes []store.RecoveryCode) (store.RecoveryAttempt, error) {
+		l := totp.Limiter(limit)
+		if l.Locked(now) {
+			status, retryAfter = "LIMIT_REACHED_ERROR", l.RetryAfter(now)
+			return store.RecoveryAttempt{Limit: limit}, nil
+		}
+		if len(codes) == 0 {
+			status = "NO_RECOVERY_CODES_ERROR"
+			return store.RecoveryAttempt{Limit: limit}, nil
+		}
+		hashes := make([][]byte, len(codes))
+		for i, c := range codes {
+			hashes[i] = c.Hash
+		}
+		i, err := recovery.Verify(sess.UserID, body.Code, hashes)
+		if err == nil {
+			l.Succeed()
+			status = "OK"
+			return store.RecoveryAttempt{Limit: store.AttemptLimit(l), CodeID: codes[i].ID}, nil
+		}
+		l.Fail(now)
+		status, failures = "INVALID_RECOVERY_CODE_ERROR", l.Failures
+		return store.RecoveryAttempt{Limit: store.AttemptLimit(l)}, nil
+	})
+	if errors.Is(err, store.ErrCodeUsed) {
+		// Another request used this code first; it is not accepted twice.
+		status, failures = "INVALID_RECOVERY_CODE_ERROR", 0
+		if l, lerr := a.opts.Store.GetAttemptLimit(ctx, sess.UserID); lerr == nil {
+			failures = l.Failures
+		}
+		err = nil
+	}
+	if err != nil {
+		a.opts.Engine.InternalError(w, r, err)
+		return
+	}
+	switch status {
+	case "OK":
+	case "LIMIT_REACHED_ERROR":
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "retryAfterMs": retryAfter.Milliseconds()})
+		return
+	case "INVALID_RECOVERY_CODE_ERROR":
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "currentNumberOfFailedAttempts": failures, "maxNumberOfFailedAttempts": totp.MaxFailures})
+		return
+	default:
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": status})
+		return
+	}
+	if _, err := a.opts.Engine.Complete(ctx, w, r, sess, mfa.RecoveryCode); err != nil {
+		if errors.Is(err, session.ErrUnauthorised) {
+			session.WriteError(w, err)
+			return
+		}
+		a.opts.Engine.InternalError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "OK"})
+}

@@ -199,9 +199,12 @@ func (e *Engine) putUserMFA(w http.ResponseWriter, r *http.Request) {
 		WriteClaimError(w, mfa.ClaimNotSatisfiedMessage)
 		return
 	}
-	if err := e.SetUserFactors(ctx, sess.UserID, want); err != nil {
-		e.InternalError(w, r, err)
-		return
+	unchanged := len(want) == len(own) && !slices.ContainsFunc(want, func(f string) bool { return !slices.Contains(own, f) })
+	if !unchanged {
+		if err := e.SetUserFactors(ctx, sess.UserID, want); err != nil {
+			e.InternalError(w, r, err)
+			return
+		}
 	}
 	sess, _, err = e.Resync(ctx, w, r, sess)
 	if err != nil {

@@ -1,0 +1,126 @@
+package server_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestAPersonWhoKnowsThePasswordCannotEnrolTheirOwnTOTPDeviceOnceTheUserHasOne(t *testing.T) {
+	h := newHarness(t)
+	tp := h.mfaTenant("acme", `{"requirement":["totp"]}`)
+	victim := h.signUpMFA(tp, "ada@example.com")
+	victim.enrolTOTP("phone")
+
+	thief := victim.signIn() // the password alone
+	thief.wantV(false)
+	before := h.snapshot()
+	attempts := []struct {
+		name, method, path string
+		body               any
+		reason             string
+	}{
+		{"creating a device of their own", "POST", "/auth/totp/device", map[string]any{"deviceName": "thief"}, reasonAlreadySatisfiable},
+		{"creating a device under a default name", "POST", "/auth/totp/device", map[string]any{}, reasonAlreadySatisfiable},
+		{"generating recovery codes", "POST", "/auth/recovery-codes", nil, reasonAlreadySatisfiable},
+		{"removing the user's device", "POST", "/auth/totp/device/remove", map[string]any{"deviceName": "phone"}, reasonNotSatisfied},
+		{"turning the user's own MFA off", "PUT", "/auth/user/mfa", map[string]any{"requiredSecondaryFactors": []string{}}, ""},
+	}
+	for _, a := range attempts {
+		t.Run(a.name, func(t *testing.T) {
+			r := thief.call(a.method, a.path, a.body)
+			if a.reason == "" {
+				// The user never required factors of their own: nothing to drop, nothing gained.
+				mustStatus(t, r, http.StatusOK, "OK")
+				return
+			}
+			wantClaimError(t, r, a.reason)
+		})
+	}
+	if h.snapshot() != before {
+		t.Fatalf("the refused attempts changed the store")
+	}
+	thief.wantV(false)
+	if _, _, allowed := thief.info(); len(allowed) != 0 {
+		t.Fatalf("mfa/info offers the thief %v to set up", allowed)
+	}
+}
+
+func TestSetupRuleDenialsCarrySuperTokensReasons(t *testing.T) {
+	tests := []struct {
+		name, mfa string
+		prepare   func(u *mfaUser)
+		path      string
+		body      any
+		reason    string
+	}{
+		{"a factor outside the next set cannot be set up", `{"requirement":["totp"]}`, func(*mfaUser) {},
+			"/auth/recovery-codes", nil, reasonNotInNextSet},
+		{"a later item of an ordered requirement cannot be set up first", `{"requirement":["totp","recovery-code"]}`, func(*mfaUser) {},
+			"/auth/recovery-codes", nil, reasonNotInNextSet},
+		{"a new factor is refused when the user holds a factor of the next set", `{"requirement":[{"oneOf":["totp","recovery-code"]}]}`,
+			func(u *mfaUser) { u.recoveryCodes() }, "/auth/totp/device", map[string]any{}, reasonAlreadySatisfiable},
+		{"a factor the tenant does not offer cannot be set up", `{"requirement":[],"allowedSecondaryFactors":["recovery-code"]}`, func(*mfaUser) {},
+			"/auth/totp/device", map[string]any{}, "Not allowed to setup factor that is not enabled for the tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			tp := h.mfaTenant("acme", tt.mfa)
+			u := h.signUpMFA(tp, "ada@example.com")
+			tt.prepare(u)
+			s := u.signIn()
+			before := h.snapshot()
+			wantClaimError(t, s.call("POST", tt.path, tt.body), tt.reason)
+			if h.snapshot() != before {
+				t.Fatalf("a refused setup changed the store")
+			}
+		})
+	}
+}
+
+func TestBadMFAInputIsRefusedWithoutChangingTheStore(t *testing.T) {
+	h := newHarness(t)
+	tp := h.mfaTenant("acme", `{"requirement":["totp"]}`)
+	u := h.signUpMFA(tp, "ada@example.com")
+	u.enrolTOTP("phone")
+	u.recoveryCodes()
+	tests := []struct {
+		name, method, path string
+		body               any
+		status             int
+		field              string
+		message            string
+	}{
+		{"malformed JSON to device verify", "POST", "/auth/totp/device/verify", `{"deviceName":`, 400, "", "request body is not valid JSON: it ends too early"},
+		{"a number as the TOTP code", "POST", "/auth/totp/verify", `{"totp":123456}`, 400, "totp", "totp must be a string, not number"},
+		{"a missing TOTP code", "POST", "/auth/totp/verify", `{}`, 400, "totp", "totp is required: the code the authenticator app shows"},
+		{"a missing device name", "POST", "/auth/totp/device/verify", `{"totp":"123456"}`, 400, "deviceName", "deviceName is required"},
+		{"a list as the device name", "POST", "/auth/totp/device", `{"deviceName":["a"]}`, 400, "deviceName", "deviceName must be a string, not array"},
+		{"an overlong device name", "POST", "/auth/totp/device", `{"deviceName":"` + string(make([]byte, 0)) + `xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`, 400, "deviceName", "deviceName is longer than 100 bytes"},
+		{"a request body that is not an object", "POST", "/auth/totp/device/remove", `"phone"`, 400, "", "request body must be a JSON object, not string"},
+		{"a missing device name to remove", "POST", "/auth/totp/device/remove", `{}`, 400, "deviceName", "deviceName is required"},
+		{"a missing QR device name", "GET", "/auth/totp/device/qr", nil, 400, "deviceName", "deviceName is required: GET /auth/totp/device/qr?deviceName=..."},
+		{"a number as a recovery code", "POST", "/auth/recovery-codes/verify", `{"code":1}`, 400, "code", "code must be a string, not number"},
+		{"an unknown factor to require", "PUT", "/auth/user/mfa", `{"requiredSecondaryFactors":["sms"]}`, 400, "requiredSecondaryFactors[0]", `unknown factor "sms"`},
+		{"thirdparty as a secondary factor", "PUT", "/auth/user/mfa", `{"requiredSecondaryFactors":["thirdparty"]}`, 400, "requiredSecondaryFactors[0]", `"thirdparty" cannot be a secondary factor`},
+		{"no factor list", "PUT", "/auth/user/mfa", `{}`, 400, "requiredSecondaryFactors", "requiredSecondaryFactors is required: a list of factor ids, [] to turn your own MFA off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.snapshot()
+			r := u.call(tt.method, tt.path, tt.body)
+			m := mustStatus(t, r, tt.status, "")
+			if m["message"] != tt.message || (m["field"] != nil && m["field"] != tt.field) || (m["field"] == nil && tt.field != "") {
+				t.Fatalf("answer = %s, want field %q message %q", r.Body, tt.field, tt.message)
+			}
+			if h.snapshot() != before {
+				t.Fatalf("bad input changed the store")
+			}
+		})
+	}
+	for _, path := range []string{"/auth/totp/device/list", "/auth/recovery-codes/status", "/auth/user/mfa"} {
+		if r := h.do("GET", path, nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("GET %s without a session = %d, want 401", path, r.Status)
+		}
+	}
+}

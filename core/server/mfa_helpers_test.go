@@ -167,5 +167,3 @@ func hasAll(got []string, want ...string) bool {
 	}
 	return true
 }
-
-

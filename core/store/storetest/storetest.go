@@ -34,6 +34,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("refresh token rotation", func(t *testing.T) { testRotation(t, fresh) })
 	t.Run("signing keys", func(t *testing.T) { testKeys(t, fresh) })
 	t.Run("concurrent writes", func(t *testing.T) { testConcurrency(t, fresh) })
+	t.Run("mfa", func(t *testing.T) { testMFA(t, fresh) })
 	t.Run("account flows", func(t *testing.T) { testAccountFlows(t, fresh) })
 }
 

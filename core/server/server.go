@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
@@ -66,7 +67,9 @@ type Server struct {
 	ThirdParty    *thirdparty.Recipe
 	// MFA evaluates MFA requirements and keeps sessions' st-mfa claims current.
 	MFA *mfaengine.Engine
-	API *httpapi.API
+	// Account serves passwordless, email verification and password reset.
+	Account *accountapi.API
+	API     *httpapi.API
 
 	handler http.Handler
 	opts    Options
@@ -125,10 +128,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Claims == nil {
 		opts.Claims = s.MFA.Claims
 	}
+	opts.Claims = accountapi.WithEmailVerification(opts.Claims, opts.Clock)
 	routes := func(mux *http.ServeMux) {
 		s.MFA.Register(mux)
 		totpapi.New(totpapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)
 		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)
+		s.Account.Register(mux)
 		if opts.Routes != nil {
 			opts.Routes(s, mux)
 		}
@@ -138,6 +143,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
 		Claims: opts.Claims, Routes: routes, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
 	})
+	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
+		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
 	s.handler = s.API.Handler()
 	return s, nil
 }
@@ -146,7 +156,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Maintain rotates signing keys when due and deletes sessions that can no longer be used or
-// reported: expired, or revoked longer ago than the longest access-token lifetime.
+// reported: expired, or revoked longer ago than the longest access-token lifetime; and
+// passwordless devices and account tokens that have expired.
 func (s *Server) Maintain(ctx context.Context) error {
 	created, err := s.Keys.Rotate(ctx)
 	if err != nil {
@@ -163,7 +174,7 @@ func (s *Server) Maintain(ctx context.Context) error {
 	if n > 0 {
 		s.opts.Logger.Info("Deleted old sessions", "count", n)
 	}
-	return nil
+	return s.Account.DeleteExpired(ctx)
 }
 
 // Run calls Maintain every MaintenanceInterval until ctx ends.

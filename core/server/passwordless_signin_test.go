@@ -1,0 +1,347 @@
+package server_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPasswordlessFlowTypeFollowsTheTenantsFirstFactors(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	texts, sms := startTwilio(t)
+	tests := []struct {
+		name, firstFactors, contactKey, contact string
+		box                                      *outbox
+		wantFlow                                 string
+		wantCode, wantLink                       bool
+	}{
+		{"otp-email sends a code only", `["otp-email"]`, "email", "a@example.com", mails, "USER_INPUT_CODE", true, false},
+		{"link-email sends a magic link only", `["link-email"]`, "email", "b@example.com", mails, "MAGIC_LINK", false, true},
+		{"both email factors send a code and a link", `["otp-email","link-email"]`, "email", "c@example.com", mails, "USER_INPUT_CODE_AND_MAGIC_LINK", true, true},
+		{"otp-phone sends a code by SMS", `["otp-phone"]`, "phoneNumber", "+14155550101", texts, "USER_INPUT_CODE", true, false},
+		{"link-phone sends a magic link by SMS", `["link-phone"]`, "phoneNumber", "+14155550102", texts, "MAGIC_LINK", false, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "flow" + string(rune('a'+i))
+			tp := h.deliveryTenant(id, email, sms, `"firstFactors":`+tt.firstFactors)
+			m := h.createCode(tp, map[string]any{tt.contactKey: tt.contact})
+			if m["status"] != "OK" || m["flowType"] != tt.wantFlow || m["deviceId"] == "" || m["preAuthSessionId"] == "" {
+				t.Fatalf("answer = %v, want OK with flowType %s", m, tt.wantFlow)
+			}
+			msg := tt.box.last(t, tt.contact)
+			if got := sixDigits.MatchString(msg.Text); got != tt.wantCode {
+				t.Fatalf("message has a code: %v, want %v: %q", got, tt.wantCode, msg.Text)
+			}
+			if got := anyLink.MatchString(msg.Text); got != tt.wantLink {
+				t.Fatalf("message has a link: %v, want %v: %q", got, tt.wantLink, msg.Text)
+			}
+			if tt.wantLink {
+				prefix := "https://app.acme.test/auth/verify?preAuthSessionId=" + url.QueryEscape(m["preAuthSessionId"].(string)) + "&tenantId=" + id + "#"
+				if l := msg.link(t); !strings.HasPrefix(l, prefix) || len(l) == len(prefix) {
+					t.Fatalf("magic link = %q, want %s<linkCode>", l, prefix)
+				}
+			}
+		})
+	}
+}
+
+func TestAnEmailCodeSignsTheUserUpAndThenIn(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`, `"branding":{"appName":"Acme"}`)
+	exists := func() bool {
+		return mustStatus(t, h.do("GET", "/auth/acme/passwordless/email/exists?email=Ada%40Example.com", nil), 200, "OK")["exists"].(bool)
+	}
+	if exists() {
+		t.Fatalf("the email exists before anyone signed up")
+	}
+	var userID string
+	for i, wantCreated := range []bool{true, false} {
+		created := h.createCode(tp, map[string]any{"email": "  Ada@Example.com "})
+		msg := mails.wait(t, i+1)
+		if msg.To != "ada@example.com" || msg.Subject != "Your Acme sign-in code" || !strings.Contains(msg.Text, "It expires in 15 minutes") {
+			t.Fatalf("email = %+v", msg)
+		}
+		r := h.consume(tp, created, msg.code(t), "st-auth-mode", "cookie")
+		m := mustStatus(t, r, 200, "OK")
+		if m["createdNewRecipeUser"] != wantCreated {
+			t.Fatalf("createdNewRecipeUser = %v, want %v", m["createdNewRecipeUser"], wantCreated)
+		}
+		user := m["user"].(map[string]any)
+		lm := user["loginMethods"].([]any)[0].(map[string]any)
+		if lm["recipeId"] != "passwordless" || lm["email"] != "ada@example.com" || lm["verified"] != true {
+			t.Fatalf("login method = %v", lm)
+		}
+		if userID == "" {
+			userID = user["id"].(string)
+		} else if user["id"] != userID {
+			t.Fatalf("the second sign-in found user %v, want %s", user["id"], userID)
+		}
+		if r.cookie("sAccessToken") == nil || r.cookie("sRefreshToken") == nil {
+			t.Fatalf("cookie mode set no session cookies: %v", r.Header)
+		}
+		mfaClaim := frontToken(t, r)["up"].(map[string]any)["st-mfa"].(map[string]any)
+		if mfaClaim["c"].(map[string]any)["otp-email"] == nil || mfaClaim["v"] != true {
+			t.Fatalf("st-mfa = %v, want otp-email completed and v true", mfaClaim)
+		}
+	}
+	if !exists() {
+		t.Fatalf("the email does not exist after sign-up")
+	}
+}
+
+func TestSMSCodesGoThroughTheTenantsProvider(t *testing.T) {
+	providers := []struct {
+		name  string
+		start func(*testing.T) (*outbox, string)
+	}{
+		{"a Twilio-style API", startTwilio},
+		{"the tenant's own webhook", startWebhook},
+	}
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			h := newHarness(t)
+			texts, sms := p.start(t)
+			tp := h.deliveryTenant("acme", sms, `"firstFactors":["otp-phone"]`)
+			created := h.createCode(tp, map[string]any{"phoneNumber": "+1 (415) 555-0100"})
+			msg := texts.last(t, "+14155550100")
+			if !strings.HasPrefix(msg.Text, "Your Twofold sign-in code is ") {
+				t.Fatalf("SMS = %q", msg.Text)
+			}
+			m := mustStatus(t, h.consume(tp, created, msg.code(t)), 200, "OK")
+			if phones := m["user"].(map[string]any)["phoneNumbers"].([]any); len(phones) != 1 || phones[0] != "+14155550100" {
+				t.Fatalf("phoneNumbers = %v", phones)
+			}
+			r := h.do("GET", "/auth/acme/passwordless/phoneNumber/exists?phoneNumber="+url.QueryEscape("+14155550100"), nil)
+			if !mustStatus(t, r, 200, "OK")["exists"].(bool) {
+				t.Fatalf("the phone number does not exist after sign-up")
+			}
+		})
+	}
+}
+
+func TestConsumeAnswersEveryStatus(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	start := func(t *testing.T, addr string) (map[string]any, string) {
+		t.Helper()
+		created := h.createCode(tp, map[string]any{"email": addr})
+		return created, mails.last(t, addr).code(t)
+	}
+	wrongOf := func(code string) string {
+		if code == "000000" {
+			return "111111"
+		}
+		return "000000"
+	}
+	wantAttempts := func(t *testing.T, r response, status string, failed int) {
+		t.Helper()
+		m := mustStatus(t, r, 200, status)
+		if m["failedCodeInputAttemptCount"] != float64(failed) || m["maximumCodeInputAttempts"] != float64(5) {
+			t.Fatalf("answer = %v, want %d of 5 failed attempts", m, failed)
+		}
+	}
+	t.Run("a wrong code is INCORRECT_USER_INPUT_CODE_ERROR with the attempt count", func(t *testing.T) {
+		created, code := start(t, "a@example.com")
+		wantAttempts(t, h.consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", 1)
+		mustStatus(t, h.consume(tp, created, code), 200, "OK")
+	})
+	t.Run("the right code after 15 minutes is EXPIRED_USER_INPUT_CODE_ERROR and counts", func(t *testing.T) {
+		created, code := start(t, "b@example.com")
+		h.clock.Advance(15 * time.Minute)
+		wantAttempts(t, h.consume(tp, created, code), "EXPIRED_USER_INPUT_CODE_ERROR", 1)
+		wantAttempts(t, h.consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", 2)
+	})
+	t.Run("the fifth wrong code restarts the flow and the right one no longer works", func(t *testing.T) {
+		created, code := start(t, "c@example.com")
+		for i := 1; i < 5; i++ {
+			wantAttempts(t, h.consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", i)
+		}
+		mustStatus(t, h.consume(tp, created, wrongOf(code)), 200, "RESTART_FLOW_ERROR")
+		mustStatus(t, h.consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
+	})
+	t.Run("a used code restarts the flow", func(t *testing.T) {
+		created, code := start(t, "d@example.com")
+		mustStatus(t, h.consume(tp, created, code), 200, "OK")
+		mustStatus(t, h.consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
+	})
+	t.Run("a device id that does not match the preAuthSessionId restarts the flow", func(t *testing.T) {
+		created, code := start(t, "e@example.com")
+		other, _ := start(t, "f@example.com")
+		created["deviceId"] = other["deviceId"]
+		mustStatus(t, h.consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
+	})
+	t.Run("a resend sends a new code and keeps the first one valid", func(t *testing.T) {
+		created, first := start(t, "g@example.com")
+		before := mails.count()
+		r := h.do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+		mustStatus(t, r, 200, "OK")
+		second := mails.wait(t, before+1)
+		if second.To != "g@example.com" {
+			t.Fatalf("the resend went to %s", second.To)
+		}
+		mustStatus(t, h.consume(tp, created, first), 200, "OK")
+		mustStatus(t, h.consume(tp, created, second.code(t)), 200, "RESTART_FLOW_ERROR")
+	})
+	t.Run("a resend for an unknown device, or with the wrong device id, restarts the flow", func(t *testing.T) {
+		created, _ := start(t, "h@example.com")
+		before := mails.count()
+		for _, body := range []map[string]any{
+			{"deviceId": created["deviceId"], "preAuthSessionId": "unknown"},
+			{"deviceId": "not-the-device", "preAuthSessionId": created["preAuthSessionId"]},
+		} {
+			mustStatus(t, h.do("POST", "/auth/acme/signinup/code/resend", body), 200, "RESTART_FLOW_ERROR")
+		}
+		if mails.count() != before {
+			t.Fatalf("a refused resend sent an email")
+		}
+	})
+}
+
+func TestAMagicLinkSignsTheUserIn(t *testing.T) {
+	h := newHarness(t)
+	texts, sms := startTwilio(t)
+	tp := h.deliveryTenant("acme", sms, `"firstFactors":["link-phone"]`)
+	created := h.createCode(tp, map[string]any{"phoneNumber": "+442079460123"})
+	link, err := url.Parse(texts.last(t, "+442079460123").link(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hosted UI's verify page reads preAuthSessionId from the query and the link code
+	// from the fragment, and consumes it.
+	consume := func(linkCode string) response {
+		return h.do("POST", "/auth"+tp+"/signinup/code/consume", map[string]any{
+			"preAuthSessionId": link.Query().Get("preAuthSessionId"), "linkCode": linkCode})
+	}
+	if link.Query().Get("preAuthSessionId") != created["preAuthSessionId"] || link.Query().Get("tenantId") != "acme" {
+		t.Fatalf("link = %s", link)
+	}
+	mustStatus(t, consume(link.Fragment+"x"), 200, "RESTART_FLOW_ERROR")
+	created = h.createCode(tp, map[string]any{"phoneNumber": "+442079460123"})
+	link, _ = url.Parse(texts.last(t, "+442079460123").link(t))
+	r := consume(link.Fragment)
+	m := mustStatus(t, r, 200, "OK")
+	if m["createdNewRecipeUser"] != true || r.Header.Get("st-access-token") == "" {
+		t.Fatalf("answer = %v, headers %v", m, r.Header)
+	}
+	if c := payloadOf(t, r.Header.Get("st-access-token"))["st-mfa"].(map[string]any)["c"].(map[string]any); c["link-phone"] == nil {
+		t.Fatalf("st-mfa.c = %v, want link-phone", c)
+	}
+	mustStatus(t, consume(link.Fragment), 200, "RESTART_FLOW_ERROR")
+}
+
+func TestAFailedDeliveryLeavesNoUsableCode(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	twilio, sms := startTwilio(t)
+	h.deliveryTenant("acme", email, sms, `"firstFactors":["otp-email","otp-phone"]`)
+	h.deliveryTenant("mailonly", email, `"firstFactors":["otp-email","otp-phone"]`)
+	h.deliveryTenant("nomail", `"firstFactors":["otp-email"]`)
+	mails.fail.Store(true)
+	twilio.fail.Store(true)
+	tests := []struct {
+		name, tenant string
+		body         map[string]any
+		wantMessage  string
+	}{
+		{"the SMTP relay refusing the email", "acme", map[string]any{"email": "a@example.com"}, "the sign-in code could not be sent by email; try again later"},
+		{"the SMS provider refusing the text", "acme", map[string]any{"phoneNumber": "+14155550100"}, "the sign-in code could not be sent by SMS; try again later"},
+		{"a tenant without SMS delivery", "mailonly", map[string]any{"phoneNumber": "+14155550100"}, `tenant "mailonly" cannot send SMS: it has no SMS delivery configured (sms)`},
+		{"a tenant without email delivery", "nomail", map[string]any{"email": "a@example.com"}, `tenant "nomail" cannot send email: it has no email delivery configured (email.smtp)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.snapshot()
+			m := mustStatus(t, h.do("POST", "/auth/"+tt.tenant+"/signinup/code", tt.body), 200, "GENERAL_ERROR")
+			if m["message"] != tt.wantMessage {
+				t.Fatalf("message = %q, want %q", m["message"], tt.wantMessage)
+			}
+			if h.snapshot() != before {
+				t.Fatalf("the failed delivery changed the store")
+			}
+		})
+	}
+	t.Run("a failed resend adds no code", func(t *testing.T) {
+		mails.fail.Store(false)
+		created := h.createCode("/acme", map[string]any{"email": "b@example.com"})
+		first := mails.last(t, "b@example.com").code(t)
+		mails.fail.Store(true)
+		before := h.snapshot()
+		r := h.do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+		mustStatus(t, r, 200, "GENERAL_ERROR")
+		if h.snapshot() != before {
+			t.Fatalf("the failed resend changed the store")
+		}
+		mustStatus(t, h.consume("/acme", created, first), 200, "OK")
+	})
+}
+
+func TestBadPasswordlessInputIsRefusedWithoutChangingTheStore(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	h.deliveryTenant("acme", email, `"firstFactors":["otp-email","otp-phone"]`)
+	h.deliveryTenant("pwonly", email, `"firstFactors":["emailpassword"]`)
+	tests := []struct {
+		name, path  string
+		body        any
+		wantStatus  int
+		wantField   string // the status field of a 200 answer
+		wantMessage string
+	}{
+		{"malformed JSON", "/auth/acme/signinup/code", `{"email":`, 400, "", "request body is not valid JSON: it ends too early"},
+		{"both an email and a phone number", "/auth/acme/signinup/code", map[string]any{"email": "a@example.com", "phoneNumber": "+14155550100"}, 400, "", "Please provide exactly one of email or phoneNumber"},
+		{"neither an email nor a phone number", "/auth/acme/signinup/code", map[string]any{}, 400, "", "Please provide exactly one of email or phoneNumber"},
+		{"an invalid phone number", "/auth/acme/signinup/code", map[string]any{"phoneNumber": "+1 555"}, 200, "GENERAL_ERROR", "Phone number is invalid"},
+		{"a phone number without its country code", "/auth/acme/signinup/code", map[string]any{"phoneNumber": "4155550100"}, 200, "GENERAL_ERROR", "must start with + and the country code"},
+		{"an invalid email", "/auth/acme/signinup/code", map[string]any{"email": "Ada <ada@example.com>"}, 200, "GENERAL_ERROR", "Email is invalid"},
+		{"an unknown tenant", "/auth/nope/signinup/code", map[string]any{"email": "a@example.com"}, 404, "", `unknown tenant "nope"`},
+		{"a tenant without passwordless first factors", "/auth/pwonly/signinup/code", map[string]any{"email": "a@example.com"}, 200, "SIGN_IN_UP_NOT_ALLOWED", `signing in with a code by email is not enabled for tenant "pwonly"`},
+		{"linking asked for without a session", "/auth/acme/signinup/code", map[string]any{"email": "a@example.com", "shouldTryLinkingWithSessionUser": true}, 401, "", "unauthorised"},
+		{"a consume without preAuthSessionId", "/auth/acme/signinup/code/consume", map[string]any{"deviceId": "d", "userInputCode": "123456"}, 400, "", "Please provide preAuthSessionId"},
+		{"a consume with a link code and a user input code", "/auth/acme/signinup/code/consume", map[string]any{"preAuthSessionId": "p", "linkCode": "l", "deviceId": "d", "userInputCode": "123456"}, 400, "", "Please provide one of (linkCode) or (deviceId+userInputCode) and not both"},
+		{"a consume with a user input code but no device id", "/auth/acme/signinup/code/consume", map[string]any{"preAuthSessionId": "p", "userInputCode": "123456"}, 400, "", "Please provide one of (linkCode) or (deviceId+userInputCode) and not both"},
+		{"a consume for an unknown device", "/auth/acme/signinup/code/consume", map[string]any{"preAuthSessionId": "p", "deviceId": "d", "userInputCode": "123456"}, 200, "RESTART_FLOW_ERROR", ""},
+		{"a resend without a device id", "/auth/acme/signinup/code/resend", map[string]any{"preAuthSessionId": "p"}, 400, "", "Please provide a deviceId and a preAuthSessionId"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.snapshot()
+			r := h.do("POST", tt.path, tt.body)
+			if r.Status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", r.Status, tt.wantStatus, r.Body)
+			}
+			m := r.json(t)
+			msg, _ := m["message"].(string)
+			if tt.wantField != "" {
+				if m["status"] != tt.wantField {
+					t.Fatalf("status field = %v, want %s", m["status"], tt.wantField)
+				}
+				if reason, ok := m["reason"].(string); ok {
+					msg = reason
+				}
+			}
+			if !strings.Contains(msg, tt.wantMessage) {
+				t.Fatalf("message = %q, want it to contain %q", msg, tt.wantMessage)
+			}
+			if h.snapshot() != before {
+				t.Fatalf("the refused request changed the store")
+			}
+		})
+	}
+	if n := mails.count(); n != 0 {
+		t.Fatalf("refused requests sent %d emails", n)
+	}
+	t.Run("exists checks need their parameter", func(t *testing.T) {
+		for _, p := range []string{"email", "phoneNumber"} {
+			r := h.do("GET", "/auth/acme/passwordless/"+p+"/exists", nil)
+			if r.Status != http.StatusBadRequest || r.json(t)["message"] != "Please provide the "+p+" as a GET param" {
+				t.Fatalf("GET %s/exists = %d %s", p, r.Status, r.Body)
+			}
+		}
+	})
+}

@@ -14,9 +14,9 @@ func TestPasswordlessFlowTypeFollowsTheTenantsFirstFactors(t *testing.T) {
 	texts, sms := startTwilio(t)
 	tests := []struct {
 		name, firstFactors, contactKey, contact string
-		box                                      *outbox
-		wantFlow                                 string
-		wantCode, wantLink                       bool
+		box                                     *outbox
+		wantFlow                                string
+		wantCode, wantLink                      bool
 	}{
 		{"otp-email sends a code only", `["otp-email"]`, "email", "a@example.com", mails, "USER_INPUT_CODE", true, false},
 		{"link-email sends a magic link only", `["link-email"]`, "email", "b@example.com", mails, "MAGIC_LINK", false, true},

@@ -235,20 +235,12 @@ func (e *Engine) factorsSetUp(ctx context.Context, u store.User) ([]string, erro
 			}
 		}
 	}
-	devices, err := e.opts.Store.ListTOTPDevices(ctx, u.ID)
+	st, err := e.opts.Store.GetMFAStatus(ctx, u.ID)
 	if err != nil {
-		return nil, fmt.Errorf("list TOTP devices: %w", err)
+		return nil, fmt.Errorf("read the user's TOTP devices and recovery codes: %w", err)
 	}
-	for _, d := range devices {
-		if d.Verified {
-			has[mfa.TOTP] = true
-		}
-	}
-	unused, _, err := e.opts.Store.CountRecoveryCodes(ctx, u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("count recovery codes: %w", err)
-	}
-	has[mfa.RecoveryCode] = unused > 0
+	has[mfa.TOTP] = st.VerifiedTOTPDevices > 0
+	has[mfa.RecoveryCode] = st.UnusedRecoveryCodes > 0
 	var out []string
 	for _, f := range Supported {
 		if has[f] {

@@ -66,6 +66,12 @@ type RecoveryAttempt struct {
 	CodeID int64
 }
 
+// MFAStatus summarises which of the core's own secondary factors a user has set up.
+type MFAStatus struct {
+	VerifiedTOTPDevices int
+	UnusedRecoveryCodes int
+}
+
 // MFA stores the secondary factors' state: TOTP devices, recovery codes, the per-user
 // failed-attempt limit they share, and when a tenant's MFA policy first applied to a user
 // (the start of their enrolment grace period). Rows belong to the primary user and end with it.
@@ -95,6 +101,9 @@ type MFA interface {
 	// chosen code used with a compare-and-set (used_at IS NULL). A lost compare-and-set
 	// rolls back and returns ErrCodeUsed; an error from decide rolls back and is returned.
 	UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(limit AttemptLimit, codes []RecoveryCode) (RecoveryAttempt, error)) (RecoveryAttempt, error)
+	// GetMFAStatus counts the user's verified TOTP devices and unused recovery codes in one
+	// read: what every sign-in and factor completion needs to know.
+	GetMFAStatus(ctx context.Context, userID string) (MFAStatus, error)
 	// GetAttemptLimit returns the user's failed-attempt state (zero when none is stored).
 	GetAttemptLimit(ctx context.Context, userID string) (AttemptLimit, error)
 	// MFAPolicyStart returns when the tenant's MFA policy first applied to the user,

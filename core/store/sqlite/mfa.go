@@ -133,6 +133,18 @@ func writeLimit(ctx context.Context, tx *sql.Tx, userID string, old, l store.Att
 	return err
 }
 
+// GetMFAStatus implements store.MFA.
+func (s *Store) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
+	var st store.MFAStatus
+	err := s.r.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM totp_devices WHERE user_id = ?1 AND verified = 1),
+		(SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL)`, userID).Scan(&st.VerifiedTOTPDevices, &st.UnusedRecoveryCodes)
+	if err != nil {
+		return store.MFAStatus{}, fmt.Errorf("sqlite: read MFA status: %w", err)
+	}
+	return st, nil
+}
+
 // GetAttemptLimit implements store.MFA.
 func (s *Store) GetAttemptLimit(ctx context.Context, userID string) (store.AttemptLimit, error) {
 	l, err := readLimit(ctx, s.r, userID)

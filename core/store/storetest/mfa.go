@@ -58,6 +58,9 @@ func testMFA(t *testing.T, open Factory) {
 		if !d.Verified || d.LastUsedStep != 100 {
 			t.Fatalf("device after verification = %+v", d)
 		}
+		if st := must(s.GetMFAStatus(ctx, "u1"))(t); st.VerifiedTOTPDevices != 1 || st.UnusedRecoveryCodes != 0 {
+			t.Fatalf("GetMFAStatus = %+v", st)
+		}
 		if _, err := s.VerifyTOTP(ctx, "u1", "phone", accept("phone", 100)); !errors.Is(err, store.ErrStepUsed) {
 			t.Fatalf("same step again = %v, want ErrStepUsed", err)
 		}
@@ -174,6 +177,9 @@ func testMFA(t *testing.T, open Factory) {
 		}
 		wg.Wait()
 		close(used)
+		if st := must(s.GetMFAStatus(ctx, "u1"))(t); st.UnusedRecoveryCodes != 2 || st.VerifiedTOTPDevices != 0 {
+			t.Fatalf("GetMFAStatus = %+v", st)
+		}
 		if n := len(used); n != 1 {
 			t.Fatalf("%d of 8 concurrent uses of one code succeeded", n)
 		}

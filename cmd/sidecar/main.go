@@ -65,6 +65,8 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 	)
 	fs.StringVar(&s.listen, "listen", env("TWOFOLD_LISTEN", ":8080"), "address for app traffic (TWOFOLD_LISTEN)")
 	fs.StringVar(&s.adminListen, "admin-listen", env("TWOFOLD_ADMIN_LISTEN", ":9090"), "address for /healthz, /readyz, /metrics (TWOFOLD_ADMIN_LISTEN)")
+	skipPreflight := fs.Bool("skip-auth-preflight", env("TWOFOLD_SKIP_AUTH_PREFLIGHT", "") == "true",
+		"let CORS preflight requests reach the app without a session (TWOFOLD_SKIP_AUTH_PREFLIGHT=true)")
 	fs.StringVar(&s.logFormat, "log-format", env("TWOFOLD_LOG_FORMAT", "json"), "json or text (TWOFOLD_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		return s, err
@@ -120,6 +122,7 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 	s.proxy.Upstream = *upstream
 	s.proxy.Issuer = *issuer
 	s.proxy.TokenCacheSize = n
+	s.proxy.SkipAuthPreflight = *skipPreflight
 	for _, p := range strings.Split(*publicPaths, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			s.proxy.PublicPaths = append(s.proxy.PublicPaths, p)

@@ -501,6 +501,35 @@ func TestAdminEndpointsReportHealthReadinessAndDecisions(t *testing.T) {
 	}
 }
 
+func TestCORSPreflightPassesOnlyWhenEnabled(t *testing.T) {
+	preflight := []string{"Origin", "https://web.example", "Access-Control-Request-Method", "POST"}
+	tests := []struct {
+		name    string
+		enabled bool
+		method  string
+		header  []string
+		status  int
+	}{
+		{"a preflight is refused by default", false, "OPTIONS", preflight, 401},
+		{"a preflight passes when enabled", true, "OPTIONS", preflight, 200},
+		{"an OPTIONS without the preflight headers still needs a session", true, "OPTIONS", []string{"Origin", "https://web.example"}, 401},
+		{"a cross-origin GET still needs a session", true, "GET", preflight, 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *proxy.Options) { o.SkipAuthPreflight = tc.enabled })
+			e.refresh()
+			r := e.do(e.request(tc.method, "/api/orders", tc.header...))
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d", r.status, tc.status)
+			}
+			if tc.status == 200 && r.seen(t).Headers.Get("X-Twofold-User-Id") != "" {
+				t.Error("a preflight carried an identity")
+			}
+		})
+	}
+}
+
 func TestNewRefusesBadOptions(t *testing.T) {
 	tests := []struct {
 		name string

@@ -73,6 +73,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // decide runs the checks in the order docs/sidecar.md lists them.
 func (p *Proxy) decide(r *http.Request) decision {
+	if p.preflight && r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != "" {
+		return decision{outcome: OutcomePublic}
+	}
 	raw := r.URL.Path
 	cp := canonicalPath(raw)
 	clean := cp == raw

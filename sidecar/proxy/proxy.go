@@ -67,6 +67,11 @@ type Options struct {
 	// PublicPaths are path prefixes (segment-aware) that pass without a token, for health
 	// checks and static assets; they work even before the core has been reached.
 	PublicPaths []string
+	// SkipAuthPreflight lets CORS preflight requests (OPTIONS with Origin and
+	// Access-Control-Request-Method) reach the app without a token: browsers never send
+	// credentials on a preflight, so a cross-origin frontend needs this. Off by default,
+	// because an app that does not tell OPTIONS apart would then serve it unauthenticated.
+	SkipAuthPreflight bool
 	// PollInterval is how often Run polls the enforcement feed.
 	PollInterval time.Duration
 	// JWKSRefreshInterval is how often Run refetches the JWKS to learn rotated keys early.
@@ -93,6 +98,7 @@ type Proxy struct {
 	tenant       string
 	issuer       string
 	publicPaths  []string
+	preflight    bool
 	now          func() time.Time
 	log          *slog.Logger
 	pollInterval time.Duration
@@ -127,6 +133,7 @@ func New(opts Options) (*Proxy, error) {
 		log:          opts.Logger,
 		pollInterval: opts.PollInterval,
 		jwksInterval: opts.JWKSRefreshInterval,
+		preflight:    opts.SkipAuthPreflight,
 	}
 	if p.tenant == "" {
 		p.tenant = DefaultTenant

@@ -100,6 +100,14 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 			a.log.Error(err, "Failed to make a password reset token")
 			return
 		}
+		// Stored before it is sent, so the link works as soon as it arrives; a token whose
+		// email failed is never seen by anyone and expires unused.
+		now := a.opts.Clock()
+		if err := a.opts.Store.CreateAccountToken(ctx, store.AccountToken{Hash: hash, Kind: store.TokenPasswordReset, TenantID: t.ID,
+			RecipeUserID: recipeUserID, Email: email, CreatedAt: now, ExpiresAt: now.Add(PasswordResetTokenLifetime)}); err != nil {
+			a.log.Error(err, "Failed to store a password reset token", "tenant", t.ID, "user", u.ID)
+			return
+		}
 		link := linkTo(t, "/reset-password", token)
 		msg, err := templates.PasswordReset(email, link, PasswordResetTokenLifetime)
 		if err != nil {
@@ -109,12 +117,6 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 		if err := sender.Send(ctx, msg); err != nil {
 			a.log.Error(err, "Failed to send a password reset email", "tenant", t.ID, "user", u.ID)
 			a.opts.API.Audit(r, "Asked for a password reset", t.ID, u.ID, "delivery_failed")
-			return
-		}
-		now := a.opts.Clock()
-		if err := a.opts.Store.CreateAccountToken(ctx, store.AccountToken{Hash: hash, Kind: store.TokenPasswordReset, TenantID: t.ID,
-			RecipeUserID: recipeUserID, Email: email, CreatedAt: now, ExpiresAt: now.Add(PasswordResetTokenLifetime)}); err != nil {
-			a.log.Error(err, "Failed to store a password reset token", "tenant", t.ID, "user", u.ID)
 			return
 		}
 		a.opts.API.Audit(r, "Asked for a password reset", t.ID, u.ID, "success")

@@ -163,12 +163,23 @@ func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordles
 	if n.PhoneNumber != "" {
 		column, value = "phone_number", n.PhoneNumber
 	}
+	const find = `SELECT recipe_user_id FROM login_methods WHERE recipe_id = 'passwordless' AND tenant_id = ? AND `
 	var u store.User
 	var recipeUserID string
+	// A sign-in (the login method exists) needs no write transaction: read first, and queue
+	// for the single writer only to create.
+	err := s.r.QueryRowContext(ctx, find+column+` = ?`, n.TenantID, value).Scan(&recipeUserID)
+	if err == nil {
+		if u, err = loadUser(ctx, s.r, recipeUserID); err == nil {
+			return u, recipeUserID, false, nil
+		}
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.User{}, "", false, fmt.Errorf("sqlite: sign in or up with passwordless: %w", err)
+	}
 	var created bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT recipe_user_id FROM login_methods WHERE recipe_id = 'passwordless'
-			AND tenant_id = ? AND `+column+` = ?`, n.TenantID, value).Scan(&recipeUserID)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, find+column+` = ?`, n.TenantID, value).Scan(&recipeUserID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			created, recipeUserID = true, n.RecipeUserID

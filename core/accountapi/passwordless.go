@@ -20,6 +20,11 @@ import (
 // phone number belongs to another user.
 const ReasonContactTaken = "Cannot complete factor setup as the account info is already associated with another primary user. Please contact support."
 
+// MaxLiveCodes bounds the unexpired codes of one device: a wrong guess is compared with every
+// code of the device, so unlimited resends would let a guesser multiply its five attempts'
+// chances. A resend beyond it answers RESTART_FLOW_ERROR and the user starts a new device.
+const MaxLiveCodes = 5
+
 // contactOf normalises the email or phone number of a request, answering GENERAL_ERROR with
 // SuperTokens' message when it is invalid.
 func contactOf(w http.ResponseWriter, email, phone *string) (passwordless.Contact, delivery.Channel, bool) {
@@ -252,7 +257,18 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	code, sec, err := d.Resend(body.DeviceID, a.opts.Clock())
+	now := a.opts.Clock()
+	live := 0
+	for _, c := range d.Codes {
+		if now.Before(c.CreatedAt.Add(passwordless.CodeLifetime)) {
+			live++
+		}
+	}
+	if live >= MaxLiveCodes {
+		status(w, "RESTART_FLOW_ERROR")
+		return
+	}
+	code, sec, err := d.Resend(body.DeviceID, now)
 	if errors.Is(err, passwordless.ErrRestartFlow) {
 		status(w, "RESTART_FLOW_ERROR")
 		return

@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -342,6 +346,79 @@ func TestBadPasswordlessInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 			if r.Status != http.StatusBadRequest || r.json(t)["message"] != "Please provide the "+p+" as a GET param" {
 				t.Fatalf("GET %s/exists = %d %s", p, r.Status, r.Body)
 			}
+		}
+	})
+}
+
+func TestResendsStopAtFiveLiveCodes(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	created := h.createCode(tp, map[string]any{"email": "a@example.com"})
+	resend := func() response {
+		return h.do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+	}
+	for i := 2; i <= 5; i++ {
+		mustStatus(t, resend(), 200, "OK")
+		mails.wait(t, i)
+	}
+	mustStatus(t, resend(), 200, "RESTART_FLOW_ERROR")
+	if n := mails.count(); n != 5 {
+		t.Fatalf("%d emails were sent, want 5", n)
+	}
+	t.Run("codes that expired no longer count", func(t *testing.T) {
+		h.clock.Advance(15 * time.Minute)
+		mustStatus(t, resend(), 200, "OK")
+		mustStatus(t, h.consume(tp, created, mails.wait(t, 6).code(t)), 200, "OK")
+	})
+}
+
+func TestConcurrentConsumesOfOneDeviceAreCountedOnce(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	run := func(t *testing.T, n int, code string, created map[string]any) map[string]int {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"preAuthSessionId": created["preAuthSessionId"], "deviceId": created["deviceId"], "userInputCode": code})
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		statuses := map[string]int{}
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Post(h.ts.URL+"/auth"+tp+"/signinup/code/consume", "application/json", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				var m map[string]any
+				json.NewDecoder(resp.Body).Decode(&m)
+				mu.Lock()
+				statuses[fmt.Sprint(m["status"])]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return statuses
+	}
+	t.Run("ten wrong codes at once: four are counted, then the flow restarts", func(t *testing.T) {
+		created := h.createCode(tp, map[string]any{"email": "a@example.com"})
+		wrong := "000000"
+		if mails.last(t, "a@example.com").code(t) == wrong {
+			wrong = "111111"
+		}
+		got := run(t, 10, wrong, created)
+		if got["INCORRECT_USER_INPUT_CODE_ERROR"] != 4 || got["RESTART_FLOW_ERROR"] != 6 {
+			t.Fatalf("statuses = %v, want 4 incorrect and 6 restarts", got)
+		}
+	})
+	t.Run("the right code sent five times at once signs in once", func(t *testing.T) {
+		created := h.createCode(tp, map[string]any{"email": "b@example.com"})
+		got := run(t, 5, mails.last(t, "b@example.com").code(t), created)
+		if got["OK"] != 1 || got["RESTART_FLOW_ERROR"] != 4 {
+			t.Fatalf("statuses = %v, want one OK and 4 restarts", got)
 		}
 	})
 }

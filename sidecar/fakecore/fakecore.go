@@ -185,6 +185,15 @@ type Token struct {
 	Iat           int64     `json:"iat"`
 	Exp           int64     `json:"exp"`
 	MFA           mfa.Claim `json:"st-mfa"`
+	// EV is the st-ev claim; nil leaves it out, as the core does unless the tenant requires
+	// email verification.
+	EV *EmailVerification `json:"st-ev,omitempty"`
+}
+
+// EmailVerification is the st-ev claim.
+type EmailVerification struct {
+	V bool  `json:"v"`
+	T int64 `json:"t"`
 }
 
 // Mint signs t with the core's signing key.

@@ -501,6 +501,47 @@ func TestAdminEndpointsReportHealthReadinessAndDecisions(t *testing.T) {
 	}
 }
 
+func TestEmailVerificationIsRequiredOnlyWhenTheFeedSaysSo(t *testing.T) {
+	verified := &fakecore.EmailVerification{V: true, T: 1}
+	unverified := &fakecore.EmailVerification{V: false, T: 1}
+	tests := []struct {
+		name     string
+		required bool
+		ev       *fakecore.EmailVerification
+		accept   string
+		status   int
+		body     string
+	}{
+		{"a verified session passes when verification is required", true, verified, "", 200, ""},
+		{"an unverified session gets SuperTokens' st-ev error", true, unverified, "", 403,
+			`{"message":"invalid claim","claimValidationErrors":[{"id":"st-ev","reason":{"message":"wrong value","expectedValue":true,"actualValue":false}}]}`},
+		{"a session without st-ev gets the value-does-not-exist error", true, nil, "", 403,
+			`{"message":"invalid claim","claimValidationErrors":[{"id":"st-ev","reason":{"message":"value does not exist","expectedValue":true}}]}`},
+		{"a browser with an unverified session gets the 403, not a redirect", true, unverified, "text/html", 403, ""},
+		{"a session without st-ev passes when verification is not required", false, nil, "", 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if err := e.core.Update(func(en *config.Enforcement) { en.EmailVerificationRequired = tc.required }); err != nil {
+				t.Fatal(err)
+			}
+			e.refresh()
+			header := bearer(e.token(func(tk *fakecore.Token) { tk.EV = tc.ev }))
+			if tc.accept != "" {
+				header = append(header, "Accept", tc.accept)
+			}
+			r := e.get("/", header...)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d (%s)", r.status, tc.status, r.body)
+			}
+			if tc.body != "" && r.body != tc.body {
+				t.Errorf("body\n got %s\nwant %s", r.body, tc.body)
+			}
+		})
+	}
+}
+
 func TestCORSPreflightPassesOnlyWhenEnabled(t *testing.T) {
 	preflight := []string{"Origin", "https://web.example", "Access-Control-Request-Method", "POST"}
 	tests := []struct {

@@ -9,12 +9,14 @@ import (
 // session is what a verified access token says, with the identity header values prepared
 // once so forwarding a request does not rebuild them.
 type session struct {
-	userID  string
-	tenant  string
-	handle  string
-	issuer  string
-	exp     int64 // unix seconds
-	claim   mfa.Claim
+	userID string
+	tenant string
+	handle string
+	issuer string
+	exp    int64 // unix seconds
+	claim  mfa.Claim
+	// ev is the st-ev claim's v; nil when the token has none.
+	ev      *bool
 	factors string // sorted, comma-separated completed factor ids
 
 	hdrUser, hdrTenant, hdrSession, hdrFactors []string
@@ -27,6 +29,9 @@ func newSession(c *jwtClaims) *session {
 		handle: c.SessionHandle,
 		issuer: c.Iss,
 		exp:    *c.Exp,
+	}
+	if c.EV != nil {
+		s.ev = c.EV.V
 	}
 	if c.MFA != nil {
 		s.claim = *c.MFA

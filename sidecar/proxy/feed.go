@@ -36,8 +36,10 @@ type policy struct {
 	maxAge      time.Duration
 	routes      []route // longest prefix first
 	revoked     map[string]struct{}
-	signIn      string
-	mfaPage     string
+	// emailVerification requires st-ev.v to be true (the tenant's emailVerification is REQUIRED).
+	emailVerification bool
+	signIn            string
+	mfaPage           string
 }
 
 // route is a compiled step-up rule.
@@ -91,12 +93,13 @@ func compilePolicy(e *config.Enforcement, tenant string) (*policy, error) {
 		issuer:  e.Issuer,
 		// Anything but an explicit UserOptIn is enforced for everyone: an unknown mode
 		// must not switch enforcement off.
-		required:    e.MFA.Enforcement != config.EnforcementUserOptIn,
-		requirement: e.MFA.Requirement,
-		maxAge:      time.Duration(max(e.MFA.MaxFactorAgeSeconds, 0)) * time.Second,
-		revoked:     make(map[string]struct{}, len(e.RevokedSessions)),
-		signIn:      DefaultSignInPath,
-		mfaPage:     DefaultMFAPath,
+		required:          e.MFA.Enforcement != config.EnforcementUserOptIn,
+		requirement:       e.MFA.Requirement,
+		maxAge:            time.Duration(max(e.MFA.MaxFactorAgeSeconds, 0)) * time.Second,
+		revoked:           make(map[string]struct{}, len(e.RevokedSessions)),
+		emailVerification: e.EmailVerificationRequired,
+		signIn:            DefaultSignInPath,
+		mfaPage:           DefaultMFAPath,
 	}
 	if isSafeReturnPath(e.HostedUI.SignIn) {
 		p.signIn = e.HostedUI.SignIn

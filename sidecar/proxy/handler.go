@@ -20,6 +20,9 @@ var (
 	ErrNoToken = errors.New("no access token")
 	// ErrRevoked is a token of a session the feed lists as revoked.
 	ErrRevoked = errors.New("session revoked")
+	// ErrEmailNotVerified is a token without st-ev.v true while the tenant requires email
+	// verification.
+	ErrEmailNotVerified = errors.New("st-ev.v is not true (email verification required)")
 	// ErrMFANotVerified is a token whose st-mfa.v is false (or missing).
 	ErrMFANotVerified = errors.New("st-mfa.v is false")
 	// ErrRequirement is a session whose completed factors do not meet the tenant's current
@@ -113,6 +116,9 @@ func (p *Proxy) decide(r *http.Request) decision {
 	if _, revoked := pol.revoked[s.handle]; revoked {
 		p.cache.remove(tok)
 		return decision{outcome: OutcomeRevoked, reason: ErrRevoked, sess: s, pol: pol}
+	}
+	if pol.emailVerification && (s.ev == nil || !*s.ev) {
+		return decision{outcome: OutcomeInvalidClaim, reason: ErrEmailNotVerified, sess: s, pol: pol}
 	}
 	if next, err := checkMFA(s, pol, rt, now); err != nil {
 		return decision{outcome: OutcomeInvalidClaim, reason: err, sess: s, pol: pol, next: next}
@@ -274,6 +280,21 @@ type claimError struct {
 type claimReason struct {
 	Message     string   `json:"message"`
 	NextFactors []string `json:"nextFactors,omitempty"`
+	// ExpectedValue and ActualValue are the st-ev failure's fields, as SuperTokens' boolean
+	// claim validator reports them.
+	ExpectedValue *bool `json:"expectedValue,omitempty"`
+	ActualValue   *bool `json:"actualValue,omitempty"`
+}
+
+// evFailure is the st-ev claim error: "value does not exist" without the claim, "wrong
+// value" with v false.
+func evFailure(actual *bool) claimError {
+	expected := true
+	r := claimReason{Message: "wrong value", ExpectedValue: &expected, ActualValue: actual}
+	if actual == nil {
+		r.Message = "value does not exist"
+	}
+	return claimError{ID: "st-ev", Reason: r}
 }
 
 // refuse logs the decision and answers: 503 when the sidecar cannot decide, a redirect to
@@ -300,7 +321,9 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision) {
 		_, _ = w.Write([]byte(`{"message":"authentication unavailable"}`))
 		return
 	}
-	if isBrowser(r) {
+	emailUnverified := errors.Is(d.reason, ErrEmailNotVerified)
+	// The hosted UI has no email-verification page: browsers get the 403 like API clients.
+	if isBrowser(r) && !emailUnverified {
 		target := DefaultSignInPath
 		if d.pol != nil {
 			target = d.pol.signIn
@@ -326,6 +349,10 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision) {
 		_, _ = w.Write(bodyTryRefresh)
 	case OutcomeInvalidClaim:
 		w.WriteHeader(http.StatusForbidden)
+		if emailUnverified {
+			_ = json.NewEncoder(w).Encode(invalidClaimBody{Message: "invalid claim", ClaimValidationErrors: []claimError{evFailure(d.sess.ev)}})
+			return
+		}
 		if len(d.next) == 0 {
 			_, _ = w.Write(bodyInvalidClaim)
 			return

@@ -54,6 +54,12 @@ type jwtClaims struct {
 	Iss           string     `json:"iss"`
 	Exp           *int64     `json:"exp"`
 	MFA           *mfa.Claim `json:"st-mfa"`
+	EV            *evClaim   `json:"st-ev"`
+}
+
+// evClaim is SuperTokens' email-verification claim, st-ev: {"v": verified, "t": fetched at}.
+type evClaim struct {
+	V *bool `json:"v"`
 }
 
 // parsedToken is a token whose header and payload decoded and whose signature verified.

@@ -62,6 +62,8 @@ lint: verify-fmt vet ## gofmt and go vet.
 
 .PHONY: envtest
 envtest: ## Build envtest's kube-apiserver and etcd into bin/k8s (cached).
+	@test -x $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)/kube-apiserver -a -x $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)/etcd || \
+		echo "==> Building kube-apiserver and etcd $(ENVTEST_K8S_VERSION) from source (first time only, about 5 minutes on 2 cores)"
 	ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
@@ -75,11 +77,29 @@ helm-lint: $(HELM) ## Lint the chart with its default and ci/ values.
 	$(HELM) lint charts/twofold --strict --kube-version $(ENVTEST_K8S_VERSION)
 	for f in charts/twofold/ci/*-values.yaml; do $(HELM) lint charts/twofold --strict --kube-version $(ENVTEST_K8S_VERSION) -f $$f; done
 
+##@ Demo
+
+DEMO_PORT ?= 8080
+DEMO_CORE_PORT ?= 3567
+
+.PHONY: demo
+demo: envtest ## Run the whole system locally: control plane, manager, core, sample app behind a sidecar.
+	@echo "==> Building twofold-core, twofold-sidecar, the sample app and the demo"
+	go build -o $(LOCALBIN)/twofold-core ./cmd/core
+	go build -o $(LOCALBIN)/twofold-sidecar ./cmd/sidecar
+	go build -o $(LOCALBIN)/sampleapp ./test/sampleapp
+	go build -o $(LOCALBIN)/demo ./hack/demo
+	@rm -rf .demo
+	$(LOCALBIN)/demo -root . -bin $(LOCALBIN) -state .demo -port $(DEMO_PORT) -core-port $(DEMO_CORE_PORT) \
+		-assets "$$(ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)"
+
 ##@ Build
 
 .PHONY: build
-build: ## Build the binaries into bin/.
-	go build -o $(LOCALBIN)/ ./cmd/...
+build: ## Build the binaries into bin/: twofold-manager, twofold-core, twofold-sidecar.
+	go build -o $(LOCALBIN)/twofold-manager ./cmd/manager
+	go build -o $(LOCALBIN)/twofold-core ./cmd/core
+	go build -o $(LOCALBIN)/twofold-sidecar ./cmd/sidecar
 
 .PHONY: docker-build
 docker-build: ## Build the manager, core and sidecar images (needs a container engine).

@@ -116,11 +116,19 @@ func (a *API) syncClaim(w http.ResponseWriter, r *http.Request, t tenant.Tenant,
 	return nil
 }
 
-// verificationTenant returns the tenant of the request when it has email verification on,
-// or answers GENERAL_ERROR saying it is off.
+// verificationTenant returns the tenant with email verification on, or answers
+// GENERAL_ERROR saying it is off. Endpoints with a session use the session's tenant (the
+// SDKs call them without a tenant segment); POST /user/email/verify uses the link's.
 func (a *API) verificationTenant(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
-	t, ok := a.opts.API.TenantOf(w, r)
-	if !ok {
+	var t tenant.Tenant
+	if sess, ok := session.FromContext(r.Context()); ok {
+		var err error
+		if t, err = a.opts.Tenants.Current(r.Context(), sess.TenantID); err != nil {
+			// A session of a deleted tenant cannot be refreshed either.
+			session.WriteError(w, fmt.Errorf("%w: %w", session.ErrUnauthorised, err))
+			return tenant.Tenant{}, false
+		}
+	} else if t, ok = a.opts.API.TenantOf(w, r); !ok {
 		return tenant.Tenant{}, false
 	}
 	if t.Config.EmailVerification == config.EmailVerificationOff || t.Config.EmailVerification == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/emailpassword"
@@ -167,19 +168,15 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
+	// The login method must still be an emailpassword one with the email the link went to.
 	u, err := a.opts.Store.GetUser(r.Context(), tok.RecipeUserID)
-	stillOwned := err == nil
-	if stillOwned {
-		stillOwned = false
-		for _, lm := range u.LoginMethods {
-			stillOwned = stillOwned || (lm.RecipeUserID == tok.RecipeUserID && lm.RecipeID == store.RecipeEmailPassword && lm.Email == tok.Email)
-		}
-	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.internalError(w, r, err)
 		return
 	}
-	if !stillOwned {
+	if err != nil || !slices.ContainsFunc(u.LoginMethods, func(lm store.LoginMethod) bool {
+		return lm.RecipeUserID == tok.RecipeUserID && lm.RecipeID == store.RecipeEmailPassword && lm.Email == tok.Email
+	}) {
 		status(w, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
 		return
 	}

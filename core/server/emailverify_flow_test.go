@@ -118,6 +118,15 @@ func TestEmailVerificationTokensAndModes(t *testing.T) {
 		r := h.do("POST", "/auth/beta/user/email/verify", map[string]any{"method": "token", "token": token})
 		mustStatus(t, r, http.StatusOK, "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR")
 	})
+	t.Run("a call without a tenant segment uses the session's tenant", func(t *testing.T) {
+		carol := h.signUpMFA("/acme", "carol@example.com")
+		mustStatus(t, carol.call("POST", "/auth/user/email/verify/token", nil), http.StatusOK, "OK")
+		token := tokenOf(t, mails.last(t, "carol@example.com").link(t), "verify-email", "acme")
+		mustStatus(t, verify(map[string]any{"method": "token", "token": token}), http.StatusOK, "OK")
+		if m := mustStatus(t, carol.call("GET", "/auth/user/email/verify", nil), http.StatusOK, "OK"); m["isVerified"] != true {
+			t.Fatalf("isVerified = %v", m["isVerified"])
+		}
+	})
 	t.Run("a token works without a session", func(t *testing.T) {
 		ada = ada.signIn() // the access token expired with the clock's 24 hours
 		r := verify(map[string]any{"method": "token", "token": send(t)})

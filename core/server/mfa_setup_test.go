@@ -10,6 +10,8 @@ func TestAPersonWhoKnowsThePasswordCannotEnrolTheirOwnTOTPDeviceOnceTheUserHasOn
 	tp := h.mfaTenant("acme", `{"requirement":["totp"]}`)
 	victim := h.signUpMFA(tp, "ada@example.com")
 	victim.enrolTOTP("phone")
+	// The victim starts enrolling a second device and has not scanned it yet.
+	mustStatus(t, victim.call("POST", "/auth/totp/device", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
 
 	thief := victim.signIn() // the password alone
 	thief.wantV(false)
@@ -22,6 +24,8 @@ func TestAPersonWhoKnowsThePasswordCannotEnrolTheirOwnTOTPDeviceOnceTheUserHasOn
 		{"creating a device of their own", "POST", "/auth/totp/device", map[string]any{"deviceName": "thief"}, reasonAlreadySatisfiable},
 		{"creating a device under a default name", "POST", "/auth/totp/device", map[string]any{}, reasonAlreadySatisfiable},
 		{"generating recovery codes", "POST", "/auth/recovery-codes", nil, reasonAlreadySatisfiable},
+		{"reading the secret of the device being enrolled", "GET", "/auth/totp/device/qr?deviceName=tablet", nil, reasonAlreadySatisfiable},
+		{"verifying the device being enrolled", "POST", "/auth/totp/device/verify", map[string]any{"deviceName": "tablet", "totp": "123456"}, reasonAlreadySatisfiable},
 		{"removing the user's device", "POST", "/auth/totp/device/remove", map[string]any{"deviceName": "phone"}, reasonNotSatisfied},
 		{"turning the user's own MFA off", "PUT", "/auth/user/mfa", map[string]any{"requiredSecondaryFactors": []string{}}, ""},
 	}

@@ -3,7 +3,8 @@
 //
 //	GET  /auth/totp/device/list    {devices:[{name, period, skew, verified}]}
 //	POST /auth/totp/device         {deviceName?} -> OK{deviceName, secret, qrCodeString} | DEVICE_ALREADY_EXISTS_ERROR
-//	GET  /auth/totp/device/qr      ?deviceName= -> image/png of an unverified device's otpauth URI (Twofold extension)
+//	GET  /auth/totp/device/qr      ?deviceName= -> image/png of an unverified device's otpauth URI (Twofold
+//	                               extension; the setup rule applies, as the code carries the secret)
 //	POST /auth/totp/device/verify  {deviceName, totp} -> OK{wasAlreadyVerified} | UNKNOWN_DEVICE_ERROR |
 //	                               INVALID_TOTP_ERROR{currentNumberOfFailedAttempts, maxNumberOfFailedAttempts} |
 //	                               LIMIT_REACHED_ERROR{retryAfterMs}
@@ -242,6 +243,14 @@ func (a *API) qr(w http.ResponseWriter, r *http.Request) {
 	if d.Verified {
 		// The secret of a verified device is never shown again.
 		httpapi.WriteError(w, http.StatusConflict, "deviceName", "device %q is verified; its QR code is shown only before verification", name)
+		return
+	}
+	// The QR code carries the secret: only a session that may set up totp sees it, or a
+	// password thief could read the secret of a device the user is still enrolling.
+	if err := a.opts.Engine.CheckSetup(ctx, sess, mfa.TOTP); err != nil {
+		if !mfaengine.WriteSetupError(w, err) {
+			a.opts.Engine.InternalError(w, r, err)
+		}
 		return
 	}
 	t, err := a.opts.Tenants.Current(ctx, sess.TenantID)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twofold-dev/twofold/core/totp"
 )
 
 func TestTOTPFullFlow(t *testing.T) {
@@ -200,4 +202,34 @@ func TestTOTPDeviceRemovalRules(t *testing.T) {
 	if d := mustStatus(t, s.call("GET", "/auth/totp/device/list", nil), http.StatusOK, "OK")["devices"].([]any); len(d) != 0 {
 		t.Fatalf("devices after removal = %v", d)
 	}
+}
+
+func TestATenantsTOTPSettingsShapeNewDevices(t *testing.T) {
+	h := newHarness(t)
+	h.putTenant("acme", `{"session":{"cookieSecure":false},"mfa":{"requirement":["totp"]},"totp":{"issuer":"Acme","digits":8,"periodSeconds":60,"skew":2}}`)
+	u := h.signUpMFA("/acme", "ada@example.com")
+	m := mustStatus(t, u.call("POST", "/auth/totp/device", map[string]any{"deviceName": "phone"}), http.StatusOK, "OK")
+	uri := m["qrCodeString"].(string)
+	if !strings.HasPrefix(uri, "otpauth://totp/Acme:ada@example.com?") || !strings.HasSuffix(uri, "&issuer=Acme&digits=8&period=60") {
+		t.Fatalf("qrCodeString = %q", uri)
+	}
+	d := mustStatus(t, u.call("GET", "/auth/totp/device/list", nil), http.StatusOK, "OK")["devices"].([]any)[0].(map[string]any)
+	if d["period"] != 60.0 || d["skew"] != 2.0 {
+		t.Fatalf("device = %v", d)
+	}
+	cfg := totp.Config{Issuer: "Acme", Digits: 8, Period: time.Minute, Skew: 2, Algorithm: totp.SHA1}
+	// A code from two periods ago is still inside a skew of 2.
+	code, err := cfg.Code(secretOf(t, uri), h.clock.Now().Add(-2*time.Minute))
+	if err != nil || len(code) != 8 {
+		t.Fatalf("code %q: %v", code, err)
+	}
+	mustStatus(t, u.call("POST", "/auth/totp/device/verify", map[string]any{"deviceName": "phone", "totp": code}), http.StatusOK, "OK")
+	u.wantV(true)
+
+	// The device keeps its settings when the tenant changes them.
+	h.putTenant("acme", `{"session":{"cookieSecure":false},"mfa":{"requirement":["totp"]},"totp":{"issuer":"Acme"}}`)
+	h.clock.Advance(time.Minute)
+	s := u.signIn()
+	code, _ = cfg.Code(secretOf(t, uri), h.clock.Now())
+	mustStatus(t, s.call("POST", "/auth/totp/verify", map[string]any{"totp": code}), http.StatusOK, "OK")
 }

@@ -40,34 +40,39 @@ func (s *Store) CreatePasswordlessDevice(ctx context.Context, tenantID string, d
 }
 
 func loadDevice(ctx context.Context, q querier, tenantID, preAuthSessionID string) (passwordless.Device, error) {
-	d := passwordless.Device{PreAuthSessionID: preAuthSessionID}
-	var flow string
-	err := q.QueryRowContext(ctx, `SELECT coalesce(email, ''), coalesce(phone_number, ''), flow_type, failed_attempts
-		FROM passwordless_devices WHERE tenant_id = ? AND pre_auth_session_id = ?`, tenantID, preAuthSessionID).
-		Scan(&d.Email, &d.PhoneNumber, &flow, &d.FailedAttempts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return passwordless.Device{}, fmt.Errorf("passwordless device in tenant %q: %w", tenantID, store.ErrNotFound)
-	}
-	if err != nil {
-		return passwordless.Device{}, err
-	}
-	d.Flow = passwordless.FlowType(flow)
-	rows, err := q.QueryContext(ctx, `SELECT id, coalesce(user_input_code_hash, ''), coalesce(link_code_hash, ''), created_at
-		FROM passwordless_codes WHERE tenant_id = ? AND pre_auth_session_id = ? ORDER BY created_at, id`, tenantID, preAuthSessionID)
+	// One query for the device and its codes: a consume is on the hot path.
+	rows, err := q.QueryContext(ctx, `SELECT coalesce(d.email, ''), coalesce(d.phone_number, ''), d.flow_type, d.failed_attempts,
+		c.id, coalesce(c.user_input_code_hash, ''), coalesce(c.link_code_hash, ''), c.created_at
+		FROM passwordless_devices d LEFT JOIN passwordless_codes c
+		ON c.tenant_id = d.tenant_id AND c.pre_auth_session_id = d.pre_auth_session_id
+		WHERE d.tenant_id = ? AND d.pre_auth_session_id = ? ORDER BY c.created_at, c.id`, tenantID, preAuthSessionID)
 	if err != nil {
 		return passwordless.Device{}, err
 	}
 	defer rows.Close()
+	d := passwordless.Device{PreAuthSessionID: preAuthSessionID}
+	found := false
 	for rows.Next() {
+		var flow string
+		var id sql.NullString
+		var created sql.NullInt64
 		var c passwordless.Code
-		var created int64
-		if err := rows.Scan(&c.ID, &c.UserInputCodeHash, &c.LinkCodeHash, &created); err != nil {
+		if err := rows.Scan(&d.Email, &d.PhoneNumber, &flow, &d.FailedAttempts, &id, &c.UserInputCodeHash, &c.LinkCodeHash, &created); err != nil {
 			return passwordless.Device{}, err
 		}
-		c.CreatedAt = fromMS(created)
-		d.Codes = append(d.Codes, c)
+		found, d.Flow = true, passwordless.FlowType(flow)
+		if id.Valid {
+			c.ID, c.CreatedAt = id.String, fromMS(created.Int64)
+			d.Codes = append(d.Codes, c)
+		}
 	}
-	return d, rows.Err()
+	if err := rows.Err(); err != nil {
+		return passwordless.Device{}, err
+	}
+	if !found {
+		return passwordless.Device{}, fmt.Errorf("passwordless device in tenant %q: %w", tenantID, store.ErrNotFound)
+	}
+	return d, nil
 }
 
 // GetPasswordlessDevice implements store.AccountFlows.

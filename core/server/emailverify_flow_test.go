@@ -28,7 +28,7 @@ func tokenOf(t *testing.T, link, page, tenantID string) string {
 func TestEmailVerificationUnderREQUIRED(t *testing.T) {
 	h := newHarness(t)
 	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"emailVerification":"REQUIRED"`)
+	tp := h.deliveryTenant("acme", email, `"emailVerification":"REQUIRED"`, `"firstFactors":["emailpassword","otp-email"]`)
 	ada := h.signUpMFA(tp, "ada@example.com")
 	other := ada.signIn()
 	if c := evClaim(t, ada.access); c["v"] != false || c["t"] != float64(h.clock.Now().UnixMilli()) {
@@ -80,6 +80,16 @@ func TestEmailVerificationUnderREQUIRED(t *testing.T) {
 		if mustStatus(t, r, http.StatusOK, "OK")["isVerified"] != true || evClaim(t, other.access)["v"] != true {
 			t.Fatalf("GET verify = %s, claim %v", r.Body, evClaim(t, other.access))
 		}
+	})
+	t.Run("a passwordless sign-in starts verified: the code proved the email", func(t *testing.T) {
+		created := h.createCode(tp, map[string]any{"email": "bea@example.com"})
+		r := h.consume(tp, created, mails.last(t, "bea@example.com").code(t))
+		mustStatus(t, r, http.StatusOK, "OK")
+		bea := &mfaUser{h: h, tenant: tp, access: r.Header.Get("st-access-token")}
+		if c := evClaim(t, bea.access); c["v"] != true {
+			t.Fatalf("st-ev = %v", c)
+		}
+		mustStatus(t, bea.call("POST", "/auth/acme/user/email/verify/token", nil), http.StatusOK, "EMAIL_ALREADY_VERIFIED_ERROR")
 	})
 	t.Run("a new session starts verified", func(t *testing.T) {
 		if c := evClaim(t, ada.signIn().access); c["v"] != true {

@@ -422,3 +422,34 @@ func TestConcurrentConsumesOfOneDeviceAreCountedOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestMaintenanceDeletesExpiredDevicesAndTokens(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["emailpassword","otp-email"]`)
+	h.signUpMFA(tp, "ada@example.com")
+	h.createCode(tp, map[string]any{"email": "ada@example.com"})
+	mustStatus(t, h.do("POST", "/auth/acme/user/password/reset/token", emailForm("ada@example.com")), http.StatusOK, "OK")
+	mails.wait(t, 2)
+	rows := func() (devices, tokens bool) {
+		snap := h.snapshot()
+		return !strings.Contains(snap, "passwordless_devices: 0 rows"), !strings.Contains(snap, "account_tokens: 0 rows")
+	}
+	if d, tk := rows(); !d || !tk {
+		t.Fatalf("before maintenance: device stored %v, token stored %v", d, tk)
+	}
+	h.clock.Advance(15 * time.Minute)
+	if err := h.srv.Maintain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d, tk := rows(); d || !tk {
+		t.Fatalf("after 15 minutes: device stored %v (want false), token stored %v (want true)", d, tk)
+	}
+	h.clock.Advance(45 * time.Minute)
+	if err := h.srv.Maintain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, tk := rows(); tk {
+		t.Fatalf("the reset token outlived its hour")
+	}
+}

@@ -65,8 +65,9 @@ type AccountFlows interface {
 	// other. ErrNotFound when the tenant has no such device.
 	ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSessionID string,
 		consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error)
-	// DeletePasswordlessDevicesBefore removes the devices whose newest code was created
-	// before t (pass now minus passwordless.CodeLifetime) and returns how many.
+	// DeletePasswordlessDevicesBefore removes the devices whose every code was created at or
+	// before t (pass now minus passwordless.CodeLifetime: those codes have all expired) and
+	// returns how many.
 	DeletePasswordlessDevicesBefore(ctx context.Context, t time.Time) (int, error)
 
 	// SignInUpPasswordless returns the user owning the tenant's passwordless login method for
@@ -89,6 +90,7 @@ type AccountFlows interface {
 	// deletes it together with every other token of the same kind for the same login
 	// method, and returns it. ErrNotFound when it is unknown, already used, or expired at now.
 	ConsumeAccountToken(ctx context.Context, kind, hash string, now time.Time) (AccountToken, error)
-	// DeleteAccountTokensBefore removes tokens that expired before t and returns how many.
+	// DeleteAccountTokensBefore removes tokens that expired at or before t and returns how
+	// many.
 	DeleteAccountTokensBefore(ctx context.Context, t time.Time) (int, error)
 }

@@ -146,7 +146,7 @@ func (s *Store) DeletePasswordlessDevicesBefore(ctx context.Context, t time.Time
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM passwordless_devices WHERE NOT EXISTS (SELECT 1 FROM passwordless_codes c
 			WHERE c.tenant_id = passwordless_devices.tenant_id AND c.pre_auth_session_id = passwordless_devices.pre_auth_session_id
-			AND c.created_at >= ?)`, ms(t))
+			AND c.created_at > ?)`, ms(t))
 		if err != nil {
 			return err
 		}
@@ -309,7 +309,7 @@ func (s *Store) ConsumeAccountToken(ctx context.Context, kind, hash string, now 
 func (s *Store) DeleteAccountTokensBefore(ctx context.Context, t time.Time) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM account_tokens WHERE expires_at < ?`, ms(t))
+		res, err := tx.ExecContext(ctx, `DELETE FROM account_tokens WHERE expires_at <= ?`, ms(t))
 		if err != nil {
 			return err
 		}

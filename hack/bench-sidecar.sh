@@ -4,13 +4,16 @@
 # loop), and the sidecar's peak RSS. Prints a Markdown summary (also in $OUT/summary.md).
 #
 # Environment: RUNS (interleaved wrk rounds, default 3), WRK_DURATION (default 15s),
-# WRK_CONNECTIONS (default 64), LAT_RATE (default 1000), LAT_DURATION (default 20s).
+# WRK_CONNECTIONS (default 64), PAIRS (adjacent plain/sidecar pairs for the throughput ratio,
+# default 20), PAIR_DURATION (default 3s), LAT_RATE (default 1000), LAT_DURATION (default 20s).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 WRK_DURATION=${WRK_DURATION:-15s}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-64}
+PAIRS=${PAIRS:-20}
+PAIR_DURATION=${PAIR_DURATION:-3s}
 LAT_RATE=${LAT_RATE:-1000}
 LAT_DURATION=${LAT_DURATION:-20s}
 OUT=${OUT:-$(mktemp -d /tmp/bench-sidecar.XXXXXX)}
@@ -64,6 +67,20 @@ for run in $(seq "$RUNS"); do
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# On a shared machine the load of other processes drifts by more than the difference being
+# measured; the ratio of two adjacent short runs cancels most of that drift, and the median of
+# many such ratios is the robust estimate.
+RATIOS=""
+for pair in $(seq "$PAIRS"); do
+  first=plain second=sidecar; [ $((pair % 2)) -eq 0 ] && first=sidecar second=plain
+  declare -A PR=()
+  for target in $first $second; do
+    PR[$target]=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$PAIR_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" | awk '/Requests\/sec/ {print $2}')
+  done
+  RATIOS="$RATIOS $(awk -v s="${PR[sidecar]}" -v p="${PR[plain]}" 'BEGIN {printf "%.3f", s/p}')"
+done
+echo "paired sidecar/plain ratios:$RATIOS" >&2
+
 declare -A LAT
 for target in app plain sidecar; do
   LAT[$target]=$("$OUT/bin/loadgen" -url "http://${ADDR[$target]}/bench" -rate "$LAT_RATE" -duration "$LAT_DURATION" \
@@ -93,6 +110,8 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
   echo
   hdr_rps=$(echo "${RPS[plain+headers]}" | median)
   awk -v s="$side_rps" -v p="$plain_rps" -v h="$hdr_rps" 'BEGIN {printf "Sidecar throughput: %.1f%% of the plain proxy (target >= 95%%); %.1f%% of the plain proxy sending the same identity headers.\n", 100*s/p, 100*s/h}'
+  echo "$RATIOS" | tr ' ' '\n' | grep -v '^$' | sort -n | awk -v n="$PAIRS" -v d="$PAIR_DURATION" \
+    '{a[NR]=$1} END {printf "Paired runs (%d adjacent plain/sidecar pairs of %s, order alternating): sidecar/plain median %.1f%%, quartiles %.1f%% to %.1f%%, range %.1f%% to %.1f%%.\n", n, d, 100*a[int((NR+1)/2)], 100*a[int((NR+3)/4)], 100*a[int((3*NR+1)/4)], 100*a[1], 100*a[NR]}'
   for q in p50 p99; do
     a=$(echo "${LAT[app]}" | field "service_${q}_ms"); s=$(echo "${LAT[sidecar]}" | field "service_${q}_ms"); p=$(echo "${LAT[plain]}" | field "service_${q}_ms")
     awk -v a="$a" -v s="$s" -v p="$p" -v q="$q" 'BEGIN {printf "Added %s over straight-to-app: sidecar %.3f ms, plain proxy %.3f ms.\n", q, s-a, p-a}'

@@ -382,6 +382,12 @@ func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string,
 		revoked = []RevokedSession{}
 	}
 	base := strings.TrimSuffix(c.WebsiteBasePath, "/")
+	signIn := base + "/signin"
+	if tenantID != PublicTenantID {
+		// The hosted sign-in page learns the tenant from this parameter (tenant ids need no
+		// escaping).
+		signIn += "?tenantId=" + tenantID
+	}
 	return Enforcement{
 		V:                          EnforcementVersion,
 		TenantID:                   tenantID,
@@ -396,6 +402,6 @@ func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string,
 		},
 		EmailVerificationRequired: c.EmailVerification == EmailVerificationRequired,
 		RevokedSessions:           revoked,
-		HostedUI:                  HostedUI{SignIn: base + "/signin", MFA: base + "/mfa"},
+		HostedUI:                  HostedUI{SignIn: signIn, MFA: base + "/mfa"},
 	}
 }

@@ -260,8 +260,9 @@ func TestBadInputGetsASpecificErrorAndChangesNothing(t *testing.T) {
 
 func TestAWrongMethodIsAJSON405(t *testing.T) {
 	h := newHarness(t)
-	r := h.do("GET", "/auth/signin", nil)
-	if r.Status != 405 || r.Header.Get("Allow") == "" || !strings.Contains(r.json(t)["message"].(string), "method GET is not allowed on /auth/signin; use POST") {
+	// GET /auth/signin is the hosted sign-in page; the refresh endpoint is POST only.
+	r := h.do("GET", "/auth/session/refresh", nil)
+	if r.Status != 405 || r.Header.Get("Allow") == "" || !strings.Contains(r.json(t)["message"].(string), "method GET is not allowed on /auth/session/refresh; use POST") {
 		t.Fatalf("got %d %v %s", r.Status, r.Header, r.Body)
 	}
 }

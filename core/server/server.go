@@ -18,6 +18,7 @@ import (
 	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/hostedui"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/mfaengine"
@@ -129,7 +130,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		opts.Claims = s.MFA.Claims
 	}
 	opts.Claims = accountapi.WithEmailVerification(opts.Claims, opts.Clock)
+	ui, err := hostedui.New(hostedui.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, MFA: s.MFA,
+		ThirdParty: s.ThirdParty, Core: http.HandlerFunc(s.ServeHTTP), Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui"),
+		Audit: func(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
+			s.API.Audit(r, msg, tenantID, userID, outcome, kv...)
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("server: hosted UI: %w", err)
+	}
 	routes := func(mux *http.ServeMux) {
+		ui.Register(mux)
 		s.MFA.Register(mux)
 		totpapi.New(totpapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)
 		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)

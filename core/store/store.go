@@ -41,6 +41,7 @@ type Store interface {
 	Tenants
 	Users
 	Sessions
+	LiveSessions
 	Keys
 	MFA
 	AccountFlows

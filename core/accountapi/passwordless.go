@@ -89,11 +89,12 @@ func (a *API) linkingSession(w http.ResponseWriter, r *http.Request, t tenant.Te
 	return sess, true, true
 }
 
-// secondaryCheck applies the account-linking rules to a secondary factor for contact c:
-// refused (SIGN_IN_UP_NOT_ALLOWED) when the contact belongs to another user, a completion
-// when the session's user has a passwordless login method for it, otherwise a setup that
+// secondaryCheck applies the account-linking rules to a secondary factor for contact c: a
+// completion when the session's user has a passwordless login method for it, refused
+// (SIGN_IN_UP_NOT_ALLOWED) when another user has it, otherwise a setup that
 // must pass the setup rule (a 403 invalid claim when refused). It answers refusals itself.
-func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, c passwordless.Contact, factor string) (setup, ok bool) {
+// For a completion it also returns the session's user, who owns the contact.
+func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, c passwordless.Contact, factor string) (setup bool, owner store.User, ok bool) {
 	var owners []store.User
 	var err error
 	if c.Email != "" {
@@ -103,29 +104,31 @@ func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Te
 	}
 	if err != nil {
 		a.internalError(w, r, fmt.Errorf("find the owners of a contact: %w", err))
-		return false, false
+		return false, store.User{}, false
 	}
-	onAccount := false
+	// A contact the user already proved with a code stays theirs, whoever else later signed
+	// up with the same email by another method; otherwise any other owner refuses it.
+	for _, u := range owners {
+		if u.ID == sess.UserID && hasPasswordlessLogin(u, t.ID, c) {
+			return false, u, true
+		}
+	}
 	for _, u := range owners {
 		if u.ID != sess.UserID {
 			a.opts.API.Audit(r, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
 			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED", "reason": ReasonContactTaken})
-			return false, false
+			return false, store.User{}, false
 		}
-		onAccount = onAccount || hasPasswordlessLogin(u, t.ID, c)
-	}
-	if onAccount {
-		return false, true
 	}
 	if err := a.opts.MFA.CheckSetup(r.Context(), sess, factor); err != nil {
 		if mfaengine.WriteSetupError(w, err) {
 			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "setup_denied", "factor", factor, "reason", err.Error())
-			return false, false
+			return false, store.User{}, false
 		}
 		a.internalError(w, r, err)
-		return false, false
+		return false, store.User{}, false
 	}
-	return true, true
+	return true, store.User{}, true
 }
 
 func hasPasswordlessLogin(u store.User, tenantID string, c passwordless.Contact) bool {
@@ -206,7 +209,7 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 	}
 	flow := passwordless.FlowUserInputCode
 	if secondary {
-		if _, ok := a.secondaryCheck(w, r, t, sess, contact, otpFactor(contact)); !ok {
+		if _, _, ok := a.secondaryCheck(w, r, t, sess, contact, otpFactor(contact)); !ok {
 			return
 		}
 	} else if flow, ok = firstFactorFlow(t, ch); !ok {
@@ -372,15 +375,19 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 // a passwordless login method of the session's user, and the factor is marked completed in
 // the session, which gets new tokens.
 func (a *API) completeSecondary(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, c passwordless.Contact, factor string) {
-	setup, ok := a.secondaryCheck(w, r, t, sess, c, factor)
+	setup, u, ok := a.secondaryCheck(w, r, t, sess, c, factor)
 	if !ok {
 		return
 	}
-	u, _, created, err := a.opts.Store.SignInUpPasswordless(r.Context(), store.NewPasswordlessUser{
-		RecipeUserID: a.opts.NewID(), UserID: sess.UserID, TenantID: t.ID, Email: c.Email, PhoneNumber: c.PhoneNumber, Now: a.opts.Clock()})
-	if err != nil {
-		a.internalError(w, r, err)
-		return
+	created := false
+	if setup {
+		var err error
+		u, _, created, err = a.opts.Store.SignInUpPasswordless(r.Context(), store.NewPasswordlessUser{
+			RecipeUserID: a.opts.NewID(), UserID: sess.UserID, TenantID: t.ID, Email: c.Email, PhoneNumber: c.PhoneNumber, Now: a.opts.Clock()})
+		if err != nil {
+			a.internalError(w, r, err)
+			return
+		}
 	}
 	if u.ID != sess.UserID {
 		// Another user took the contact between the check and the link.

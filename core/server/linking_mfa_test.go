@@ -133,6 +133,16 @@ func TestASecondFactorCodeIsLinkedToTheSessionsUser(t *testing.T) {
 		}
 		carol.wantV(false)
 	})
+	t.Run("another user signing up later with the email does not take the factor away", func(t *testing.T) {
+		fay := h.signUpMFA(tp, "fay-login@example.com")
+		created := mustStatus(t, fay.secondaryCode(map[string]any{"email": "fay@example.com"}), http.StatusOK, "OK")
+		mustStatus(t, fay.consumeSecondary(created, mails.last(t, "fay@example.com").code(t)), http.StatusOK, "OK")
+		h.signUpMFA(tp, "fay@example.com") // a password account with Fay's code email
+		again := fay.signIn()
+		created = mustStatus(t, again.secondaryCode(map[string]any{"email": "fay@example.com"}), http.StatusOK, "OK")
+		mustStatus(t, again.consumeSecondary(created, mails.last(t, "fay@example.com").code(t)), http.StatusOK, "OK")
+		again.wantV(true)
+	})
 	t.Run("without linking the code signs a separate passwordless user in", func(t *testing.T) {
 		h.deliveryTenant("open", email, `"firstFactors":["emailpassword","otp-email"]`)
 		erin := h.signUpMFA("/open", "erin@example.com")

@@ -90,17 +90,6 @@ func TestInvalidRequirementsAreRefusedWithAReason(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
 func TestFreshDropsFactorsOlderThanTheMaximumAge(t *testing.T) {
 	now := time.Unix(10_000, 0)
 	c := Completed{"emailpassword": 1_000, "totp": 9_500}

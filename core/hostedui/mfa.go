@@ -56,7 +56,10 @@ func (u *UI) loadMFA(w http.ResponseWriter, r *http.Request) (mfaContext, bool) 
 	}
 	m := mfaContext{sess: sess, t: t, st: st, back: SafeRedirect(r.FormValue("redirectToPath"))}
 	for _, f := range st.Next {
-		if slices.Contains(hostedFactors, f) && (slices.Contains(st.SetUp, f) || slices.Contains(st.AllowedToSetUp, f)) {
+		// Recovery codes are offered to users who have some; they are created after another
+		// factor is set up, not as a factor of their own here.
+		setUp := slices.Contains(st.SetUp, f)
+		if slices.Contains(hostedFactors, f) && (setUp || (slices.Contains(st.AllowedToSetUp, f) && f != mfa.RecoveryCode)) {
 			m.offered = append(m.offered, f)
 		}
 	}
@@ -336,7 +339,6 @@ func (u *UI) totpVerify(w http.ResponseWriter, r *http.Request) {
 	case a.Status == "INVALID_TOTP_ERROR":
 		u.renderTOTP(w, r, m, http.StatusUnprocessableEntity, func(v *view) {
 			v.FieldErrors["code"] = attemptsMessage(a, "code")
-			v.Error = v.FieldErrors["code"]
 		})
 	case a.Status == "LIMIT_REACHED_ERROR":
 		u.renderTOTP(w, r, m, http.StatusTooManyRequests, func(v *view) { v.Error = lockedMessage(a) })
@@ -424,7 +426,7 @@ func (u *UI) renderRecovery(w http.ResponseWriter, r *http.Request, m mfaContext
 	}
 	v.Factor = mfa.RecoveryCode
 	if msg != "" {
-		v.Error, v.FieldErrors["code"] = msg, msg
+		v.FieldErrors["code"] = msg
 	}
 	u.render(w, r, status, "recovery", v)
 }

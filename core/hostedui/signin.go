@@ -277,7 +277,6 @@ func (u *UI) codeFailure(w http.ResponseWriter, r *http.Request, t tenant.Tenant
 				v.FieldErrors["code"] += " Attempts left: " + strconv.Itoa(max-failed) + "."
 			}
 		}
-		v.Error = v.FieldErrors["code"]
 		u.render(w, r, http.StatusUnprocessableEntity, "code", v)
 	default:
 		u.restart(w, r, t, factor, "Too many wrong codes, or the code is no longer valid. Please start again.")

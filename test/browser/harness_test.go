@@ -1,0 +1,320 @@
+// Package browser_test drives the hosted login and MFA pages in a real headless Chromium,
+// through the real sidecar in front of the sample app, with the real core behind it: every
+// part is a separate process talking over loopback HTTP, and the browser only ever talks to
+// the sidecar, as it would in a cluster.
+//
+// Chromium is Debian's package (/usr/bin/chromium). When it is missing the tests run
+// hack/chromium.sh to install it, and fail — never skip — if it still is not there.
+package browser_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/twofold-dev/twofold/core/adminclient"
+	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/test/coreproc"
+	"github.com/twofold-dev/twofold/test/proc"
+	"github.com/twofold-dev/twofold/test/testenv"
+)
+
+// chromiumBin is where Debian's chromium package puts the browser.
+const chromiumBin = "/usr/bin/chromium"
+
+var (
+	chromiumOnce sync.Once
+	chromiumErr  error
+)
+
+// chromium returns the browser's path, installing it with hack/chromium.sh when missing.
+func chromium(t *testing.T) string {
+	t.Helper()
+	chromiumOnce.Do(func() {
+		if _, err := os.Stat(chromiumBin); err == nil {
+			return
+		}
+		cmd := exec.Command("bash", filepath.Join(testenv.RepoRoot(), "hack", "chromium.sh"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			chromiumErr = fmt.Errorf("hack/chromium.sh could not install Chromium: %w\n%s", err, out)
+			return
+		}
+		if _, err := os.Stat(chromiumBin); err != nil {
+			chromiumErr = fmt.Errorf("hack/chromium.sh ran but %s is missing: %w\n%s", chromiumBin, err, out)
+		}
+	})
+	if chromiumErr != nil {
+		t.Fatalf("the browser tests need Debian's chromium package (%s): %v", chromiumBin, chromiumErr)
+	}
+	return chromiumBin
+}
+
+// system is a core, the sample app and a sidecar for one tenant, running as processes.
+type system struct {
+	core    *coreproc.Core
+	admin   *adminclient.Client
+	sidecar string // the only URL the browser uses
+}
+
+// start runs the core, puts tenantID's configuration, and starts the sample app and a
+// sidecar for the tenant in front of it.
+func start(t *testing.T, tenantID string, cfg config.TenantConfig) *system {
+	t.Helper()
+	core := coreproc.Start(t, coreproc.Options{})
+	admin := adminclient.New(core.URL, func() (string, error) { return core.AdminKey, nil }, nil)
+	if _, err := admin.PutTenant(context.Background(), tenantID, cfg); err != nil {
+		t.Fatalf("put tenant %s: %v", tenantID, err)
+	}
+	appAddr := proc.FreeAddr(t)
+	app := proc.Start(t, "sampleapp", proc.Build(t, "./test/sampleapp"), nil, "-listen", appAddr)
+	app.WaitHTTP(t, "http://"+appAddr+"/healthz", 200, 30*time.Second)
+	sidecarAddr, adminAddr := proc.FreeAddr(t), proc.FreeAddr(t)
+	sc := proc.Start(t, "twofold-sidecar", proc.Build(t, "./cmd/sidecar"), []string{
+		"TWOFOLD_LISTEN=" + sidecarAddr,
+		"TWOFOLD_ADMIN_LISTEN=" + adminAddr,
+		"TWOFOLD_UPSTREAM=http://" + appAddr,
+		"TWOFOLD_CORE_URL=" + core.URL,
+		"TWOFOLD_TENANT=" + tenantID,
+		"TWOFOLD_POLL_INTERVAL=1s",
+	})
+	sc.WaitHTTP(t, "http://"+adminAddr+"/readyz", 200, 30*time.Second)
+	return &system{core: core, admin: admin, sidecar: "http://" + sidecarAddr}
+}
+
+// tenantConfig parses a tenant configuration; cookies are not Secure because the sidecar
+// serves plain http on loopback.
+func tenantConfig(t *testing.T, s string) config.TenantConfig {
+	t.Helper()
+	var c config.TenantConfig
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	c.Session.CookieSecure = &no
+	return c
+}
+
+// browser is one headless Chromium with a fresh profile.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+	n     int
+}
+
+// newBrowser starts Chromium with the flags the project uses and a fresh user-data-dir.
+func newBrowser(t *testing.T, name string) *browser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first Run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	dir := filepath.Join(testenv.RepoRoot(), "test", "artifacts", "browser", name)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, ctx: ctx, shots: dir}
+}
+
+// step runs actions with a time limit; a failure ends the test with a screenshot of where
+// the browser was.
+func (b *browser) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		html, _ := b.run(chromedp.OuterHTML(chromedp.CSS("html")))
+		loc, _ := b.run(chromedp.Location())
+		b.t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, html)
+	}
+}
+
+func (b *browser) run(a chromedp.Action[string]) (string, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, a)
+}
+
+// text returns the text of the element with id.
+func (b *browser) text(id string) string {
+	b.t.Helper()
+	s, err := b.run(chromedp.Text(chromedp.ID(id)))
+	if err != nil {
+		b.t.Fatalf("text of #%s: %v", id, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// focused is the id of the element that has the keyboard focus.
+func (b *browser) focused() string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.activeElement ? document.activeElement.id : ''"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return id
+}
+
+// location is the browser's URL.
+func (b *browser) location() string {
+	b.t.Helper()
+	s, err := b.run(chromedp.Location())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return s
+}
+
+// shot saves a full-page screenshot as a test artifact.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	b.n++
+	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, name))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// clearCookies forgets every session, as a new browser would.
+func (b *browser) clearCookies() {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// mailbox is an in-process SMTP server that hands over each message's text.
+type mailbox struct {
+	msgs chan string
+	port int
+}
+
+func startSMTP(t *testing.T) *mailbox {
+	t.Helper()
+	m := &mailbox{msgs: make(chan string, 16)}
+	srv := gosmtp.NewServer(m)
+	srv.Domain = "mx.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	m.port = ln.Addr().(*net.TCPAddr).Port
+	return m
+}
+
+// next waits for the next message's plain text.
+func (m *mailbox) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case s := <-m.msgs:
+		return s
+	case <-time.After(30 * time.Second):
+		t.Fatal("no email arrived within 30 seconds")
+		return ""
+	}
+}
+
+// NewSession implements gosmtp.Backend.
+func (m *mailbox) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &smtpSession{m: m}, nil }
+
+type smtpSession struct{ m *mailbox }
+
+func (s *smtpSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *smtpSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (s *smtpSession) Reset()                                 {}
+func (s *smtpSession) Logout() error                          { return nil }
+
+func (s *smtpSession) Data(r io.Reader) error {
+	msg, err := mail.ReadMessage(r)
+	if err != nil {
+		return err
+	}
+	text, err := plainText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	if err != nil {
+		return err
+	}
+	s.m.msgs <- text
+	return nil
+}
+
+// plainText returns the text/plain part of a message body.
+func plainText(contentType, encoding string, body io.Reader) (string, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				return "", fmt.Errorf("no text/plain part: %w", err)
+			}
+			if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+				b, err := io.ReadAll(p)
+				return string(b), err
+			}
+		}
+	}
+	if strings.EqualFold(encoding, "quoted-printable") {
+		body = quotedprintable.NewReader(body)
+	}
+	b, err := io.ReadAll(body)
+	return string(b), err
+}

@@ -19,7 +19,7 @@ import (
 func BenchmarkApplyToLive(b *testing.B) {
 	core := coreproc.Start(b, coreproc.Options{})
 	admin := adminclient.New(core.URL, func() (string, error) { return core.AdminKey, nil }, nil)
-	ns := startManagerFor(b, admin, time.Minute)
+	ns := startManager(b, admin, time.Minute)
 	ctx := context.Background()
 	// Warm up: the first tenant also waits for the manager's caches to sync.
 	warm := &authv1alpha1.AuthTenant{ObjectMeta: metav1.ObjectMeta{Name: "warm-up", Namespace: ns}}
@@ -72,7 +72,7 @@ func BenchmarkThousandTenantsConverge(b *testing.B) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		ns := startManagerFor(b, admin, time.Minute)
+		ns := startManager(b, admin, time.Minute)
 		b.StartTimer()
 		start := time.Now()
 		for j := 0; j < fleetSize; j++ {

@@ -8,16 +8,11 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
 	"github.com/twofold-dev/twofold/controllers"
@@ -49,41 +44,9 @@ func zapLevel() zapcore.Level {
 }
 
 // startManager runs the reconcilers against the test API server and the given core until the
-// test ends. Each test gets its own namespace so tests do not see each other's objects.
-func startManager(t *testing.T, core controllers.CoreClient, resync time.Duration) string {
-	return startManagerFor(t, core, resync)
-}
-
-func startManagerFor(t testing.TB, core controllers.CoreClient, resync time.Duration) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ctrl-"}}
-	if err := env.Client.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:  env.Scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		// Watch only this test's namespace, so earlier tests' objects stay out of it.
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns.Name: {}}},
-		// Each test has its own manager: skip the process-wide name uniqueness check.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.Setup(ctx, mgr, controllers.Options{Core: core, ResyncPeriod: resync}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return ns.Name
+// test ends, in a namespace of the test's own.
+func startManager(t testing.TB, core controllers.CoreClient, resync time.Duration) string {
+	return env.StartControllers(t, core, resync)
 }
 
 // eventually polls cond until it holds or the time limit passes. The controllers work

@@ -15,18 +15,11 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
-	"github.com/twofold-dev/twofold/controllers"
 	"github.com/twofold-dev/twofold/core/adminclient"
 	"github.com/twofold-dev/twofold/core/totp"
 	"github.com/twofold-dev/twofold/test/coreproc"
@@ -62,26 +55,7 @@ func startSystem(t *testing.T) *system {
 	core := coreproc.Start(t, coreproc.Options{})
 	admin := adminclient.New(core.URL, func() (string, error) { return core.AdminKey, nil }, nil)
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     env.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns.Name: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	if err := controllers.Setup(mctx, mgr, controllers.Options{Core: admin, ResyncPeriod: 5 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Start(mctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	ns := env.StartControllers(t, admin, 5*time.Second)
 
 	appAddr := proc.FreeAddr(t)
 	app := proc.Start(t, "sampleapp", proc.Build(t, "./test/sampleapp"), nil, "-listen", appAddr)
@@ -97,9 +71,9 @@ func startSystem(t *testing.T) *system {
 		"TWOFOLD_PUBLIC_PATHS=/healthz",
 		"TWOFOLD_POLL_INTERVAL=1s",
 	})
-	s := &system{ns: ns.Name, core: core, admin: admin, sidecar: "http://" + sidecarAddr}
+	s := &system{ns: ns, core: core, admin: admin, sidecar: "http://" + sidecarAddr}
 
-	tenant := &authv1alpha1.AuthTenant{ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: ns.Name}}
+	tenant := &authv1alpha1.AuthTenant{ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: ns}}
 	tenant.Spec.FirstFactors = []authv1alpha1.FactorID{authv1alpha1.FactorEmailPassword}
 	s.apply(t, tenant)
 	s.apply(t, s.policy(`[{"factor":"totp"}]`))

@@ -35,10 +35,10 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-"$OUT/bin/benchapp" -listen "$APP" 2>"$OUT/app.log" & PIDS+=($!)
+"$OUT/bin/benchapp" -listen "$APP" 2>"$OUT/app.log" & APP_PID=$!; PIDS+=($APP_PID)
 "$OUT/bin/benchcore" -listen "$CORE" -issuer "http://$CORE/auth" -token-out "$OUT/token" 2>"$OUT/core.log" & PIDS+=($!)
 "$OUT/bin/plainproxy" -listen "$PLAIN" -upstream "http://$APP" 2>"$OUT/plain.log" & PLAIN_PID=$!; PIDS+=($PLAIN_PID)
-"$OUT/bin/plainproxy" -listen "$PLAINHDR" -upstream "http://$APP" -identity-headers 2>"$OUT/plainhdr.log" & PIDS+=($!)
+"$OUT/bin/plainproxy" -listen "$PLAINHDR" -upstream "http://$APP" -identity-headers 2>"$OUT/plainhdr.log" & PLAINHDR_PID=$!; PIDS+=($PLAINHDR_PID)
 "$OUT/bin/sidecar" -core-url "http://$CORE" -upstream "http://$APP" -listen "$SIDECAR" -admin-listen "$ADMIN" \
   2>"$OUT/sidecar.log" & SIDECAR_PID=$!; PIDS+=($SIDECAR_PID)
 
@@ -54,14 +54,23 @@ AUTH="Authorization: Bearer $TOKEN"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$SIDECAR/bench")" = 401 ]
 
 declare -A ADDR=([app]=$APP [plain]=$PLAIN [plain+headers]=$PLAINHDR [sidecar]=$SIDECAR)
-declare -A RPS
+declare -A PID=([app]="" [plain]=$PLAIN_PID [plain+headers]=$PLAINHDR_PID [sidecar]=$SIDECAR_PID)
+declare -A RPS PROXY_TICKS APP_TICKS REQS
+# CPU time (user + system, in clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for run in $(seq "$RUNS"); do
   # Alternate the order so that neither proxy always runs right after the other.
   order="app plain plain+headers sidecar"; [ $((run % 2)) -eq 0 ] && order="sidecar plain+headers plain app"
   for target in $order; do
+    a0=$(ticks "$APP_PID"); p0=0; [ -n "${PID[$target]}" ] && p0=$(ticks "${PID[$target]}")
     r=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" |
       tee "$OUT/wrk-$target-$run.txt" | awk '/Requests\/sec/ {print $2}')
+    a1=$(ticks "$APP_PID"); p1=0; [ -n "${PID[$target]}" ] && p1=$(ticks "${PID[$target]}")
+    n=$(awk '/requests in/ {print $1}' "$OUT/wrk-$target-$run.txt")
     RPS[$target]="${RPS[$target]:-} $r"
+    PROXY_TICKS[$target]=$(( ${PROXY_TICKS[$target]:-0} + p1 - p0 ))
+    APP_TICKS[$target]=$(( ${APP_TICKS[$target]:-0} + a1 - a0 ))
+    REQS[$target]=$(( ${REQS[$target]:-0} + n ))
     echo "wrk run $run $target: $r req/s" >&2
   done
 done
@@ -106,6 +115,16 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
       continue
     fi
     echo "| $t | $r | ${RPS[$t]# } | $(echo "${LAT[$t]}" | field service_p50_ms) | $(echo "${LAT[$t]}" | field service_p90_ms) | $(echo "${LAT[$t]}" | field service_p99_ms) | $(echo "${LAT[$t]}" | field service_max_ms) |"
+  done
+  echo
+  echo "CPU time per request during the wrk runs (from /proc/<pid>/stat; less sensitive to other load than req/s):"
+  echo
+  echo "| target | proxy CPU us/request | app CPU us/request |"
+  echo "| --- | --- | --- |"
+  hz=$(getconf CLK_TCK)
+  for t in app plain plain+headers sidecar; do
+    awk -v pt="${PROXY_TICKS[$t]}" -v at="${APP_TICKS[$t]}" -v n="${REQS[$t]}" -v hz="$hz" -v t="$t" \
+      'BEGIN {p = (t == "app") ? "-" : sprintf("%.1f", pt * 1e6 / hz / n); printf "| %s | %s | %.1f |\n", t, p, at * 1e6 / hz / n}'
   done
   echo
   hdr_rps=$(echo "${RPS[plain+headers]}" | median)

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twofold-dev/twofold/core/config"
 )
@@ -222,6 +224,9 @@ func TestRedirectToPathNeverLeavesTheSite(t *testing.T) {
 	})
 }
 
+// inlineCode finds inline styles, inline scripts and event-handler attributes.
+var inlineCode = regexp.MustCompile(`<style|\sstyle=|<script>|<script [^>]*>[^<]|\son[a-z]+=`)
+
 func TestEveryHostedAnswerForbidsFramingAndInlineCode(t *testing.T) {
 	h := newHarness(t, tenantConfig(t, totpTenant))
 	b := h.browser()
@@ -241,7 +246,7 @@ func TestEveryHostedAnswerForbidsFramingAndInlineCode(t *testing.T) {
 			if p.header.Get("X-Content-Type-Options") != "nosniff" || p.header.Get("Referrer-Policy") != "no-referrer" || p.header.Get("X-Frame-Options") != "DENY" {
 				t.Fatalf("headers %v", p.header)
 			}
-			if strings.Contains(p.body, "<style") || strings.Contains(p.body, "style=") || strings.Contains(p.body, "<script>") || strings.Contains(p.body, " on") && strings.Contains(p.body, "onclick=") {
+			if inlineCode.MatchString(p.body) {
 				t.Fatal("the page has inline style or script")
 			}
 		})
@@ -309,4 +314,73 @@ func TestAnIncompleteSessionCannotOpenTheAccountPage(t *testing.T) {
 func TestWithoutASessionTheMFAPageSendsToSignIn(t *testing.T) {
 	h := newHarness(t, tenantConfig(t, totpTenant))
 	wantRedirect(t, h.browser().get("/auth/mfa?redirectToPath=%2Fx"), "/auth/signin?redirectToPath=%2Fx")
+}
+
+func TestNoSecretReachesAURLOrTheLogs(t *testing.T) {
+	h := newHarness(t, tenantConfig(t, totpTenant))
+	b := h.browser()
+	b.signUp("ada@example.com", "correct horse 1", "/")
+	b.follow(b.submit("/auth/ui/action/totp/setup"))
+	secret := b.secret()
+	for _, src := range regexp.MustCompile(`(?:src|href|action)="([^"]*)"`).FindAllStringSubmatch(b.last, -1) {
+		if strings.Contains(src[1], secret) {
+			t.Fatalf("the URL %q carries the TOTP secret", src[1])
+		}
+	}
+	b.submit("/auth/ui/action/totp/verify", "code", h.code(secret))
+	codes := b.codes()
+	b.submit("/auth/ui/action/recovery/download")
+	b2 := h.browser()
+	b2.signIn("ada@example.com", "correct horse 1", "/")
+	b2.get("/auth/mfa/recovery-code")
+	b2.submit("/auth/ui/action/recovery/verify", "code", codes[0])
+	logs := h.logs.String()
+	if !strings.Contains(logs, "Signed up") {
+		t.Fatalf("the test did not capture the core's logs:\n%s", logs)
+	}
+	for _, s := range append([]string{secret, "correct horse 1"}, codes...) {
+		if strings.Contains(logs, s) {
+			t.Fatalf("the logs contain the secret %q:\n%s", s, logs)
+		}
+	}
+}
+
+func TestAnExpiredAccessTokenIsRefreshedAndTheBrowserReturns(t *testing.T) {
+	h := newHarness(t, tenantConfig(t, `{"firstFactors":["emailpassword"]}`))
+	b := h.browser()
+	b.signUp("ada@example.com", "correct horse 1", "/")
+	h.clock.Advance(2 * time.Hour)
+	p := b.get("/auth/account")
+	wantRedirect(t, p, "/auth/session/refresh/ui?redirectToPath=%2Fauth%2Faccount")
+	p = b.get(p.location)
+	wantRedirect(t, p, "/auth/account")
+	if !strings.Contains(strings.Join(p.header.Values("Set-Cookie"), ";"), "sAccessToken=ey") {
+		t.Fatalf("the refresh set no new access token: %v", p.header.Values("Set-Cookie"))
+	}
+	if p := b.get("/auth/account"); p.code != http.StatusOK {
+		t.Fatalf("after the refresh the account page answered %d", p.code)
+	}
+
+	t.Run("without a refresh token the browser goes to sign in, once", func(t *testing.T) {
+		stranger := h.browser()
+		wantRedirect(t, stranger.get("/auth/session/refresh/ui?redirectToPath=%2Fx"), "/auth/signin?redirectToPath=%2Fx&refreshed=1")
+		if p := stranger.get("/auth/signin?redirectToPath=%2Fx&refreshed=1"); p.code != http.StatusOK {
+			t.Fatalf("the sign-in page answered %d", p.code)
+		}
+	})
+}
+
+func TestTheSignInLinkPageReadsTheCodeOnlyFromTheFragment(t *testing.T) {
+	h := newHarness(t, tenantConfig(t, `{"firstFactors":["link-email"]}`))
+	b := h.browser()
+	p := b.get("/auth/verify?preAuthSessionId=abc&tenantId=public")
+	mustContain(t, p.body, `name="preAuthSessionId" value="abc"`, `id="link-code" data-from-fragment`, "<noscript>")
+	p = b.submit("/auth/ui/action/link/consume")
+	if p.code != http.StatusGone {
+		t.Fatalf("a link without its code answered %d", p.code)
+	}
+	mustContain(t, p.body, "This sign-in link is incomplete.")
+	p = b.get("/auth/verify?preAuthSessionId=abc&tenantId=public")
+	p = b.submit("/auth/ui/action/link/consume", "linkCode", "not-a-real-code")
+	mustContain(t, p.body, "This sign-in link has expired or was already used.")
 }

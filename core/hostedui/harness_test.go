@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
+
 	"github.com/twofold-dev/twofold/core/adminclient"
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/emailpassword"
@@ -51,6 +53,25 @@ type harness struct {
 	ts    *httptest.Server
 	clock *fakeClock
 	admin *adminclient.Client
+	logs  *logBuffer
+}
+
+// logBuffer keeps every log line of the core.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) add(prefix, args string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(prefix + " " + args + "\n")
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newHarness runs the whole core in process with a fake clock and puts cfg as the public
@@ -66,10 +87,11 @@ func newHarness(t *testing.T, cfg config.TenantConfig) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, clock: clock}
+	h := &harness{t: t, clock: clock, logs: &logBuffer{}}
 	h.ts = httptest.NewUnstartedServer(nil)
+	logger := funcr.New(h.logs.add, funcr.Options{Verbosity: 10})
 	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + h.ts.Listener.Addr().String() + "/auth",
-		AdminKey: adminKey, Clock: clock.Now, PasswordParams: cheapHashes})
+		AdminKey: adminKey, Clock: clock.Now, PasswordParams: cheapHashes, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,6 +105,8 @@ const (
 	SignUpPath  = "/auth/signup"
 	MFAPath     = "/auth/mfa"
 	AccountPath = "/auth/account"
+	// MagicLinkPath is where passwordless sign-in links point (websiteBasePath + /verify).
+	MagicLinkPath = "/auth/verify"
 	// uiPrefix holds the assets, the QR code and the form actions. Its second segment is no
 	// FDI path word, so these routes never overlap a tenant's FDI routes.
 	uiPrefix = "/auth/ui"
@@ -124,6 +126,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+MFAPath+"/otp-email", page(u.otpPage))
 	mux.Handle("GET "+MFAPath+"/otp-phone", page(u.otpPage))
 	mux.Handle("GET "+AccountPath, page(u.accountPage))
+	mux.Handle("GET "+MagicLinkPath, page(u.magicLinkPage))
 	mux.Handle("GET "+uiPrefix+"/callback/{provider}", page(u.thirdPartyCallback))
 	mux.Handle("GET /auth/session/refresh/ui", page(u.refreshPage))
 
@@ -137,6 +140,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+uiPrefix+"/action/code/send", action(u.firstFactorCodeSend))
 	mux.Handle("POST "+uiPrefix+"/action/code/resend", action(u.firstFactorCodeResend))
 	mux.Handle("POST "+uiPrefix+"/action/code/consume", action(u.firstFactorCodeConsume))
+	mux.Handle("POST "+uiPrefix+"/action/link/consume", action(u.magicLinkConsume))
 	mux.Handle("POST "+uiPrefix+"/action/totp/setup", action(u.totpSetup))
 	mux.Handle("POST "+uiPrefix+"/action/totp/verify", action(u.totpVerify))
 	mux.Handle("POST "+uiPrefix+"/action/totp/remove", action(u.totpRemove))

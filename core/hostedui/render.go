@@ -30,6 +30,9 @@ type view struct {
 	Providers       []config.Provider
 	CodeByEmail     bool
 	CodeByPhone     bool
+	// EmailSends and PhoneSends say what a passwordless sign-in sends: code, link, or both.
+	EmailSends string
+	PhoneSends string
 	SignUp          bool
 
 	// Code entry (passwordless first factor and email/SMS second factor).

@@ -33,7 +33,20 @@ func (u *UI) signInView(w http.ResponseWriter, r *http.Request, t tenant.Tenant,
 	}
 	v.CodeByEmail = slices.Contains(ff, mfa.OTPEmail) || slices.Contains(ff, mfa.LinkEmail)
 	v.CodeByPhone = slices.Contains(ff, mfa.OTPPhone) || slices.Contains(ff, mfa.LinkPhone)
+	v.EmailSends = sends(slices.Contains(ff, mfa.OTPEmail), slices.Contains(ff, mfa.LinkEmail))
+	v.PhoneSends = sends(slices.Contains(ff, mfa.OTPPhone), slices.Contains(ff, mfa.LinkPhone))
 	return v, nil
+}
+
+// sends words what a passwordless sign-in sends.
+func sends(code, link bool) string {
+	switch {
+	case code && link:
+		return "code or link"
+	case link:
+		return "link"
+	}
+	return "code"
 }
 
 func (u *UI) signInPage(w http.ResponseWriter, r *http.Request) { u.firstFactorPage(w, r, false) }
@@ -302,6 +315,49 @@ func (u *UI) firstFactorCodeConsume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.codeFailure(w, r, t, "", a)
+}
+
+// magicLinkPage is where a sign-in link lands. The link's code is in the URL fragment, which
+// never reaches a server: the page's script copies it into the form (and out of the address
+// bar), and the person confirms with a click, so that mail scanners that open links do not
+// use it up.
+func (u *UI) magicLinkPage(w http.ResponseWriter, r *http.Request) {
+	t, ok := u.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	v, err := u.newView(w, r, t, "Finish signing in")
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	v.PreAuthSessionID = r.FormValue("preAuthSessionId")
+	u.render(w, r, http.StatusOK, "link", v)
+}
+
+// magicLinkConsume signs in with the code of a sign-in link.
+func (u *UI) magicLinkConsume(w http.ResponseWriter, r *http.Request) {
+	t, ok := u.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	linkCode := strings.TrimSpace(r.PostFormValue("linkCode"))
+	if linkCode == "" {
+		u.restart(w, r, t, "", "This sign-in link is incomplete. Open it again from the email, or sign in with a code.")
+		return
+	}
+	c := u.newCall(w, r)
+	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code/consume", map[string]string{
+		"preAuthSessionId": r.PostFormValue("preAuthSessionId"), "linkCode": linkCode})
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	if a.Status == "OK" {
+		u.afterSignIn(c, SafeRedirect(r.PostFormValue("redirectToPath")))
+		return
+	}
+	u.restart(w, r, t, "", "This sign-in link has expired or was already used. Please start again.")
 }
 
 // refreshPage refreshes an expired session from the refresh cookie (whose path this page is

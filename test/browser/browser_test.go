@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/totp"
 )
 
@@ -217,4 +218,48 @@ func TestEmailCodeAsSecondFactorInABrowser(t *testing.T) {
 		t.Fatalf("after the email code the browser is at %s, want /inbox", b.location())
 	}
 	b.shot("app")
+}
+
+var signInLink = regexp.MustCompile(`http://\S+/auth/verify\?\S+#\S+`)
+
+func TestEmailCodeAndLinkSignInInABrowser(t *testing.T) {
+	box := startSMTP(t)
+	sys := startWith(t, "links", func(sidecar string) config.TenantConfig {
+		return tenantConfig(t, `{"firstFactors":["otp-email","link-email"],"websiteDomain":"`+sidecar+`",
+			"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.port)+`,"from":"Links <no-reply@links.test>","tls":"none"}}}`)
+	})
+	b := newBrowser(t, "passwordless")
+
+	// A code typed in.
+	b.step("open the app", chromedp.Navigate(sys.sidecar+"/projects"), chromedp.WaitVisible(chromedp.ID("email-code-form")))
+	b.shot("sign-in")
+	b.step("ask for a code",
+		chromedp.SendKeys(chromedp.ID("code-email"), "lin@example.com"),
+		chromedp.Click(chromedp.ID("send-email-code")),
+		chromedp.WaitVisible(chromedp.ID("code-form")))
+	code := sixDigits.FindString(box.next(t))
+	b.shot("code")
+	b.step("enter the code", chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Click(chromedp.ID("submit")))
+	user := wantApp(t, b, "links", "otp-email")
+
+	// A link opened from the email.
+	b.clearCookies()
+	b.step("open the app again", chromedp.Navigate(sys.sidecar+"/projects/7"), chromedp.WaitVisible(chromedp.ID("email-code-form")))
+	b.step("ask for a link",
+		chromedp.SendKeys(chromedp.ID("code-email"), "lin@example.com"),
+		chromedp.Click(chromedp.ID("send-email-code")),
+		chromedp.WaitVisible(chromedp.ID("code-form")))
+	link := signInLink.FindString(box.next(t))
+	if !strings.HasPrefix(link, sys.sidecar+"/auth/verify?") {
+		t.Fatalf("the email's link %q does not lead to the hosted page", link)
+	}
+	b.step("open the link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("link-form")))
+	if loc := b.location(); strings.Contains(loc, "#") {
+		t.Fatalf("the link's code stays in the address bar: %s", loc)
+	}
+	b.shot("link")
+	b.step("finish signing in", chromedp.Click(chromedp.ID("submit")))
+	if again := wantApp(t, b, "links", "link-email"); again != user {
+		t.Fatalf("the link signed in %s, the code %s", again, user)
+	}
 }

@@ -80,15 +80,22 @@ type system struct {
 // sidecar for the tenant in front of it.
 func start(t *testing.T, tenantID string, cfg config.TenantConfig) *system {
 	t.Helper()
+	return startWith(t, tenantID, func(string) config.TenantConfig { return cfg })
+}
+
+// startWith is start for a configuration that needs the sidecar's URL (the website domain
+// of sign-in links).
+func startWith(t *testing.T, tenantID string, cfg func(sidecarURL string) config.TenantConfig) *system {
+	t.Helper()
+	sidecarAddr, adminAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	core := coreproc.Start(t, coreproc.Options{})
 	admin := adminclient.New(core.URL, func() (string, error) { return core.AdminKey, nil }, nil)
-	if _, err := admin.PutTenant(context.Background(), tenantID, cfg); err != nil {
+	if _, err := admin.PutTenant(context.Background(), tenantID, cfg("http://"+sidecarAddr)); err != nil {
 		t.Fatalf("put tenant %s: %v", tenantID, err)
 	}
 	appAddr := proc.FreeAddr(t)
 	app := proc.Start(t, "sampleapp", proc.Build(t, "./test/sampleapp"), nil, "-listen", appAddr)
 	app.WaitHTTP(t, "http://"+appAddr+"/healthz", 200, 30*time.Second)
-	sidecarAddr, adminAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	sc := proc.Start(t, "twofold-sidecar", proc.Build(t, "./cmd/sidecar"), []string{
 		"TWOFOLD_LISTEN=" + sidecarAddr,
 		"TWOFOLD_ADMIN_LISTEN=" + adminAddr,

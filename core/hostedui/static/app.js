@@ -1,5 +1,5 @@
-// Progressive enhancement for the hosted pages: everything works without this script; it
-// only adds a copy-to-clipboard button to the recovery codes.
+// Progressive enhancement for the hosted pages: the forms work without this script; it adds
+// a copy-to-clipboard button to the recovery codes and reads sign-in links' fragments.
 "use strict";
 document.querySelectorAll("[data-copy]").forEach(function (button) {
   var target = document.getElementById(button.getAttribute("data-copy"));
@@ -18,4 +18,13 @@ document.querySelectorAll("[data-copy]").forEach(function (button) {
       }
     });
   });
+});
+
+// A sign-in link carries its code in the URL fragment, which never reaches the server: copy it
+// into the form, and take it out of the address bar and history.
+document.querySelectorAll("[data-from-fragment]").forEach(function (input) {
+  if (location.hash.length > 1) {
+    input.value = decodeURIComponent(location.hash.slice(1));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
 });

@@ -33,7 +33,7 @@ type view struct {
 	// EmailSends and PhoneSends say what a passwordless sign-in sends: code, link, or both.
 	EmailSends string
 	PhoneSends string
-	SignUp          bool
+	SignUp     bool
 
 	// Code entry (passwordless first factor and email/SMS second factor).
 	DeviceID         string

@@ -34,9 +34,8 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if r.FormValue("redirectToPath") == "" {
-		v.RedirectToPath = "/"
-	}
+	// The page's forms come back here; its "back" link goes where the browser came from.
+	v.Continue, v.RedirectToPath = v.RedirectToPath, AccountPath
 	v.Notice = notices[r.FormValue("done")]
 	if v.Email, err = u.contactFor(ctx, m.sess, mfa.OTPEmail); err != nil {
 		u.internalError(w, r, err)

@@ -384,3 +384,33 @@ func TestTheSignInLinkPageReadsTheCodeOnlyFromTheFragment(t *testing.T) {
 	p = b.submit("/auth/ui/action/link/consume", "linkCode", "not-a-real-code")
 	mustContain(t, p.body, "This sign-in link has expired or was already used.")
 }
+
+func TestTheMFAPageOffersAChoiceWhenSeveralFactorsWould(t *testing.T) {
+	h := newHarness(t, tenantConfig(t, `{"firstFactors":["emailpassword"],"mfa":{"requirement":[{"oneOf":["totp","otp-email"]}]}}`))
+	b := h.browser()
+	p := b.signUp("ada@example.com", "correct horse 1", "/x")
+	mustContain(t, p.body, "Confirm it&#39;s you", `href="/auth/mfa/totp?redirectToPath=%2fx"`, `href="/auth/mfa/otp-email?redirectToPath=%2fx"`, "Authenticator app", "Code by email")
+	p = b.get("/auth/mfa/otp-email?redirectToPath=%2Fx")
+	mustContain(t, p.body, "Get a code by email", "ada@example.com", `id="send-code"`)
+}
+
+func TestAnotherAuthenticatorIsAddedAndRemovedFromTheAccountPage(t *testing.T) {
+	h := newHarness(t, tenantConfig(t, totpTenant))
+	b := h.browser()
+	enrol(t, b, "ada@example.com")
+	h.clock.Advance(time.Minute)
+	b.get("/auth/account")
+	p := b.follow(b.submit("/auth/ui/action/totp/setup"))
+	mustContain(t, p.body, "Set up your authenticator app", `name="redirectToPath" value="/auth/account"`)
+	secret := b.secret()
+	p = b.follow(b.submit("/auth/ui/action/totp/verify", "code", h.code(secret)))
+	mustContain(t, p.body, "TOTP Device 1", "TOTP Device 2")
+	if strings.Contains(p.body, "(not finished)") {
+		t.Fatal("the new authenticator is listed as not finished")
+	}
+	p = b.follow(b.post("/auth/ui/action/totp/remove", url.Values{"csrf": {b.form("/auth/ui/action/totp/remove").Get("csrf")}, "deviceName": {"TOTP Device 1"}}))
+	mustContain(t, p.body, "The authenticator app was removed.", "TOTP Device 2")
+	if strings.Contains(p.body, "TOTP Device 1") {
+		t.Fatal("the removed authenticator is still listed")
+	}
+}

@@ -414,3 +414,23 @@ func TestAnotherAuthenticatorIsAddedAndRemovedFromTheAccountPage(t *testing.T) {
 		t.Fatal("the removed authenticator is still listed")
 	}
 }
+
+func TestSigningOutEndsTheSession(t *testing.T) {
+	h := newHarness(t, tenantConfig(t, `{"firstFactors":["emailpassword"]}`))
+	for _, tc := range []struct {
+		name   string
+		before time.Duration
+	}{
+		{"a live session is revoked", 0},
+		{"with an expired access token the browser still forgets the session", 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := h.browser()
+			b.signUp("user"+strings.ReplaceAll(tc.name, " ", "")[:6]+"@example.com", "correct horse 1", "/")
+			b.get("/auth/account")
+			h.clock.Advance(tc.before)
+			wantRedirect(t, b.submit("/auth/ui/action/signout"), "/auth/signin")
+			wantRedirect(t, b.get("/auth/account"), "/auth/signin?redirectToPath=%2Fauth%2Faccount")
+		})
+	}
+}

@@ -39,7 +39,6 @@ type view struct {
 	DeviceID         string
 	PreAuthSessionID string
 	Contact          string
-	Channel          string
 	LinkOnly         bool
 
 	// MFA.
@@ -49,7 +48,6 @@ type view struct {
 	DeviceName string
 	Secret     string
 	QRURL      string
-	Attempts   string
 	CanUseCode bool
 
 	// Recovery codes shown once.

@@ -396,9 +396,17 @@ func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
 	if sess, _, ok := u.currentSession(r.Context(), r); ok {
 		tenantID = sess.TenantID
 	}
-	if _, err := u.fdi(c, http.MethodPost, "/auth/signout", map[string]any{}); err != nil {
+	a, err := u.fdi(c, http.MethodPost, "/auth/signout", map[string]any{})
+	if err != nil {
 		u.internalError(w, r, err)
 		return
+	}
+	if a.Code == http.StatusUnauthorized {
+		// An expired access token cannot sign out; the browser still forgets both tokens, and
+		// the refresh token it drops was the only way to revive the session.
+		if t, err := u.opts.Tenants.Current(r.Context(), tenantID); err == nil {
+			u.opts.Sessions.ClearTokens(w, httpapi.SessionSettings(t.Config))
+		}
 	}
 	redirect(w, withQuery(SignInPath, "tenantId", tenantID))
 }

@@ -241,7 +241,13 @@ func (b *browser) secret() string {
 // code computes the TOTP code of secret at the harness's time.
 func (h *harness) code(secret string) string {
 	h.t.Helper()
-	c, err := totp.DefaultConfig().Code(secret, h.clock.Now())
+	return h.codeAt(secret, 0)
+}
+
+// codeAt computes the TOTP code of secret at the harness's time moved by d.
+func (h *harness) codeAt(secret string, d time.Duration) string {
+	h.t.Helper()
+	c, err := totp.DefaultConfig().Code(secret, h.clock.Now().Add(d))
 	if err != nil {
 		h.t.Fatal(err)
 	}

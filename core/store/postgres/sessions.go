@@ -1,0 +1,264 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/twofold-dev/twofold/core/store"
+)
+
+const sessionColumns = `handle, user_id, recipe_user_id, tenant_id, claims::text, created_at, expires_at, revoked_at, current_refresh_hash, refresh_lifetime_ms`
+
+func scanSession(row scanner) (store.Session, error) {
+	var s store.Session
+	var claims string
+	var lifetime int64
+	var revoked *time.Time
+	if err := row.Scan(&s.Handle, &s.UserID, &s.RecipeUserID, &s.TenantID, &claims, &s.CreatedAt, &s.ExpiresAt, &revoked, &s.CurrentRefreshHash, &lifetime); err != nil {
+		return store.Session{}, err
+	}
+	s.RefreshLifetime = time.Duration(lifetime) * time.Millisecond
+	s.Claims = json.RawMessage(claims)
+	s.CreatedAt, s.ExpiresAt, s.RevokedAt = utc(s.CreatedAt), utc(s.ExpiresAt), fromNull(revoked)
+	return s, nil
+}
+
+// getSession reads a session; with lock it also locks the row until the transaction ends.
+func getSession(ctx context.Context, q querier, handle string, lock bool) (store.Session, error) {
+	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE handle = $1`
+	if lock {
+		query += ` FOR UPDATE`
+	}
+	s, err := scanSession(q.QueryRow(ctx, query, handle))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Session{}, fmt.Errorf("session %q: %w", handle, store.ErrNotFound)
+	}
+	return s, err
+}
+
+func collectSessions(rows pgx.Rows) ([]store.Session, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
+}
+
+func claimsText(c json.RawMessage) string {
+	if len(c) == 0 {
+		return "{}"
+	}
+	return string(c)
+}
+
+// CreateSession implements store.Sessions: the session and its first refresh token in one
+// statement, so in one transaction.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `WITH sess AS (
+			INSERT INTO sessions (handle, user_id, recipe_user_id, tenant_id, claims, created_at, expires_at, revoked_at, current_refresh_hash, refresh_lifetime_ms)
+			VALUES ($1, $2, $3, $4, CAST($5::text AS json), $6, $7, NULL, $8, $9) RETURNING handle)
+		INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) SELECT $8, handle, NULL, $6 FROM sess`,
+		sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), sess.CreatedAt, sess.ExpiresAt,
+		sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("postgres: create session: %w", err)
+	}
+	return nil
+}
+
+// GetSession implements store.Sessions.
+func (s *Store) GetSession(ctx context.Context, handle string) (store.Session, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	sess, err := getSession(ctx, s.pool, handle, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, err
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("postgres: get session: %w", err)
+	}
+	return sess, nil
+}
+
+// RotateRefreshToken implements store.Sessions. The session's row is locked before the
+// presented token is looked at, so rotations of one session, on any replica, apply one after
+// the other: of two siblings used at once, the second finds itself deleted by the first.
+func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, now time.Time) (store.Rotation, error) {
+	var rot store.Rotation
+	var theft bool
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		rot, theft = store.Rotation{}, false
+		sess, err := scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
+			WHERE handle = (SELECT session_handle FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, presented))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("refresh token: %w", store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		// Read the token again now that the session is ours: a concurrent rotation may
+		// have deleted it (an unused sibling) before we got the lock.
+		var parent *string
+		err = tx.QueryRow(ctx, `SELECT parent_hash FROM refresh_tokens WHERE hash = $1 AND session_handle = $2`, presented, sess.Handle).Scan(&parent)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("refresh token: %w", store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !sess.RevokedAt.IsZero() {
+			return fmt.Errorf("session %q: %w", sess.Handle, store.ErrSessionRevoked)
+		}
+		if !now.Before(sess.ExpiresAt) {
+			return fmt.Errorf("session %q expired: %w", sess.Handle, store.ErrNotFound)
+		}
+		switch {
+		case presented == sess.CurrentRefreshHash:
+			// The current token again (a retry, or a client that lost the answer): issue
+			// another child and wait for one of them to be used.
+		case parent != nil && *parent == sess.CurrentRefreshHash:
+			// First use of a child: it becomes current and its unused siblings die.
+			if _, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE session_handle = $1 AND parent_hash = $2 AND hash <> $3`,
+				sess.Handle, sess.CurrentRefreshHash, presented); err != nil {
+				return err
+			}
+			sess.CurrentRefreshHash = presented
+		default:
+			theft = true
+			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE handle = $1`, sess.Handle, now); err != nil {
+				return err
+			}
+			sess.RevokedAt = now.UTC().Truncate(time.Microsecond)
+			rot.Session = sess
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			next, sess.Handle, presented, now); err != nil {
+			return err
+		}
+		if sess.RefreshLifetime > 0 {
+			sess.ExpiresAt = now.Add(sess.RefreshLifetime).UTC().Truncate(time.Microsecond)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET current_refresh_hash = $2, expires_at = $3 WHERE handle = $1`,
+			sess.Handle, sess.CurrentRefreshHash, sess.ExpiresAt); err != nil {
+			return err
+		}
+		rot = store.Rotation{Session: sess, ParentHash: presented}
+		return nil
+	})
+	if err == nil && theft {
+		return rot, fmt.Errorf("session %q: %w", rot.Session.Handle, store.ErrTokenTheft)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) {
+		return store.Rotation{}, err
+	}
+	if err != nil {
+		return store.Rotation{}, fmt.Errorf("postgres: rotate refresh token: %w", err)
+	}
+	return rot, nil
+}
+
+// UpdateSessionClaims implements store.Sessions. The session's row stays locked while update
+// runs, so concurrent updates on any replica each see the previous one's claims.
+func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update func(json.RawMessage) (json.RawMessage, error)) (store.Session, error) {
+	var sess store.Session
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		var err error
+		if sess, err = getSession(ctx, tx, handle, true); err != nil {
+			return err
+		}
+		if !sess.RevokedAt.IsZero() {
+			return fmt.Errorf("session %q: %w", handle, store.ErrSessionRevoked)
+		}
+		claims, err := update(sess.Claims)
+		if err != nil {
+			return errDecided{err}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET claims = CAST($2::text AS json) WHERE handle = $1`, handle, claimsText(claims)); err != nil {
+			return err
+		}
+		sess.Claims = claims
+		return nil
+	})
+	if err, ok := unwrapDecided(err); ok {
+		return store.Session{}, fmt.Errorf("postgres: update session claims: %w", err)
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("postgres: update session claims: %w", err)
+	}
+	return sess, nil
+}
+
+// RevokeSession implements store.Sessions, in one statement: the first revocation time stays.
+func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time) (store.Session, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	sess, err := scanSession(s.pool.QueryRow(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE handle = $1
+		RETURNING `+sessionColumns, handle, now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Session{}, fmt.Errorf("session %q: %w", handle, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("postgres: revoke session: %w", err)
+	}
+	return sess, nil
+}
+
+// RevokeUserSessions implements store.Sessions.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) (int, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND (user_id = $2 OR recipe_user_id = $2)`, now, userID)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: revoke sessions of user: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// RevokedSince implements store.Sessions.
+func (s *Store) RevokedSince(ctx context.Context, tenantID string, since time.Time) ([]store.Session, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE tenant_id = $1 AND revoked_at IS NOT NULL AND revoked_at >= $2 ORDER BY revoked_at, handle`, tenantID, since)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list revoked sessions: %w", err)
+	}
+	out, err := collectSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list revoked sessions: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSessionsBefore implements store.Sessions; the tokens go with their sessions (ON DELETE
+// CASCADE).
+func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, t)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete old sessions: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// LiveUserSessions implements store.LiveSessions.
+func (s *Store) LiveUserSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE (user_id = $1 OR recipe_user_id = $1) AND revoked_at IS NULL AND expires_at > $2
+		ORDER BY created_at DESC, handle`, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list live sessions of user: %w", err)
+	}
+	out, err := collectSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list live sessions of user: %w", err)
+	}
+	return out, nil
+}

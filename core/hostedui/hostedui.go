@@ -127,6 +127,9 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+MFAPath+"/otp-phone", page(u.otpPage))
 	mux.Handle("GET "+AccountPath, page(u.accountPage))
 	mux.Handle("GET "+MagicLinkPath, page(u.magicLinkPage))
+	mux.Handle("GET "+ResetPasswordPath, page(u.resetPasswordPage))
+	mux.Handle("GET /auth/{tenant}/reset-password", page(u.resetPasswordPage))
+	mux.Handle("GET "+VerifyEmailPath, page(u.verifyEmailPage))
 	mux.Handle("GET "+uiPrefix+"/callback/{provider}", page(u.thirdPartyCallback))
 	mux.Handle("GET /auth/session/refresh/ui", page(u.refreshPage))
 
@@ -152,6 +155,10 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+uiPrefix+"/action/otp/verify", action(u.otpVerify))
 	mux.Handle("POST "+uiPrefix+"/action/sessions/revoke-others", action(u.revokeOthers))
 	mux.Handle("POST "+uiPrefix+"/action/signout", action(u.signOut))
+	mux.Handle("POST "+uiPrefix+"/action/password/forgot", action(u.forgotPassword))
+	mux.Handle("POST "+uiPrefix+"/action/password/reset", action(u.resetPassword))
+	mux.Handle("POST "+uiPrefix+"/action/email/send", action(u.sendVerificationEmail))
+	mux.Handle("POST "+uiPrefix+"/action/email/verify", action(u.verifyEmail))
 }
 
 // secure sets the security headers of every hosted answer: a CSP without inline code that

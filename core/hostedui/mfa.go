@@ -86,7 +86,7 @@ func (u *UI) mfaPage(w http.ResponseWriter, r *http.Request) {
 	}
 	choose := r.FormValue("choose") != ""
 	if m.st.V && !choose {
-		redirect(w, m.back)
+		u.afterFactor(w, r, m.sess, m.back)
 		return
 	}
 	if len(m.offered) == 0 {
@@ -96,7 +96,7 @@ func (u *UI) mfaPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if m.st.V {
-			redirect(w, m.back)
+			u.afterFactor(w, r, m.sess, m.back)
 			return
 		}
 		v.Error = "Your account has no second step you can complete here. Please contact your administrator."
@@ -370,6 +370,11 @@ func (u *UI) afterMFA(c *call, m mfaContext, firstSetup bool) {
 		redirect(c.w, withQuery(MFAPath, "redirectToPath", m.back))
 		return
 	}
+	next, err := nextStep(sess, m.back)
+	if err != nil {
+		u.internalError(c.w, c.r, err)
+		return
+	}
 	if firstSetup && slices.Contains(st.Available, mfa.RecoveryCode) {
 		_, total, err := u.opts.Store.CountRecoveryCodes(ctx, sess.UserID)
 		if err != nil {
@@ -377,11 +382,11 @@ func (u *UI) afterMFA(c *call, m mfaContext, firstSetup bool) {
 			return
 		}
 		if total == 0 {
-			u.showNewCodes(c, m.t, m.back)
+			u.showNewCodes(c, m.t, next)
 			return
 		}
 	}
-	redirect(c.w, m.back)
+	redirect(c.w, next)
 }
 
 // showNewCodes generates a set of recovery codes and shows it, this once.

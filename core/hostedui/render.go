@@ -50,6 +50,11 @@ type view struct {
 	QRURL      string
 	CanUseCode bool
 
+	// Password reset and email verification.
+	Token    string
+	Sent     bool
+	Verified bool
+
 	// Recovery codes shown once.
 	Codes     []string
 	CodesText string

@@ -3,11 +3,13 @@ package hostedui
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/mfa"
@@ -76,19 +78,38 @@ func (u *UI) firstFactorPage(w http.ResponseWriter, r *http.Request, signUp bool
 	u.render(w, r, http.StatusOK, "signin", v)
 }
 
-// afterFactor sends a browser on once a factor is done: to the MFA step while the session's
-// requirement is not met, else to where it was going.
+// afterFactor sends a browser on once a factor is done: see nextStep.
 func (u *UI) afterFactor(w http.ResponseWriter, r *http.Request, sess session.Session, back string) {
-	claim, err := sess.MFA()
+	next, err := nextStep(sess, back)
 	if err != nil {
 		u.internalError(w, r, err)
 		return
 	}
-	if !claim.V {
-		redirect(w, withQuery(MFAPath, "redirectToPath", back))
-		return
+	redirect(w, next)
+}
+
+// nextStep is where a browser with session sess goes on its way to back: the MFA step while
+// the session's requirement is not met, then email verification while the session's st-ev
+// claim says the email is not verified (only tenants that require it put the claim in),
+// then back.
+func nextStep(sess session.Session, back string) (string, error) {
+	claim, err := sess.MFA()
+	if err != nil {
+		return "", err
 	}
-	redirect(w, back)
+	if !claim.V {
+		return withQuery(MFAPath, "redirectToPath", back), nil
+	}
+	if raw, ok := sess.Claims[accountapi.EmailVerificationClaimKey]; ok {
+		var ev accountapi.EmailVerificationClaim
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return "", fmt.Errorf("decode %s claim: %w", accountapi.EmailVerificationClaimKey, err)
+		}
+		if !ev.V {
+			return withQuery(VerifyEmailPath, "redirectToPath", back), nil
+		}
+	}
+	return back, nil
 }
 
 // afterSignIn continues after an FDI call that created a session: the new access token says

@@ -1,0 +1,213 @@
+package hostedui
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/twofold-dev/twofold/core/tenant"
+)
+
+// Paths of the pages the core's emails link to (websiteBasePath + the page, as the SuperTokens
+// frontends use).
+const (
+	ResetPasswordPath = "/auth/reset-password"
+	VerifyEmailPath   = "/auth/verify-email"
+)
+
+// resetView is the password-reset page: the email form without a token, the new-password
+// form with one.
+func (u *UI) resetView(w http.ResponseWriter, r *http.Request, t tenant.Tenant) (view, error) {
+	v, err := u.newView(w, r, t, "Reset your password")
+	if err != nil {
+		return view{}, err
+	}
+	v.Token = r.FormValue("token")
+	if v.Token != "" {
+		v.Title = "Choose a new password"
+	}
+	return v, nil
+}
+
+// resetPasswordPage asks for the email to send a reset link to, or, from the link, for the
+// new password.
+func (u *UI) resetPasswordPage(w http.ResponseWriter, r *http.Request) {
+	t, ok := u.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	v, err := u.resetView(w, r, t)
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	u.render(w, r, http.StatusOK, "reset", v)
+}
+
+// forgotPassword sends a reset link. The answer is the same whether the email has an
+// account or not.
+func (u *UI) forgotPassword(w http.ResponseWriter, r *http.Request) {
+	t, ok := u.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/password/reset/token",
+		map[string]any{"formFields": []map[string]string{{"id": "email", "value": email}}})
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	v, err := u.resetView(w, r, t)
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	v.Email = email
+	switch a.Status {
+	case "OK":
+		v.Title, v.Sent = "Check your email", true
+		v.Notice = "If " + email + " has an account, we sent it a link to choose a new password."
+		u.render(w, r, http.StatusOK, "reset", v)
+	case "FIELD_ERROR":
+		v.FieldErrors = fieldErrors(a)
+		u.render(w, r, http.StatusUnprocessableEntity, "reset", v)
+	default:
+		v.Error = "The email could not be sent: " + firstNonEmpty(a.Message, a.Status) + "."
+		u.render(w, r, http.StatusServiceUnavailable, "reset", v)
+	}
+}
+
+// resetPassword sets the new password with the link's token; the core signs every session
+// of the user out.
+func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
+	t, ok := u.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/password/reset", map[string]any{"method": "token",
+		"token": r.PostFormValue("token"), "formFields": []map[string]string{{"id": "password", "value": r.PostFormValue("password")}}})
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	if a.Status == "OK" {
+		v, err := u.signInView(w, r, t, false)
+		if err != nil {
+			u.internalError(w, r, err)
+			return
+		}
+		v.Notice = "Your password was changed and every session was signed out. Sign in with the new password."
+		u.render(w, r, http.StatusOK, "signin", v)
+		return
+	}
+	v, err := u.resetView(w, r, t)
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	status := http.StatusUnprocessableEntity
+	switch a.Status {
+	case "FIELD_ERROR":
+		v.FieldErrors = fieldErrors(a)
+	case "RESET_PASSWORD_INVALID_TOKEN_ERROR":
+		status, v.Token, v.Title = http.StatusGone, "", "Reset your password"
+		v.Error = "This link has expired or was already used. Ask for a new one."
+	default:
+		v.Error = "The password could not be changed: " + firstNonEmpty(a.Message, a.Status) + "."
+	}
+	u.render(w, r, status, "reset", v)
+}
+
+// verifyEmailPage confirms an email from the link's token (with a click, so mail scanners do
+// not use the link up), or, without a token, offers a signed-in user to send the link.
+func (u *UI) verifyEmailPage(w http.ResponseWriter, r *http.Request) {
+	t, ok := u.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	v, err := u.newView(w, r, t, "Verify your email")
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	v.Token = r.FormValue("token")
+	if v.Token == "" {
+		sess, ok := u.requireSession(w, r)
+		if !ok {
+			return
+		}
+		if v.Email, err = u.contactFor(r.Context(), sess, "otp-email"); err != nil {
+			u.internalError(w, r, err)
+			return
+		}
+	}
+	u.render(w, r, http.StatusOK, "verifyemail", v)
+}
+
+// sendVerificationEmail sends the signed-in user a verification link.
+func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
+	sess, ok := u.requireSession(w, r)
+	if !ok {
+		return
+	}
+	t, err := u.opts.Tenants.Current(r.Context(), sess.TenantID)
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/email/verify/token", map[string]any{})
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	if a.Status == "EMAIL_ALREADY_VERIFIED_ERROR" {
+		redirect(w, SafeRedirect(r.PostFormValue("redirectToPath")))
+		return
+	}
+	v, err := u.newView(w, r, t, "Verify your email")
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	if v.Email, err = u.contactFor(r.Context(), sess, "otp-email"); err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if a.Status == "OK" {
+		v.Sent, v.Notice = true, "We sent a link to "+v.Email+". Open it to verify your email."
+	} else {
+		status = http.StatusServiceUnavailable
+		v.Error = "The email could not be sent: " + firstNonEmpty(a.Message, a.Status) + "."
+	}
+	u.render(w, r, status, "verifyemail", v)
+}
+
+// verifyEmail uses the link's token; a session of the same login method gets its st-ev claim
+// updated by the core.
+func (u *UI) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	t, ok := u.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/email/verify",
+		map[string]string{"method": "token", "token": r.PostFormValue("token")})
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	v, err := u.newView(w, r, t, "Email verified")
+	if err != nil {
+		u.internalError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if a.Status == "OK" {
+		v.Verified = true
+		v.Notice = "Thank you: your email address is verified."
+	} else {
+		status, v.Title = http.StatusGone, "Verify your email"
+		v.Error = "This link has expired or was already used. Sign in and ask for a new one."
+	}
+	u.render(w, r, status, "verifyemail", v)
+}

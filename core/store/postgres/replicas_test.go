@@ -1,0 +1,327 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/passwordless"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/store/postgres"
+	"github.com/twofold-dev/twofold/test/pgtest"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// replicas opens n stores on one fresh schema, as n core replicas sharing a database would.
+func replicas(t *testing.T, n int) []*postgres.Store {
+	t.Helper()
+	dsn := pgtest.Schema(t)
+	out := make([]*postgres.Store, n)
+	for i := range out {
+		s, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out[i] = s
+	}
+	return out
+}
+
+// race runs f(i, replica) for i in [0, n) at once, spreading the calls over the replicas, and
+// waits for all of them.
+func race(n int, rs []*postgres.Store, f func(i int, s *postgres.Store)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			f(i, rs[i%len(rs)])
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	stores := make([]*postgres.Store, 4)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = postgres.Open(ctx, dsn)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var rows, versions int
+	if err := stores[0].Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT version) FROM schema_migrations`).Scan(&rows, &versions); err != nil {
+		t.Fatal(err)
+	}
+	v, err := stores[0].SchemaVersion(ctx)
+	if err != nil || v < 5 || rows != versions || rows != v {
+		t.Fatalf("schema_migrations has %d rows, %d versions, newest %d (%v): want one row per version", rows, versions, v, err)
+	}
+	if _, _, err := stores[1].PutTenant(ctx, "acme", []byte(`{}`), "h", t0); err != nil {
+		t.Fatal(err)
+	}
+	again, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	defer again.Close()
+	if v2, _ := again.SchemaVersion(ctx); v2 != v {
+		t.Fatalf("schema version moved from %d to %d", v, v2)
+	}
+	if _, err := again.GetTenant(ctx, "acme"); err != nil {
+		t.Fatalf("data lost across reopening: %v", err)
+	}
+}
+
+func TestOpenAppliesStatementTimeoutUnlessTheDSNSetsOne(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	for _, tc := range []struct{ dsn, want string }{
+		{dsn, "5s"},
+		{dsn + "&statement_timeout=250", "250ms"},
+	} {
+		s, err := postgres.Open(ctx, tc.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = s.Pool().QueryRow(ctx, `SHOW statement_timeout`).Scan(&got)
+		s.Close()
+		if err != nil || got != tc.want {
+			t.Fatalf("statement_timeout = %q, %v; want %q", got, err, tc.want)
+		}
+	}
+}
+
+func TestOpenRefusesABadDSN(t *testing.T) {
+	if _, err := postgres.Open(context.Background(), "postgres://%zz"); err == nil {
+		t.Fatal("Open accepted a DSN that does not parse")
+	}
+}
+
+func newUser(t *testing.T, s store.Store, id string) {
+	t.Helper()
+	if _, err := s.CreateEmailPasswordUser(context.Background(), store.NewEmailPasswordUser{UserID: id, TenantID: "public", Email: id + "@x.io", PasswordHash: "h", Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTwoReplicas(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("failed TOTP attempts counted on both replicas are all stored", func(t *testing.T) {
+		rs := replicas(t, 2)
+		newUser(t, rs[0], "u1")
+		const n = 20
+		race(n, rs, func(_ int, s *postgres.Store) {
+			_, err := s.VerifyTOTP(ctx, "u1", "", func(l store.AttemptLimit, _ []store.TOTPDevice) (store.TOTPAttempt, error) {
+				return store.TOTPAttempt{Limit: store.AttemptLimit{Failures: l.Failures + 1}}, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+		if l, err := rs[1].GetAttemptLimit(ctx, "u1"); err != nil || l.Failures != n {
+			t.Fatalf("failures = %d, %v; want %d: a concurrent attempt was lost", l.Failures, err, n)
+		}
+	})
+
+	t.Run("a TOTP step is accepted once across replicas", func(t *testing.T) {
+		rs := replicas(t, 2)
+		newUser(t, rs[0], "u1")
+		if err := rs[0].CreateTOTPDevice(ctx, store.TOTPDevice{UserID: "u1", Name: "phone", Secret: "S", Digits: 6, Period: 30, Skew: 1, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		var ok, used atomic.Int32
+		race(10, rs, func(_ int, s *postgres.Store) {
+			_, err := s.VerifyTOTP(ctx, "u1", "phone", func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error) {
+				return store.TOTPAttempt{Device: "phone", Step: 42}, nil
+			})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, store.ErrStepUsed):
+				used.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+		if ok.Load() != 1 || used.Load() != 9 {
+			t.Fatalf("%d accepted, %d refused as used; want 1 and 9", ok.Load(), used.Load())
+		}
+	})
+
+	t.Run("a passwordless code is consumed once across replicas", func(t *testing.T) {
+		rs := replicas(t, 2)
+		d, sec, err := passwordless.NewDevice(passwordless.Contact{Email: "a@x.io"}, passwordless.FlowUserInputCode, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rs[0].CreatePasswordlessDevice(ctx, "public", d); err != nil {
+			t.Fatal(err)
+		}
+		var ok, gone atomic.Int32
+		race(10, rs, func(_ int, s *postgres.Store) {
+			_, out, err := s.ConsumePasswordlessCode(ctx, "public", d.PreAuthSessionID, func(d *passwordless.Device) (passwordless.Outcome, error) {
+				return d.Consume(passwordless.Input{DeviceID: sec.DeviceID, UserInputCode: sec.UserInputCode}, t0)
+			})
+			switch {
+			case err == nil && out.Status == passwordless.StatusOK:
+				ok.Add(1)
+			case errors.Is(err, store.ErrNotFound):
+				gone.Add(1)
+			default:
+				t.Errorf("consume = %+v, %v", out, err)
+			}
+		})
+		if ok.Load() != 1 || gone.Load() != 9 {
+			t.Fatalf("%d consumes succeeded, %d found the device gone; want 1 and 9", ok.Load(), gone.Load())
+		}
+	})
+
+	t.Run("an account token is used once across replicas", func(t *testing.T) {
+		rs := replicas(t, 2)
+		tok := store.AccountToken{Hash: "h", Kind: store.TokenPasswordReset, TenantID: "public", RecipeUserID: "u1", Email: "u1@x.io", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		if err := rs[0].CreateAccountToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		var ok atomic.Int32
+		race(10, rs, func(_ int, s *postgres.Store) {
+			_, err := s.ConsumeAccountToken(ctx, tok.Kind, tok.Hash, t0)
+			if err == nil {
+				ok.Add(1)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				t.Error(err)
+			}
+		})
+		if ok.Load() != 1 {
+			t.Fatalf("%d of 10 uses succeeded", ok.Load())
+		}
+	})
+
+	t.Run("of two sibling refresh tokens used at once on two replicas one wins and the session lives", func(t *testing.T) {
+		for round := range 5 {
+			rs := replicas(t, 2)
+			newUser(t, rs[0], "u1")
+			handle := fmt.Sprintf("s%d", round)
+			if err := rs[0].CreateSession(ctx, store.Session{Handle: handle, UserID: "u1", RecipeUserID: "u1", TenantID: "public",
+				CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), CurrentRefreshHash: "r0"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, child := range []string{"a", "b"} {
+				if _, err := rs[0].RotateRefreshToken(ctx, "r0", child, t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var ok, gone atomic.Int32
+			race(2, rs, func(i int, s *postgres.Store) {
+				_, err := s.RotateRefreshToken(ctx, []string{"a", "b"}[i], fmt.Sprintf("next%d", i), t0)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, store.ErrNotFound):
+					gone.Add(1)
+				default:
+					t.Errorf("rotation %d: %v", i, err)
+				}
+			})
+			if ok.Load() != 1 || gone.Load() != 1 {
+				t.Fatalf("round %d: %d rotations succeeded and %d found their token gone; want 1 and 1", round, ok.Load(), gone.Load())
+			}
+			if s, err := rs[1].GetSession(ctx, handle); err != nil || !s.RevokedAt.IsZero() {
+				t.Fatalf("round %d: session = %+v, %v; want it live", round, s, err)
+			}
+		}
+	})
+
+	t.Run("replicas rotating signing keys at once store one", func(t *testing.T) {
+		rs := replicas(t, 3)
+		var created atomic.Int32
+		race(12, rs, func(i int, s *postgres.Store) {
+			ok, err := s.CreateSigningKeyIfNone(ctx, store.SigningKey{KID: fmt.Sprintf("k%d", i), PrivateDER: []byte{1}, CreatedAt: t0}, t0.Add(-time.Hour))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				created.Add(1)
+			}
+		})
+		keys, err := rs[0].ListSigningKeys(ctx)
+		if err != nil || created.Load() != 1 || len(keys) != 1 {
+			t.Fatalf("created %d, stored %d (%v); want 1", created.Load(), len(keys), err)
+		}
+	})
+
+	t.Run("linking one user to two primaries at once links it to one", func(t *testing.T) {
+		rs := replicas(t, 2)
+		for _, id := range []string{"p1", "p2", "r1"} {
+			newUser(t, rs[0], id)
+		}
+		var ok, refused atomic.Int32
+		race(2, rs, func(i int, s *postgres.Store) {
+			_, err := s.LinkAccounts(ctx, "r1", []string{"p1", "p2"}[i])
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, store.ErrAlreadyLinked), errors.Is(err, store.ErrNotFound):
+				refused.Add(1)
+			default:
+				t.Errorf("link %d: %v", i, err)
+			}
+		})
+		if ok.Load() != 1 || refused.Load() != 1 {
+			t.Fatalf("%d links succeeded, %d refused; want 1 and 1", ok.Load(), refused.Load())
+		}
+		u, err := rs[1].GetUser(ctx, "r1")
+		if err != nil || (u.ID != "p1" && u.ID != "p2") || len(u.LoginMethods) != 2 {
+			t.Fatalf("r1 belongs to %+v, %v", u, err)
+		}
+	})
+
+	t.Run("a third-party identity signed up on two replicas at once makes one user", func(t *testing.T) {
+		rs := replicas(t, 2)
+		id := store.ThirdPartyIdentity{TenantID: "public", ThirdPartyID: "google", ThirdPartyUserID: "g1", Email: "a@x.io"}
+		var created atomic.Int32
+		users := make([]string, 6)
+		race(6, rs, func(i int, s *postgres.Store) {
+			u, c, err := s.UpsertThirdPartyUser(ctx, id, fmt.Sprintf("u%d", i), t0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if c {
+				created.Add(1)
+			}
+			users[i] = u.ID
+		})
+		if created.Load() != 1 {
+			t.Fatalf("%d sign-ups created a user, want 1", created.Load())
+		}
+		for _, u := range users[1:] {
+			if u != users[0] {
+				t.Fatalf("the sign-ups returned different users: %v", users)
+			}
+		}
+	})
+}

@@ -1,0 +1,59 @@
+package pgtest_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/twofold-dev/twofold/test/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestSchemasAreSeparate(t *testing.T) {
+	ctx := context.Background()
+	a, b := connect(t, pgtest.Schema(t)), connect(t, pgtest.Schema(t))
+	if _, err := a.Exec(ctx, `CREATE TABLE things (id int)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Exec(ctx, `CREATE TABLE things (id int)`); err != nil {
+		t.Fatalf("the second schema saw the first one's table: %v", err)
+	}
+	if _, err := a.Exec(ctx, `INSERT INTO things VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := b.QueryRow(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the second schema has %d rows (%v), want 0", n, err)
+	}
+}
+
+func TestDatabaseIsFreshAndDropped(t *testing.T) {
+	ctx := context.Background()
+	var name string
+	t.Run("use", func(t *testing.T) {
+		conn := connect(t, pgtest.Database(t))
+		if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `CREATE TABLE things (id int)`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var exists bool
+	if err := connect(t, pgtest.AdminDSN(t)).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil || exists {
+		t.Fatalf("database %q still exists after its test (%v)", name, err)
+	}
+}

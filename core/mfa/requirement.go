@@ -232,3 +232,35 @@ func DefaultRequirement(userFactors, tenantFactors []string) Requirement {
 	}
 	return Requirement{{OneOf: union}}
 }
+
+// NextSetWithRecovery is NextSet with Twofold's recovery-code stand-in, the rule for a user who
+// lost the device of a required factor: unless the requirement names recovery-code itself, a
+// completed recovery-code satisfies one item that is still open (a factor, a oneOf group, or an
+// allOfInAnyOrder group with exactly one member missing), the first such item in order. When
+// offerRecovery is true (the user has unused codes) and no code was used yet, recovery-code is
+// added to a next set it could stand in for.
+//
+// The core computes st-mfa.v with it and the sidecars check the tenant's requirement with it,
+// so both sides agree on whether a session is complete.
+func (r Requirement) NextSetWithRecovery(c Completed, offerRecovery bool) []string {
+	standIn := !slices.Contains(r.Factors(), RecoveryCode)
+	_, spare := c[RecoveryCode]
+	spare = spare && standIn
+	offer := standIn && offerRecovery && !spare
+	for _, it := range r {
+		missing := Requirement{it}.NextSet(c)
+		if len(missing) == 0 {
+			continue
+		}
+		replaceable := it.AllOfInAnyOrder == nil || len(missing) == 1
+		if replaceable && spare {
+			spare = false
+			continue
+		}
+		if replaceable && offer {
+			return append(missing, RecoveryCode)
+		}
+		return missing
+	}
+	return nil
+}

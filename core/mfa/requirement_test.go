@@ -138,3 +138,31 @@ func TestSetupRule(t *testing.T) {
 		})
 	}
 }
+
+func TestRecoveryCodeStandIn(t *testing.T) {
+	tests := []struct {
+		name      string
+		req       string
+		completed Completed
+		hasCodes  bool
+		want      []string
+	}{
+		{"a user with unused codes is offered recovery-code next to a single factor", `["totp"]`, Completed{}, true, []string{"totp", "recovery-code"}},
+		{"a user without codes is offered only the factor", `["totp"]`, Completed{}, false, []string{"totp"}},
+		{"a used code satisfies a single-factor item", `["totp"]`, Completed{"recovery-code": 1}, true, nil},
+		{"a used code satisfies a oneOf group", `[{"oneOf":["totp","otp-phone"]}]`, Completed{"recovery-code": 1}, false, nil},
+		{"a used code stands in for one item only", `["totp","otp-email"]`, Completed{"recovery-code": 1}, true, []string{"otp-email"}},
+		{"a used code replaces the last missing member of an allOfInAnyOrder group", `[{"allOfInAnyOrder":["totp","otp-phone"]}]`, Completed{"totp": 1, "recovery-code": 2}, false, nil},
+		{"a used code does not replace two missing members", `[{"allOfInAnyOrder":["totp","otp-phone"]}]`, Completed{"recovery-code": 2}, true, []string{"totp", "otp-phone"}},
+		{"a requirement naming recovery-code gets no stand-in", `["totp","recovery-code"]`, Completed{"recovery-code": 1}, true, []string{"totp"}},
+		{"the stand-in is not offered where it names recovery-code", `[{"oneOf":["totp","recovery-code"]}]`, Completed{}, true, []string{"totp", "recovery-code"}},
+		{"an empty requirement is satisfied", `[]`, Completed{}, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := req(t, tt.req).NextSetWithRecovery(tt.completed, tt.hasCodes); !slices.Equal(got, tt.want) {
+				t.Fatalf("NextSetWithRecovery = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -274,38 +274,12 @@ func (e *Engine) policyFor(ctx context.Context, t tenant.Tenant, u store.User) (
 }
 
 // names reports whether the requirement names factor f anywhere.
-func names(r mfa.Requirement, f string) bool { return slices.Contains(r.Factors(), f) }
-
-// nextSet evaluates the requirement against fresh completed factors with the recovery-code
-// stand-in (see the package documentation): the next set, empty when satisfied.
-func nextSet(r mfa.Requirement, c mfa.Completed, hasCodes bool) []string {
-	standIn := !names(r, mfa.RecoveryCode)
-	_, spare := c[mfa.RecoveryCode]
-	spare = spare && standIn
-	offer := standIn && hasCodes && !spare
-	for _, it := range r {
-		missing := mfa.Requirement{it}.NextSet(c)
-		if len(missing) == 0 {
-			continue
-		}
-		replaceable := it.AllOfInAnyOrder == nil || len(missing) == 1
-		if replaceable && spare {
-			spare = false
-			continue
-		}
-		if replaceable && offer {
-			return append(missing, mfa.RecoveryCode)
-		}
-		return missing
-	}
-	return nil
-}
 
 // state evaluates p for a session's completed factors at now.
 func (p policy) state(c mfa.Completed, now time.Time) State {
 	fresh := c.Fresh(now, p.maxAge)
 	s := State{Requirement: p.req, SetUp: p.setUp, Available: p.available}
-	s.Next = nextSet(p.req, fresh, slices.Contains(p.setUp, mfa.RecoveryCode))
+	s.Next = p.req.NextSetWithRecovery(fresh, slices.Contains(p.setUp, mfa.RecoveryCode))
 	s.V = len(s.Next) == 0
 	if !s.V && now.Before(p.graceUntil) {
 		s.V, s.InGracePeriod = true, true

@@ -21,34 +21,6 @@ func req(t *testing.T, s string) mfa.Requirement {
 	return r
 }
 
-func TestRecoveryCodeStandIn(t *testing.T) {
-	tests := []struct {
-		name      string
-		req       string
-		completed mfa.Completed
-		hasCodes  bool
-		want      []string
-	}{
-		{"a user with unused codes is offered recovery-code next to a single factor", `["totp"]`, mfa.Completed{}, true, []string{"totp", "recovery-code"}},
-		{"a user without codes is offered only the factor", `["totp"]`, mfa.Completed{}, false, []string{"totp"}},
-		{"a used code satisfies a single-factor item", `["totp"]`, mfa.Completed{"recovery-code": 1}, true, nil},
-		{"a used code satisfies a oneOf group", `[{"oneOf":["totp","otp-phone"]}]`, mfa.Completed{"recovery-code": 1}, false, nil},
-		{"a used code stands in for one item only", `["totp","otp-email"]`, mfa.Completed{"recovery-code": 1}, true, []string{"otp-email"}},
-		{"a used code replaces the last missing member of an allOfInAnyOrder group", `[{"allOfInAnyOrder":["totp","otp-phone"]}]`, mfa.Completed{"totp": 1, "recovery-code": 2}, false, nil},
-		{"a used code does not replace two missing members", `[{"allOfInAnyOrder":["totp","otp-phone"]}]`, mfa.Completed{"recovery-code": 2}, true, []string{"totp", "otp-phone"}},
-		{"a requirement naming recovery-code gets no stand-in", `["totp","recovery-code"]`, mfa.Completed{"recovery-code": 1}, true, []string{"totp"}},
-		{"the stand-in is not offered where it names recovery-code", `[{"oneOf":["totp","recovery-code"]}]`, mfa.Completed{}, true, []string{"totp", "recovery-code"}},
-		{"an empty requirement is satisfied", `[]`, mfa.Completed{}, true, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := nextSet(req(t, tt.req), tt.completed, tt.hasCodes); !slices.Equal(got, tt.want) {
-				t.Fatalf("nextSet = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestRequirementComposition(t *testing.T) {
 	tenantWith := func(enforcement, requirement string) tenant.Tenant {
 		return tenant.Tenant{ID: "acme", Config: config.TenantConfig{MFA: config.MFA{Enforcement: enforcement, Requirement: req(t, requirement)}}}

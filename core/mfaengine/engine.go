@@ -273,8 +273,6 @@ func (e *Engine) policyFor(ctx context.Context, t tenant.Tenant, u store.User) (
 	return p, nil
 }
 
-// names reports whether the requirement names factor f anywhere.
-
 // state evaluates p for a session's completed factors at now.
 func (p policy) state(c mfa.Completed, now time.Time) State {
 	fresh := c.Fresh(now, p.maxAge)

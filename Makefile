@@ -67,7 +67,11 @@ envtest: ## Build envtest's kube-apiserver and etcd into bin/k8s (cached).
 	ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: verify-generated lint envtest $(HELM) $(KUSTOMIZE) ## Run every test: unit, envtest, chart, end-to-end.
+.PHONY: chromium
+chromium: ## Install Debian's chromium for the browser tests when it is missing.
+	hack/chromium.sh >/dev/null
+
+test: verify-generated lint envtest chromium $(HELM) $(KUSTOMIZE) ## Run every test: unit, envtest, chart, browser, end-to-end.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)" \
 	HELM_VERSION=$(HELM_VERSION) KUSTOMIZE_VERSION=$(KUSTOMIZE_VERSION) \
 		go test $(GO_TEST_FLAGS) ./...

@@ -2,7 +2,9 @@
 // FDI-compatible) under /auth, the admin API the controllers use, and the enforcement feed
 // and JWKS the sidecars poll.
 //
-// With no flags it serves on :3567 from the SQLite file twofold.db in the working directory.
+// With no flags it serves on :3567 from the SQLite file twofold.db in the working directory;
+// a postgres:// or postgresql:// URL as the database serves from PostgreSQL instead, which
+// several replicas can share.
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,6 +28,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/twofold-dev/twofold/core/server"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/store/postgres"
 	"github.com/twofold-dev/twofold/core/store/sqlite"
 )
 
@@ -44,7 +49,7 @@ type settings struct {
 func main() {
 	var s settings
 	flag.StringVar(&s.addr, "addr", env("TWOFOLD_ADDR", ":3567"), "address to listen on (TWOFOLD_ADDR)")
-	flag.StringVar(&s.database, "database", env("TWOFOLD_DATABASE", "twofold.db"), "SQLite database file (TWOFOLD_DATABASE)")
+	flag.StringVar(&s.database, "database", env("TWOFOLD_DATABASE", "twofold.db"), "SQLite database file, or a postgres:// URL for PostgreSQL (TWOFOLD_DATABASE)")
 	flag.StringVar(&s.adminKeyFile, "admin-key-file", env("TWOFOLD_ADMIN_KEY_FILE", ""), "file holding the admin API key (TWOFOLD_ADMIN_KEY_FILE); TWOFOLD_ADMIN_KEY gives the key itself")
 	flag.StringVar(&s.issuer, "issuer", env("TWOFOLD_ISSUER", ""), "access-token issuer, the public URL of /auth (TWOFOLD_ISSUER); http://localhost:<port>/auth when empty")
 	flag.Parse()
@@ -87,8 +92,9 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(s.database, "://") {
-		return fmt.Errorf("database %q: only a SQLite file path is supported by this build", s.database)
+	isPostgres := strings.HasPrefix(s.database, "postgres://") || strings.HasPrefix(s.database, "postgresql://")
+	if strings.Contains(s.database, "://") && !isPostgres {
+		return fmt.Errorf("database %q: give a SQLite file path or a postgres:// URL", s.database)
 	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -98,7 +104,14 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	if issuer == "" {
 		issuer = fmt.Sprintf("http://localhost:%d/auth", ln.Addr().(*net.TCPAddr).Port)
 	}
-	st, err := sqlite.Open(ctx, s.database)
+	var st store.Store
+	database := s.database
+	if isPostgres {
+		st, err = postgres.Open(ctx, s.database)
+		database = redact(s.database)
+	} else {
+		st, err = sqlite.Open(ctx, s.database)
+	}
 	if err != nil {
 		ln.Close()
 		return err
@@ -119,8 +132,8 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Started the auth core", "address", ln.Addr().String(), "database", s.database, "issuer", issuer, "adminAPI", key != "")
-	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), s.database)
+	log.Info("Started the auth core", "address", ln.Addr().String(), "database", database, "issuer", issuer, "adminAPI", key != "")
+	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), database)
 	if s.started != nil {
 		s.started(ln.Addr().String())
 	}
@@ -138,4 +151,13 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	}
 	log.Info("Stopped the auth core")
 	return nil
+}
+
+// redact hides a URL's password, so logs never show it.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(a PostgreSQL URL that does not parse)"
+	}
+	return u.Redacted()
 }

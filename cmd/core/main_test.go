@@ -82,7 +82,7 @@ func TestRunRefusesBadSettings(t *testing.T) {
 	}{
 		{"an empty admin key file is refused", settings{addr: "127.0.0.1:0", database: "x.db", adminKeyFile: empty}, "is empty"},
 		{"a missing admin key file is refused", settings{addr: "127.0.0.1:0", database: "x.db", adminKeyFile: "/nonexistent/key"}, "read admin key file"},
-		{"a database URL is refused", settings{addr: "127.0.0.1:0", database: "postgres://db/twofold"}, "only a SQLite file path"},
+		{"a database URL of another kind is refused", settings{addr: "127.0.0.1:0", database: "mysql://db/twofold"}, "give a SQLite file path or a postgres:// URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/rsa"
 	"sync"
 
 	"github.com/twofold-dev/twofold/core/mfa"
@@ -18,12 +19,18 @@ type session struct {
 	// ev is the st-ev claim's v; nil when the token has none.
 	ev      *bool
 	factors string // sorted, comma-separated completed factor ids
+	// kid and key are what the signature was verified with: a hit counts only while the
+	// current JWKS still maps kid to the same key.
+	kid string
+	key *rsa.PublicKey
 
 	hdrUser, hdrTenant, hdrSession, hdrFactors []string
 }
 
-func newSession(c *jwtClaims) *session {
+func newSession(c *jwtClaims, kid string, key *rsa.PublicKey) *session {
 	s := &session{
+		kid:    kid,
+		key:    key,
 		userID: c.Sub,
 		tenant: c.TenantID,
 		handle: c.SessionHandle,

@@ -132,7 +132,7 @@ func (p *Proxy) verify(ctx context.Context, tok string, pol *policy, now int64) 
 	if iss == "" {
 		iss = pol.issuer
 	}
-	if s := p.cache.get(tok); s != nil {
+	if s := p.cache.get(tok); s != nil && p.keyStillValid(s) {
 		if iss == "" || s.issuer != iss {
 			return nil, fmt.Errorf("%w: %q", ErrIssuer, s.issuer)
 		}
@@ -175,9 +175,17 @@ func (p *Proxy) verify(ctx context.Context, tok string, pol *policy, now int64) 
 	case now >= *c.Exp:
 		return nil, ErrExpired
 	}
-	s := newSession(&c)
+	s := newSession(&c, hdr.Kid, key)
 	p.cache.put(tok, s, now)
 	return s, nil
+}
+
+// keyStillValid reports whether the key a cached session was verified with is still the
+// JWKS's key for its kid. A retired or replaced key invalidates the cached verification at
+// once, even for an entry cached while the key set was being swapped.
+func (p *Proxy) keyStillValid(s *session) bool {
+	k, ok := p.keys.get(s.kid)
+	return ok && k == s.key
 }
 
 // checkMFA applies st-mfa.v, the tenant's current requirement (when enforcement is

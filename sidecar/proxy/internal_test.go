@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/twofold-dev/twofold/sidecar/fakecore"
 )
 
 func TestReturnPathsAreSameOriginOnly(t *testing.T) {
@@ -104,6 +107,34 @@ func TestTokenCacheStaysWithinItsBound(t *testing.T) {
 	}
 	if n := c.len(); n != 2 {
 		t.Errorf("%d entries after the sweep, want 2", n)
+	}
+}
+
+func TestACachedTokenNeedsItsKeyToStayInTheJWKS(t *testing.T) {
+	k1, err := fakecore.NewKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := fakecore.NewKey("k1") // the same kid, another key
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := &keyStore{}
+	set := map[string]*rsa.PublicKey{"k1": &k1.Private.PublicKey}
+	ks.keys.Store(&set)
+	p := &Proxy{keys: ks}
+	s := &session{kid: "k1", key: &k1.Private.PublicKey}
+	if !p.keyStillValid(s) {
+		t.Fatal("the verifying key is in the JWKS, yet the entry is invalid")
+	}
+	replaced := map[string]*rsa.PublicKey{"k1": &k2.Private.PublicKey}
+	ks.keys.Store(&replaced)
+	if p.keyStillValid(s) {
+		t.Error("an entry verified with a replaced key still counts")
+	}
+	ks.keys.Store(&map[string]*rsa.PublicKey{})
+	if p.keyStillValid(s) {
+		t.Error("an entry verified with a removed key still counts")
 	}
 }
 

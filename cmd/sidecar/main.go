@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -38,6 +39,18 @@ type settings struct {
 	logFormat       string
 }
 
+// defaultListen is where the proxy listens when TWOFOLD_LISTEN is not set. In a pod the
+// injector sets TWOFOLD_POD_IP (from the downward API) and TWOFOLD_LISTEN_PORT (the app's
+// port): the proxy binds the pod IP with the app's port number while the app keeps
+// 127.0.0.1, so the two never collide and only the proxy is reachable from outside.
+func defaultListen(getenv func(string) string) string {
+	ip, port := getenv("TWOFOLD_POD_IP"), getenv("TWOFOLD_LISTEN_PORT")
+	if ip != "" && port != "" {
+		return net.JoinHostPort(ip, port)
+	}
+	return ":8080"
+}
+
 // parseSettings reads flags, each defaulting to its TWOFOLD_* environment variable.
 func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (settings, error) {
 	var s settings
@@ -63,7 +76,7 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 		shutdown     = fs.String("shutdown-timeout", env("TWOFOLD_SHUTDOWN_TIMEOUT", "25s"), "time to drain in-flight requests on SIGTERM (TWOFOLD_SHUTDOWN_TIMEOUT)")
 		logLevel     = fs.String("log-level", env("TWOFOLD_LOG_LEVEL", "info"), "debug, info, warn or error (TWOFOLD_LOG_LEVEL)")
 	)
-	fs.StringVar(&s.listen, "listen", env("TWOFOLD_LISTEN", ":8080"), "address for app traffic (TWOFOLD_LISTEN)")
+	fs.StringVar(&s.listen, "listen", env("TWOFOLD_LISTEN", defaultListen(getenv)), "address for app traffic (TWOFOLD_LISTEN; default TWOFOLD_POD_IP:TWOFOLD_LISTEN_PORT when both are set, else :8080)")
 	fs.StringVar(&s.adminListen, "admin-listen", env("TWOFOLD_ADMIN_LISTEN", ":9090"), "address for /healthz, /readyz, /metrics (TWOFOLD_ADMIN_LISTEN)")
 	skipPreflight := fs.Bool("skip-auth-preflight", env("TWOFOLD_SKIP_AUTH_PREFLIGHT", "") == "true",
 		"let CORS preflight requests reach the app without a session (TWOFOLD_SKIP_AUTH_PREFLIGHT=true)")

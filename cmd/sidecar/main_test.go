@@ -171,3 +171,31 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		t.Errorf("exit: %v", err)
 	}
 }
+
+func TestTheInjectedPodEnvironmentPicksTheListenAddress(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"an IPv4 pod IP and the app's port", map[string]string{"TWOFOLD_POD_IP": "10.1.2.3", "TWOFOLD_LISTEN_PORT": "8080"}, "10.1.2.3:8080"},
+		{"an IPv6 pod IP is bracketed", map[string]string{"TWOFOLD_POD_IP": "fd00::5", "TWOFOLD_LISTEN_PORT": "8080"}, "[fd00::5]:8080"},
+		{"an explicit TWOFOLD_LISTEN wins", map[string]string{"TWOFOLD_POD_IP": "10.1.2.3", "TWOFOLD_LISTEN_PORT": "8080", "TWOFOLD_LISTEN": "127.0.0.1:9999"}, "127.0.0.1:9999"},
+		{"outside a pod the default is :8080", map[string]string{}, ":8080"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"TWOFOLD_CORE_URL": "http://core:3567", "TWOFOLD_APP_PORT": "8080"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			s, err := parseSettings(nil, func(k string) string { return env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.listen != tc.want {
+				t.Fatalf("listen = %q, want %q", s.listen, tc.want)
+			}
+		})
+	}
+}

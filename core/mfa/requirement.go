@@ -173,6 +173,16 @@ func (r Requirement) NextSet(c Completed) []string {
 	return nil
 }
 
+// names reports whether any item names factor f.
+func (r Requirement) names(f string) bool {
+	for _, it := range r {
+		if it.Factor == f || slices.Contains(it.OneOf, f) || slices.Contains(it.AllOfInAnyOrder, f) {
+			return true
+		}
+	}
+	return false
+}
+
 // Satisfied reports whether every item is satisfied by c.
 func (r Requirement) Satisfied(c Completed) bool { return len(r.NextSet(c)) == 0 }
 
@@ -243,7 +253,10 @@ func DefaultRequirement(userFactors, tenantFactors []string) Requirement {
 // The core computes st-mfa.v with it and the sidecars check the tenant's requirement with it,
 // so both sides agree on whether a session is complete.
 func (r Requirement) NextSetWithRecovery(c Completed, offerRecovery bool) []string {
-	standIn := !slices.Contains(r.Factors(), RecoveryCode)
+	if _, used := c[RecoveryCode]; !used && !offerRecovery {
+		return r.NextSet(c) // nothing to stand in or offer; the sidecars' hot path
+	}
+	standIn := !r.names(RecoveryCode)
 	_, spare := c[RecoveryCode]
 	spare = spare && standIn
 	offer := standIn && offerRecovery && !spare

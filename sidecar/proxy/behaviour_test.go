@@ -607,3 +607,29 @@ func TestTheSidecarBinaryHasNoKubernetesDependencies(t *testing.T) {
 		}
 	}
 }
+
+func TestARecoveryCodeStandsInForALostFactorButNotForStepUp(t *testing.T) {
+	e := newEnv(t)
+	if err := e.core.Update(func(en *config.Enforcement) {
+		en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
+		en.MFA.Routes = []config.Route{{PathPrefix: "/admin", Requirement: mfa.Requirement{{Factor: mfa.TOTP}}}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.refresh()
+	recovered := e.token(func(tk *fakecore.Token) { tk.MFA.C[mfa.RecoveryCode] = e.clock.Now().Unix() })
+	tests := []struct {
+		name, path string
+		status     int
+	}{
+		{"a session completed with a recovery code meets the tenant's TOTP requirement, as the core said", "/", 200},
+		{"a step-up route still asks for the real factor", "/admin/users", 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := e.get(tc.path, bearer(recovered)...); r.status != tc.status {
+				t.Fatalf("status %d, want %d (%s)", r.status, tc.status, r.body)
+			}
+		})
+	}
+}

@@ -196,7 +196,9 @@ func checkMFA(s *session, pol *policy, rt *route, now time.Time) ([]string, erro
 		return nil, ErrMFANotVerified
 	}
 	if pol.required && len(pol.requirement) > 0 {
-		if next, err := meets(s.claim.C, pol.requirement, pol.maxAge, now, ErrRequirement); err != nil {
+		// The tenant's requirement accepts a used recovery code in place of a lost factor,
+		// exactly as the core's st-mfa.v does; step-up routes do not.
+		if next, err := meets(s.claim.C, pol.requirement, pol.maxAge, now, true, ErrRequirement); err != nil {
 			return next, err
 		}
 	}
@@ -208,26 +210,34 @@ func checkMFA(s *session, pol *policy, rt *route, now time.Time) ([]string, erro
 		if age == 0 {
 			age = pol.maxAge
 		}
-		if next, err := meets(s.claim.C, req, age, now, ErrStepUp); err != nil {
+		if next, err := meets(s.claim.C, req, age, now, false, ErrStepUp); err != nil {
 			return next, err
 		}
 	}
 	return nil, nil
 }
 
-func meets(c mfa.Completed, req mfa.Requirement, maxAge time.Duration, now time.Time, unmet error) ([]string, error) {
+func meets(c mfa.Completed, req mfa.Requirement, maxAge time.Duration, now time.Time, recoveryStandIn bool, unmet error) ([]string, error) {
 	fresh := c
 	if maxAge > 0 && !allFresh(c, now, maxAge) {
 		fresh = c.Fresh(now, maxAge) // allocates, so only when some factor is too old
 	}
-	next := req.NextSet(fresh)
+	next := nextOf(req, fresh, recoveryStandIn)
 	if len(next) == 0 {
 		return nil, nil
 	}
-	if maxAge > 0 && req.Satisfied(c) {
+	if maxAge > 0 && len(nextOf(req, c, recoveryStandIn)) == 0 {
 		return next, fmt.Errorf("%w: %w", unmet, ErrFactorTooOld)
 	}
 	return next, unmet
+}
+
+// nextOf is the requirement's next set, with or without the recovery-code stand-in.
+func nextOf(req mfa.Requirement, c mfa.Completed, recoveryStandIn bool) []string {
+	if recoveryStandIn {
+		return req.NextSetWithRecovery(c, false)
+	}
+	return req.NextSet(c)
 }
 
 // allFresh reports whether every factor in c was completed within maxAge, with the same

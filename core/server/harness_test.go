@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/server"
-	"github.com/twofold-dev/twofold/core/store/sqlite"
 )
 
 const adminKey = "test-admin-key"
@@ -63,18 +61,19 @@ func withHTTPClient(c *http.Client) harnessOption {
 	return func(o *server.Options) { o.HTTPClient = c }
 }
 
-// newHarness starts the real core handler on an httptest server over a SQLite file.
+// newHarness starts the real core handler on an httptest server over a SQLite file, or a
+// PostgreSQL schema with TWOFOLD_TEST_STORE=postgres (store_switch_test.go).
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	dbPath := filepath.Join(t.TempDir(), "twofold.db")
+	dbPath := testDatabase(t)
 	return startHarness(t, clock, dbPath, opts...)
 }
 
 func startHarness(t *testing.T, clock *fakeClock, dbPath string, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, dbPath)
+	st, err := openTestStore(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +199,9 @@ func (h *harness) putTenant(id, cfg string) map[string]any {
 // snapshot dumps every table of the database, to show that a refused request changed nothing.
 func (h *harness) snapshot() string {
 	h.t.Helper()
+	if isDSN(h.dbPath) {
+		return snapshotPostgres(h.t, h.dbPath)
+	}
 	db, err := sql.Open("sqlite", "file:"+h.dbPath+"?mode=ro")
 	if err != nil {
 		h.t.Fatal(err)

@@ -71,10 +71,19 @@ envtest: ## Build envtest's kube-apiserver and etcd into bin/k8s (cached).
 chromium: ## Install Debian's chromium for the browser tests when it is missing.
 	hack/chromium.sh >/dev/null
 
-test: verify-generated lint envtest chromium $(HELM) $(KUSTOMIZE) ## Run every test: unit, envtest, chart, browser, end-to-end.
+.PHONY: postgres
+postgres: ## Install Debian's postgresql for the PostgreSQL store's tests when it is missing.
+	hack/postgres.sh install >/dev/null
+
+test: verify-generated lint envtest chromium postgres $(HELM) $(KUSTOMIZE) ## Run every test: unit, envtest, chart, browser, end-to-end.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)" \
 	HELM_VERSION=$(HELM_VERSION) KUSTOMIZE_VERSION=$(KUSTOMIZE_VERSION) \
 		go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-core-postgres
+
+.PHONY: test-core-postgres
+test-core-postgres: postgres ## Run the core's HTTP tests again on PostgreSQL instead of SQLite.
+	TWOFOLD_TEST_STORE=postgres go test $(GO_TEST_FLAGS) ./core/server/
 
 .PHONY: helm-lint
 helm-lint: $(HELM) ## Lint the chart with its default and ci/ values.

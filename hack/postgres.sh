@@ -44,6 +44,15 @@ install_pg() {
     echo "$bin"
     return 0
   fi
+  # Test binaries start in parallel: one installs while the others wait, then find it.
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/twofold-postgres-install.lock"
+    flock 9
+    if bin=$(find_bin); then
+      echo "$bin"
+      return 0
+    fi
+  fi
   [[ -n "${PG_BIN:-}" ]] && die "PG_BIN=$PG_BIN has no initdb and pg_ctl: install the Debian package '$PKG' or fix PG_BIN"
   command -v apt-get >/dev/null 2>&1 ||
     die "apt-get is not available: install the Debian package '$PKG' (PostgreSQL server binaries) and run again"

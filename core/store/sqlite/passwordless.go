@@ -169,17 +169,13 @@ func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordles
 		column, value = "phone_number", n.PhoneNumber
 	}
 	const find = `SELECT recipe_user_id FROM login_methods WHERE recipe_id = 'passwordless' AND tenant_id = ? AND `
-	var u store.User
-	var recipeUserID string
-	// A sign-in (the login method exists) needs no write transaction: read first, and queue
-	// for the single writer only to create.
-	err := s.r.QueryRowContext(ctx, find+column+` = ?`, n.TenantID, value).Scan(&recipeUserID)
+	// A sign-in (the login method exists) needs no write transaction: read first, in one
+	// query, and queue for the single writer only to create.
+	u, recipeUserID, err := s.passwordlessOwner(ctx, column, n.TenantID, value)
 	if err == nil {
-		if u, err = loadUser(ctx, s.r, recipeUserID); err == nil {
-			return u, recipeUserID, false, nil
-		}
+		return u, recipeUserID, false, nil
 	}
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, "", false, fmt.Errorf("sqlite: sign in or up with passwordless: %w", err)
 	}
 	var created bool
@@ -214,6 +210,41 @@ func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordles
 		return store.User{}, "", false, fmt.Errorf("sqlite: sign in or up with passwordless: %w", err)
 	}
 	return u, recipeUserID, created, nil
+}
+
+// passwordlessOwner reads, in one query, the user owning the tenant's passwordless login
+// method whose column (email or phone_number) is value, with all its login methods, and the
+// login method's id; ErrNotFound when there is none.
+func (s *Store) passwordlessOwner(ctx context.Context, column, tenantID, value string) (store.User, string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT me.recipe_user_id, u.id, u.time_joined, u.is_primary,
+		lm.recipe_user_id, lm.recipe_id, lm.tenant_id, coalesce(lm.email, ''), coalesce(lm.phone_number, ''),
+		coalesce(lm.third_party_id, ''), coalesce(lm.third_party_user_id, ''), lm.verified, lm.time_joined
+		FROM login_methods me JOIN users u ON u.id = me.user_id JOIN login_methods lm ON lm.user_id = u.id
+		WHERE me.recipe_id = 'passwordless' AND me.tenant_id = ? AND me.`+column+` = ?
+		ORDER BY lm.time_joined, lm.recipe_user_id`, tenantID, value)
+	if err != nil {
+		return store.User{}, "", err
+	}
+	defer rows.Close()
+	var u store.User
+	var recipeUserID string
+	for rows.Next() {
+		var lm store.LoginMethod
+		var joined, lmJoined int64
+		if err := rows.Scan(&recipeUserID, &u.ID, &joined, &u.IsPrimary, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID, &lm.Email,
+			&lm.PhoneNumber, &lm.ThirdPartyID, &lm.ThirdPartyUserID, &lm.Verified, &lmJoined); err != nil {
+			return store.User{}, "", err
+		}
+		u.TimeJoined, lm.TimeJoined = fromMS(joined), fromMS(lmJoined)
+		u.LoginMethods = append(u.LoginMethods, lm)
+	}
+	if err := rows.Err(); err != nil {
+		return store.User{}, "", err
+	}
+	if recipeUserID == "" {
+		return store.User{}, "", fmt.Errorf("passwordless login method in tenant %q: %w", tenantID, store.ErrNotFound)
+	}
+	return u, recipeUserID, nil
 }
 
 // updateLoginMethod runs an UPDATE of one login method and returns its user, or ErrNotFound

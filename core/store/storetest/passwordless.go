@@ -158,8 +158,8 @@ func testAccountFlows(t *testing.T, open Factory) {
 		}
 		newUser(t, s, "stranger")
 		u, _, created, err = s.SignInUpPasswordless(ctx, store.NewPasswordlessUser{RecipeUserID: "r2", UserID: "stranger", TenantID: "public", PhoneNumber: "+14155550100", Now: t0})
-		if err != nil || created || u.ID != "owner" {
-			t.Fatalf("linking a taken phone to another user = %+v, %v, %v; want the owner, not created", u, created, err)
+		if err != nil || created || u.ID != "owner" || len(u.LoginMethods) != 2 || !u.TimeJoined.Equal(t0) || u.LoginMethods[0].Email != "owner@x.io" {
+			t.Fatalf("linking a taken phone to another user = %+v, %v, %v; want the owner with both login methods, not created", u, created, err)
 		}
 		if _, _, _, err := s.SignInUpPasswordless(ctx, store.NewPasswordlessUser{RecipeUserID: "r3", UserID: "nobody", TenantID: "public", Email: "n@x.io", Now: t0}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("linking to an unknown user = %v, want ErrNotFound", err)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,13 +16,13 @@ import (
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
-	"github.com/twofold-dev/twofold/core/store/sqlite"
 )
 
 var sessionCheckDB = session.VerifyOptions{CheckDatabase: true}
 
 // benchCore is a core with the production defaults (argon2id at OWASP parameters, the real
-// clock) on a SQLite file, behind a real HTTP server and a keep-alive client.
+// clock) on a SQLite file (a PostgreSQL schema with TWOFOLD_TEST_STORE=postgres), behind a real
+// HTTP server and a keep-alive client.
 type benchCore struct {
 	srv    *server.Server
 	url    string
@@ -33,7 +32,7 @@ type benchCore struct {
 func newBenchCore(b *testing.B) *benchCore {
 	b.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	st, err := openTestStore(ctx, testDatabase(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func onPostgres() bool { return os.Getenv(storeEnv) == "postgres" }
 
 // testDatabase returns a new, empty database for a harness: a SQLite file path, or with
 // TWOFOLD_TEST_STORE=postgres the DSN of a fresh PostgreSQL schema.
-func testDatabase(t *testing.T) string {
+func testDatabase(t testing.TB) string {
 	t.Helper()
 	switch v := os.Getenv(storeEnv); v {
 	case "", "sqlite":

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
-	"github.com/twofold-dev/twofold/core/store/sqlite"
 	"github.com/twofold-dev/twofold/core/totp"
 )
 
@@ -33,7 +31,7 @@ func BenchmarkTOTPVerify(b *testing.B) {
 	nowNanos.Store(base.UnixNano())
 	clock := func() time.Time { return time.Unix(0, nowNanos.Load()) }
 
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	st, err := openTestStore(ctx, testDatabase(b))
 	if err != nil {
 		b.Fatal(err)
 	}

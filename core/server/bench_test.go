@@ -78,14 +78,18 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// measure runs the parallel benchmark body and reports req/s and CPU ms per request.
+// measure runs the parallel benchmark body and reports req/s and CPU ms per request; on
+// PostgreSQL also the database server's CPU ms per request (db-cpu-ms/op).
 func measure(b *testing.B, body func(pb *testing.PB)) {
 	b.ResetTimer()
-	start := cpuTime()
+	start, dbStart := cpuTime(), dbCPU(b)
 	b.RunParallel(body)
-	used := cpuTime() - start
+	used, dbUsed := cpuTime()-start, dbCPU(b)-dbStart
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(used.Seconds()*1000/float64(b.N), "cpu-ms/op")
+	if onPostgres() {
+		b.ReportMetric(dbUsed.Seconds()*1000/float64(b.N), "db-cpu-ms/op")
+	}
 }
 
 func BenchmarkSignUp(b *testing.B) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -48,6 +49,19 @@ func openTestStore(ctx context.Context, db string) (store.Store, error) {
 		return postgres.Open(ctx, db)
 	}
 	return sqlite.Open(ctx, db)
+}
+
+// dbCPU is the CPU time the test cluster has used (zero on SQLite, whose work is in-process).
+func dbCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	if !onPostgres() {
+		return 0
+	}
+	d, err := pgtest.ServerCPU()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }
 
 // snapshotPostgres dumps every table of the schema, like snapshot does for SQLite.

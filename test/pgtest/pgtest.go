@@ -209,3 +209,53 @@ func Database(t testing.TB) string {
 	t.Cleanup(func() { exec1(t, dsn, "DROP DATABASE "+db+" WITH (FORCE)") })
 	return withDatabase(dsn, db)
 }
+
+// ServerCPU returns the CPU time the test cluster's processes have used so far: the
+// postmaster with the children it has reaped, and the backends still running. Benchmarks
+// report it per operation, as the database's share of a request's cost. It is zero before
+// the cluster starts.
+func ServerCPU() (time.Duration, error) {
+	mu.Lock()
+	d := dir
+	mu.Unlock()
+	if d == "" {
+		return 0, nil
+	}
+	pidFile, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("read the postmaster's pid: %w", err)
+	}
+	postmaster := strings.SplitN(string(pidFile), "\n", 2)[0]
+	procs, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	var ticks int64
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // the process ended
+		}
+		// Fields after the command name, which is in parentheses and may hold spaces:
+		// state ppid ... utime(14) stime(15) cutime(16) cstime(17), numbered from pid = 1.
+		s := string(b)
+		end := strings.LastIndexByte(s, ')')
+		if end < 0 {
+			continue
+		}
+		pid := strings.Fields(s[:strings.IndexByte(s, ' ')])[0]
+		f := strings.Fields(s[end+1:])
+		if len(f) < 15 {
+			continue
+		}
+		n := func(i int) int64 { v, _ := strconv.ParseInt(f[i-3], 10, 64); return v }
+		switch {
+		case pid == postmaster:
+			ticks += n(14) + n(15) + n(16) + n(17)
+		case f[1] == postmaster: // ppid
+			ticks += n(14) + n(15)
+		}
+	}
+	const userHZ = 100 // clock ticks per second in /proc on Linux
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}

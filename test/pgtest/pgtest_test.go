@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -55,5 +56,22 @@ func TestDatabaseIsFreshAndDropped(t *testing.T) {
 	var exists bool
 	if err := connect(t, pgtest.AdminDSN(t)).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil || exists {
 		t.Fatalf("database %q still exists after its test (%v)", name, err)
+	}
+}
+
+func TestServerCPUCountsTheClustersWork(t *testing.T) {
+	ctx := context.Background()
+	conn := connect(t, pgtest.Schema(t))
+	before, err := pgtest.ServerCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About 50 ms of CPU in the backend.
+	if _, err := conn.Exec(ctx, `SELECT count(*) FROM generate_series(1, 3000000)`); err != nil {
+		t.Fatal(err)
+	}
+	after, err := pgtest.ServerCPU()
+	if err != nil || after-before < 10*time.Millisecond {
+		t.Fatalf("ServerCPU moved from %v to %v (%v) over a query that works the server", before, after, err)
 	}
 }

@@ -115,16 +115,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		if !now.Before(sess.ExpiresAt) {
 			return fmt.Errorf("session %q expired: %w", sess.Handle, store.ErrNotFound)
 		}
+		// The writes go in one batch: one round trip.
+		var writes pgx.Batch
 		switch {
 		case presented == sess.CurrentRefreshHash:
 			// The current token again (a retry, or a client that lost the answer): issue
 			// another child and wait for one of them to be used.
 		case parent != nil && *parent == sess.CurrentRefreshHash:
 			// First use of a child: it becomes current and its unused siblings die.
-			if _, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE session_handle = $1 AND parent_hash = $2 AND hash <> $3`,
-				sess.Handle, sess.CurrentRefreshHash, presented); err != nil {
-				return err
-			}
+			writes.Queue(`DELETE FROM refresh_tokens WHERE session_handle = $1 AND parent_hash = $2 AND hash <> $3`,
+				sess.Handle, sess.CurrentRefreshHash, presented)
 			sess.CurrentRefreshHash = presented
 		default:
 			theft = true
@@ -135,15 +135,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 			rot.Session = sess
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES ($1, $2, $3, $4)`,
-			next, sess.Handle, presented, now); err != nil {
-			return err
-		}
+		writes.Queue(`INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			next, sess.Handle, presented, now)
 		if sess.RefreshLifetime > 0 {
 			sess.ExpiresAt = now.Add(sess.RefreshLifetime).UTC().Truncate(time.Microsecond)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET current_refresh_hash = $2, expires_at = $3 WHERE handle = $1`,
-			sess.Handle, sess.CurrentRefreshHash, sess.ExpiresAt); err != nil {
+		writes.Queue(`UPDATE sessions SET current_refresh_hash = $2, expires_at = $3 WHERE handle = $1`,
+			sess.Handle, sess.CurrentRefreshHash, sess.ExpiresAt)
+		if err := tx.SendBatch(ctx, &writes).Close(); err != nil {
 			return err
 		}
 		rot = store.Rotation{Session: sess, ParentHash: presented}

@@ -79,12 +79,28 @@ func (s *Store) DeleteTOTPDevice(ctx context.Context, userID, name string, onlyU
 }
 
 // lockUser locks a user's row until the transaction ends (FOR NO KEY UPDATE, which leaves
-// inserts that reference the user free): the MFA verifications of one user apply one after
-// the other on every replica, so each sees the failures the previous one counted. An unknown
-// user locks nothing; there is nothing of theirs to protect.
+// inserts that reference the user free): the MFA writes of one user apply one after the other
+// on every replica. An unknown user locks nothing; there is nothing of theirs to protect.
 func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 	_, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID)
 	return err
+}
+
+// lockLimit locks the user's row as lockUser does and reads their attempt limit, in one
+// query: verifications of one user on any replica apply one after the other, each seeing the
+// failures the previous one counted.
+func lockLimit(ctx context.Context, tx pgx.Tx, userID string) (store.AttemptLimit, error) {
+	var failures *int
+	var until *time.Time
+	err := tx.QueryRow(ctx, `SELECT l.failures, l.locked_until FROM users u LEFT JOIN mfa_attempt_limits l ON l.user_id = u.id
+		WHERE u.id = $1 FOR NO KEY UPDATE OF u`, userID).Scan(&failures, &until)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && failures == nil) {
+		return store.AttemptLimit{}, nil
+	}
+	if err != nil {
+		return store.AttemptLimit{}, err
+	}
+	return store.AttemptLimit{Failures: *failures, LockedUntil: fromNull(until)}, nil
 }
 
 func readLimit(ctx context.Context, q querier, userID string) (store.AttemptLimit, error) {
@@ -148,10 +164,7 @@ func (s *Store) GetAttemptLimit(ctx context.Context, userID string) (store.Attem
 func (s *Store) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
 	var out store.TOTPAttempt
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID); err != nil {
-			return err
-		}
-		limit, err := readLimit(ctx, tx, userID)
+		limit, err := lockLimit(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
@@ -229,10 +242,7 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (unused, 
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
 	var out store.RecoveryAttempt
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID); err != nil {
-			return err
-		}
-		limit, err := readLimit(ctx, tx, userID)
+		limit, err := lockLimit(ctx, tx, userID)
 		if err != nil {
 			return err
 		}

@@ -86,21 +86,16 @@ func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 	return err
 }
 
-// lockLimit locks the user's row as lockUser does and reads their attempt limit, in one
-// query: verifications of one user on any replica apply one after the other, each seeing the
-// failures the previous one counted.
+// lockLimit locks the user's row as lockUser does, then reads their attempt limit:
+// verifications of one user on any replica apply one after the other, each seeing the failures
+// the previous one counted. The read must be a statement of its own, after the lock: in READ
+// COMMITTED a locking read that waited re-checks only the locked rows, so a limit joined into
+// it would be the one from before the wait.
 func lockLimit(ctx context.Context, tx pgx.Tx, userID string) (store.AttemptLimit, error) {
-	var failures *int
-	var until *time.Time
-	err := tx.QueryRow(ctx, `SELECT l.failures, l.locked_until FROM users u LEFT JOIN mfa_attempt_limits l ON l.user_id = u.id
-		WHERE u.id = $1 FOR NO KEY UPDATE OF u`, userID).Scan(&failures, &until)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && failures == nil) {
-		return store.AttemptLimit{}, nil
-	}
-	if err != nil {
+	if err := lockUser(ctx, tx, userID); err != nil {
 		return store.AttemptLimit{}, err
 	}
-	return store.AttemptLimit{Failures: *failures, LockedUntil: fromNull(until)}, nil
+	return readLimit(ctx, tx, userID)
 }
 
 func readLimit(ctx context.Context, q querier, userID string) (store.AttemptLimit, error) {

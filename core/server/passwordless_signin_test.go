@@ -246,8 +246,12 @@ func TestAFailedDeliveryLeavesNoUsableCode(t *testing.T) {
 	h.deliveryTenant("acme", email, sms, `"firstFactors":["otp-email","otp-phone"]`)
 	h.deliveryTenant("mailonly", email, `"firstFactors":["otp-email","otp-phone"]`)
 	h.deliveryTenant("nomail", `"firstFactors":["otp-email"]`)
+	hook, webhookSMS := startWebhook(t)
+	h.deliveryTenant("hooked", webhookSMS, `"firstFactors":["otp-phone"]`)
+	h.putTenant("nosite", `{"session":{"cookieSecure":false},`+email+`,"firstFactors":["link-email"]}`)
 	mails.fail.Store(true)
 	twilio.fail.Store(true)
+	hook.fail.Store(true)
 	tests := []struct {
 		name, tenant string
 		body         map[string]any
@@ -257,6 +261,8 @@ func TestAFailedDeliveryLeavesNoUsableCode(t *testing.T) {
 		{"the SMS provider refusing the text", "acme", map[string]any{"phoneNumber": "+14155550100"}, "the sign-in code could not be sent by SMS; try again later"},
 		{"a tenant without SMS delivery", "mailonly", map[string]any{"phoneNumber": "+14155550100"}, `tenant "mailonly" cannot send SMS: it has no SMS delivery configured (sms)`},
 		{"a tenant without email delivery", "nomail", map[string]any{"email": "a@example.com"}, `tenant "nomail" cannot send email: it has no email delivery configured (email.smtp)`},
+		{"the tenant's webhook failing", "hooked", map[string]any{"phoneNumber": "+14155550100"}, "the sign-in code could not be sent by SMS; try again later"},
+		{"a magic link without a website to point at", "nosite", map[string]any{"email": "a@example.com"}, `tenant "nosite" has no websiteDomain to send magic links to`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

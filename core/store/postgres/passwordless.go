@@ -40,17 +40,13 @@ func (s *Store) CreatePasswordlessDevice(ctx context.Context, tenantID string, d
 	return nil
 }
 
-// loadDevice reads a device and its codes in one query; with lock it also locks the device's
-// row until the transaction ends.
-func loadDevice(ctx context.Context, q querier, tenantID, preAuthSessionID string, lock bool) (passwordless.Device, error) {
+// loadDevice reads a device and its codes in one query.
+func loadDevice(ctx context.Context, q querier, tenantID, preAuthSessionID string) (passwordless.Device, error) {
 	query := `SELECT coalesce(d.email, ''), coalesce(d.phone_number, ''), d.flow_type, d.failed_attempts,
 		c.id, coalesce(c.user_input_code_hash, ''), coalesce(c.link_code_hash, ''), c.created_at
 		FROM passwordless_devices d LEFT JOIN passwordless_codes c
 		ON c.tenant_id = d.tenant_id AND c.pre_auth_session_id = d.pre_auth_session_id
 		WHERE d.tenant_id = $1 AND d.pre_auth_session_id = $2 ORDER BY c.created_at, c.id`
-	if lock {
-		query += ` FOR UPDATE OF d`
-	}
 	rows, err := q.Query(ctx, query, tenantID, preAuthSessionID)
 	if err != nil {
 		return passwordless.Device{}, err
@@ -85,7 +81,7 @@ func loadDevice(ctx context.Context, q querier, tenantID, preAuthSessionID strin
 func (s *Store) GetPasswordlessDevice(ctx context.Context, tenantID, preAuthSessionID string) (passwordless.Device, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	d, err := loadDevice(ctx, s.pool, tenantID, preAuthSessionID, false)
+	d, err := loadDevice(ctx, s.pool, tenantID, preAuthSessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return passwordless.Device{}, err
 	}
@@ -127,8 +123,17 @@ func (s *Store) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSe
 	var d passwordless.Device
 	var out passwordless.Outcome
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		var err error
-		if d, err = loadDevice(ctx, tx, tenantID, preAuthSessionID, true); err != nil {
+		// Lock first, then read in a statement of its own: in READ COMMITTED a locking read
+		// that waited re-checks only the locked row, so codes joined into it could be stale.
+		tag, err := tx.Exec(ctx, `SELECT 1 FROM passwordless_devices WHERE tenant_id = $1 AND pre_auth_session_id = $2 FOR UPDATE`,
+			tenantID, preAuthSessionID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("passwordless device in tenant %q: %w", tenantID, store.ErrNotFound)
+		}
+		if d, err = loadDevice(ctx, tx, tenantID, preAuthSessionID); err != nil {
 			return err
 		}
 		if out, err = consume(&d); err != nil {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -144,6 +145,20 @@ func TestTwoReplicas(t *testing.T) {
 		})
 		if l, err := rs[1].GetAttemptLimit(ctx, "u1"); err != nil || l.Failures != n {
 			t.Fatalf("failures = %d, %v; want %d: a concurrent attempt was lost", l.Failures, err, n)
+		}
+	})
+
+	t.Run("metadata merged on both replicas at once keeps every key", func(t *testing.T) {
+		rs := replicas(t, 2)
+		newUser(t, rs[0], "u1")
+		const n = 20
+		race(n, rs, func(i int, s *postgres.Store) {
+			if _, err := s.UpdateUserMetadata(ctx, "u1", map[string]json.RawMessage{fmt.Sprintf("k%d", i): json.RawMessage(`true`)}, t0); err != nil {
+				t.Error(err)
+			}
+		})
+		if md, err := rs[1].GetUserMetadata(ctx, "u1"); err != nil || len(md) != n {
+			t.Fatalf("metadata has %d keys (%v), want %d: a concurrent merge was lost", len(md), err, n)
 		}
 	})
 

@@ -158,15 +158,10 @@ func (s *Store) GetUser(ctx context.Context, userID string) (store.User, error) 
 	return u, nil
 }
 
-// readMetadata reads a user's metadata; with lock it also locks the user's row until the
-// transaction ends, so concurrent merges apply one after the other.
-func readMetadata(ctx context.Context, q querier, userID string, lock bool) (map[string]json.RawMessage, error) {
-	query := `SELECT m.metadata::text FROM users u LEFT JOIN user_metadata m ON m.user_id = u.id WHERE u.id = $1`
-	if lock {
-		query += ` FOR NO KEY UPDATE OF u`
-	}
+// readMetadata reads a user's metadata; ErrNotFound when the user is unknown.
+func readMetadata(ctx context.Context, q querier, userID string) (map[string]json.RawMessage, error) {
 	var raw *string
-	err := q.QueryRow(ctx, query, userID).Scan(&raw)
+	err := q.QueryRow(ctx, `SELECT m.metadata::text FROM users u LEFT JOIN user_metadata m ON m.user_id = u.id WHERE u.id = $1`, userID).Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("user %q: %w", userID, store.ErrNotFound)
 	}
@@ -187,7 +182,7 @@ func readMetadata(ctx context.Context, q querier, userID string, lock bool) (map
 func (s *Store) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	md, err := readMetadata(ctx, s.pool, userID, false)
+	md, err := readMetadata(ctx, s.pool, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
@@ -201,8 +196,13 @@ func (s *Store) GetUserMetadata(ctx context.Context, userID string) (map[string]
 func (s *Store) UpdateUserMetadata(ctx context.Context, userID string, update map[string]json.RawMessage, now time.Time) (map[string]json.RawMessage, error) {
 	var md map[string]json.RawMessage
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		// The user's lock makes concurrent merges apply one after the other; the read
+		// follows in a statement of its own so it sees the previous merge.
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		var err error
-		if md, err = readMetadata(ctx, tx, userID, true); err != nil {
+		if md, err = readMetadata(ctx, tx, userID); err != nil {
 			return err
 		}
 		for k, v := range update {

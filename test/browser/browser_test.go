@@ -58,9 +58,9 @@ func signIn(b *browser, sys *system, path, email string) {
 var recoveryCodePattern = regexp.MustCompile(`[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}`)
 
 func TestTOTPSignUpSignInAndRecoveryInABrowser(t *testing.T) {
-	// The requirement names recovery-code itself: the sidecar re-checks the requirement
-	// against the completed factors as written, without the core's recovery-code stand-in.
-	sys := start(t, "acme", tenantConfig(t, `{"firstFactors":["emailpassword"],"mfa":{"requirement":[{"oneOf":["totp","recovery-code"]}]},
+	// TOTP alone is required: a recovery code stands in for it, in the core's st-mfa.v and in
+	// the sidecar's check alike.
+	sys := start(t, "acme", tenantConfig(t, `{"firstFactors":["emailpassword"],"mfa":{"requirement":["totp"]},
 		"totp":{"issuer":"Acme"},"branding":{"appName":"Acme Portal","primaryColor":"#0b7285"}}`))
 	b := newBrowser(t, "totp")
 	email := "ada@example.com"

@@ -51,6 +51,8 @@ func main() {
 	flag.StringVar(&o.state, "state", ".demo", "folder for the demo's database, logs and kubeconfig")
 	flag.IntVar(&o.port, "port", 8080, "port of the protected app (the sidecar) on localhost")
 	flag.IntVar(&o.corePort, "core-port", 3567, "port of the auth core on localhost")
+	flag.IntVar(&o.appPort, "app-port", 0, "port of the sample app on 127.0.0.1 (default: -port + 1)")
+	flag.IntVar(&o.proxyAdminPort, "proxy-admin-port", 0, "port of the sidecar's health and metrics endpoints (default: -port + 2)")
 	flag.Parse()
 	// Errors only: the demo prints its own progress; the parts log to files under -state.
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
@@ -66,6 +68,7 @@ func main() {
 type options struct {
 	root, bin, assets, state string
 	port, corePort           int
+	appPort, proxyAdminPort  int
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
@@ -74,7 +77,13 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.state, 0o755); err != nil {
 		return err
 	}
-	for _, p := range []int{o.port, o.corePort} {
+	if o.appPort == 0 {
+		o.appPort = o.port + 1
+	}
+	if o.proxyAdminPort == 0 {
+		o.proxyAdminPort = o.port + 2
+	}
+	for _, p := range []int{o.port, o.corePort, o.appPort, o.proxyAdminPort} {
 		if inUse(p) {
 			return fmt.Errorf("port %d is in use: stop what listens there, or run `make demo DEMO_PORT=... DEMO_CORE_PORT=...`", p)
 		}
@@ -152,7 +161,7 @@ func run(ctx context.Context, o options) error {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}); err != nil {
 		return err
 	}
-	if err := applyFile(ctx, k8s, filepath.Join(o.root, "config", "demo", "demo.yaml")); err != nil {
+	if err := applyFile(ctx, k8s, filepath.Join(o.root, "config", "demo", "demo.yaml"), o.port); err != nil {
 		return err
 	}
 	step("Waiting for the tenant and the policy to be Ready")
@@ -168,7 +177,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	appAddr := fmt.Sprintf("127.0.0.1:%d", o.port+1)
+	appAddr := fmt.Sprintf("127.0.0.1:%d", o.appPort)
 	step("Starting the sample app on %s (the pod's app container)", appAddr)
 	app, err := startProcess(ctx, o, "sampleapp", []string{"-listen", appAddr}, nil)
 	if err != nil {
@@ -183,7 +192,7 @@ func run(ctx context.Context, o options) error {
 		"TWOFOLD_LISTEN":        fmt.Sprintf("127.0.0.1:%d", o.port),
 		"TWOFOLD_UPSTREAM":      "http://" + appAddr,
 		"TWOFOLD_CORE_URL":      coreURL,
-		"TWOFOLD_ADMIN_LISTEN":  fmt.Sprintf("127.0.0.1:%d", o.port+2),
+		"TWOFOLD_ADMIN_LISTEN":  fmt.Sprintf("127.0.0.1:%d", o.proxyAdminPort),
 		"TWOFOLD_POLL_INTERVAL": "1s",
 		"TWOFOLD_LOG_FORMAT":    "text",
 	}
@@ -192,7 +201,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer sidecar.stop()
-	if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", o.port+2), 30*time.Second); err != nil {
+	if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", o.proxyAdminPort), 30*time.Second); err != nil {
 		return fmt.Errorf("the sidecar did not become ready (see %s): %w", sidecar.logPath, err)
 	}
 
@@ -258,7 +267,9 @@ func mergeEnv(base, overrides map[string]string) []string {
 	return out
 }
 
-func applyFile(ctx context.Context, c client.Client, path string) error {
+// applyFile creates every object of a YAML file; the AuthTenant's websiteDomain follows the
+// port the demo serves the app on.
+func applyFile(ctx context.Context, c client.Client, path string, port int) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -275,6 +286,11 @@ func applyFile(ctx context.Context, c client.Client, path string) error {
 		}
 		if len(u.Object) == 0 {
 			continue
+		}
+		if u.GetKind() == "AuthTenant" {
+			if err := unstructured.SetNestedField(u.Object, fmt.Sprintf("http://localhost:%d", port), "spec", "websiteDomain"); err != nil {
+				return err
+			}
 		}
 		if err := c.Create(ctx, u); err != nil {
 			return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)

@@ -86,4 +86,3 @@ func freePorts(t *testing.T, n int) []string {
 	}
 	return out
 }
-

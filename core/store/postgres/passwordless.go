@@ -186,15 +186,12 @@ func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordles
 		column, value = "phone_number", n.PhoneNumber
 	}
 	find := `SELECT recipe_user_id FROM login_methods WHERE recipe_id = 'passwordless' AND tenant_id = $1 AND ` + column + ` = $2`
-	var u store.User
-	var recipeUserID string
-	err := s.pool.QueryRow(ctx, find, n.TenantID, value).Scan(&recipeUserID)
+	// A sign-in (the login method exists) is one read: the owner with its login methods.
+	u, recipeUserID, err := passwordlessOwner(ctx, s.pool, column, n.TenantID, value)
 	if err == nil {
-		if u, err = loadUser(ctx, s.pool, recipeUserID); err == nil {
-			return u, recipeUserID, false, nil
-		}
+		return u, recipeUserID, false, nil
 	}
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) && !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, "", false, fmt.Errorf("postgres: sign in or up with passwordless: %w", err)
 	}
 	var created bool
@@ -243,6 +240,41 @@ func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordles
 		return store.User{}, "", false, fmt.Errorf("postgres: sign in or up with passwordless: %w", err)
 	}
 	return u, recipeUserID, created, nil
+}
+
+// passwordlessOwner reads, in one query, the user owning the tenant's passwordless login
+// method whose column (email or phone_number) is value, with all its login methods, and the
+// login method's id; ErrNotFound when there is none.
+func passwordlessOwner(ctx context.Context, q querier, column, tenantID, value string) (store.User, string, error) {
+	rows, err := q.Query(ctx, `SELECT me.recipe_user_id, u.id, u.time_joined, u.is_primary,
+		lm.recipe_user_id, lm.recipe_id, lm.tenant_id, coalesce(lm.email, ''), coalesce(lm.phone_number, ''),
+		coalesce(lm.third_party_id, ''), coalesce(lm.third_party_user_id, ''), lm.verified, lm.time_joined
+		FROM login_methods me JOIN users u ON u.id = me.user_id JOIN login_methods lm ON lm.user_id = u.id
+		WHERE me.recipe_id = 'passwordless' AND me.tenant_id = $1 AND me.`+column+` = $2
+		ORDER BY lm.time_joined, lm.recipe_user_id`, tenantID, value)
+	if err != nil {
+		return store.User{}, "", err
+	}
+	defer rows.Close()
+	var u store.User
+	var recipeUserID string
+	for rows.Next() {
+		var lm store.LoginMethod
+		if err := rows.Scan(&recipeUserID, &u.ID, &u.TimeJoined, &u.IsPrimary, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID, &lm.Email,
+			&lm.PhoneNumber, &lm.ThirdPartyID, &lm.ThirdPartyUserID, &lm.Verified, &lm.TimeJoined); err != nil {
+			return store.User{}, "", err
+		}
+		lm.TimeJoined = utc(lm.TimeJoined)
+		u.LoginMethods = append(u.LoginMethods, lm)
+	}
+	if err := rows.Err(); err != nil {
+		return store.User{}, "", err
+	}
+	if recipeUserID == "" {
+		return store.User{}, "", fmt.Errorf("passwordless login method in tenant %q: %w", tenantID, store.ErrNotFound)
+	}
+	u.TimeJoined = utc(u.TimeJoined)
+	return u, recipeUserID, nil
 }
 
 // updateLoginMethod runs an UPDATE of one login method and returns its user, or ErrNotFound

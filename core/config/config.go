@@ -222,4 +222,6 @@ type RevokedSession struct {
 type HostedUI struct {
 	SignIn string `json:"signIn"`
 	MFA    string `json:"mfa"`
+	// VerifyEmail is where a signed-in browser whose email must be verified first is sent.
+	VerifyEmail string `json:"verifyEmail,omitempty"`
 }

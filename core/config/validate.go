@@ -402,6 +402,6 @@ func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string,
 		},
 		EmailVerificationRequired: c.EmailVerification == EmailVerificationRequired,
 		RevokedSessions:           revoked,
-		HostedUI:                  HostedUI{SignIn: signIn, MFA: base + "/mfa"},
+		HostedUI:                  HostedUI{SignIn: signIn, MFA: base + "/mfa", VerifyEmail: base + "/verify-email"},
 	}
 }

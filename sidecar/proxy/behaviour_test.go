@@ -511,14 +511,15 @@ func TestEmailVerificationIsRequiredOnlyWhenTheFeedSaysSo(t *testing.T) {
 		accept   string
 		status   int
 		body     string
+		location string
 	}{
-		{"a verified session passes when verification is required", true, verified, "", 200, ""},
+		{"a verified session passes when verification is required", true, verified, "", 200, "", ""},
 		{"an unverified session gets SuperTokens' st-ev error", true, unverified, "", 403,
-			`{"message":"invalid claim","claimValidationErrors":[{"id":"st-ev","reason":{"message":"wrong value","expectedValue":true,"actualValue":false}}]}`},
+			`{"message":"invalid claim","claimValidationErrors":[{"id":"st-ev","reason":{"message":"wrong value","expectedValue":true,"actualValue":false}}]}`, ""},
 		{"a session without st-ev gets the value-does-not-exist error", true, nil, "", 403,
-			`{"message":"invalid claim","claimValidationErrors":[{"id":"st-ev","reason":{"message":"value does not exist","expectedValue":true}}]}`},
-		{"a browser with an unverified session gets the 403, not a redirect", true, unverified, "text/html", 403, ""},
-		{"a session without st-ev passes when verification is not required", false, nil, "", 200, ""},
+			`{"message":"invalid claim","claimValidationErrors":[{"id":"st-ev","reason":{"message":"value does not exist","expectedValue":true}}]}`, ""},
+		{"a browser with an unverified session is sent to the hosted verify-email page", true, unverified, "text/html", 302, "", "/auth/verify-email?redirectToPath=%2F"},
+		{"a session without st-ev passes when verification is not required", false, nil, "", 200, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -537,6 +538,9 @@ func TestEmailVerificationIsRequiredOnlyWhenTheFeedSaysSo(t *testing.T) {
 			}
 			if tc.body != "" && r.body != tc.body {
 				t.Errorf("body\n got %s\nwant %s", r.body, tc.body)
+			}
+			if got := r.header.Get("Location"); got != tc.location {
+				t.Errorf("Location %q, want %q", got, tc.location)
 			}
 		})
 	}

@@ -21,6 +21,9 @@ import (
 const (
 	DefaultSignInPath = "/auth/signin"
 	DefaultMFAPath    = "/auth/mfa"
+	// DefaultVerifyEmailPath is the hosted page that sends a signed-in user the verification
+	// link, used when the feed names none.
+	DefaultVerifyEmailPath = "/auth/verify-email"
 )
 
 // ErrFeed wraps every reason an enforcement feed answer is refused.
@@ -40,6 +43,7 @@ type policy struct {
 	emailVerification bool
 	signIn            string
 	mfaPage           string
+	verifyEmail       string
 }
 
 // route is a compiled step-up rule.
@@ -100,12 +104,16 @@ func compilePolicy(e *config.Enforcement, tenant string) (*policy, error) {
 		emailVerification: e.EmailVerificationRequired,
 		signIn:            DefaultSignInPath,
 		mfaPage:           DefaultMFAPath,
+		verifyEmail:       DefaultVerifyEmailPath,
 	}
 	if isSafeReturnPath(e.HostedUI.SignIn) {
 		p.signIn = e.HostedUI.SignIn
 	}
 	if isSafeReturnPath(e.HostedUI.MFA) {
 		p.mfaPage = e.HostedUI.MFA
+	}
+	if isSafeReturnPath(e.HostedUI.VerifyEmail) {
+		p.verifyEmail = e.HostedUI.VerifyEmail
 	}
 	for _, r := range e.RevokedSessions {
 		p.revoked[r.Handle] = struct{}{}

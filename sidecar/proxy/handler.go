@@ -340,13 +340,18 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision) {
 		return
 	}
 	emailUnverified := errors.Is(d.reason, ErrEmailNotVerified)
-	// The hosted UI has no email-verification page: browsers get the 403 like API clients.
-	if isBrowser(r) && !emailUnverified {
+	if isBrowser(r) {
 		target := DefaultSignInPath
 		if d.pol != nil {
 			target = d.pol.signIn
 		}
-		if d.outcome == OutcomeInvalidClaim {
+		switch {
+		case emailUnverified:
+			target = DefaultVerifyEmailPath
+			if d.pol != nil {
+				target = d.pol.verifyEmail
+			}
+		case d.outcome == OutcomeInvalidClaim:
 			target = DefaultMFAPath
 			if d.pol != nil {
 				target = d.pol.mfaPage

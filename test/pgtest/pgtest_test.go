@@ -3,6 +3,8 @@ package pgtest_test
 import (
 	"context"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +75,21 @@ func TestServerCPUCountsTheClustersWork(t *testing.T) {
 	after, err := pgtest.ServerCPU()
 	if err != nil || after-before < 10*time.Millisecond {
 		t.Fatalf("ServerCPU moved from %v to %v (%v) over a query that works the server", before, after, err)
+	}
+}
+
+// TestFailsNamingThePackageWhenPostgreSQLIsMissing runs this test binary again with PG_BIN
+// pointing at nothing: the test that asks for a database must fail, not skip, and say which
+// package to install.
+func TestFailsNamingThePackageWhenPostgreSQLIsMissing(t *testing.T) {
+	if os.Getenv("PGTEST_CHILD") == "1" {
+		pgtest.Schema(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailsNamingThePackageWhenPostgreSQLIsMissing$", "-test.v")
+	cmd.Env = append(os.Environ(), "PGTEST_CHILD=1", "PG_BIN="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `install the Debian package "postgresql"`) || strings.Contains(string(out), "--- SKIP") {
+		t.Fatalf("without PostgreSQL the test run ended with %v and said:\n%s", err, out)
 	}
 }

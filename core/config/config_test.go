@@ -85,6 +85,9 @@ func TestValidateNamesTheOffendingField(t *testing.T) {
 		{"a public route cannot require factors", `{"mfa":{"routes":[{"pathPrefix":"/x","public":true,"requirement":["totp"]}]}}`, "mfa.routes[0]", "public route"},
 		{"an SMTP port out of range is refused", `{"email":{"smtp":{"host":"h","port":70000,"from":"f"}}}`, "email.smtp.port", "70000"},
 		{"an unknown SMS provider is refused", `{"sms":{"provider":"pigeon"}}`, "sms.provider", `"pigeon"`},
+		{"passkeys as a first factor are refused until the core can verify them", `{"firstFactors":["webauthn"]}`, "firstFactors[0]", "webauthn (passkeys) is not available"},
+		{"passkeys in the requirement are refused until the core can verify them", `{"mfa":{"requirement":[{"oneOf":["totp","webauthn"]}]}}`, "mfa.requirement", "webauthn (passkeys) is not available"},
+		{"passkeys in a step-up route are refused until the core can verify them", `{"mfa":{"routes":[{"pathPrefix":"/x","requirement":["webauthn"]}]}}`, "mfa.routes[0].requirement", "webauthn (passkeys) is not available"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -147,7 +147,7 @@ func (s *Store) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSe
 			tenantID, preAuthSessionID, d.FailedAttempts)
 		return err
 	})
-	if err, ok := unwrapDecided(err); ok {
+	if err, decided := unwrapDecided(err); decided {
 		return passwordless.Device{}, passwordless.Outcome{}, fmt.Errorf("postgres: consume passwordless code: %w", err)
 	}
 	if errors.Is(err, store.ErrNotFound) {

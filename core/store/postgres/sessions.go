@@ -182,10 +182,8 @@ func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update f
 		sess.Claims = claims
 		return nil
 	})
-	if err, ok := unwrapDecided(err); ok {
-		return store.Session{}, fmt.Errorf("postgres: update session claims: %w", err)
-	}
 	if err != nil {
+		err, _ = unwrapDecided(err)
 		return store.Session{}, fmt.Errorf("postgres: update session claims: %w", err)
 	}
 	return sess, nil

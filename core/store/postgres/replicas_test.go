@@ -340,3 +340,92 @@ func TestTwoReplicas(t *testing.T) {
 		}
 	})
 }
+
+// lockedByA opens replicas a (with extra DSN parameters) and b on one schema, starts a TOTP
+// verification on a that stops inside its transaction, holding the user's lock, until release
+// is closed, and starts one on b, which must wait for that lock. It returns when both are
+// under way; aDone and bDone receive their results.
+func lockedByA(t *testing.T, aParams string) (a, b *postgres.Store, release chan struct{}, aDone, bDone chan error) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	var err error
+	if a, err = postgres.Open(ctx, dsn+aParams); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if b, err = postgres.Open(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	newUser(t, a, "u1")
+	fail := func(l store.AttemptLimit, _ []store.TOTPDevice) (store.TOTPAttempt, error) {
+		return store.TOTPAttempt{Limit: store.AttemptLimit{Failures: l.Failures + 1}}, nil
+	}
+	locked := make(chan struct{})
+	release = make(chan struct{})
+	aDone, bDone = make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := a.VerifyTOTP(ctx, "u1", "", func(l store.AttemptLimit, d []store.TOTPDevice) (store.TOTPAttempt, error) {
+			close(locked)
+			<-release
+			return fail(l, d)
+		})
+		aDone <- err
+	}()
+	<-locked
+	go func() {
+		_, err := b.VerifyTOTP(ctx, "u1", "", fail)
+		bDone <- err
+	}()
+	select {
+	case err := <-bDone:
+		t.Fatalf("replica b did not wait for a's lock: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	return a, b, release, aDone, bDone
+}
+
+// afterAFault checks that b went on once a's transaction was gone, that a's own call failed,
+// and that a's next call works and sees b's failure alone.
+func afterAFault(t *testing.T, a *postgres.Store, release chan struct{}, aDone, bDone chan error) {
+	t.Helper()
+	select {
+	case err := <-bDone:
+		if err != nil {
+			t.Fatalf("replica b after a's fault: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("replica b still waits for a lock of a transaction that is gone")
+	}
+	close(release)
+	if err := <-aDone; err == nil {
+		t.Fatal("replica a's verification reported success though its transaction was ended before its writes")
+	}
+	l, err := a.GetAttemptLimit(context.Background(), "u1")
+	if err != nil || l.Failures != 1 {
+		t.Fatalf("replica a's next call = %+v, %v; want it to work and see b's one failure", l, err)
+	}
+}
+
+// TestAReplicaWhoseConnectionDiesMidTransactionBlocksNobody: replica a holds a user's lock in
+// the middle of a TOTP verification when its connection dies (the process was killed, or the
+// network went). Its transaction rolls back, replica b, which was waiting for the lock, goes
+// on, and a's pool replaces the connection for its next call.
+func TestAReplicaWhoseConnectionDiesMidTransactionBlocksNobody(t *testing.T) {
+	a, b, release, aDone, bDone := lockedByA(t, "&application_name=replica-a")
+	var killed int
+	if err := b.Pool().QueryRow(context.Background(), `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'replica-a' AND state = 'idle in transaction') k`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d of replica a's connections (%v), want the one in its transaction", killed, err)
+	}
+	afterAFault(t, a, release, aDone, bDone)
+}
+
+// TestAReplicaThatHangsMidTransactionLosesItsLocks: replica a stops inside a transaction and
+// stays connected (a stuck process). The server ends the transaction after
+// idle_in_transaction_session_timeout (30 s by default; 300 ms here) and replica b goes on.
+func TestAReplicaThatHangsMidTransactionLosesItsLocks(t *testing.T) {
+	a, _, release, aDone, bDone := lockedByA(t, "&idle_in_transaction_session_timeout=300")
+	afterAFault(t, a, release, aDone, bDone)
+}

@@ -51,6 +51,9 @@ const (
 	// DefaultOperationTimeout bounds one store call whose context has no deadline, retries
 	// included.
 	DefaultOperationTimeout = 15 * time.Second
+	// MigrationTimeout bounds Open's migrations (and the wait for another replica's) when
+	// its context has no deadline: a migration may rewrite a large table.
+	MigrationTimeout = 10 * time.Minute
 	// maxAttempts is how often a transaction is tried when it fails with a serialization
 	// failure or a deadlock.
 	maxAttempts = 8
@@ -82,14 +85,17 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	setDefault("statement_timeout", strconv.FormatInt(DefaultStatementTimeout.Milliseconds(), 10))
 	setDefault("idle_in_transaction_session_timeout", strconv.FormatInt(DefaultIdleInTransactionTimeout.Milliseconds(), 10))
 	setDefault("application_name", "twofold-core")
-	cctx, cancel := bound(ctx)
-	defer cancel()
-	pool, err := pgxpool.NewWithConfig(cctx, cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	s := &Store{pool: pool}
-	if err := s.migrate(cctx); err != nil {
+	mctx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		mctx, cancel = context.WithTimeout(ctx, MigrationTimeout)
+	}
+	defer cancel()
+	if err := s.migrate(mctx); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -193,6 +193,17 @@ func ValidateSignIn(email, password string) FieldErrors {
 	return fe
 }
 
+// The sign-in throttle: after MaxSignInFailures consecutive wrong passwords for one account,
+// sign-ins to it are refused for SignInLockDuration. With argon2id at ~22 ms a hash, an
+// unthrottled core would let an attacker try about 80 passwords a second per core; the lock
+// holds them to 10 every 15 minutes per account. The price is that a stranger who knows an
+// email can keep its owner locked out of password sign-in (passwordless, OIDC and password
+// reset still work), which is why the limit is not lower.
+const (
+	MaxSignInFailures  = 10
+	SignInLockDuration = 15 * time.Minute
+)
+
 // SignIn checks an email and password. An unknown email costs the same hash as a known one,
 // so response times do not reveal which emails have accounts.
 func (r *Recipe) SignIn(ctx context.Context, tenantID, email, password string) (store.User, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twofold-dev/twofold/core/config"
@@ -196,6 +197,19 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	account := emailpassword.NormaliseEmail(email)
+	now := a.opts.Clock()
+	// A locked account is refused before any hash is spent, whether it exists or not, so the
+	// answer reveals nothing about which emails have accounts.
+	until, err := a.opts.Store.SignInLockedUntil(r.Context(), t.ID, account, now)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	if !until.IsZero() {
+		a.refuseLockedSignIn(w, r, t.ID, account, until.Sub(now))
+		return
+	}
 	u, err := a.opts.EmailPassword.SignIn(r.Context(), t.ID, email, password)
 	var fe emailpassword.FieldErrors
 	switch {
@@ -205,10 +219,22 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, emailpassword.ErrWrongCredentials):
 		a.metrics.signIns.WithLabelValues("emailpassword", "wrong_credentials").Inc()
-		a.auditEvent(r, "Refused sign-in", t.ID, "", "wrong_credentials", "recipe", "emailpassword", "email", emailpassword.NormaliseEmail(email))
+		a.auditEvent(r, "Refused sign-in", t.ID, "", "wrong_credentials", "recipe", "emailpassword", "email", account)
+		locked, err := a.opts.Store.RecordSignInFailure(r.Context(), t.ID, account, now, emailpassword.MaxSignInFailures, emailpassword.SignInLockDuration)
+		if err != nil {
+			a.internalError(w, r, err)
+			return
+		}
+		if !locked.IsZero() {
+			a.auditEvent(r, "Locked sign-in", t.ID, "", "locked", "recipe", "emailpassword", "email", account, "lockedUntil", locked.UTC().Format(time.RFC3339))
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "WRONG_CREDENTIALS_ERROR"})
 		return
 	case err != nil:
+		a.internalError(w, r, err)
+		return
+	}
+	if err := a.opts.Store.ResetSignInFailures(r.Context(), t.ID, account); err != nil {
 		a.internalError(w, r, err)
 		return
 	}
@@ -221,6 +247,22 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.startSession(w, r, t, u, recipeUserID, mfa.EmailPassword, map[string]any{"status": "OK", "user": toUserJSON(u)})
+}
+
+// refuseLockedSignIn answers a sign-in to an account locked after too many wrong passwords:
+// 429 with Retry-After, and SuperTokens' GENERAL_ERROR body so frontend SDKs show the message.
+func (a *API) refuseLockedSignIn(w http.ResponseWriter, r *http.Request, tenantID, account string, left time.Duration) {
+	a.metrics.signIns.WithLabelValues("emailpassword", "locked").Inc()
+	a.auditEvent(r, "Refused sign-in", tenantID, "", "locked", "recipe", "emailpassword", "email", account)
+	minutes := int(left.Round(time.Minute) / time.Minute)
+	if minutes < 1 {
+		minutes = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(left.Round(time.Second)/time.Second)))
+	writeJSON(w, http.StatusTooManyRequests, map[string]string{
+		"status":  "GENERAL_ERROR",
+		"message": fmt.Sprintf("Too many failed sign-in attempts for this account. Try again in %d minutes, or reset your password.", minutes),
+	})
 }
 
 // startSession creates a session whose st-mfa claim records factor as completed now, writes

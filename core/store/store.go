@@ -45,6 +45,7 @@ type Store interface {
 	Keys
 	MFA
 	AccountFlows
+	SignInThrottle
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofold-dev/twofold/core/store"
 )
@@ -30,7 +31,9 @@ func (s *Store) CreateTOTPDevice(ctx context.Context, d store.TOTPDevice) error 
 	return nil
 }
 
-func listTOTPDevices(ctx context.Context, q querier, userID, name string, onlyVerified bool) ([]store.TOTPDevice, error) {
+// totpDevicesQuery is the query of a user's devices: only the named one when name is set,
+// only verified ones with onlyVerified.
+func totpDevicesQuery(userID, name string, onlyVerified bool) (string, []any) {
 	query := `SELECT user_id, name, secret, digits, period, skew, verified, last_used_step, created_at FROM totp_devices WHERE user_id = $1`
 	args := []any{userID}
 	if name != "" {
@@ -40,16 +43,23 @@ func listTOTPDevices(ctx context.Context, q querier, userID, name string, onlyVe
 	if onlyVerified {
 		query += ` AND verified`
 	}
-	rows, err := q.Query(ctx, query+` ORDER BY created_at, name`, args...)
+	return query + ` ORDER BY created_at, name`, args
+}
+
+func scanTOTPDevice(r pgx.CollectableRow) (store.TOTPDevice, error) {
+	var d store.TOTPDevice
+	err := r.Scan(&d.UserID, &d.Name, &d.Secret, &d.Digits, &d.Period, &d.Skew, &d.Verified, &d.LastUsedStep, &d.CreatedAt)
+	d.CreatedAt = utc(d.CreatedAt)
+	return d, err
+}
+
+func listTOTPDevices(ctx context.Context, q querier, userID, name string, onlyVerified bool) ([]store.TOTPDevice, error) {
+	query, args := totpDevicesQuery(userID, name, onlyVerified)
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.TOTPDevice, error) {
-		var d store.TOTPDevice
-		err := r.Scan(&d.UserID, &d.Name, &d.Secret, &d.Digits, &d.Period, &d.Skew, &d.Verified, &d.LastUsedStep, &d.CreatedAt)
-		d.CreatedAt = utc(d.CreatedAt)
-		return d, err
-	})
+	return pgx.CollectRows(rows, scanTOTPDevice)
 }
 
 // ListTOTPDevices implements store.MFA.
@@ -86,22 +96,13 @@ func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 	return err
 }
 
-// lockLimit locks the user's row as lockUser does, then reads their attempt limit:
-// verifications of one user on any replica apply one after the other, each seeing the failures
-// the previous one counted. The read must be a statement of its own, after the lock: in READ
-// COMMITTED a locking read that waited re-checks only the locked rows, so a limit joined into
-// it would be the one from before the wait.
-func lockLimit(ctx context.Context, tx pgx.Tx, userID string) (store.AttemptLimit, error) {
-	if err := lockUser(ctx, tx, userID); err != nil {
-		return store.AttemptLimit{}, err
-	}
-	return readLimit(ctx, tx, userID)
-}
+// limitQuery reads a user's attempt limit.
+const limitQuery = `SELECT failures, locked_until FROM mfa_attempt_limits WHERE user_id = $1`
 
-func readLimit(ctx context.Context, q querier, userID string) (store.AttemptLimit, error) {
+func scanLimit(row pgx.Row) (store.AttemptLimit, error) {
 	var l store.AttemptLimit
 	var until *time.Time
-	err := q.QueryRow(ctx, `SELECT failures, locked_until FROM mfa_attempt_limits WHERE user_id = $1`, userID).Scan(&l.Failures, &until)
+	err := row.Scan(&l.Failures, &until)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.AttemptLimit{}, nil
 	}
@@ -112,16 +113,45 @@ func readLimit(ctx context.Context, q querier, userID string) (store.AttemptLimi
 	return l, nil
 }
 
-func writeLimit(ctx context.Context, tx pgx.Tx, userID string, old, l store.AttemptLimit) error {
-	if old == l {
+func readLimit(ctx context.Context, q querier, userID string) (store.AttemptLimit, error) {
+	return scanLimit(q.QueryRow(ctx, limitQuery, userID))
+}
+
+// queueLockAndLimit queues, in this order, the lock of the user's row (FOR NO KEY UPDATE,
+// which leaves inserts that reference the user free) and the read of their attempt limit into
+// *limit. The server runs a batch's statements one after the other, each with a fresh snapshot
+// in READ COMMITTED, so the read sees the limit the previous holder of the lock stored:
+// verifications of one user on any replica apply one after the other, in one round trip for
+// the lock and the reads. An unknown user locks nothing; there is nothing of theirs to protect.
+func queueLockAndLimit(b *pgx.Batch, userID string, limit *store.AttemptLimit) {
+	b.Queue(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID)
+	b.Queue(limitQuery, userID).QueryRow(func(row pgx.Row) error {
+		l, err := scanLimit(row)
+		*limit = l
+		return err
+	})
+}
+
+// queueWriteLimit queues the statement that stores l when it differs from old.
+func queueWriteLimit(b *pgx.Batch, userID string, old, l store.AttemptLimit) {
+	switch {
+	case old == l:
+	case l == (store.AttemptLimit{}):
+		b.Queue(`DELETE FROM mfa_attempt_limits WHERE user_id = $1`, userID)
+	default:
+		b.Queue(`INSERT INTO mfa_attempt_limits (user_id, failures, locked_until) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
+			userID, l.Failures, nullTime(l.LockedUntil))
+	}
+}
+
+// sendWrites sends a batch of writes, if there are any; a limit stored for an unknown user is
+// ErrNotFound.
+func sendWrites(ctx context.Context, tx pgx.Tx, b *pgx.Batch, userID string) error {
+	if b.Len() == 0 {
 		return nil
 	}
-	if l == (store.AttemptLimit{}) {
-		_, err := tx.Exec(ctx, `DELETE FROM mfa_attempt_limits WHERE user_id = $1`, userID)
-		return err
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO mfa_attempt_limits (user_id, failures, locked_until) VALUES ($1, $2, $3)
-		ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`, userID, l.Failures, nullTime(l.LockedUntil))
+	err := tx.SendBatch(ctx, b).Close()
 	if pgCode(err) == foreignKeyViolation {
 		return fmt.Errorf("user %q: %w", userID, store.ErrNotFound)
 	}
@@ -159,28 +189,35 @@ func (s *Store) GetAttemptLimit(ctx context.Context, userID string) (store.Attem
 func (s *Store) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
 	var out store.TOTPAttempt
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		limit, err := lockLimit(ctx, tx, userID)
-		if err != nil {
+		var limit store.AttemptLimit
+		var devices []store.TOTPDevice
+		var reads pgx.Batch
+		queueLockAndLimit(&reads, userID, &limit)
+		query, args := totpDevicesQuery(userID, name, name == "")
+		reads.Queue(query, args...).Query(func(rows pgx.Rows) (err error) {
+			devices, err = pgx.CollectRows(rows, scanTOTPDevice)
+			return err
+		})
+		if err := tx.SendBatch(ctx, &reads).Close(); err != nil {
 			return err
 		}
-		devices, err := listTOTPDevices(ctx, tx, userID, name, name == "")
-		if err != nil {
-			return err
-		}
+		var err error
 		if out, err = decide(limit, devices); err != nil {
 			return errDecided{err}
 		}
+		var writes pgx.Batch
 		if out.Device != "" {
-			tag, err := tx.Exec(ctx, `UPDATE totp_devices SET last_used_step = $1, verified = TRUE
-				WHERE user_id = $2 AND name = $3 AND last_used_step < $1`, out.Step, userID, out.Device)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("device %q step %d: %w", out.Device, out.Step, store.ErrStepUsed)
-			}
+			device, step := out.Device, out.Step
+			writes.Queue(`UPDATE totp_devices SET last_used_step = $1, verified = TRUE
+				WHERE user_id = $2 AND name = $3 AND last_used_step < $1`, step, userID, device).Exec(func(tag pgconn.CommandTag) error {
+				if tag.RowsAffected() != 1 {
+					return fmt.Errorf("device %q step %d: %w", device, step, store.ErrStepUsed)
+				}
+				return nil
+			})
 		}
-		return writeLimit(ctx, tx, userID, limit, out.Limit)
+		queueWriteLimit(&writes, userID, limit, out.Limit)
+		return sendWrites(ctx, tx, &writes, userID)
 	})
 	if err, ok := unwrapDecided(err); ok {
 		return store.TOTPAttempt{}, err
@@ -237,35 +274,37 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (unused, 
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
 	var out store.RecoveryAttempt
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		limit, err := lockLimit(ctx, tx, userID)
-		if err != nil {
+		var limit store.AttemptLimit
+		var codes []store.RecoveryCode
+		var reads pgx.Batch
+		queueLockAndLimit(&reads, userID, &limit)
+		reads.Queue(`SELECT id, hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY id`, userID).Query(func(rows pgx.Rows) (err error) {
+			codes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RecoveryCode, error) {
+				var c store.RecoveryCode
+				err := r.Scan(&c.ID, &c.Hash)
+				return c, err
+			})
 			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT id, hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY id`, userID)
-		if err != nil {
-			return err
-		}
-		codes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RecoveryCode, error) {
-			var c store.RecoveryCode
-			err := r.Scan(&c.ID, &c.Hash)
-			return c, err
 		})
-		if err != nil {
+		if err := tx.SendBatch(ctx, &reads).Close(); err != nil {
 			return err
 		}
+		var err error
 		if out, err = decide(limit, codes); err != nil {
 			return errDecided{err}
 		}
+		var writes pgx.Batch
 		if out.CodeID != 0 {
-			tag, err := tx.Exec(ctx, `UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND user_id = $3 AND used_at IS NULL`, now, out.CodeID, userID)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("recovery code %d: %w", out.CodeID, store.ErrCodeUsed)
-			}
+			id := out.CodeID
+			writes.Queue(`UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND user_id = $3 AND used_at IS NULL`, now, id, userID).Exec(func(tag pgconn.CommandTag) error {
+				if tag.RowsAffected() != 1 {
+					return fmt.Errorf("recovery code %d: %w", id, store.ErrCodeUsed)
+				}
+				return nil
+			})
 		}
-		return writeLimit(ctx, tx, userID, limit, out.Limit)
+		queueWriteLimit(&writes, userID, limit, out.Limit)
+		return sendWrites(ctx, tx, &writes, userID)
 	})
 	if err, ok := unwrapDecided(err); ok {
 		return store.RecoveryAttempt{}, err

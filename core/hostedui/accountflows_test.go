@@ -4,12 +4,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/twofold-dev/twofold/test/mailbox"
 )
 
 func TestAForgottenPasswordIsResetFromTheEmailedLink(t *testing.T) {
-	box := startSMTP(t)
-	h := newHarness(t, tenantConfig(t, `{"firstFactors":["emailpassword"],`+box.smtpConfig()+`}`))
-	h.putTenant("public", tenantConfig(t, `{"firstFactors":["emailpassword"],"websiteDomain":"`+h.ts.URL+`",`+box.smtpConfig()+`}`))
+	box := mailbox.Start(t)
+	h := newHarness(t, tenantConfig(t, `{"firstFactors":["emailpassword"],`+box.SMTPConfig()+`}`))
+	h.putTenant("public", tenantConfig(t, `{"firstFactors":["emailpassword"],"websiteDomain":"`+h.ts.URL+`",`+box.SMTPConfig()+`}`))
 	old := h.browser()
 	old.signUp("ada@example.com", "correct horse 1", "/")
 
@@ -19,7 +21,7 @@ func TestAForgottenPasswordIsResetFromTheEmailedLink(t *testing.T) {
 	b.get("/auth/reset-password")
 	p = b.submit("/auth/ui/action/password/forgot", "email", "ada@example.com")
 	mustContain(t, p.body, "Check your email", "If ada@example.com has an account, we sent it a link")
-	link := box.link(t)
+	link := box.Link(t)
 	if !strings.HasPrefix(link, "/auth/reset-password?token=") {
 		t.Fatalf("the email links to %s", link)
 	}
@@ -44,15 +46,15 @@ func TestAForgottenPasswordIsResetFromTheEmailedLink(t *testing.T) {
 }
 
 func TestARequiredEmailVerificationIsDoneFromTheHostedPages(t *testing.T) {
-	box := startSMTP(t)
+	box := mailbox.Start(t)
 	h := newHarness(t, tenantConfig(t, `{"firstFactors":["emailpassword"]}`))
-	h.putTenant("public", tenantConfig(t, `{"firstFactors":["emailpassword"],"emailVerification":"REQUIRED","websiteDomain":"`+h.ts.URL+`",`+box.smtpConfig()+`}`))
+	h.putTenant("public", tenantConfig(t, `{"firstFactors":["emailpassword"],"emailVerification":"REQUIRED","websiteDomain":"`+h.ts.URL+`",`+box.SMTPConfig()+`}`))
 	b := h.browser()
 	p := b.signUp("ada@example.com", "correct horse 1", "/inbox")
 	mustContain(t, p.body, "Verify your email", "needs to know that <strong>ada@example.com</strong> is yours")
 	p = b.submit("/auth/ui/action/email/send")
 	mustContain(t, p.body, "We sent a link to ada@example.com.")
-	link := box.link(t)
+	link := box.Link(t)
 	if !strings.HasPrefix(link, "/auth/verify-email?token=") {
 		t.Fatalf("the email links to %s", link)
 	}

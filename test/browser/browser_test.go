@@ -12,6 +12,7 @@ import (
 
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/totp"
+	"github.com/twofold-dev/twofold/test/mailbox"
 )
 
 const password = "correct horse 1"
@@ -193,10 +194,10 @@ func TestAWrongPasswordIsShownInTheBrowser(t *testing.T) {
 var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
 
 func TestEmailCodeAsSecondFactorInABrowser(t *testing.T) {
-	box := startSMTP(t)
+	box := mailbox.Start(t)
 	sys := start(t, "mail", tenantConfig(t, `{"firstFactors":["emailpassword"],"mfa":{"requirement":["otp-email"]},
 		"branding":{"appName":"Mail Co"},
-		"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.port)+`,"from":"Mail Co <no-reply@mail.test>","tls":"none"}}}`))
+		"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.Port)+`,"from":"Mail Co <no-reply@mail.test>","tls":"none"}}}`))
 	b := newBrowser(t, "email-otp")
 	b.step("open the app", chromedp.Navigate(sys.sidecar+"/inbox"), chromedp.WaitVisible(chromedp.ID("to-signup")))
 	b.step("sign up",
@@ -208,9 +209,9 @@ func TestEmailCodeAsSecondFactorInABrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("send-code")))
 	b.shot("otp-send")
 	b.step("send the code", chromedp.Click(chromedp.ID("send-code")), chromedp.WaitVisible(chromedp.ID("code-form")))
-	first := sixDigits.FindString(box.next(t))
+	first := sixDigits.FindString(box.Next(t))
 	b.step("ask for a new code", chromedp.Click(chromedp.ID("resend")), chromedp.WaitVisible(chromedp.ID("notice")))
-	code := sixDigits.FindString(box.next(t))
+	code := sixDigits.FindString(box.Next(t))
 	if first == "" || code == "" {
 		t.Fatal("the emails carry no six-digit code")
 	}
@@ -228,10 +229,10 @@ func TestEmailCodeAsSecondFactorInABrowser(t *testing.T) {
 var signInLink = regexp.MustCompile(`http://\S+/auth/verify\?\S+#\S+`)
 
 func TestEmailCodeAndLinkSignInInABrowser(t *testing.T) {
-	box := startSMTP(t)
+	box := mailbox.Start(t)
 	sys := startWith(t, "links", func(sidecar string) config.TenantConfig {
 		return tenantConfig(t, `{"firstFactors":["otp-email","link-email"],"websiteDomain":"`+sidecar+`",
-			"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.port)+`,"from":"Links <no-reply@links.test>","tls":"none"}}}`)
+			"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.Port)+`,"from":"Links <no-reply@links.test>","tls":"none"}}}`)
 	})
 	b := newBrowser(t, "passwordless")
 
@@ -242,7 +243,7 @@ func TestEmailCodeAndLinkSignInInABrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("code-email"), "lin@example.com"),
 		chromedp.Click(chromedp.ID("send-email-code")),
 		chromedp.WaitVisible(chromedp.ID("code-form")))
-	code := sixDigits.FindString(box.next(t))
+	code := sixDigits.FindString(box.Next(t))
 	b.shot("code")
 	b.step("enter the code", chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Click(chromedp.ID("submit")))
 	user := wantApp(t, b, "links", "otp-email")
@@ -254,7 +255,7 @@ func TestEmailCodeAndLinkSignInInABrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("code-email"), "lin@example.com"),
 		chromedp.Click(chromedp.ID("send-email-code")),
 		chromedp.WaitVisible(chromedp.ID("code-form")))
-	link := signInLink.FindString(box.next(t))
+	link := signInLink.FindString(box.Next(t))
 	if !strings.HasPrefix(link, sys.sidecar+"/auth/verify?") {
 		t.Fatalf("the email's link %q does not lead to the hosted page", link)
 	}

@@ -11,13 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net"
-	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +22,6 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/twofold-dev/twofold/core/adminclient"
 	"github.com/twofold-dev/twofold/core/config"
@@ -240,88 +232,4 @@ func (b *browser) clearCookies() {
 	if _, err := chromedp.Call(b.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 		b.t.Fatal(err)
 	}
-}
-
-// mailbox is an in-process SMTP server that hands over each message's text.
-type mailbox struct {
-	msgs chan string
-	port int
-}
-
-func startSMTP(t *testing.T) *mailbox {
-	t.Helper()
-	m := &mailbox{msgs: make(chan string, 16)}
-	srv := gosmtp.NewServer(m)
-	srv.Domain = "mx.test"
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	m.port = ln.Addr().(*net.TCPAddr).Port
-	return m
-}
-
-// next waits for the next message's plain text.
-func (m *mailbox) next(t *testing.T) string {
-	t.Helper()
-	select {
-	case s := <-m.msgs:
-		return s
-	case <-time.After(30 * time.Second):
-		t.Fatal("no email arrived within 30 seconds")
-		return ""
-	}
-}
-
-// NewSession implements gosmtp.Backend.
-func (m *mailbox) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &smtpSession{m: m}, nil }
-
-type smtpSession struct{ m *mailbox }
-
-func (s *smtpSession) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (s *smtpSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
-func (s *smtpSession) Reset()                                 {}
-func (s *smtpSession) Logout() error                          { return nil }
-
-func (s *smtpSession) Data(r io.Reader) error {
-	msg, err := mail.ReadMessage(r)
-	if err != nil {
-		return err
-	}
-	text, err := plainText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
-	if err != nil {
-		return err
-	}
-	s.m.msgs <- text
-	return nil
-}
-
-// plainText returns the text/plain part of a message body.
-func plainText(contentType, encoding string, body io.Reader) (string, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return "", err
-	}
-	if strings.HasPrefix(mt, "multipart/") {
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextPart()
-			if err != nil {
-				return "", fmt.Errorf("no text/plain part: %w", err)
-			}
-			if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-				b, err := io.ReadAll(p)
-				return string(b), err
-			}
-		}
-	}
-	if strings.EqualFold(encoding, "quoted-printable") {
-		body = quotedprintable.NewReader(body)
-	}
-	b, err := io.ReadAll(body)
-	return string(b), err
 }

@@ -1,4 +1,6 @@
-package hostedui_test
+// Package mailbox is an in-process SMTP server for tests: the core sends its codes and links to
+// it over the real protocol, and the test reads each message's plain text.
+package mailbox
 
 import (
 	"fmt"
@@ -19,15 +21,17 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// mailbox is an in-process SMTP server that hands over each message's plain text.
-type mailbox struct {
+// Mailbox is an in-process SMTP server that hands over each message's plain text.
+type Mailbox struct {
+	// Port is the loopback port the server listens on.
+	Port int
 	msgs chan string
-	port int
 }
 
-func startSMTP(t *testing.T) *mailbox {
+// Start runs a mailbox on 127.0.0.1 until the test ends.
+func Start(t testing.TB) *Mailbox {
 	t.Helper()
-	m := &mailbox{msgs: make(chan string, 16)}
+	m := &Mailbox{msgs: make(chan string, 16)}
 	srv := gosmtp.NewServer(m)
 	srv.Domain = "mx.test"
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -38,17 +42,17 @@ func startSMTP(t *testing.T) *mailbox {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	m.port = ln.Addr().(*net.TCPAddr).Port
+	m.Port = ln.Addr().(*net.TCPAddr).Port
 	return m
 }
 
-// smtpConfig is a tenant's email block for the mailbox.
-func (m *mailbox) smtpConfig() string {
-	return `"email":{"smtp":{"host":"127.0.0.1","port":` + strconv.Itoa(m.port) + `,"from":"Acme <no-reply@acme.test>","tls":"none"}}`
+// SMTPConfig is a tenant configuration's email block (JSON) that sends to the mailbox.
+func (m *Mailbox) SMTPConfig() string {
+	return `"email":{"smtp":{"host":"127.0.0.1","port":` + strconv.Itoa(m.Port) + `,"from":"Acme <no-reply@acme.test>","tls":"none"}}`
 }
 
-// next waits for the next message (sending happens after the core answers).
-func (m *mailbox) next(t *testing.T) string {
+// Next waits for the next message's plain text (the core may send after it answered).
+func (m *Mailbox) Next(t testing.TB) string {
 	t.Helper()
 	select {
 	case s := <-m.msgs:
@@ -61,10 +65,10 @@ func (m *mailbox) next(t *testing.T) string {
 
 var linkPattern = regexp.MustCompile(`https?://\S+`)
 
-// link returns the path and query of the first link in the next message.
-func (m *mailbox) link(t *testing.T) string {
+// Link returns the path and query of the first link in the next message.
+func (m *Mailbox) Link(t testing.TB) string {
 	t.Helper()
-	text := m.next(t)
+	text := m.Next(t)
 	raw := linkPattern.FindString(text)
 	u, err := url.Parse(raw)
 	if raw == "" || err != nil {
@@ -74,10 +78,11 @@ func (m *mailbox) link(t *testing.T) string {
 }
 
 // NewSession implements gosmtp.Backend.
-func (m *mailbox) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &smtpSession{m: m}, nil }
+func (m *Mailbox) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &smtpSession{m: m}, nil }
 
-type smtpSession struct{ m *mailbox }
+type smtpSession struct{ m *Mailbox }
 
+// Mail, Rcpt, Reset and Logout accept everything; Data hands the plain text over.
 func (s *smtpSession) Mail(string, *gosmtp.MailOptions) error { return nil }
 func (s *smtpSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
 func (s *smtpSession) Reset()                                 {}

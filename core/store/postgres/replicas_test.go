@@ -162,6 +162,23 @@ func TestTwoReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("failed password sign-ins counted on both replicas at once all count", func(t *testing.T) {
+		rs := replicas(t, 2)
+		const max = 20
+		race(max-1, rs, func(_ int, s *postgres.Store) {
+			if _, err := s.RecordSignInFailure(ctx, "public", "a@x.io", t0, max, time.Hour); err != nil {
+				t.Error(err)
+			}
+		})
+		if until, err := rs[0].SignInLockedUntil(ctx, "public", "a@x.io", t0); err != nil || !until.IsZero() {
+			t.Fatalf("after %d failures the account is locked until %v (%v); want unlocked", max-1, until, err)
+		}
+		until, err := rs[1].RecordSignInFailure(ctx, "public", "a@x.io", t0, max, time.Hour)
+		if err != nil || !until.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("failure %d locked until %v (%v), want %v: a concurrent failure was lost", max, until, err, t0.Add(time.Hour))
+		}
+	})
+
 	t.Run("a TOTP step is accepted once across replicas", func(t *testing.T) {
 		rs := replicas(t, 2)
 		newUser(t, rs[0], "u1")

@@ -9,6 +9,8 @@
 #                                            last line. With PID, the cluster stops and DIR is
 #                                            removed once process PID has exited (a test
 #                                            binary that was killed leaves nothing running).
+#   hack/postgres.sh restart DIR             restart the cluster in DIR (fast shutdown: open
+#                                            connections are closed), for fault tests
 #   hack/postgres.sh stop DIR                stop the cluster in DIR and remove DIR
 #
 # The cluster trusts local connections (user postgres, no password) and runs with fsync off:
@@ -114,6 +116,15 @@ start() {
   echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 }
 
+restart() {
+  local dir=$1 bin
+  bin=$(find_bin) || die "PostgreSQL binaries not found: install the Debian package '$PKG'"
+  [[ -f "$dir/data/postmaster.pid" ]] || die "no cluster runs in $dir"
+  # pg_ctl restart starts the server with the options it was started with.
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 30 restart >/dev/null 2>&1 ||
+    die "PostgreSQL did not restart: $(tail -n 5 "$dir/server.log" 2>/dev/null)"
+}
+
 stop() {
   local dir=$1 bin
   bin=$(find_bin) || die "PostgreSQL binaries not found: install the Debian package '$PKG'"
@@ -129,9 +140,13 @@ start)
   [[ $# -ge 3 ]] || die "usage: $0 start DIR PORT [PID]"
   start "$2" "$3" "${4:-}"
   ;;
+restart)
+  [[ $# -eq 2 ]] || die "usage: $0 restart DIR"
+  restart "$2"
+  ;;
 stop)
   [[ $# -eq 2 ]] || die "usage: $0 stop DIR"
   stop "$2"
   ;;
-*) die "usage: $0 install | start DIR PORT [PID] | stop DIR" ;;
+*) die "usage: $0 install | start DIR PORT [PID] | restart DIR | stop DIR" ;;
 esac

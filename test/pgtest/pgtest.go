@@ -123,6 +123,20 @@ func stop() error {
 	return nil
 }
 
+// Restart restarts the test cluster with a fast shutdown, as a database restart or failover
+// would: every open connection is closed. Tests of a binary share the cluster, so only a test
+// that runs alone (not in parallel) may call it.
+func Restart(t testing.TB) {
+	t.Helper()
+	admin(t)
+	mu.Lock()
+	d := dir
+	mu.Unlock()
+	if out, err := exec.Command("bash", script(), "restart", d).CombinedOutput(); err != nil {
+		t.Fatalf("hack/postgres.sh restart: %v: %s", err, out)
+	}
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

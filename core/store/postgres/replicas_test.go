@@ -446,3 +446,75 @@ func TestAReplicaThatHangsMidTransactionLosesItsLocks(t *testing.T) {
 	a, _, release, aDone, bDone := lockedByA(t, "&idle_in_transaction_session_timeout=300")
 	afterAFault(t, a, release, aDone, bDone)
 }
+
+// TestADatabaseRestartUnderLoadLosesNoAcknowledgedWrite restarts the database (a fast
+// shutdown closes every connection, as a restart or failover does) while two replicas count
+// failed TOTP attempts for one user. Calls may fail while it is down; every call that
+// reported success must be in the count afterwards, and both replicas must serve again once
+// it is back, through connections their pools replaced.
+func TestADatabaseRestartUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
+	ctx := context.Background()
+	rs := replicas(t, 2)
+	newUser(t, rs[0], "u1")
+	fail := func(l store.AttemptLimit, _ []store.TOTPDevice) (store.TOTPAttempt, error) {
+		return store.TOTPAttempt{Limit: store.AttemptLimit{Failures: l.Failures + 1}}, nil
+	}
+	var ok, failed, okAfter atomic.Int64
+	var restarted atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := rs[i%2].VerifyTOTP(cctx, "u1", "", fail)
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				ok.Add(1)
+				if restarted.Load() {
+					okAfter.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	pgtest.Restart(t)
+	restarted.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for okAfter.Load() < 20 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if okAfter.Load() < 20 {
+		t.Fatalf("%d calls succeeded after the restart (%d failed in all): the replicas did not recover", okAfter.Load(), failed.Load())
+	}
+	var l store.AttemptLimit
+	var err error
+	for range 50 { // the first call on a pool may still meet a connection from before
+		if l, err = rs[1].GetAttemptLimit(ctx, "u1"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A call that failed may still have committed (the answer to COMMIT was lost), so the
+	// count lies between the acknowledged calls and all calls.
+	if n := int64(l.Failures); n < ok.Load() || n > ok.Load()+failed.Load() {
+		t.Fatalf("count = %d after %d acknowledged and %d failed calls", n, ok.Load(), failed.Load())
+	}
+	t.Logf("%d acknowledged, %d failed during the restart, count %d", ok.Load(), failed.Load(), l.Failures)
+}

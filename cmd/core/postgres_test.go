@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 
+	"github.com/twofold-dev/twofold/test/coreproc"
 	"github.com/twofold-dev/twofold/test/pgtest"
 )
 
@@ -57,5 +60,57 @@ func TestRedactHidesThePassword(t *testing.T) {
 	got := redact("postgres://twofold:s3cret@db:5432/twofold?sslmode=require")
 	if strings.Contains(got, "s3cret") || !strings.Contains(got, "@db:5432/twofold") {
 		t.Fatalf("redact = %q", got)
+	}
+}
+
+// TestAKilledReplicaLosesNoAnsweredSignUpAndTheOtherServesThem runs two core processes on one
+// PostgreSQL schema and kills one with SIGKILL while sign-ups are in flight on it: every
+// sign-up it answered OK signs in on the other replica, which never stopped serving, and on the
+// killed one once it is back.
+func TestAKilledReplicaLosesNoAnsweredSignUpAndTheOtherServesThem(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	a := coreproc.Start(t, coreproc.Options{Database: dsn})
+	b := coreproc.Start(t, coreproc.Options{Database: dsn})
+	var mu sync.Mutex
+	var answered []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				email := fmt.Sprintf("w%d-%d@example.com", w, i)
+				if _, err := signUpOrIn(a.URL, "/auth/signup", email); err != nil {
+					continue // in flight when the replica died, or refused: no promise was made
+				}
+				mu.Lock()
+				answered = append(answered, email)
+				n := len(answered)
+				mu.Unlock()
+				if n == 20 {
+					a.Kill() // with the other workers' sign-ups still in flight
+					close(stop)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(answered) < 20 {
+		t.Fatalf("only %d sign-ups were answered before the workers gave up:\n%s", len(answered), a.Logs())
+	}
+	for _, email := range answered {
+		if _, err := signUpOrIn(b.URL, "/auth/signin", email); err != nil {
+			t.Errorf("%s was answered OK by the killed replica but cannot sign in on the other: %v", email, err)
+		}
+	}
+	a.Restart()
+	if _, err := signUpOrIn(a.URL, "/auth/signin", answered[0]); err != nil {
+		t.Errorf("the killed replica, restarted, refuses %s: %v", answered[0], err)
 	}
 }

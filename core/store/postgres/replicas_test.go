@@ -518,3 +518,45 @@ func TestADatabaseRestartUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	t.Logf("%d acknowledged, %d failed during the restart, count %d", ok.Load(), failed.Load(), l.Failures)
 }
+
+// TestAWaitForAnotherReplicasLockIsBounded: while replica a holds a user's lock, a call on
+// replica b gives up when its context ends, and with a short statement_timeout in its DSN
+// when the server cancels the wait, instead of queueing behind a for as long as a holds on.
+func TestAWaitForAnotherReplicasLockIsBounded(t *testing.T) {
+	a, b, release, aDone, bDone := lockedByA(t, "")
+	defer func() {
+		close(release)
+		<-aDone
+		<-bDone
+	}()
+	fail := func(l store.AttemptLimit, _ []store.TOTPDevice) (store.TOTPAttempt, error) {
+		return store.TOTPAttempt{Limit: store.AttemptLimit{Failures: l.Failures + 1}}, nil
+	}
+	dsn := a.Pool().Config().ConnString()
+	short, err := postgres.Open(context.Background(), dsn+"&statement_timeout=200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"a context deadline", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			_, err := b.VerifyTOTP(ctx, "u1", "", fail)
+			return err
+		}},
+		{"the statement timeout", func() error {
+			_, err := short.VerifyTOTP(context.Background(), "u1", "", fail)
+			return err
+		}},
+	} {
+		start := time.Now()
+		err := tc.call()
+		if took := time.Since(start); err == nil || took > 2*time.Second {
+			t.Fatalf("with %s, a call waiting for the lock returned %v after %v; want an error within 2s", tc.name, err, took)
+		}
+	}
+}

@@ -637,3 +637,35 @@ func TestARecoveryCodeStandsInForALostFactorButNotForStepUp(t *testing.T) {
 		})
 	}
 }
+
+func TestBrowsersThatMustReverifyAreSentToTheFactorToComplete(t *testing.T) {
+	e := newEnv(t)
+	if err := e.core.Update(func(en *config.Enforcement) {
+		en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
+		en.MFA.Routes = []config.Route{
+			{PathPrefix: "/admin", Requirement: mfa.Requirement{{Factor: mfa.TOTP}}, MaxFactorAgeSeconds: 300},
+			{PathPrefix: "/keys", Requirement: mfa.Requirement{{OneOf: []string{mfa.TOTP, mfa.OTPEmail}}}, MaxFactorAgeSeconds: 60},
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.refresh()
+	now := e.clock.Now().Unix()
+	staleTOTP := e.token(func(tk *fakecore.Token) { tk.MFA.C[mfa.TOTP] = now - 600 })
+	incomplete := e.token(func(tk *fakecore.Token) { tk.MFA.V = false })
+	tests := []struct {
+		name, path, token, location string
+	}{
+		{"a step-up route with one stale factor sends the browser to that factor's page", "/admin/users", staleTOTP, "/auth/mfa/totp?redirectToPath=%2Fadmin%2Fusers"},
+		{"a step-up route with several possible factors sends the browser to the chooser", "/keys", staleTOTP, "/auth/mfa?choose=1&redirectToPath=%2Fkeys"},
+		{"a session that has not completed MFA goes to the MFA page, which decides", "/", incomplete, "/auth/mfa?redirectToPath=%2F"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.get(tc.path, "Accept", "text/html", "Cookie", "sAccessToken="+tc.token)
+			if r.status != 302 || r.header.Get("Location") != tc.location {
+				t.Fatalf("status %d Location %q, want 302 %q", r.status, r.header.Get("Location"), tc.location)
+			}
+		})
+	}
+}

@@ -232,6 +232,23 @@ func meets(c mfa.Completed, req mfa.Requirement, maxAge time.Duration, now time.
 	return next, unmet
 }
 
+// hostedFactorPages are the factors the hosted MFA pages serve at <mfa page>/<factor>.
+var hostedFactorPages = map[string]bool{mfa.TOTP: true, mfa.OTPEmail: true, mfa.OTPPhone: true}
+
+// reverifyPage is where a browser goes whose st-mfa.v is true but whose completed factors do
+// not meet the route's step-up rule or the tenant's current requirement (next is known only
+// then). The hosted MFA page returns a complete session straight back, so such a browser is
+// sent to the one factor to complete again, or to the page's chooser.
+func reverifyPage(mfaPage string, next []string) string {
+	if len(next) == 0 || strings.Contains(mfaPage, "?") {
+		return mfaPage
+	}
+	if len(next) == 1 && hostedFactorPages[next[0]] {
+		return mfaPage + "/" + next[0]
+	}
+	return mfaPage + "?choose=1"
+}
+
 // nextOf is the requirement's next set, with or without the recovery-code stand-in.
 func nextOf(req mfa.Requirement, c mfa.Completed, recoveryStandIn bool) []string {
 	if recoveryStandIn {
@@ -356,6 +373,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision) {
 			if d.pol != nil {
 				target = d.pol.mfaPage
 			}
+			target = reverifyPage(target, d.next)
 		}
 		sep := "?"
 		if strings.Contains(target, "?") {

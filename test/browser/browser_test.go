@@ -269,3 +269,35 @@ func TestEmailCodeAndLinkSignInInABrowser(t *testing.T) {
 		t.Fatalf("the link signed in %s, the code %s", again, user)
 	}
 }
+
+// A step-up route asks a signed-in user for one more factor: the sidecar sends the browser
+// straight to that factor's page, and completing it there leads back to the route.
+func TestStepUpToAnEmailCodeInABrowser(t *testing.T) {
+	box := mailbox.Start(t)
+	sys := start(t, "stepup", tenantConfig(t, `{"firstFactors":["emailpassword"],
+		"mfa":{"routes":[{"pathPrefix":"/admin","requirement":["otp-email"]}]},
+		"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.Port)+`,"from":"Step <no-reply@step.test>","tls":"none"}}}`))
+	b := newBrowser(t, "step-up")
+	b.step("open the app", chromedp.Navigate(sys.sidecar+"/"), chromedp.WaitVisible(chromedp.ID("to-signup")))
+	b.step("sign up",
+		chromedp.Click(chromedp.ID("to-signup")),
+		chromedp.WaitVisible(chromedp.CSS(`input[autocomplete="new-password"]`)),
+		chromedp.SendKeys(chromedp.ID("email"), "lin@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("submit")))
+	wantApp(t, b, "stepup", "emailpassword")
+
+	b.step("open the admin area", chromedp.Navigate(sys.sidecar+"/admin"), chromedp.WaitVisible(chromedp.ID("send-code")))
+	if loc := b.location(); !strings.Contains(loc, "/auth/mfa/otp-email") {
+		t.Fatalf("the sidecar sent the browser to %s, want the email-code page", loc)
+	}
+	b.shot("step-up-send")
+	b.step("send the code", chromedp.Click(chromedp.ID("send-code")), chromedp.WaitVisible(chromedp.ID("code-form")))
+	code := sixDigits.FindString(box.Next(t))
+	b.step("enter the code", chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Click(chromedp.ID("submit")))
+	wantApp(t, b, "stepup", "emailpassword", "otp-email")
+	if !strings.HasSuffix(b.location(), "/admin") {
+		t.Fatalf("after the step-up the browser is at %s, want /admin", b.location())
+	}
+	b.shot("step-up-admin")
+}

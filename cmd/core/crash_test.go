@@ -29,13 +29,10 @@ func signUpOrIn(url, path, email string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// TestACrashLosesNoAnsweredSignUp kills the core with SIGKILL while sign-ups are in flight:
-// every sign-up that was answered OK must survive, and the database must be intact.
-func TestACrashLosesNoAnsweredSignUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the core binary")
-	}
-	core := coreproc.Start(t, coreproc.Options{})
+// signUpsUntilKilled sends sign-ups to core from four workers and kills the process with
+// SIGKILL once 20 were answered OK, with other sign-ups still in flight. It returns the
+// emails whose sign-up was answered OK: the ones the core promised to keep.
+func signUpsUntilKilled(core *coreproc.Core) []string {
 	var mu sync.Mutex
 	var answered []string
 	stop := make(chan struct{})
@@ -59,13 +56,21 @@ func TestACrashLosesNoAnsweredSignUp(t *testing.T) {
 				n := len(answered)
 				mu.Unlock()
 				if n == 20 {
-					core.Kill() // with the other workers' sign-ups still in flight
+					core.Kill()
 					close(stop)
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	return answered
+}
+
+// TestACrashLosesNoAnsweredSignUp kills the core with SIGKILL while sign-ups are in flight:
+// every sign-up that was answered OK must survive, and the database must be intact.
+func TestACrashLosesNoAnsweredSignUp(t *testing.T) {
+	core := coreproc.Start(t, coreproc.Options{})
+	answered := signUpsUntilKilled(core)
 	if len(answered) < 20 {
 		t.Fatalf("only %d sign-ups were answered before the workers gave up:\n%s", len(answered), core.Logs())
 	}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,36 +69,7 @@ func TestAKilledReplicaLosesNoAnsweredSignUpAndTheOtherServesThem(t *testing.T) 
 	dsn := pgtest.Schema(t)
 	a := coreproc.Start(t, coreproc.Options{Database: dsn})
 	b := coreproc.Start(t, coreproc.Options{Database: dsn})
-	var mu sync.Mutex
-	var answered []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				email := fmt.Sprintf("w%d-%d@example.com", w, i)
-				if _, err := signUpOrIn(a.URL, "/auth/signup", email); err != nil {
-					continue // in flight when the replica died, or refused: no promise was made
-				}
-				mu.Lock()
-				answered = append(answered, email)
-				n := len(answered)
-				mu.Unlock()
-				if n == 20 {
-					a.Kill() // with the other workers' sign-ups still in flight
-					close(stop)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	answered := signUpsUntilKilled(a)
 	if len(answered) < 20 {
 		t.Fatalf("only %d sign-ups were answered before the workers gave up:\n%s", len(answered), a.Logs())
 	}

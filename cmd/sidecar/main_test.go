@@ -78,9 +78,6 @@ func freeAddr(t *testing.T) string {
 // TestSIGTERMDrainsInFlightRequests runs the real binary: a request still at the app when
 // SIGTERM arrives gets its answer, and the process then exits cleanly.
 func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	bin := filepath.Join(t.TempDir(), "twofold-sidecar")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/store"
 )
 
 func TestRefreshRotatesTokensInHeaderMode(t *testing.T) {
@@ -450,5 +451,106 @@ func TestJWKSRevalidatesWithItsETag(t *testing.T) {
 	}
 	if rotated := h.do("GET", "/auth/jwt/jwks.json", nil, "If-None-Match", etag); rotated.Status != 200 || rotated.Header.Get("ETag") == etag {
 		t.Fatalf("after rotation = %d, ETag %q", rotated.Status, rotated.Header.Get("ETag"))
+	}
+}
+
+// TestAStolenRefreshTokenEndsTheSessionWhoeverUsesItFirst plays a thief who copied a
+// refresh token against its owner, in every order: whichever of the two uses a token of the
+// session after the other has moved on, the session is revoked for both and the refresh is
+// answered 401 "token theft detected".
+func TestAStolenRefreshTokenEndsTheSessionWhoeverUsesItFirst(t *testing.T) {
+	refresh := func(h *harness, token string) response {
+		return h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
+	}
+	child := func(t *testing.T, r response) string {
+		t.Helper()
+		if r.Status != 200 {
+			t.Fatalf("refresh = %d %s", r.Status, r.Body)
+		}
+		return r.Header.Get("st-refresh-token")
+	}
+	tests := []struct {
+		name string
+		// play runs the interleaving from the stolen token and returns the refresh answers
+		// that must be theft and the tokens that must be refused afterwards.
+		play func(t *testing.T, h *harness, stolen string) (theft []response, dead []string)
+	}{
+		{"the victim moves on first and the thief replays the stolen token", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+			v := child(t, refresh(h, stolen))
+			v2 := child(t, refresh(h, v))
+			return []response{refresh(h, stolen)}, []string{v2}
+		}},
+		{"the thief mints a child first and uses it before the victim uses hers", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+			v := child(t, refresh(h, stolen))
+			th := child(t, refresh(h, stolen))
+			th2 := child(t, refresh(h, th))
+			return []response{refresh(h, v)}, []string{th2}
+		}},
+		{"the thief moves on first and the victim refreshes with her old token", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+			th := child(t, refresh(h, stolen))
+			th2 := child(t, refresh(h, th))
+			return []response{refresh(h, stolen)}, []string{th2}
+		}},
+		{"both use a child of the stolen token at the same moment", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+			v, th := child(t, refresh(h, stolen)), child(t, refresh(h, stolen))
+			answers := make(chan response, 2)
+			for _, tok := range []string{v, th} {
+				go func() { answers <- refresh(h, tok) }()
+			}
+			a, b := <-answers, <-answers
+			if a.Status == 200 {
+				return []response{b}, []string{a.Header.Get("st-refresh-token")}
+			}
+			return []response{a}, []string{b.Header.Get("st-refresh-token")}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			r := h.signUp("", "victim@example.com", "secret123")
+			stolen := r.Header.Get("st-refresh-token")
+			access := r.Header.Get("st-access-token")
+			theft, dead := tt.play(t, h, stolen)
+			for _, a := range theft {
+				if a.Status != 401 || a.json(t)["message"] != "token theft detected" {
+					t.Fatalf("the second holder's refresh = %d %s, want 401 token theft detected", a.Status, a.Body)
+				}
+			}
+			for _, tok := range dead {
+				if a := refresh(h, tok); a.Status != 401 || a.json(t)["message"] != "unauthorised" {
+					t.Fatalf("a token of the revoked session refreshed: %d %s", a.Status, a.Body)
+				}
+			}
+			if _, err := h.srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
+				t.Fatalf("the stolen session still verifies against the store: %v", err)
+			}
+			if n := len(h.do("GET", "/auth/public/enforcement", nil).json(t)["revokedSessions"].([]any)); n != 1 {
+				t.Fatalf("the enforcement feed lists %d revoked sessions, want 1", n)
+			}
+		})
+	}
+}
+
+func TestATokenPresentedAgainAndAgainMintsABoundedNumberOfChildren(t *testing.T) {
+	h := newHarness(t)
+	token := h.signUp("", "a@example.com", "secret123").Header.Get("st-refresh-token")
+	var last response
+	for range store.MaxUnusedRefreshChildren + 1 {
+		last = h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
+	}
+	if last.Status != 401 || last.json(t)["message"] != "unauthorised" {
+		t.Fatalf("refresh number %d = %d %s, want 401 unauthorised", store.MaxUnusedRefreshChildren+1, last.Status, last.Body)
+	}
+}
+
+func TestATokenFromAnotherIssuerIsUnauthorisedNotTryRefresh(t *testing.T) {
+	// Two replicas on one database with different issuers (each defaults to its own address):
+	// b knows a's keys, so only the issuer is wrong, and a refresh cannot fix that.
+	a := newHarness(t)
+	b := startHarness(t, a.clock, a.dbPath)
+	access := a.signUp("", "a@example.com", "secret123").Header.Get("st-access-token")
+	_, err := b.srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{})
+	if !errors.Is(err, session.ErrUnauthorised) || errors.Is(err, session.ErrTryRefreshToken) {
+		t.Fatalf("a token of another issuer = %v, want unauthorised", err)
 	}
 }

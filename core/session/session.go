@@ -249,9 +249,11 @@ func (m *Manager) issue(ctx context.Context, st store.Session, settings Settings
 }
 
 // Refresh rotates a refresh token: it returns a new access token and a new refresh token.
-// An unknown, expired or revoked token gives ErrUnauthorised; a rotated token reused after
-// its successor was used gives ErrTokenTheft and revokes the session. The returned session
-// is set on ErrTokenTheft too, so callers can log whose session it was.
+// An unknown, expired or revoked token gives ErrUnauthorised, and so does the current token
+// presented again too often without its children being used. Any other token of the
+// session's chain (a sibling of the one in use, or an older ancestor) gives ErrTokenTheft and
+// revokes the session. The returned session is set on ErrTokenTheft too, so callers can log
+// whose session it was.
 func (m *Manager) Refresh(ctx context.Context, refreshToken string) (Session, Tokens, error) {
 	if refreshToken == "" {
 		return Session{}, Tokens{}, ErrUnauthorised
@@ -265,7 +267,7 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (Session, To
 	case errors.Is(err, store.ErrTokenTheft):
 		s := rot.Session
 		return Session{Handle: s.Handle, UserID: s.UserID, RecipeUserID: s.RecipeUserID, TenantID: s.TenantID}, Tokens{}, fmt.Errorf("%w: session %s", ErrTokenTheft, s.Handle)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrSessionRevoked):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrSessionRevoked), errors.Is(err, store.ErrTooManyRefreshes):
 		return Session{}, Tokens{}, fmt.Errorf("%w: %w", ErrUnauthorised, err)
 	case err != nil:
 		return Session{}, Tokens{}, fmt.Errorf("refresh session: %w", err)
@@ -370,7 +372,7 @@ func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) 
 		return Session{}, fmt.Errorf("%w: access token payload: %w", ErrTryRefreshToken, err)
 	}
 	if p.Iss != m.opts.Issuer {
-		return Session{}, fmt.Errorf("%w: access token issued by %q, not %q", ErrTryRefreshToken, p.Iss, m.opts.Issuer)
+		return Session{}, fmt.Errorf("%w: access token issued by %q, not %q", ErrUnauthorised, p.Iss, m.opts.Issuer)
 	}
 	if p.Sub == "" || p.SessionHandle == "" || p.TID == "" {
 		return Session{}, fmt.Errorf("%w: access token lacks sub, sessionHandle or tId", ErrTryRefreshToken)

@@ -27,7 +27,15 @@ var (
 	// ErrTokenTheft: a refresh token was presented after a younger token of its session was
 	// used. The session has been revoked in the same transaction.
 	ErrTokenTheft = errors.New("refresh token reused after rotation")
+	// ErrTooManyRefreshes: the current refresh token was presented again while it already
+	// has MaxUnusedRefreshChildren children none of which was used. Nothing changed.
+	ErrTooManyRefreshes = errors.New("refresh token presented too often without using its children")
 )
+
+// MaxUnusedRefreshChildren bounds how many refresh tokens one token can mint before one of
+// them is used. An honest client presents a token again only when it lost the answer, so a
+// handful is plenty; the bound stops one stolen token from filling the store.
+const MaxUnusedRefreshChildren = 8
 
 // Recipe ids of login methods.
 const (
@@ -186,8 +194,11 @@ type Sessions interface {
 	// its child, in one transaction:
 	//   - the current token, or a child of it used for the first time (which becomes current),
 	//     yields a Rotation, and the session's expiry slides to now + RefreshLifetime;
-	//   - any other known token of the session is theft: the session is revoked at now and
-	//     ErrTokenTheft returned;
+	//   - the current token with MaxUnusedRefreshChildren unused children already gives
+	//     ErrTooManyRefreshes and changes nothing;
+	//   - any other known token of the session (a sibling of the current token, which stays
+	//     stored when its brother is used, or an older ancestor) is theft: the session is
+	//     revoked at now and ErrTokenTheft returned;
 	//   - an unknown token, or an expired or revoked session: ErrNotFound / ErrSessionRevoked.
 	RotateRefreshToken(ctx context.Context, presentedHash, newHash string, now time.Time) (Rotation, error)
 	// UpdateSessionClaims replaces a live session's custom claims; update receives the

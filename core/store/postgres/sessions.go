@@ -85,7 +85,7 @@ func (s *Store) GetSession(ctx context.Context, handle string) (store.Session, e
 
 // RotateRefreshToken implements store.Sessions. The session's row is locked before the
 // presented token is looked at, so rotations of one session, on any replica, apply one after
-// the other: of two siblings used at once, the second finds itself deleted by the first.
+// the other: of two siblings used at once, the second finds the first current and is theft.
 func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, now time.Time) (store.Rotation, error) {
 	var rot store.Rotation
 	var theft bool
@@ -99,8 +99,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		if err != nil {
 			return err
 		}
-		// Read the token again now that the session is ours: a concurrent rotation may
-		// have deleted it (an unused sibling) before we got the lock.
+		// Read the token again now that the session is ours: a concurrent deletion of old
+		// sessions may have removed it before we got the lock.
 		var parent *string
 		err = tx.QueryRow(ctx, `SELECT parent_hash FROM refresh_tokens WHERE hash = $1 AND session_handle = $2`, presented, sess.Handle).Scan(&parent)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -120,13 +120,22 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		switch {
 		case presented == sess.CurrentRefreshHash:
 			// The current token again (a retry, or a client that lost the answer): issue
-			// another child and wait for one of them to be used.
+			// another child, up to store.MaxUnusedRefreshChildren, and wait for one to be used.
+			var children int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM refresh_tokens WHERE session_handle = $1 AND parent_hash = $2`,
+				sess.Handle, presented).Scan(&children); err != nil {
+				return err
+			}
+			if children >= store.MaxUnusedRefreshChildren {
+				return fmt.Errorf("session %q: %w", sess.Handle, store.ErrTooManyRefreshes)
+			}
 		case parent != nil && *parent == sess.CurrentRefreshHash:
-			// First use of a child: it becomes current and its unused siblings die.
-			writes.Queue(`DELETE FROM refresh_tokens WHERE session_handle = $1 AND parent_hash = $2 AND hash <> $3`,
-				sess.Handle, sess.CurrentRefreshHash, presented)
+			// First use of a child: it becomes current. Its siblings stay known, so that
+			// presenting one of them later is recognised as theft.
 			sess.CurrentRefreshHash = presented
 		default:
+			// A sibling of the current token or an older ancestor: two clients hold tokens of
+			// one session, so one of them stole it.
 			theft = true
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE handle = $1`, sess.Handle, now); err != nil {
 				return err
@@ -151,7 +160,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 	if err == nil && theft {
 		return rot, fmt.Errorf("session %q: %w", rot.Session.Handle, store.ErrTokenTheft)
 	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrTooManyRefreshes) {
 		return store.Rotation{}, err
 	}
 	if err != nil {

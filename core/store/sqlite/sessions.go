@@ -99,18 +99,25 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		switch {
 		case presented == sess.CurrentRefreshHash:
 			// The current token again (a retry, or a client that lost the answer): issue
-			// another child and wait for one of them to be used.
-		case parent.Valid && parent.String == sess.CurrentRefreshHash:
-			// First use of a child: it becomes current and its unused siblings die.
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET current_refresh_hash = ? WHERE handle = ?`, presented, handle); err != nil {
+			// another child, up to store.MaxUnusedRefreshChildren, and wait for one to be used.
+			var children int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens WHERE session_handle = ? AND parent_hash = ?`,
+				handle, presented).Scan(&children); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_handle = ? AND parent_hash = ? AND hash <> ?`,
-				handle, sess.CurrentRefreshHash, presented); err != nil {
+			if children >= store.MaxUnusedRefreshChildren {
+				return fmt.Errorf("session %q: %w", handle, store.ErrTooManyRefreshes)
+			}
+		case parent.Valid && parent.String == sess.CurrentRefreshHash:
+			// First use of a child: it becomes current. Its siblings stay known, so that
+			// presenting one of them later is recognised as theft.
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET current_refresh_hash = ? WHERE handle = ?`, presented, handle); err != nil {
 				return err
 			}
 			sess.CurrentRefreshHash = presented
 		default:
+			// A sibling of the current token or an older ancestor: two clients hold tokens of
+			// one session, so one of them stole it.
 			theft = true
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE handle = ?`, ms(now), handle); err != nil {
 				return err
@@ -135,7 +142,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 	if theft {
 		return rot, fmt.Errorf("session %q: %w", rot.Session.Handle, store.ErrTokenTheft)
 	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrTooManyRefreshes) {
 		return store.Rotation{}, err
 	}
 	if err != nil {

@@ -386,8 +386,66 @@ func testRotation(t *testing.T, open Factory) {
 		if rot.Session.CurrentRefreshHash != "r1" {
 			t.Fatalf("the used child did not become current: %+v", rot)
 		}
-		if _, err := s.RotateRefreshToken(ctx, "r1b", "x", t0); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("an unused sibling survived its brother's use: %v", err)
+		if _, err := s.RotateRefreshToken(ctx, "r1b", "x", t0); !errors.Is(err, store.ErrTokenTheft) {
+			t.Fatalf("an unused sibling presented after its brother's use = %v, want ErrTokenTheft", err)
+		}
+	})
+	t.Run("a thief's child of the current token used first makes the victim's child theft", func(t *testing.T) {
+		s := setup(t)
+		must(s.RotateRefreshToken(ctx, "r0", "victim", t0))(t)
+		// The thief replays r0 before the victim used its child, and uses the child it got.
+		must(s.RotateRefreshToken(ctx, "r0", "thief", t0))(t)
+		must(s.RotateRefreshToken(ctx, "thief", "thief2", t0))(t)
+		if _, err := s.RotateRefreshToken(ctx, "victim", "v2", t0.Add(time.Second)); !errors.Is(err, store.ErrTokenTheft) {
+			t.Fatalf("the victim's child after the thief's = %v, want ErrTokenTheft", err)
+		}
+		if _, err := s.RotateRefreshToken(ctx, "thief2", "thief3", t0.Add(time.Second)); !errors.Is(err, store.ErrSessionRevoked) {
+			t.Fatalf("the thief's token after the theft was detected = %v, want ErrSessionRevoked", err)
+		}
+	})
+	t.Run("two children of one token used at once: one wins, the other is theft", func(t *testing.T) {
+		s := setup(t)
+		must(s.RotateRefreshToken(ctx, "r0", "a", t0))(t)
+		must(s.RotateRefreshToken(ctx, "r0", "b", t0))(t)
+		errs := make(chan error, 2)
+		for _, tok := range []string{"a", "b"} {
+			go func() {
+				_, err := s.RotateRefreshToken(ctx, tok, tok+"2", t0)
+				errs <- err
+			}()
+		}
+		var ok, theft int
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrTokenTheft):
+				theft++
+			default:
+				t.Errorf("concurrent use of a child: %v", err)
+			}
+		}
+		if ok != 1 || theft != 1 {
+			t.Fatalf("%d rotations succeeded and %d were theft, want 1 and 1", ok, theft)
+		}
+		if got := must(s.GetSession(ctx, "s1"))(t); got.RevokedAt.IsZero() {
+			t.Fatalf("the session survived two clients using its tokens")
+		}
+	})
+	t.Run("a token mints a bounded number of unused children and then changes nothing", func(t *testing.T) {
+		s := setup(t)
+		for i := range store.MaxUnusedRefreshChildren {
+			must(s.RotateRefreshToken(ctx, "r0", fmt.Sprintf("c%d", i), t0))(t)
+		}
+		if _, err := s.RotateRefreshToken(ctx, "r0", "one-too-many", t0); !errors.Is(err, store.ErrTooManyRefreshes) {
+			t.Fatalf("child number %d = %v, want ErrTooManyRefreshes", store.MaxUnusedRefreshChildren+1, err)
+		}
+		if _, err := s.RotateRefreshToken(ctx, "one-too-many", "x", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the refused child was stored: %v", err)
+		}
+		// The session lives on: using one of the children works.
+		if rot := must(s.RotateRefreshToken(ctx, "c3", "d0", t0))(t); rot.Session.CurrentRefreshHash != "c3" {
+			t.Fatalf("rotation after the refusal = %+v", rot)
 		}
 	})
 	t.Run("reusing a parent after its child was used is theft and revokes the session", func(t *testing.T) {
@@ -490,7 +548,9 @@ func testConcurrency(t *testing.T, open Factory) {
 	t.Run("many concurrent sign-ups and rotations all succeed", func(t *testing.T) {
 		s := open(t)
 		newUser(t, s, "owner")
-		createSession(t, s, "s1", "owner", "public", "r0")
+		for i := range 50 {
+			createSession(t, s, fmt.Sprintf("s%d", i), "owner", "public", fmt.Sprintf("r%d", i))
+		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 200)
 		for i := range 50 {
@@ -502,7 +562,7 @@ func testConcurrency(t *testing.T, open Factory) {
 			}()
 			go func() {
 				defer wg.Done()
-				_, err := s.RotateRefreshToken(ctx, "r0", fmt.Sprintf("c%d", i), t0)
+				_, err := s.RotateRefreshToken(ctx, fmt.Sprintf("r%d", i), fmt.Sprintf("c%d", i), t0)
 				errs <- err
 			}()
 		}

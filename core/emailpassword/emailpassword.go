@@ -193,16 +193,19 @@ func ValidateSignIn(email, password string) FieldErrors {
 	return fe
 }
 
-// The sign-in throttle: after MaxSignInFailures consecutive wrong passwords for one account,
-// sign-ins to it are refused for SignInLockDuration. With argon2id at ~22 ms a hash, an
-// unthrottled core would let an attacker try about 80 passwords a second per core; the lock
+// DefaultSignInLimits are the sign-in throttle's limits. After 10 consecutive wrong passwords
+// for one account, sign-ins to it are refused for 15 minutes. With argon2id at ~22 ms a hash,
+// an unthrottled core would let an attacker try about 80 passwords a second per core; the lock
 // holds them to 10 every 15 minutes per account. The price is that a stranger who knows an
 // email can keep its owner locked out of password sign-in (passwordless, OIDC and password
-// reset still work), which is why the limit is not lower.
-const (
-	MaxSignInFailures  = 10
-	SignInLockDuration = 15 * time.Minute
-)
+// reset still work), which is why the limit is not lower. One client address (an IPv4 address
+// or an IPv6 /64) may fail 100 times in 15 minutes over all accounts, so that it cannot spray
+// a few guesses at each of many accounts; a successful sign-in gives its attempt back, so a
+// busy office behind one address is not refused for its users' successes.
+var DefaultSignInLimits = store.SignInLimits{
+	MaxAccountFailures: 10, AccountLock: 15 * time.Minute,
+	MaxClientAttempts: 100, ClientWindow: 15 * time.Minute,
+}
 
 // SignIn checks an email and password. An unknown email costs the same hash as a known one,
 // so response times do not reveal which emails have accounts.

@@ -10,8 +10,8 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -67,6 +67,11 @@ type Options struct {
 	Registry *prometheus.Registry
 	Logger   logr.Logger
 	Clock    func() time.Time
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (for the audit log
+	// and the per-client sign-in budget); DefaultTrustedProxies when nil.
+	TrustedProxies []netip.Prefix
+	// SignInLimits bound password sign-in attempts; DefaultSignInLimits when zero.
+	SignInLimits store.SignInLimits
 }
 
 // API serves the core's HTTP endpoints.
@@ -88,6 +93,12 @@ func New(opts Options) *API {
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.TrustedProxies == nil {
+		opts.TrustedProxies = DefaultTrustedProxies
+	}
+	if opts.SignInLimits == (store.SignInLimits{}) {
+		opts.SignInLimits = emailpassword.DefaultSignInLimits
 	}
 	a := &API{opts: opts, log: opts.Logger, audit: opts.Logger.WithName("audit").WithCallDepth(1), metrics: NewMetrics(opts.Registry)}
 	a.keyHash = sha256.Sum256([]byte(opts.AdminKey))
@@ -156,19 +167,13 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// clientIP is the peer address. X-Forwarded-For is logged separately: the sidecar sets it,
-// but a client can too, so it is not trusted as the address.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // auditEvent writes one audit log line for a security event.
 func (a *API) auditEvent(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
-	kv = append([]any{"tenant", tenantID, "user", userID, "ip", clientIP(r), "outcome", outcome}, kv...)
+	ip := r.RemoteAddr
+	if addr := a.clientAddr(r); addr.IsValid() {
+		ip = addr.String()
+	}
+	kv = append([]any{"tenant", tenantID, "user", userID, "ip", ip, "outcome", outcome}, kv...)
 	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
 		kv = append(kv, "forwardedFor", fwd)
 	}

@@ -198,16 +198,23 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	account := emailpassword.NormaliseEmail(email)
-	now := a.opts.Clock()
-	// A locked account is refused before any hash is spent, whether it exists or not, so the
-	// answer reveals nothing about which emails have accounts.
-	until, err := a.opts.Store.SignInLockedUntil(r.Context(), t.ID, account, now)
+	if fe := emailpassword.ValidateSignIn(account, password); len(fe) > 0 {
+		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
+		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR", "formFields": fe})
+		return
+	}
+	client := clientKey(a.clientAddr(r))
+	// The attempt is counted before the hash is spent, in the same transaction as the
+	// decision, so concurrent guesses cannot slip past the limit; a locked account is refused
+	// whether it exists or not, so the answer reveals nothing about which emails have accounts.
+	res, err := a.opts.Store.ReserveSignIn(r.Context(), store.SignInAttempt{
+		TenantID: t.ID, Account: account, Client: client, Now: a.opts.Clock(), Limits: a.opts.SignInLimits})
 	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
-	if !until.IsZero() {
-		a.refuseLockedSignIn(w, r, t.ID, account, until.Sub(now))
+	if !res.RefusedUntil.IsZero() {
+		a.refuseThrottledSignIn(w, r, t.ID, account, res)
 		return
 	}
 	u, err := a.opts.EmailPassword.SignIn(r.Context(), t.ID, email, password)
@@ -220,13 +227,8 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, emailpassword.ErrWrongCredentials):
 		a.metrics.signIns.WithLabelValues("emailpassword", "wrong_credentials").Inc()
 		a.auditEvent(r, "Refused sign-in", t.ID, "", "wrong_credentials", "recipe", "emailpassword", "email", account)
-		locked, err := a.opts.Store.RecordSignInFailure(r.Context(), t.ID, account, now, emailpassword.MaxSignInFailures, emailpassword.SignInLockDuration)
-		if err != nil {
-			a.internalError(w, r, err)
-			return
-		}
-		if !locked.IsZero() {
-			a.auditEvent(r, "Locked sign-in", t.ID, "", "locked", "recipe", "emailpassword", "email", account, "lockedUntil", locked.UTC().Format(time.RFC3339))
+		if !res.LocksAccount.IsZero() {
+			a.auditEvent(r, "Locked sign-in", t.ID, "", "locked", "recipe", "emailpassword", "email", account, "lockedUntil", res.LocksAccount.UTC().Format(time.RFC3339))
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "WRONG_CREDENTIALS_ERROR"})
 		return
@@ -234,7 +236,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	if err := a.opts.Store.ResetSignInFailures(r.Context(), t.ID, account); err != nil {
+	if err := a.opts.Store.SignInSucceeded(r.Context(), t.ID, account, client); err != nil {
 		a.internalError(w, r, err)
 		return
 	}
@@ -249,20 +251,22 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	a.startSession(w, r, t, u, recipeUserID, mfa.EmailPassword, map[string]any{"status": "OK", "user": toUserJSON(u)})
 }
 
-// refuseLockedSignIn answers a sign-in to an account locked after too many wrong passwords:
-// 429 with Retry-After, and SuperTokens' GENERAL_ERROR body so frontend SDKs show the message.
-func (a *API) refuseLockedSignIn(w http.ResponseWriter, r *http.Request, tenantID, account string, left time.Duration) {
-	a.metrics.signIns.WithLabelValues("emailpassword", "locked").Inc()
-	a.auditEvent(r, "Refused sign-in", tenantID, "", "locked", "recipe", "emailpassword", "email", account)
-	minutes := int(left.Round(time.Minute) / time.Minute)
-	if minutes < 1 {
-		minutes = 1
+// refuseThrottledSignIn answers a sign-in refused by the throttle, for the account's lock or
+// the client's spent budget: 429 with Retry-After, and SuperTokens' GENERAL_ERROR body so
+// frontend SDKs show the message.
+func (a *API) refuseThrottledSignIn(w http.ResponseWriter, r *http.Request, tenantID, account string, res store.SignInReservation) {
+	left := res.RefusedUntil.Sub(a.opts.Clock())
+	minutes := max(int(left.Round(time.Minute)/time.Minute), 1)
+	msg := fmt.Sprintf("Too many failed sign-in attempts for this account. Try again in %d minutes, or reset your password.", minutes)
+	outcome := "locked"
+	if res.ClientRefused {
+		outcome = "client_throttled"
+		msg = fmt.Sprintf("Too many failed sign-in attempts from your network. Try again in %d minutes.", minutes)
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(left.Round(time.Second)/time.Second)))
-	writeJSON(w, http.StatusTooManyRequests, map[string]string{
-		"status":  "GENERAL_ERROR",
-		"message": fmt.Sprintf("Too many failed sign-in attempts for this account. Try again in %d minutes, or reset your password.", minutes),
-	})
+	a.metrics.signIns.WithLabelValues("emailpassword", outcome).Inc()
+	a.auditEvent(r, "Refused sign-in", tenantID, "", outcome, "recipe", "emailpassword", "email", account)
+	w.Header().Set("Retry-After", strconv.Itoa(max(int(left.Round(time.Second)/time.Second), 1)))
+	writeJSON(w, http.StatusTooManyRequests, map[string]string{"status": "GENERAL_ERROR", "message": msg})
 }
 
 // startSession creates a session whose st-mfa claim records factor as completed now, writes

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -49,6 +50,12 @@ type Options struct {
 	HTTPClient *http.Client
 	// PasswordParams are the argon2id parameters; emailpassword.DefaultParams when zero.
 	PasswordParams emailpassword.Params
+	// TrustedProxies are the peers whose X-Forwarded-For names the client;
+	// httpapi.DefaultTrustedProxies when nil.
+	TrustedProxies []netip.Prefix
+	// SignInLimits bound password sign-in attempts per account and per client;
+	// emailpassword.DefaultSignInLimits when zero.
+	SignInLimits store.SignInLimits
 	// Keys tune signing-key rotation; Clock and MaxTokenLifetime are filled in.
 	Keys keys.Options
 	// Claims computes new sessions' claims; the MFA engine's Claims when nil.
@@ -152,6 +159,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,
 		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
 		Claims: opts.Claims, Routes: routes, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
+		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
 		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger})

@@ -1,19 +1,24 @@
 package server_test
 
 import (
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/twofold-dev/twofold/core/emailpassword"
 )
 
+var limits = emailpassword.DefaultSignInLimits
+
 // A password guesser spreading guesses over two core replicas on one database is stopped
-// after emailpassword.MaxSignInFailures wrong passwords, before the right one is tried.
+// after limits.MaxAccountFailures wrong passwords, before the right one is tried.
 func TestPasswordGuessingIsLockedOutAcrossReplicas(t *testing.T) {
 	a := newHarness(t)
 	b := startHarness(t, a.clock, a.dbPath)
 	mustStatus(t, a.signUp("", "victim@example.com", "secret123"), 200, "OK")
 
-	for i := 0; i < emailpassword.MaxSignInFailures; i++ {
+	for i := 0; i < limits.MaxAccountFailures; i++ {
 		replica := []*harness{a, b}[i%2]
 		mustStatus(t, replica.do("POST", "/auth/signin", form("victim@example.com", "guess-"+string(rune('a'+i))+"1")), 200, "WRONG_CREDENTIALS_ERROR")
 	}
@@ -44,21 +49,87 @@ func TestPasswordGuessingIsLockedOutAcrossReplicas(t *testing.T) {
 	}
 
 	t.Run("the lock ends after its duration and a success clears the count", func(t *testing.T) {
-		a.clock.Advance(emailpassword.SignInLockDuration)
+		a.clock.Advance(limits.AccountLock)
 		mustStatus(t, b.do("POST", "/auth/signin", form("victim@example.com", "secret123")), 200, "OK")
-		for i := 0; i < emailpassword.MaxSignInFailures-1; i++ {
+		for i := 0; i < limits.MaxAccountFailures-1; i++ {
 			mustStatus(t, a.do("POST", "/auth/signin", form("victim@example.com", "wrong-again1")), 200, "WRONG_CREDENTIALS_ERROR")
 		}
 		mustStatus(t, a.do("POST", "/auth/signin", form("victim@example.com", "secret123")), 200, "OK")
 	})
 
 	t.Run("an unknown email locks the same way, so the lock reveals nothing", func(t *testing.T) {
-		for i := 0; i < emailpassword.MaxSignInFailures; i++ {
+		for i := 0; i < limits.MaxAccountFailures; i++ {
 			a.do("POST", "/auth/signin", form("nobody@example.com", "guess1"))
 		}
 		r := a.do("POST", "/auth/signin", form("nobody@example.com", "guess1"))
 		if r.Status != 429 {
 			t.Fatalf("status %d, want 429: %s", r.Status, r.Body)
 		}
+	})
+}
+
+// Wrong passwords sent all at once used to be checked against the lock before any of them
+// was counted, so a burst was evaluated in full. Each attempt is now counted before its hash.
+func TestABurstOfConcurrentGuessesIsEvaluatedOnlyUpToTheLimit(t *testing.T) {
+	a := newHarness(t)
+	b := startHarness(t, a.clock, a.dbPath)
+	mustStatus(t, a.signUp("", "victim@example.com", "secret123"), 200, "OK")
+	const burst = 40
+	statuses := make(chan string, burst)
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := []*harness{a, b}[i%2].do("POST", "/auth/signin", form("victim@example.com", fmt.Sprintf("guess-%d-x", i)))
+			statuses <- fmt.Sprintf("%d %s", r.Status, r.json(t)["status"])
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[string]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts["200 WRONG_CREDENTIALS_ERROR"] != limits.MaxAccountFailures || counts["429 GENERAL_ERROR"] != burst-limits.MaxAccountFailures {
+		t.Fatalf("answers to %d concurrent guesses: %v; want %d evaluated and the rest refused", burst, counts, limits.MaxAccountFailures)
+	}
+}
+
+// One source guessing a few passwords at each of many accounts never trips an account's lock;
+// the per-client budget stops it, and fake X-Forwarded-For entries do not get it a new budget.
+func TestOneClientCannotSprayGuessesOverManyAccounts(t *testing.T) {
+	h := newHarness(t)
+	mustStatus(t, h.signUp("", "victim@example.com", "secret123"), 200, "OK")
+	// The harness is reached over loopback, a trusted proxy like the sidecar: the client is
+	// the address the proxy appended last.
+	from := func(chain string) []string { return []string{"X-Forwarded-For", chain} }
+	for i := range limits.MaxClientAttempts {
+		mustStatus(t, h.do("POST", "/auth/signin", form(fmt.Sprintf("user%d@example.com", i), "guess-1x"), from("198.51.100.7")...), 200, "WRONG_CREDENTIALS_ERROR")
+	}
+	tests := []struct {
+		name   string
+		chain  string
+		status int
+	}{
+		{"the spraying client is refused even for an account it never tried", "198.51.100.7", 429},
+		{"the spraying client cannot hide behind addresses it puts in front", "203.0.113.50, 198.51.100.7", 429},
+		{"another client over IPv6 still signs in", "2001:db8::1", 200},
+		{"another client still signs in", "203.0.113.9", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do("POST", "/auth/signin", form("victim@example.com", "secret123"), from(tt.chain)...)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
+			}
+			if tt.status == 429 && !strings.Contains(r.json(t)["message"].(string), "from your network") {
+				t.Fatalf("the refusal does not say it is the network's budget: %s", r.Body)
+			}
+		})
+	}
+	t.Run("the budget comes back when its window ends", func(t *testing.T) {
+		h.clock.Advance(limits.ClientWindow)
+		mustStatus(t, h.do("POST", "/auth/signin", form("victim@example.com", "secret123"), from("198.51.100.7")...), 200, "OK")
 	})
 }

@@ -31,7 +31,7 @@ import (
 )
 
 // Identity headers set on requests forwarded to the app. Every incoming header starting with
-// IdentityHeaderPrefix is deleted first, on every path.
+// IdentityHeaderPrefix (any case, "_" counting as "-") is deleted first, on every path.
 const (
 	IdentityHeaderPrefix = "X-Twofold-"
 	HeaderUserID         = "X-Twofold-User-Id"
@@ -265,13 +265,37 @@ func rewriteToApp(pr *httputil.ProxyRequest, upstream *url.URL) {
 	pr.SetXForwarded()
 }
 
-// stripIdentity deletes every header whose name starts with X-Twofold-, in any case.
+// stripIdentity deletes every header whose name starts with X-Twofold-, in any case and with
+// "_" read as "-": CGI, WSGI and Rack turn both X-Twofold-User-Id and X_Twofold_User_Id into
+// HTTP_X_TWOFOLD_USER_ID, and some proxies pass underscores through, so either spelling would
+// reach the app as the identity.
 func stripIdentity(h http.Header) {
 	for k := range h {
-		if len(k) >= len(IdentityHeaderPrefix) && strings.EqualFold(k[:len(IdentityHeaderPrefix)], IdentityHeaderPrefix) {
+		if isIdentityHeader(k) {
 			delete(h, k)
 		}
 	}
+}
+
+// isIdentityHeader reports whether name starts with IdentityHeaderPrefix, ignoring case and
+// reading "_" as "-". It compares byte by byte and allocates nothing: it runs on every header
+// of every request.
+func isIdentityHeader(name string) bool {
+	if len(name) < len(IdentityHeaderPrefix) {
+		return false
+	}
+	for i := 0; i < len(IdentityHeaderPrefix); i++ {
+		c, want := name[i], IdentityHeaderPrefix[i]
+		switch {
+		case c == want:
+		case c == '_' && want == '-':
+		case 'a' <= c && c <= 'z' && c-('a'-'A') == want:
+		case 'A' <= c && c <= 'Z' && c+('a'-'A') == want:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Proxy) upstreamError(name string) func(http.ResponseWriter, *http.Request, error) {

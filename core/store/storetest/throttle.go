@@ -2,93 +2,130 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twofold-dev/twofold/core/store"
 )
 
-// testSignInThrottle checks the failed-sign-in count and lock.
+// testSignInThrottle checks the reservation of sign-in attempts per account and per client.
 func testSignInThrottle(t *testing.T, open Factory) {
 	ctx := context.Background()
-	const max, lock = 3, 15 * time.Minute
-
-	t.Run("the failure that reaches the limit locks the account until the lock ends", func(t *testing.T) {
-		s := open(t)
-		for i := 1; i < max; i++ {
-			until, err := s.RecordSignInFailure(ctx, "public", "a@x.io", t0, max, lock)
-			if err != nil || !until.IsZero() {
-				t.Fatalf("failure %d: locked until %v, %v", i, until, err)
-			}
-		}
-		until, err := s.RecordSignInFailure(ctx, "public", "a@x.io", t0, max, lock)
-		if err != nil || !until.Equal(t0.Add(lock)) {
-			t.Fatalf("failure %d: locked until %v (%v), want %v", max, until, err, t0.Add(lock))
-		}
-		if got, _ := s.SignInLockedUntil(ctx, "public", "a@x.io", t0.Add(time.Minute)); !got.Equal(t0.Add(lock)) {
-			t.Fatalf("lock read back as %v", got)
-		}
-		if got, _ := s.SignInLockedUntil(ctx, "public", "a@x.io", t0.Add(lock)); !got.IsZero() {
-			t.Fatalf("the lock outlived its end: %v", got)
-		}
-	})
-
-	t.Run("accounts are counted apart, per tenant", func(t *testing.T) {
-		s := open(t)
-		for i := 0; i < max; i++ {
-			if _, err := s.RecordSignInFailure(ctx, "public", "a@x.io", t0, max, lock); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, other := range [][2]string{{"public", "b@x.io"}, {"acme", "a@x.io"}} {
-			if got, _ := s.SignInLockedUntil(ctx, other[0], other[1], t0); !got.IsZero() {
-				t.Fatalf("%v is locked by another account's failures", other)
-			}
-		}
-	})
-
-	t.Run("a successful sign-in forgets the failures", func(t *testing.T) {
-		s := open(t)
-		for i := 1; i < max; i++ {
-			if _, err := s.RecordSignInFailure(ctx, "public", "a@x.io", t0, max, lock); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.ResetSignInFailures(ctx, "public", "a@x.io"); err != nil {
+	limits := store.SignInLimits{MaxAccountFailures: 3, AccountLock: 15 * time.Minute, MaxClientAttempts: 5, ClientWindow: 10 * time.Minute}
+	attempt := func(account, client string, at time.Time) store.SignInAttempt {
+		return store.SignInAttempt{TenantID: "public", Account: account, Client: client, Now: at, Limits: limits}
+	}
+	reserve := func(t *testing.T, s store.Store, a store.SignInAttempt) store.SignInReservation {
+		t.Helper()
+		res, err := s.ReserveSignIn(ctx, a)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if until, _ := s.RecordSignInFailure(ctx, "public", "a@x.io", t0, max, lock); !until.IsZero() {
-			t.Fatal("the count went on after a reset")
+		return res
+	}
+
+	t.Run("the attempt that reaches the limit locks the account until the lock ends", func(t *testing.T) {
+		s := open(t)
+		for i := range limits.MaxAccountFailures - 1 {
+			if res := reserve(t, s, attempt("a@x.io", "", t0)); !res.RefusedUntil.IsZero() || !res.LocksAccount.IsZero() {
+				t.Fatalf("attempt %d = %+v, want evaluated without a lock", i+1, res)
+			}
+		}
+		if res := reserve(t, s, attempt("a@x.io", "", t0)); !res.LocksAccount.Equal(t0.Add(limits.AccountLock)) || !res.RefusedUntil.IsZero() {
+			t.Fatalf("the attempt reaching the limit = %+v, want evaluated and locking", res)
+		}
+		if res := reserve(t, s, attempt("a@x.io", "", t0.Add(time.Minute))); !res.RefusedUntil.Equal(t0.Add(limits.AccountLock)) {
+			t.Fatalf("an attempt during the lock = %+v, want refused until the lock ends", res)
+		}
+		if res := reserve(t, s, attempt("a@x.io", "", t0.Add(limits.AccountLock))); !res.RefusedUntil.IsZero() || !res.LocksAccount.IsZero() {
+			t.Fatalf("the first attempt after the lock = %+v, want evaluated with a fresh count", res)
 		}
 	})
 
-	t.Run("concurrent failures are all counted", func(t *testing.T) {
+	t.Run("accounts and tenants are counted apart", func(t *testing.T) {
 		s := open(t)
-		const n = 2*max - 1
+		for range limits.MaxAccountFailures {
+			reserve(t, s, attempt("a@x.io", "", t0))
+		}
+		for _, a := range []store.SignInAttempt{attempt("b@x.io", "", t0), {TenantID: "acme", Account: "a@x.io", Now: t0, Limits: limits}} {
+			if res := reserve(t, s, a); !res.RefusedUntil.IsZero() {
+				t.Fatalf("%s/%s is refused by another account's lock", a.TenantID, a.Account)
+			}
+		}
+	})
+
+	t.Run("a correct password forgets the account's failures and lifts the lock it set", func(t *testing.T) {
+		s := open(t)
+		for range limits.MaxAccountFailures - 1 {
+			reserve(t, s, attempt("a@x.io", "c1", t0))
+		}
+		if err := s.SignInSucceeded(ctx, "public", "a@x.io", "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if res := reserve(t, s, attempt("a@x.io", "c1", t0)); !res.LocksAccount.IsZero() {
+			t.Fatalf("the count went on after a success: %+v", res)
+		}
+	})
+
+	t.Run("one client's failures over many accounts spend its budget, and a success gives one back", func(t *testing.T) {
+		s := open(t)
+		for i := range limits.MaxClientAttempts {
+			if res := reserve(t, s, attempt(fmt.Sprintf("u%d@x.io", i), "198.51.100.7", t0)); !res.RefusedUntil.IsZero() {
+				t.Fatalf("attempt %d of the client = %+v", i+1, res)
+			}
+		}
+		res := reserve(t, s, attempt("fresh@x.io", "198.51.100.7", t0.Add(time.Minute)))
+		if !res.ClientRefused || !res.RefusedUntil.Equal(t0.Add(limits.ClientWindow)) {
+			t.Fatalf("the client over its budget = %+v, want refused until its window ends", res)
+		}
+		if res := reserve(t, s, attempt("fresh@x.io", "", t0.Add(time.Minute))); !res.LocksAccount.IsZero() || !res.RefusedUntil.IsZero() {
+			t.Fatalf("the refused attempt was counted against the account: %+v", res)
+		}
+		if res := reserve(t, s, attempt("fresh@x.io", "203.0.113.9", t0.Add(time.Minute))); !res.RefusedUntil.IsZero() {
+			t.Fatalf("another client is refused by the first one's budget: %+v", res)
+		}
+		if err := s.SignInSucceeded(ctx, "public", "u0@x.io", "198.51.100.7"); err != nil {
+			t.Fatal(err)
+		}
+		if res := reserve(t, s, attempt("u0@x.io", "198.51.100.7", t0.Add(time.Minute))); !res.RefusedUntil.IsZero() {
+			t.Fatalf("a success did not give the client its attempt back: %+v", res)
+		}
+		if res := reserve(t, s, attempt("u9@x.io", "198.51.100.7", t0.Add(limits.ClientWindow))); !res.RefusedUntil.IsZero() {
+			t.Fatalf("the client is still refused after its window: %+v", res)
+		}
+	})
+
+	t.Run("of many concurrent attempts exactly the limit are evaluated", func(t *testing.T) {
+		s := open(t)
+		const n = 4 * 3
 		var wg sync.WaitGroup
-		locks := make(chan time.Time, n)
-		for i := 0; i < n; i++ {
+		results := make(chan store.SignInReservation, n)
+		for range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				until, err := s.RecordSignInFailure(ctx, "public", "a@x.io", t0, max, lock)
+				res, err := s.ReserveSignIn(ctx, attempt("a@x.io", "", t0))
 				if err != nil {
 					t.Error(err)
 				}
-				locks <- until
+				results <- res
 			}()
 		}
 		wg.Wait()
-		close(locks)
-		locked := 0
-		for u := range locks {
-			if !u.IsZero() {
-				locked++
+		close(results)
+		evaluated, locking := 0, 0
+		for res := range results {
+			if res.RefusedUntil.IsZero() {
+				evaluated++
+			}
+			if !res.LocksAccount.IsZero() {
+				locking++
 			}
 		}
-		// 5 failures with a limit of 3: the 3rd locks, and it and the two after it report the
-		// lock. A lost update would leave fewer failures counted and fewer reporting it.
-		if locked != n-(max-1) {
-			t.Fatalf("%d of %d concurrent failures reported the lock, want %d", locked, n, n-(max-1))
+		if evaluated != limits.MaxAccountFailures || locking != 1 {
+			t.Fatalf("%d of %d concurrent attempts were evaluated (%d locking), want %d (1 locking)", evaluated, n, locking, limits.MaxAccountFailures)
 		}
 	})
 }

@@ -181,6 +181,9 @@ type TenantState struct {
 	ConfigHash string       `json:"configHash"`
 	Config     TenantConfig `json:"config"`
 	UpdatedAt  string       `json:"updatedAt"`
+	// Owner is who manages the tenant, as it claimed it with ?owner= (the controllers send
+	// their AuthTenant's namespace/name/uid); absent when nobody has claimed it.
+	Owner string `json:"owner,omitempty"`
 }
 
 // TenantList is the body of GET /admin/v1/tenants.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,10 +20,66 @@ func redacted(s config.TenantState) config.TenantState {
 	return s
 }
 
+// maxOwnerLength bounds the owner a claimant names (a Kubernetes namespace, name and UID
+// fit in well under half of it).
+const maxOwnerLength = 512
+
+// ownerParam reads the optional ?owner= of a tenant write: who claims the tenant. It answers
+// 400 itself, and returns ok false, when the parameter is present but not a usable owner.
+func ownerParam(w http.ResponseWriter, r *http.Request) (owner string, ok bool) {
+	q := r.URL.Query()
+	if !q.Has("owner") {
+		return "", true
+	}
+	owner = q.Get("owner")
+	switch {
+	case owner == "":
+		writeError(w, http.StatusBadRequest, "owner", "owner is empty: name the claimant (the controllers send namespace/name/uid) or leave the parameter out")
+		return "", false
+	case len(owner) > maxOwnerLength:
+		writeError(w, http.StatusBadRequest, "owner", "owner is %d characters long; at most %d are allowed", len(owner), maxOwnerLength)
+		return "", false
+	}
+	for _, c := range []byte(owner) {
+		if c <= ' ' || c > '~' {
+			writeError(w, http.StatusBadRequest, "owner", "owner may hold only visible ASCII characters (no spaces)")
+			return "", false
+		}
+	}
+	return owner, true
+}
+
+// claimedBody is the 409 answer to a write by someone who does not own the tenant.
+type claimedBody struct {
+	Message string `json:"message"`
+	Field   string `json:"field"`
+	// Owner is who owns the tenant; empty when nobody does.
+	Owner string `json:"owner"`
+}
+
+// writeClaimed answers 409 when err is a *store.ClaimedError and reports whether it was.
+func (a *API) writeClaimed(w http.ResponseWriter, r *http.Request, id, owner, action string, err error) bool {
+	var ce *store.ClaimedError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	msg := fmt.Sprintf("tenant %q is owned by %s; only its owner can %s it", id, ce.Owner, action)
+	if ce.Owner == "" {
+		msg = fmt.Sprintf("tenant %q is not owned by %s (nobody has claimed it); only its owner can %s it", id, owner, action)
+	}
+	a.auditEvent(r, "Refused tenant change by a non-owner", id, "", "refused", "action", action, "claimant", owner, "owner", ce.Owner)
+	writeJSON(w, http.StatusConflict, claimedBody{Message: msg, Field: "owner", Owner: ce.Owner})
+	return true
+}
+
 func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("tenant")
 	if err := config.ValidateTenantID(id); err != nil {
 		writeValidationError(w, err)
+		return
+	}
+	owner, ok := ownerParam(w, r)
+	if !ok {
 		return
 	}
 	var c config.TenantConfig
@@ -34,7 +91,10 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	state, created, err := a.opts.Tenants.Put(r.Context(), id, c)
+	state, created, err := a.opts.Tenants.PutOwned(r.Context(), id, owner, c)
+	if a.writeClaimed(w, r, id, owner, "change", err) {
+		return
+	}
 	if errors.Is(err, config.ErrInvalid) {
 		writeValidationError(w, err)
 		return
@@ -48,7 +108,10 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	if created || state.ConfigVersion != before.ConfigVersion {
-		a.auditEvent(r, "Changed tenant configuration", id, "", "success", "configVersion", state.ConfigVersion, "configHash", state.ConfigHash, "created", created)
+		a.auditEvent(r, "Changed tenant configuration", id, "", "success", "configVersion", state.ConfigVersion, "configHash", state.ConfigHash, "created", created, "owner", state.Owner)
+	}
+	if owner != "" && before.Owner != owner {
+		a.auditEvent(r, "Claimed tenant", id, "", "success", "owner", owner)
 	}
 	writeJSON(w, status, redacted(state))
 }
@@ -100,7 +163,14 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 		}
 		deleteUsers = b
 	}
-	err := a.opts.Tenants.Delete(r.Context(), id, deleteUsers)
+	owner, ok := ownerParam(w, r)
+	if !ok {
+		return
+	}
+	err := a.opts.Tenants.DeleteOwned(r.Context(), id, owner, deleteUsers)
+	if a.writeClaimed(w, r, id, owner, "delete", err) {
+		return
+	}
 	switch {
 	case errors.Is(err, tenant.ErrUnknownTenant):
 		writeError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
@@ -112,8 +182,44 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	a.auditEvent(r, "Deleted tenant configuration", id, "", "success", "deleteUsers", deleteUsers)
+	a.auditEvent(r, "Deleted tenant configuration", id, "", "success", "deleteUsers", deleteUsers, "owner", owner)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// releaseTenant gives up a claim: DELETE /admin/v1/tenants/{tenant}/owner?owner=... clears
+// the owner when it is the one named; without ?owner= it clears any owner (the admin's way
+// out when the claimant is gone for good).
+func (a *API) releaseTenant(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("tenant")
+	owner, ok := ownerParam(w, r)
+	if !ok {
+		return
+	}
+	before, err := a.opts.Tenants.Get(r.Context(), id)
+	if errors.Is(err, tenant.ErrUnknownTenant) {
+		writeError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
+		return
+	}
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	state, err := a.opts.Tenants.Release(r.Context(), id, owner)
+	if a.writeClaimed(w, r, id, owner, "release", err) {
+		return
+	}
+	switch {
+	case errors.Is(err, tenant.ErrUnknownTenant):
+		writeError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
+		return
+	case err != nil:
+		a.internalError(w, r, err)
+		return
+	}
+	if before.Owner != "" {
+		a.auditEvent(r, "Released tenant", id, "", "success", "owner", before.Owner, "forced", owner == "")
+	}
+	writeJSON(w, http.StatusOK, redacted(state))
 }
 
 func (a *API) revokeUserSessions(w http.ResponseWriter, r *http.Request) {

@@ -128,6 +128,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /admin/v1/tenants/{tenant}", a.admin(a.getTenant))
 	mux.Handle("GET /admin/v1/tenants", a.admin(a.listTenants))
 	mux.Handle("DELETE /admin/v1/tenants/{tenant}", a.admin(a.deleteTenant))
+	mux.Handle("DELETE /admin/v1/tenants/{tenant}/owner", a.admin(a.releaseTenant))
 	mux.Handle("POST /admin/v1/users/{user}/sessions/revoke", a.admin(a.revokeUserSessions))
 	mux.Handle("DELETE /admin/v1/sessions/{handle}", a.admin(a.revokeSession))
 	mux.Handle("/admin/", a.admin(func(w http.ResponseWriter, r *http.Request) {

@@ -69,6 +69,10 @@ type Tenant struct {
 	// CreatedAt and UpdatedAt are when the tenant was first stored and last changed.
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Owner identifies who manages the tenant (for the controllers, the AuthTenant's
+	// namespace/name/uid); empty when nobody has claimed it. The store compares it as an
+	// opaque string.
+	Owner string
 }
 
 // Tenants stores tenant configurations.
@@ -84,6 +88,7 @@ type Tenants interface {
 	// DeleteTenant removes a tenant's configuration; with deleteUsers it also removes the
 	// login methods of the tenant, users left without login methods, and their sessions.
 	DeleteTenant(ctx context.Context, id string, deleteUsers bool) error
+	TenantOwnership
 }
 
 // User is a primary user with its login methods (account-linking model).

@@ -68,8 +68,15 @@ func (s *Service) EnsurePublic(ctx context.Context) error {
 
 // Put validates and stores a tenant's whole configuration. Putting the configuration the
 // tenant already has changes nothing and keeps its version. Invalid input returns an error
-// wrapping config.ErrInvalid (a *config.ValidationError) and stores nothing.
+// wrapping config.ErrInvalid (a *config.ValidationError) and stores nothing. Put is the
+// admin's own write: it leaves the tenant's owner as it is.
 func (s *Service) Put(ctx context.Context, id string, c config.TenantConfig) (config.TenantState, bool, error) {
+	return s.PutOwned(ctx, id, "", c)
+}
+
+// PutOwned is Put on behalf of owner: it claims a tenant nobody owns and refuses, with a
+// *store.ClaimedError and no change, one that another owner holds. An empty owner is Put.
+func (s *Service) PutOwned(ctx context.Context, id, owner string, c config.TenantConfig) (config.TenantState, bool, error) {
 	if err := config.ValidateTenantID(id); err != nil {
 		return config.TenantState{}, false, err
 	}
@@ -81,7 +88,16 @@ func (s *Service) Put(ctx context.Context, id string, c config.TenantConfig) (co
 	if err != nil {
 		return config.TenantState{}, false, fmt.Errorf("encode tenant configuration: %w", err)
 	}
-	t, created, err := s.store.PutTenant(ctx, id, body, norm.Hash(), s.clock())
+	var t store.Tenant
+	var created bool
+	if owner == "" {
+		t, created, err = s.store.PutTenant(ctx, id, body, norm.Hash(), s.clock())
+	} else {
+		t, created, err = s.store.PutTenantOwned(ctx, id, body, norm.Hash(), owner, s.clock())
+	}
+	if errors.Is(err, store.ErrClaimed) {
+		return config.TenantState{}, false, err
+	}
 	if err != nil {
 		return config.TenantState{}, false, fmt.Errorf("store tenant %q: %w", id, err)
 	}
@@ -122,19 +138,67 @@ func (s *Service) List(ctx context.Context) ([]config.TenantState, error) {
 // Delete removes a tenant's configuration, and its users with deleteUsers. The public
 // tenant is reset to the default configuration instead.
 func (s *Service) Delete(ctx context.Context, id string, deleteUsers bool) error {
+	return s.DeleteOwned(ctx, id, "", deleteUsers)
+}
+
+// DeleteOwned is Delete on behalf of owner: only a tenant owner owns is removed; any other
+// gives a *store.ClaimedError and changes nothing. The public tenant is reset and released.
+// An empty owner is Delete.
+func (s *Service) DeleteOwned(ctx context.Context, id, owner string, deleteUsers bool) error {
 	defer s.forget(id)
 	if id == config.PublicTenantID {
 		if deleteUsers {
 			return ErrPublicTenantUsers
 		}
-		_, _, err := s.Put(ctx, id, config.TenantConfig{})
-		return err
+		return s.resetPublic(ctx, owner)
 	}
-	err := s.store.DeleteTenant(ctx, id, deleteUsers)
+	var err error
+	if owner == "" {
+		err = s.store.DeleteTenant(ctx, id, deleteUsers)
+	} else {
+		err = s.store.DeleteTenantOwned(ctx, id, owner, deleteUsers)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w %q", ErrUnknownTenant, id)
 	}
 	return err
+}
+
+// resetPublic gives the public tenant the default configuration and, for an owner, releases
+// it. The owner is checked first and again by each write, so nobody else's public tenant is
+// reset; a crash between the two writes leaves the owner holding the reset tenant, and
+// repeating the delete finishes the release.
+func (s *Service) resetPublic(ctx context.Context, owner string) error {
+	if owner == "" {
+		_, _, err := s.Put(ctx, config.PublicTenantID, config.TenantConfig{})
+		return err
+	}
+	cur, err := s.store.GetTenant(ctx, config.PublicTenantID)
+	if err != nil {
+		return fmt.Errorf("read the public tenant: %w", err)
+	}
+	if cur.Owner != owner {
+		return &store.ClaimedError{TenantID: config.PublicTenantID, Owner: cur.Owner}
+	}
+	if _, _, err := s.PutOwned(ctx, config.PublicTenantID, owner, config.TenantConfig{}); err != nil {
+		return err
+	}
+	_, err = s.Release(ctx, config.PublicTenantID, owner)
+	return err
+}
+
+// Release gives up owner's claim on a tenant (any owner's when owner is empty: the admin's
+// way out when the claimant is gone) and returns the tenant's state. A tenant owned by
+// another gives a *store.ClaimedError and stays as it is.
+func (s *Service) Release(ctx context.Context, id, owner string) (config.TenantState, error) {
+	t, err := s.store.ReleaseTenant(ctx, id, owner)
+	if errors.Is(err, store.ErrNotFound) {
+		return config.TenantState{}, fmt.Errorf("%w %q", ErrUnknownTenant, id)
+	}
+	if err != nil {
+		return config.TenantState{}, err
+	}
+	return toState(t)
 }
 
 // Current returns a tenant's configuration for serving requests; it may be up to CacheTTL
@@ -170,5 +234,5 @@ func toState(t store.Tenant) (config.TenantState, error) {
 		return config.TenantState{}, fmt.Errorf("decode stored configuration of tenant %q: %w", t.ID, err)
 	}
 	return config.TenantState{TenantID: t.ID, ConfigVersion: t.Version, ConfigHash: t.Hash, Config: c,
-		UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339)}, nil
+		UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339), Owner: t.Owner}, nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/twofold-dev/twofold/core/store"
 )
 
-const tenantColumns = `id, config, config_hash, version, created_at, updated_at`
+const tenantColumns = `id, config, config_hash, version, created_at, updated_at, owner`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -19,7 +19,7 @@ func scanTenant(row scanner) (store.Tenant, error) {
 	var t store.Tenant
 	var cfg string
 	var created, updated int64
-	if err := row.Scan(&t.ID, &cfg, &t.Hash, &t.Version, &created, &updated); err != nil {
+	if err := row.Scan(&t.ID, &cfg, &t.Hash, &t.Version, &created, &updated, &t.Owner); err != nil {
 		return store.Tenant{}, err
 	}
 	t.Config = json.RawMessage(cfg)
@@ -29,6 +29,17 @@ func scanTenant(row scanner) (store.Tenant, error) {
 
 // PutTenant implements store.Tenants.
 func (s *Store) PutTenant(ctx context.Context, id string, cfg json.RawMessage, hash string, now time.Time) (store.Tenant, bool, error) {
+	return s.putTenant(ctx, id, cfg, hash, nil, now)
+}
+
+// PutTenantOwned implements store.TenantOwnership.
+func (s *Store) PutTenantOwned(ctx context.Context, id string, cfg json.RawMessage, hash, owner string, now time.Time) (store.Tenant, bool, error) {
+	return s.putTenant(ctx, id, cfg, hash, &owner, now)
+}
+
+// putTenant creates or updates a tenant; with an owner it claims the tenant, refusing one
+// that another owner holds.
+func (s *Store) putTenant(ctx context.Context, id string, cfg json.RawMessage, hash string, owner *string, now time.Time) (store.Tenant, bool, error) {
 	var out store.Tenant
 	var created bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -36,29 +47,80 @@ func (s *Store) PutTenant(ctx context.Context, id string, cfg json.RawMessage, h
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			created = true
-			_, err = tx.ExecContext(ctx, `INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?, 1, ?, ?)`, id, string(cfg), hash, ms(now), ms(now))
+			newOwner := ""
+			if owner != nil {
+				newOwner = *owner
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?, 1, ?, ?, ?)`, id, string(cfg), hash, ms(now), ms(now), newOwner)
 			if err != nil {
 				return err
 			}
-			out = store.Tenant{ID: id, Config: cfg, Hash: hash, Version: 1, CreatedAt: fromMS(ms(now)), UpdatedAt: fromMS(ms(now))}
+			out = store.Tenant{ID: id, Config: cfg, Hash: hash, Version: 1, CreatedAt: fromMS(ms(now)), UpdatedAt: fromMS(ms(now)), Owner: newOwner}
 			return nil
 		case err != nil:
 			return err
-		case cur.Hash == hash:
-			out = cur
+		}
+		out = cur
+		if owner != nil {
+			if cur.Owner != "" && cur.Owner != *owner {
+				return &store.ClaimedError{TenantID: id, Owner: cur.Owner}
+			}
+			if cur.Owner != *owner {
+				if _, err := tx.ExecContext(ctx, `UPDATE tenants SET owner = ? WHERE id = ?`, *owner, id); err != nil {
+					return err
+				}
+				out.Owner = *owner
+			}
+		}
+		if cur.Hash == hash {
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE tenants SET config = ?, config_hash = ?, version = version + 1, updated_at = ? WHERE id = ?`, string(cfg), hash, ms(now), id)
 		if err != nil {
 			return err
 		}
-		out = store.Tenant{ID: id, Config: cfg, Hash: hash, Version: cur.Version + 1, CreatedAt: cur.CreatedAt, UpdatedAt: fromMS(ms(now))}
+		out.Config, out.Hash, out.Version, out.UpdatedAt = cfg, hash, cur.Version+1, fromMS(ms(now))
 		return nil
 	})
+	if errors.Is(err, store.ErrClaimed) {
+		return store.Tenant{}, false, err
+	}
 	if err != nil {
 		return store.Tenant{}, false, fmt.Errorf("sqlite: put tenant %q: %w", id, err)
 	}
 	return out, created, nil
+}
+
+// ReleaseTenant implements store.TenantOwnership.
+func (s *Store) ReleaseTenant(ctx context.Context, id, owner string) (store.Tenant, error) {
+	var out store.Tenant
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		cur, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("tenant %q: %w", id, store.ErrNotFound)
+		case err != nil:
+			return err
+		case cur.Owner == "":
+			out = cur
+			return nil
+		case owner != "" && cur.Owner != owner:
+			return &store.ClaimedError{TenantID: id, Owner: cur.Owner}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE tenants SET owner = '' WHERE id = ?`, id); err != nil {
+			return err
+		}
+		out = cur
+		out.Owner = ""
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrClaimed) {
+		return store.Tenant{}, err
+	}
+	if err != nil {
+		return store.Tenant{}, fmt.Errorf("sqlite: release tenant %q: %w", id, err)
+	}
+	return out, nil
 }
 
 // GetTenant implements store.Tenants.
@@ -96,7 +158,29 @@ func (s *Store) ListTenants(ctx context.Context) ([]store.Tenant, error) {
 
 // DeleteTenant implements store.Tenants.
 func (s *Store) DeleteTenant(ctx context.Context, id string, deleteUsers bool) error {
+	return s.deleteTenant(ctx, id, nil, deleteUsers)
+}
+
+// DeleteTenantOwned implements store.TenantOwnership.
+func (s *Store) DeleteTenantOwned(ctx context.Context, id, owner string, deleteUsers bool) error {
+	return s.deleteTenant(ctx, id, &owner, deleteUsers)
+}
+
+func (s *Store) deleteTenant(ctx context.Context, id string, owner *string, deleteUsers bool) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if owner != nil {
+			var have string
+			err := tx.QueryRowContext(ctx, `SELECT owner FROM tenants WHERE id = ?`, id).Scan(&have)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("tenant %q: %w", id, store.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			if have != *owner {
+				return &store.ClaimedError{TenantID: id, Owner: have}
+			}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -123,7 +207,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, deleteUsers bool) e
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrClaimed) {
 		return err
 	}
 	if err != nil {

@@ -1,0 +1,158 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/store"
+)
+
+// claimedBy fails the test unless err is a *store.ClaimedError naming owner.
+func claimedBy(t *testing.T, err error, owner string) {
+	t.Helper()
+	var ce *store.ClaimedError
+	if !errors.As(err, &ce) || !errors.Is(err, store.ErrClaimed) || ce.Owner != owner {
+		t.Fatalf("error = %v, want a ClaimedError naming owner %q", err, owner)
+	}
+}
+
+func testTenantOwnership(t *testing.T, open Factory) {
+	ctx := context.Background()
+	const a, b = "ns-a/acme/uid-1", "ns-b/acme/uid-2"
+	t.Run("the first owner to put a new tenant owns it", func(t *testing.T) {
+		s := open(t)
+		tn, created, err := s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", a, t0)
+		if err != nil || !created || tn.Owner != a || tn.Version != 1 {
+			t.Fatalf("PutTenantOwned = %+v, %v, %v", tn, created, err)
+		}
+		if got := must(s.GetTenant(ctx, "acme"))(t); got.Owner != a {
+			t.Fatalf("GetTenant owner = %q, want %q", got.Owner, a)
+		}
+		if list := must(s.ListTenants(ctx))(t); len(list) != 1 || list[0].Owner != a {
+			t.Fatalf("ListTenants = %+v", list)
+		}
+	})
+	t.Run("another owner cannot overwrite a claimed tenant and changes nothing", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", a, t0))(t)
+		_, _, err := s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"smtp":"evil"}`), "h-evil", b, t0.Add(time.Hour))
+		claimedBy(t, err, a)
+		got := must(s.GetTenant(ctx, "acme"))(t)
+		if got.Owner != a || got.Hash != "h1" || got.Version != 1 || string(got.Config) != `{"a":1}` {
+			t.Fatalf("tenant after the refused put = %+v", got)
+		}
+	})
+	t.Run("the owner updates its tenant as before", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", a, t0))(t)
+		tn, created, err := s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":2}`), "h2", a, t0.Add(time.Hour))
+		if err != nil || created || tn.Version != 2 || tn.Owner != a || tn.Hash != "h2" {
+			t.Fatalf("PutTenantOwned = %+v, %v, %v", tn, created, err)
+		}
+	})
+	t.Run("an unowned tenant is claimed without a new version when its configuration is the same", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenant(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", t0))(t)
+		tn, created, err := s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", b, t0.Add(time.Hour))
+		if err != nil || created || tn.Owner != b || tn.Version != 1 {
+			t.Fatalf("PutTenantOwned = %+v, %v, %v", tn, created, err)
+		}
+		if got := must(s.GetTenant(ctx, "acme"))(t); got.Owner != b || got.Version != 1 {
+			t.Fatalf("GetTenant = %+v", got)
+		}
+	})
+	t.Run("the admin's own put changes the configuration and keeps the owner", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", a, t0))(t)
+		tn, _, err := s.PutTenant(ctx, "acme", json.RawMessage(`{"a":2}`), "h2", t0.Add(time.Hour))
+		if err != nil || tn.Owner != a || tn.Version != 2 {
+			t.Fatalf("PutTenant = %+v, %v", tn, err)
+		}
+	})
+	t.Run("only the owner can release a tenant, and then another may claim it", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", a, t0))(t)
+		_, err := s.ReleaseTenant(ctx, "acme", b)
+		claimedBy(t, err, a)
+		tn, err := s.ReleaseTenant(ctx, "acme", a)
+		if err != nil || tn.Owner != "" || tn.Version != 1 {
+			t.Fatalf("ReleaseTenant = %+v, %v", tn, err)
+		}
+		if tn, err := s.ReleaseTenant(ctx, "acme", a); err != nil || tn.Owner != "" {
+			t.Fatalf("releasing again = %+v, %v; want no error", tn, err)
+		}
+		if tn, _, err := s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":2}`), "h2", b, t0); err != nil || tn.Owner != b {
+			t.Fatalf("claim after release = %+v, %v", tn, err)
+		}
+	})
+	t.Run("releasing without an owner releases whoever owns the tenant", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", a, t0))(t)
+		if tn, err := s.ReleaseTenant(ctx, "acme", ""); err != nil || tn.Owner != "" {
+			t.Fatalf("ReleaseTenant = %+v, %v", tn, err)
+		}
+		if got := must(s.GetTenant(ctx, "acme"))(t); got.Owner != "" {
+			t.Fatalf("owner after a forced release = %q", got.Owner)
+		}
+	})
+	t.Run("releasing an unknown tenant is not found", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.ReleaseTenant(ctx, "nope", a); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("ReleaseTenant error = %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("only the owner can delete a tenant", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", a, t0))(t)
+		claimedBy(t, s.DeleteTenantOwned(ctx, "acme", b, false), a)
+		must(s.GetTenant(ctx, "acme"))(t)
+		if err := s.DeleteTenantOwned(ctx, "acme", a, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetTenant(ctx, "acme"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetTenant after the owner deleted it = %v", err)
+		}
+		if err := s.DeleteTenantOwned(ctx, "acme", a, false); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleting again = %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("an owner cannot delete a tenant nobody owns", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenant(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", t0))(t)
+		claimedBy(t, s.DeleteTenantOwned(ctx, "acme", b, false), "")
+		must(s.GetTenant(ctx, "acme"))(t)
+	})
+	t.Run("owners racing for a new tenant: exactly one wins", func(t *testing.T) {
+		s := open(t)
+		const n = 8
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				owner := "ns/acme/uid-" + string(rune('a'+i))
+				_, _, errs[i] = s.PutTenantOwned(ctx, "acme", json.RawMessage(`{"i":`+string(rune('0'+i))+`}`), "h"+string(rune('0'+i)), owner, t0)
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, store.ErrClaimed):
+			default:
+				t.Fatalf("unexpected error: %v", err)
+			}
+		}
+		got := must(s.GetTenant(ctx, "acme"))(t)
+		if won != 1 || got.Version != 1 {
+			t.Fatalf("%d owners won, tenant = %+v; want exactly one at version 1", won, got)
+		}
+	})
+}

@@ -55,14 +55,15 @@ type route struct {
 	maxAge      time.Duration
 }
 
-// matchesMethod reports whether the rule applies to method. A rule for GET also covers HEAD,
+// matchesMethod reports whether the rule applies to method, in any case: Go's server passes
+// "get" through as it came, and an app may route it as GET. A rule for GET also covers HEAD,
 // which returns the same resource without a body.
 func (rt *route) matchesMethod(method string) bool {
 	if len(rt.methods) == 0 {
 		return true
 	}
 	for _, m := range rt.methods {
-		if m == method || (m == http.MethodGet && method == http.MethodHead) {
+		if strings.EqualFold(m, method) || (m == http.MethodGet && strings.EqualFold(method, http.MethodHead)) {
 			return true
 		}
 	}

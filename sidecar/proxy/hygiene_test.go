@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/core/mfa"
 )
 
 // spoofedIdentity are identity headers spelled the ways CGI, WSGI, Rack and some proxies
@@ -85,4 +88,58 @@ func TestIdentityHeadersSpelledWithUnderscoresNeverReachTheApp(t *testing.T) {
 			t.Errorf("identity-like headers at the core: %q", got)
 		}
 	})
+}
+
+func TestPathTricksMeetTheRulesOfThePathTheAppReads(t *testing.T) {
+	e := newEnv(t)
+	if err := e.core.Update(func(en *config.Enforcement) {
+		en.MFA.Routes = []config.Route{
+			{PathPrefix: "/admin", Methods: []string{"POST"}, Requirement: mfa.Requirement{{Factor: mfa.TOTP}}},
+			{PathPrefix: "/billing/", Requirement: mfa.Requirement{{Factor: mfa.TOTP}}},
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.refresh()
+	password := e.token()
+	tests := []struct {
+		name, method, rawPath string
+		status                int
+	}{
+		{"a \";\" parameter on the rule's own path is still the rule's path", "POST", "/admin;x=1", 403},
+		{"a \";\" parameter in a folder segment is still under the folder", "GET", "/billing;jsessionid=1/invoices", 403},
+		{"a percent-encoded \";\" is read as a parameter too", "GET", "/billing%3Bx/invoices", 403},
+		{"a double-encoded path is read as the app that decodes twice reads it", "POST", "/%2561dmin/users", 403},
+		{"a lower-case method meets the rule for its upper-case name", "post", "/admin/users", 403},
+		{"a lower-case head meets the rule for GET", "head", "/billing/invoices", 403},
+		{"a rule for a folder covers the folder itself", "GET", "/billing", 403},
+		{"a rule for a folder does not cover a longer sibling", "GET", "/billingx", 200},
+		{"a rule covers the paths below it", "POST", "/admin/users", 403},
+		{"a rule does not cover a longer name", "POST", "/administrator", 200},
+		{"a method the rule does not name passes with the tenant requirement", "GET", "/admin;x=1", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := e.request(tc.method, "/", bearer(password)...)
+			req.URL.Opaque = tc.rawPath
+			if r := e.do(req); r.status != tc.status {
+				t.Fatalf("%s %s: status %d, want %d", tc.method, tc.rawPath, r.status, tc.status)
+			}
+		})
+	}
+}
+
+func TestPathParametersAreNeverPublic(t *testing.T) {
+	e := newEnv(t) // public paths /healthz and /static/
+	e.refresh()
+	for _, raw := range []string{"/healthz;x", "/static;x/app.js", "/%2568ealthz"} {
+		req := e.request("GET", "/")
+		req.URL.Opaque = raw
+		if r := e.do(req); r.status != 401 {
+			t.Errorf("%s without a session: %d %s, want 401", raw, r.status, r.body)
+		}
+	}
+	if r := e.get("/static"); r.status != 200 {
+		t.Errorf("the public folder /static/ itself: %d %s", r.status, r.body)
+	}
 }

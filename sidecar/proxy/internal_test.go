@@ -52,7 +52,9 @@ func TestPathPrefixesMatchOnSegmentBoundaries(t *testing.T) {
 		{"/admin;jsessionid=1", "/admin", true},
 		{"/administrator", "/admin", false},
 		{"/static/app.js", "/static/", true},
-		{"/static", "/static/", false},
+		{"/static", "/static/", true},
+		{"/staticfiles", "/static/", false},
+		{"/", "/", true},
 		{"/anything", "/", true},
 	}
 	for _, tc := range tests {
@@ -72,12 +74,18 @@ func TestUncleanPathsAreCanonicalisedForMatching(t *testing.T) {
 		"/..":               "/",
 		"/static/..;/admin": "/admin",
 		"/x/.;a/admin":      "/x/admin",
+		"/admin;x=1":        "/admin",
+		"/admin;p/users":    "/admin/users",
+		"/%61dmin":          "/admin",
+		"/%2561dmin":        "/admin",
+		"/x%2F..%2Fadmin":   "/admin",
+		"/100%":             "/100%",
 	}
 	for in, want := range tests {
 		if got := canonicalPath(in); got != want {
 			t.Errorf("canonicalPath(%q) = %q, want %q", in, got, want)
 		}
-		if isCleanPath(in) != (in == want) {
+		if isCleanPath(in) != (in == want) && in != "/100%" {
 			t.Errorf("isCleanPath(%q) = %v", in, isCleanPath(in))
 		}
 	}

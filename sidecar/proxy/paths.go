@@ -8,10 +8,10 @@ import (
 
 // hasPathPrefix reports whether prefix covers p on segment boundaries: "/admin" covers
 // "/admin", "/admin/x" and "/admin;x" but not "/administrator"; a prefix ending in "/"
-// covers everything below it.
+// covers everything below it and the folder itself ("/admin/" covers "/admin").
 func hasPathPrefix(p, prefix string) bool {
 	if !strings.HasPrefix(p, prefix) {
-		return false
+		return len(prefix) > 1 && prefix[len(prefix)-1] == '/' && p == prefix[:len(prefix)-1]
 	}
 	if len(p) == len(prefix) || strings.HasSuffix(prefix, "/") {
 		return true
@@ -20,34 +20,53 @@ func hasPathPrefix(p, prefix string) bool {
 	return c == '/' || c == ';'
 }
 
-// isCleanPath reports whether p is a canonical absolute path: no "." or ".." segments (also
-// not as "..;x", which Tomcat-style servers read as ".."), no empty segments, no
-// backslashes. Apps and frameworks normalise such paths in different ways, so an unclean
-// path is never treated as public.
+// isCleanPath reports whether p is a canonical absolute path: no "." or ".." segments, no
+// empty segments, no backslashes, no ";" parameters (Tomcat-style servers drop them, so
+// "/admin;x=1/y" reaches "/admin/y" and "..;" is read as ".."), and no "%" left after the
+// URL's own decoding (an app that decodes again would read "/%61dmin" as "/admin"). Apps
+// and frameworks normalise such paths in different ways, so an unclean path is never treated
+// as public and is matched against the rules in its canonical form.
 func isCleanPath(p string) bool {
-	if p == "" || p[0] != '/' || strings.IndexByte(p, '\\') >= 0 {
+	if p == "" || p[0] != '/' {
 		return false
 	}
-	rest := p[1:]
-	for rest != "" {
-		seg, tail, more := strings.Cut(rest, "/")
-		if seg == "" && more { // "//"
+	segStart := 1
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) {
+			switch p[i] {
+			case '\\', ';', '%':
+				return false
+			case '/':
+			default:
+				continue
+			}
+		}
+		// p[segStart:i] is one segment.
+		switch seg := p[segStart:i]; {
+		case seg == "" && i < len(p): // "//"
+			return false
+		case seg == "." || seg == "..":
 			return false
 		}
-		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
-			return false
-		}
-		rest = tail
+		segStart = i + 1
 	}
 	return true
 }
 
 // canonicalPath is the path rules are matched against, read the way the most lenient app
-// would read it: backslashes as slashes, ";" parameters dropped from segments, dot segments
-// resolved. So "/x/../admin" and "/x/..;/admin" meet the rules of "/admin".
+// would read it: percent-decoded again (up to three times), backslashes as slashes, ";"
+// parameters dropped from segments, dot and empty segments resolved. So "/x/../admin",
+// "/x/..;/admin", "/admin;x=1" and "/%61dmin" all meet the rules of "/admin".
 func canonicalPath(p string) string {
 	if isCleanPath(p) {
 		return p
+	}
+	for range 3 {
+		d, err := url.PathUnescape(p)
+		if err != nil || d == p {
+			break
+		}
+		p = d
 	}
 	segs := strings.Split(strings.ReplaceAll(p, "\\", "/"), "/")
 	for i, seg := range segs {

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -141,5 +142,27 @@ func TestPathParametersAreNeverPublic(t *testing.T) {
 	}
 	if r := e.get("/static"); r.status != 200 {
 		t.Errorf("the public folder /static/ itself: %d %s", r.status, r.body)
+	}
+}
+
+func TestAuthRequestsWhileTheCoreIsUnreachableGetA503WithAJSONMessage(t *testing.T) {
+	e := newEnv(t)
+	e.refresh()
+	e.coreSrv.Close()
+	for _, method := range []string{"GET", "POST"} {
+		r := e.do(e.request(method, "/auth/session/refresh"))
+		if r.status != 503 {
+			t.Fatalf("%s with the core down: %d %q, want 503", method, r.status, r.body)
+		}
+		if ct := r.header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type %q, want application/json", ct)
+		}
+		var body map[string]string
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil || body["message"] == "" {
+			t.Errorf("body %q is not {\"message\":...}: %v", r.body, err)
+		}
+		if r.header.Get("Retry-After") == "" {
+			t.Error("no Retry-After")
+		}
 	}
 }

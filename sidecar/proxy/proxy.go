@@ -307,8 +307,27 @@ func (p *Proxy) upstreamError(name string) func(http.ResponseWriter, *http.Reque
 		}
 		p.log.LogAttrs(r.Context(), slog.LevelError, "Failed to reach upstream",
 			slog.String("upstream", name), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		if name == "core" {
+			// The SDKs and the hosted pages read a JSON message; an empty 502 reads as a
+			// broken app rather than an auth service that is briefly away.
+			writeJSONError(w, http.StatusServiceUnavailable, bodyCoreUnavailable)
+			return
+		}
 		w.WriteHeader(http.StatusBadGateway)
 	}
+}
+
+// bodyCoreUnavailable answers /auth/ requests while the core cannot be reached.
+var bodyCoreUnavailable = []byte(`{"message":"the authentication service is unavailable; try again shortly"}`)
+
+// writeJSONError writes a refusal the client may retry after a second.
+func writeJSONError(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", "1")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // bufferPool recycles the copy buffers of httputil.ReverseProxy.

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/store/postgres"
@@ -42,6 +43,8 @@ func env(name, fallback string) string {
 
 type settings struct {
 	addr, database, adminKeyFile, issuer string
+	// outboundAllow lists the internal destinations tenant configuration may reach.
+	outboundAllow string
 	// started, when set, is called once the core serves (tests use it instead of polling).
 	started func(addr string)
 }
@@ -52,6 +55,7 @@ func main() {
 	flag.StringVar(&s.database, "database", env("TWOFOLD_DATABASE", "twofold.db"), "SQLite database file, or a postgres:// URL for PostgreSQL (TWOFOLD_DATABASE)")
 	flag.StringVar(&s.adminKeyFile, "admin-key-file", env("TWOFOLD_ADMIN_KEY_FILE", ""), "file holding the admin API key (TWOFOLD_ADMIN_KEY_FILE); TWOFOLD_ADMIN_KEY gives the key itself")
 	flag.StringVar(&s.issuer, "issuer", env("TWOFOLD_ISSUER", ""), "access-token issuer, the public URL of /auth (TWOFOLD_ISSUER); http://localhost:<port>/auth when empty")
+	flag.StringVar(&s.outboundAllow, "outbound-allow", env("TWOFOLD_OUTBOUND_ALLOW", ""), "internal destinations tenants' OIDC providers, Twilio base URL and SMS webhook may be at, comma-separated: CIDRs, IP addresses, host names, *.suffix patterns (TWOFOLD_OUTBOUND_ALLOW); loopback, private, link-local and cluster-internal destinations are refused otherwise")
 	flag.Parse()
 
 	zl, err := zap.NewProduction()
@@ -92,6 +96,10 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
+	allow, err := outbound.ParseAllowList(s.outboundAllow)
+	if err != nil {
+		return fmt.Errorf("-outbound-allow: %w", err)
+	}
 	isPostgres := strings.HasPrefix(s.database, "postgres://") || strings.HasPrefix(s.database, "postgresql://")
 	if strings.Contains(s.database, "://") && !isPostgres {
 		return fmt.Errorf("database %q: give a SQLite file path or a postgres:// URL", s.database)
@@ -119,7 +127,8 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	defer st.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: issuer, AdminKey: key, Logger: log, Registry: reg})
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: issuer, AdminKey: key, Logger: log, Registry: reg,
+		Outbound: outbound.Policy{Allow: allow}})
 	if err != nil {
 		ln.Close()
 		return err
@@ -132,7 +141,7 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Started the auth core", "address", ln.Addr().String(), "database", database, "issuer", issuer, "adminAPI", key != "")
+	log.Info("Started the auth core", "address", ln.Addr().String(), "database", database, "issuer", issuer, "adminAPI", key != "", "outboundAllow", allow.String())
 	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), database)
 	if s.started != nil {
 		s.started(ln.Addr().String())

@@ -201,6 +201,11 @@ func (c TenantConfig) Validate() error {
 			if c.SMS.Twilio == nil || c.SMS.Twilio.AccountSID == "" || c.SMS.Twilio.From == "" {
 				return invalid("sms.twilio", "the twilio provider needs accountSid and from")
 			}
+			if c.SMS.Twilio.BaseURL != "" {
+				if err := validateURL("sms.twilio.baseURL", c.SMS.Twilio.BaseURL); err != nil {
+					return err
+				}
+			}
 		case "webhook":
 			if c.SMS.Webhook == nil {
 				return invalid("sms.webhook", "the webhook provider needs a url")
@@ -345,6 +350,49 @@ func validateURL(field, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return invalid(field, "%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// Destination is a URL the core itself calls for a tenant, with the field that holds it.
+type Destination struct {
+	Field string
+	URL   string
+}
+
+// Destinations lists the URLs the core calls for this configuration: the providers' issuers
+// (for discovery), token and userinfo endpoints, the Twilio base URL and the SMS webhook.
+// Authorization endpoints are left out: browsers visit them, the core does not.
+func (c TenantConfig) Destinations() []Destination {
+	var out []Destination
+	add := func(field, u string) {
+		if u != "" {
+			out = append(out, Destination{Field: field, URL: u})
+		}
+	}
+	for i, p := range c.ThirdPartyProviders {
+		field := fmt.Sprintf("thirdPartyProviders[%d]", i)
+		add(field+".issuer", p.Issuer)
+		add(field+".tokenEndpoint", p.TokenEndpoint)
+		add(field+".userInfoEndpoint", p.UserInfoEndpoint)
+	}
+	if c.SMS != nil && c.SMS.Twilio != nil {
+		add("sms.twilio.baseURL", c.SMS.Twilio.BaseURL)
+	}
+	if c.SMS != nil && c.SMS.Webhook != nil {
+		add("sms.webhook.url", c.SMS.Webhook.URL)
+	}
+	return out
+}
+
+// CheckDestinations calls check on every destination and returns the first refusal as a
+// *ValidationError naming its field, so the admin API answers which URL the core will not
+// call and why.
+func (c TenantConfig) CheckDestinations(check func(url string) error) error {
+	for _, d := range c.Destinations() {
+		if err := check(d.URL); err != nil {
+			return invalid(d.Field, "%v", err)
+		}
 	}
 	return nil
 }

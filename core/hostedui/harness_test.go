@@ -20,6 +20,7 @@ import (
 	"github.com/twofold-dev/twofold/core/adminclient"
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store/sqlite"
 	"github.com/twofold-dev/twofold/core/totp"
@@ -91,7 +92,9 @@ func newHarness(t *testing.T, cfg config.TenantConfig) *harness {
 	h.ts = httptest.NewUnstartedServer(nil)
 	logger := funcr.New(h.logs.add, funcr.Options{Verbosity: 10})
 	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + h.ts.Listener.Addr().String() + "/auth",
-		AdminKey: adminKey, Clock: clock.Now, PasswordParams: cheapHashes, Logger: logger})
+		AdminKey: adminKey, Clock: clock.Now, PasswordParams: cheapHashes, Logger: logger,
+		// The fake OIDC provider listens on loopback, as a provider on an allowed address would.
+		Outbound: outbound.Policy{Allow: outbound.MustParseAllowList("127.0.0.1/32")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
 )
 
@@ -58,9 +59,15 @@ type harnessOption func(*server.Options)
 
 func withoutAdminKey() harnessOption { return func(o *server.Options) { o.AdminKey = "" } }
 
-func withHTTPClient(c *http.Client) harnessOption {
-	return func(o *server.Options) { o.HTTPClient = c }
+// withOutbound replaces the harness's outbound policy, which lets the core reach the tests'
+// fake providers on loopback.
+func withOutbound(p outbound.Policy) harnessOption {
+	return func(o *server.Options) { o.Outbound = p }
 }
+
+// loopbackAllowed is the allow-list an operator would give a core whose providers run on the
+// same machine: the harness's fake OIDC provider, Twilio and webhook listen on 127.0.0.1.
+var loopbackAllowed = outbound.Policy{Allow: outbound.MustParseAllowList("127.0.0.1/32,::1/128")}
 
 // newHarness starts the real core handler on an httptest server over a SQLite file, or a
 // PostgreSQL schema with TWOFOLD_TEST_STORE=postgres (store_switch_test.go).
@@ -82,7 +89,7 @@ func startHarness(t *testing.T, clock *fakeClock, dbPath string, opts ...harness
 	h := &harness{t: t, clock: clock, dbPath: dbPath}
 	h.ts = httptest.NewUnstartedServer(nil)
 	o := server.Options{Store: st, Issuer: "http://" + h.ts.Listener.Addr().String() + "/auth", AdminKey: adminKey,
-		Clock: clock.Now, PasswordParams: cheapHashes}
+		Clock: clock.Now, PasswordParams: cheapHashes, Outbound: loopbackAllowed}
 	for _, opt := range opts {
 		opt(&o)
 	}

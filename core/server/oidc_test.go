@@ -238,7 +238,7 @@ func TestThirdPartySignInWithOIDC(t *testing.T) {
 		message string
 	}{
 		{"a wrong PKCE verifier is refused by the provider", nil,
-			func(q map[string]string, v string) (map[string]string, string) { return q, v + "x" }, "GENERAL_ERROR", "code exchange"},
+			func(q map[string]string, v string) (map[string]string, string) { return q, v + "x" }, "GENERAL_ERROR", "did not accept the authorization code"},
 		{"a missing code is refused", nil,
 			func(q map[string]string, v string) (map[string]string, string) {
 				return map[string]string{"state": "s"}, v

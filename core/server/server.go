@@ -18,11 +18,13 @@ import (
 
 	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/config"
+	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/hostedui"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/mfaengine"
+	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/recoveryapi"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -46,8 +48,10 @@ type Options struct {
 	Logger   logr.Logger
 	// Registry receives the metrics; a fresh registry when nil.
 	Registry *prometheus.Registry
-	// HTTPClient talks to third-party providers.
-	HTTPClient *http.Client
+	// Outbound is the operator's rule for the destinations tenant configuration names (OIDC
+	// providers, the Twilio base URL, the SMS webhook): internal addresses and cluster names
+	// are refused unless its allow-list permits them. The zero value refuses them all.
+	Outbound outbound.Policy
 	// PasswordParams are the argon2id parameters; emailpassword.DefaultParams when zero.
 	PasswordParams emailpassword.Params
 	// TrustedProxies are the peers whose X-Forwarded-For names the client;
@@ -103,6 +107,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{Store: opts.Store, opts: opts}
 	s.Tenants = tenant.New(opts.Store, opts.Clock)
+	s.Tenants.CheckDestination = opts.Outbound.CheckURL
 	if err := s.Tenants.EnsurePublic(ctx); err != nil {
 		return nil, err
 	}
@@ -128,7 +133,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ThirdParty, err = thirdparty.New(thirdparty.Options{Store: opts.Store, HTTPClient: opts.HTTPClient, Clock: opts.Clock, NewID: uuid.NewString})
+	s.ThirdParty, err = thirdparty.New(thirdparty.Options{Store: opts.Store, Outbound: opts.Outbound, Clock: opts.Clock, NewID: uuid.NewString,
+		Logger: opts.Logger.WithName("thirdparty")})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +168,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
-		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger})
+		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger,
+		Senders: deliverytenant.NewBuilder(opts.Outbound).FromConfig})
 	if err != nil {
 		return nil, err
 	}

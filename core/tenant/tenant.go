@@ -34,6 +34,12 @@ type Tenant struct {
 
 // Service manages tenants. It is safe for concurrent use.
 type Service struct {
+	// CheckDestination, when set, must accept every URL the core would call for a
+	// configuration (config.TenantConfig.Destinations) before Put stores it. The server sets
+	// it to the operator's outbound policy, so no tenant can save a URL that points the core
+	// at an internal service. Set it before serving.
+	CheckDestination func(url string) error
+
 	store store.Tenants
 	clock func() time.Time
 
@@ -83,6 +89,11 @@ func (s *Service) PutOwned(ctx context.Context, id, owner string, c config.Tenan
 	norm := c.Normalize()
 	if err := norm.Validate(); err != nil {
 		return config.TenantState{}, false, err
+	}
+	if s.CheckDestination != nil {
+		if err := norm.CheckDestinations(s.CheckDestination); err != nil {
+			return config.TenantState{}, false, err
+		}
 	}
 	body, err := json.Marshal(norm)
 	if err != nil {

@@ -1,6 +1,12 @@
 // Package thirdparty is the OAuth2/OIDC first factor: authorization code flow with PKCE
 // against Google, GitHub or any OIDC provider found by discovery. ID tokens are verified
 // (signature by the provider's JWKS, issuer, audience, expiry) with go-oidc.
+//
+// Every call to a provider goes through one client from package outbound: the tenant chose
+// the issuer and endpoints, so the core refuses internal destinations (unless the operator
+// allows them), follows at most three redirects and reads at most 1 MiB of any answer. What a
+// provider answers is logged for the operator but never put in an error: a failed step is
+// reported in the core's own words, because the caller may be anyone on the internet.
 package thirdparty
 
 import (
@@ -15,9 +21,11 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-logr/logr"
 	"golang.org/x/oauth2"
 
 	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/store"
 )
 
@@ -40,17 +48,23 @@ const (
 	GitHubTokenURL      = "https://github.com/login/oauth/access_token"
 	GitHubUserURL       = "https://api.github.com/user"
 	discoveryCacheTTL   = time.Hour
-	defaultHTTPTimeout  = 10 * time.Second
 	maxUserInfoBodySize = 1 << 20
+	// maxRedirects bounds the redirects followed to a discovery document, JWKS or userinfo.
+	maxRedirects = 3
 )
 
 // Options configure a Recipe.
 type Options struct {
 	Store store.Users
-	// HTTPClient talks to the providers; a client with a 10 s timeout when nil.
+	// HTTPClient talks to the providers; when nil, a client from Outbound: internal
+	// destinations refused, three redirects, 1 MiB answers, 15 s per exchange.
 	HTTPClient *http.Client
-	Clock      func() time.Time
-	NewID      func() string
+	// Outbound is the operator's rule for which destinations providers may be at.
+	Outbound outbound.Policy
+	Clock    func() time.Time
+	NewID    func() string
+	// Logger receives what providers answered when a step fails.
+	Logger logr.Logger
 }
 
 // Recipe signs users in with third-party providers.
@@ -72,7 +86,10 @@ func New(opts Options) (*Recipe, error) {
 		return nil, errors.New("thirdparty: Options.NewID is required")
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+		opts.HTTPClient = opts.Outbound.Client(outbound.ClientOptions{MaxRedirects: maxRedirects, MaxBodyBytes: maxUserInfoBodySize})
+	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = logr.Discard()
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -94,8 +111,26 @@ func (r *Recipe) ctx(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, r.opts.HTTPClient) // oauth2 reads the same context key
 }
 
+// Steps that can fail at a provider, in the words callers see.
+const (
+	stepDiscovery = "the OIDC provider's discovery document could not be read"
+	stepExchange  = "the provider did not accept the authorization code"
+	stepIDToken   = "the provider's ID token could not be verified"
+	stepUserInfo  = "the provider's user information could not be read"
+	stepSubject   = "the provider's user information is about another user than its ID token"
+	stepGitHub    = "the GitHub user could not be read"
+)
+
+// providerError logs err (which may quote the provider's answer) for the operator and returns
+// an error wrapping ErrProvider that names only the failed step.
+func (r *Recipe) providerError(p config.Provider, step string, err error) error {
+	r.opts.Logger.Error(err, "Failed a call to a third-party provider", "provider", p.ID, "issuer", issuerOf(p), "step", step)
+	return fmt.Errorf("%w: %s", ErrProvider, step)
+}
+
 // discover returns the OIDC provider of an issuer, cached for an hour.
-func (r *Recipe) discover(ctx context.Context, issuer string) (*oidc.Provider, error) {
+func (r *Recipe) discover(ctx context.Context, prov config.Provider) (*oidc.Provider, error) {
+	issuer := issuerOf(prov)
 	now := r.opts.Clock()
 	r.mu.Lock()
 	d, ok := r.providers[issuer]
@@ -105,7 +140,7 @@ func (r *Recipe) discover(ctx context.Context, issuer string) (*oidc.Provider, e
 	}
 	p, err := oidc.NewProvider(r.ctx(ctx), issuer)
 	if err != nil {
-		return nil, fmt.Errorf("%w: OIDC discovery at %s: %w", ErrProvider, issuer, err)
+		return nil, r.providerError(prov, stepDiscovery, err)
 	}
 	r.mu.Lock()
 	r.providers[issuer] = discovered{p: p, at: now}
@@ -135,7 +170,7 @@ func (r *Recipe) oauthConfig(ctx context.Context, p config.Provider, redirectURI
 		}
 	default:
 		var err error
-		if op, err = r.discover(ctx, issuerOf(p)); err != nil {
+		if op, err = r.discover(ctx, p); err != nil {
 			return nil, nil, err
 		}
 		cfg.Endpoint = op.Endpoint()
@@ -195,7 +230,7 @@ func (r *Recipe) SignInUp(ctx context.Context, tenantID string, p config.Provide
 	}
 	tok, err := cfg.Exchange(r.ctx(ctx), code, opts...)
 	if err != nil {
-		return store.User{}, false, fmt.Errorf("%w: code exchange: %w", ErrProvider, err)
+		return store.User{}, false, r.providerError(p, stepExchange, err)
 	}
 	var id Identity
 	if p.Type == config.ProviderGitHub {
@@ -233,19 +268,19 @@ func (r *Recipe) oidcIdentity(ctx context.Context, p config.Provider, op *oidc.P
 		v := op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: r.opts.Clock})
 		idt, err := v.Verify(r.ctx(ctx), raw)
 		if err != nil {
-			return Identity{}, fmt.Errorf("%w: ID token: %w", ErrProvider, err)
+			return Identity{}, r.providerError(p, stepIDToken, err)
 		}
 		if err := idt.Claims(&claims); err != nil {
-			return Identity{}, fmt.Errorf("%w: ID token claims: %w", ErrProvider, err)
+			return Identity{}, r.providerError(p, stepIDToken, err)
 		}
 	}
 	if raw == "" || (claims.Email == "" && (op.UserInfoEndpoint() != "" || p.UserInfoEndpoint != "")) {
 		ui, err := op.UserInfo(r.ctx(ctx), oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return Identity{}, fmt.Errorf("%w: userinfo: %w", ErrProvider, err)
+			return Identity{}, r.providerError(p, stepUserInfo, err)
 		}
 		if raw != "" && ui.Subject != claims.Sub {
-			return Identity{}, fmt.Errorf("%w: userinfo subject %q differs from the ID token's %q", ErrProvider, ui.Subject, claims.Sub)
+			return Identity{}, r.providerError(p, stepSubject, fmt.Errorf("userinfo subject %q differs from the ID token's %q", ui.Subject, claims.Sub))
 		}
 		claims.Sub, claims.Email, claims.EmailVerified = ui.Subject, ui.Email, ui.EmailVerified
 	}
@@ -292,7 +327,7 @@ func (r *Recipe) gitHubIdentity(ctx context.Context, p config.Provider, tok *oau
 		Email string `json:"email"`
 	}
 	if err := r.getJSON(ctx, userURL, tok, &user); err != nil {
-		return Identity{}, fmt.Errorf("%w: GitHub user: %w", ErrProvider, err)
+		return Identity{}, r.providerError(p, stepGitHub, err)
 	}
 	var emails []struct {
 		Email    string `json:"email"`

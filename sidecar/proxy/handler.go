@@ -108,7 +108,9 @@ func (p *Proxy) decide(r *http.Request) decision {
 	now := p.now()
 	s, err := p.verify(r.Context(), tok, pol, now.Unix())
 	if err != nil {
-		if errors.Is(err, ErrExpired) {
+		// Only what a refresh can fix asks for one: an expired token, or a kid the sidecar
+		// could not look up yet. A wrong issuer or tenant stays wrong after a refresh.
+		if errors.Is(err, ErrExpired) || errors.Is(err, ErrKeysNotRefetched) {
 			return decision{outcome: OutcomeTryRefresh, reason: err, pol: pol}
 		}
 		return decision{outcome: OutcomeUnauthorised, reason: err, pol: pol}

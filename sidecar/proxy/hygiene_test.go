@@ -2,13 +2,18 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/sidecar/fakecore"
+	"github.com/twofold-dev/twofold/sidecar/proxy"
 )
 
 // spoofedIdentity are identity headers spelled the ways CGI, WSGI, Rack and some proxies
@@ -164,5 +169,133 @@ func TestAuthRequestsWhileTheCoreIsUnreachableGetA503WithAJSONMessage(t *testing
 		if r.header.Get("Retry-After") == "" {
 			t.Error("no Retry-After")
 		}
+	}
+}
+
+func TestOnlyARefreshThatCouldHelpIsAskedFor(t *testing.T) {
+	attacker, err := fakecore.NewKey("not-published")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		// play returns the request to judge; it may change the core or the clock first.
+		play func(t *testing.T, e *env) *http.Request
+		body string
+	}{
+		{
+			name: "an expired token of another issuer is unauthorised",
+			play: func(t *testing.T, e *env) *http.Request {
+				return e.request("GET", "/", bearer(e.token(func(tk *fakecore.Token) {
+					tk.Iss = "https://evil.test/auth"
+					tk.Exp = e.clock.Now().Unix() - 1
+				}))...)
+			},
+			body: wantUnauthorised,
+		},
+		{
+			name: "an expired token of another tenant is unauthorised",
+			play: func(t *testing.T, e *env) *http.Request {
+				return e.request("GET", "/", bearer(e.token(func(tk *fakecore.Token) {
+					tk.TenantID = "public"
+					tk.Exp = e.clock.Now().Unix() - 1
+				}))...)
+			},
+			body: wantUnauthorised,
+		},
+		{
+			name: "a cached token whose issuer the feed no longer names is unauthorised once expired",
+			play: func(t *testing.T, e *env) *http.Request {
+				tok := e.token()
+				if r := e.get("/", bearer(tok)...); r.status != 200 {
+					t.Fatalf("before the issuer changed: %d %s", r.status, r.body)
+				}
+				if err := e.core.Update(func(en *config.Enforcement) { en.Issuer = "https://core.moved/auth" }); err != nil {
+					t.Fatal(err)
+				}
+				e.refresh()
+				e.clock.Advance(2 * time.Hour)
+				return e.request("GET", "/", bearer(tok)...)
+			},
+			body: wantUnauthorised,
+		},
+		{
+			name: "an expired token that is otherwise valid asks for a refresh",
+			play: func(t *testing.T, e *env) *http.Request {
+				return e.request("GET", "/", bearer(e.token(func(tk *fakecore.Token) { tk.Exp = e.clock.Now().Unix() - 1 }))...)
+			},
+			body: wantTryRefresh,
+		},
+		{
+			name: "an unknown kid while the JWKS refetch is rate-limited asks for a refresh",
+			play: func(t *testing.T, e *env) *http.Request {
+				return e.request("GET", "/", bearer(fakecore.Sign(attacker.Private, attacker.Kid, e.payload()))...)
+			},
+			body: wantTryRefresh,
+		},
+		{
+			name: "an unknown kid that a fresh JWKS does not have either is unauthorised",
+			play: func(t *testing.T, e *env) *http.Request {
+				e.clock.Advance(proxy.DefaultJWKSMinRefetch)
+				return e.request("GET", "/", bearer(fakecore.Sign(attacker.Private, attacker.Kid, e.payload()))...)
+			},
+			body: wantUnauthorised,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.refresh()
+			r := e.do(tc.play(t, e))
+			if r.status != 401 || r.body != tc.body {
+				t.Fatalf("got %d %s, want 401 %s", r.status, r.body, tc.body)
+			}
+		})
+	}
+}
+
+func TestAConcurrentFloodOfUnknownKidsCausesOneJWKSFetch(t *testing.T) {
+	e := newEnv(t, func(o *proxy.Options) { o.JWKSMinRefetch = 10 * time.Second })
+	e.refresh()
+	e.clock.Advance(10 * time.Second) // the start-up fetch no longer holds the next one back
+	attacker, err := fakecore.NewKey("made-up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flood = 64
+	tokens := make([]string, flood)
+	for i := range tokens {
+		p := e.payload()
+		p.SessionHandle = fmt.Sprint("h", i)
+		tokens[i] = fakecore.Sign(attacker.Private, fmt.Sprint("kid-", i), p)
+	}
+	before := e.core.JWKSRequests.Load()
+	var wg sync.WaitGroup
+	statuses := make([]int, flood)
+	for i, tok := range tokens {
+		wg.Go(func() {
+			req, err := http.NewRequest("GET", e.srv.URL+"/", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 401 {
+			t.Fatalf("unknown kid %d: status %d", i, s)
+		}
+	}
+	if n := e.core.JWKSRequests.Load() - before; n != 1 {
+		t.Errorf("%d concurrent requests with unknown kids caused %d JWKS requests, want 1", flood, n)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,11 @@ import (
 // maxCoreBody bounds what the sidecar reads from the core, so a broken core cannot exhaust
 // the sidecar's memory.
 const maxCoreBody = 4 << 20
+
+// ErrKeysNotRefetched accompanies ErrUnknownKey when the JWKS could not be fetched again to
+// look for the kid (the refetch is rate-limited or failed): the kid may be a key the core
+// has just started signing with, so the client is told to refresh rather than to sign in.
+var ErrKeysNotRefetched = errors.New("JWKS not refetched")
 
 // keyStore holds the core's signing keys. Readers load the current set without locking;
 // fetches are serialised and an unknown kid triggers at most one fetch per minRefetch.
@@ -70,10 +76,10 @@ func (s *keyStore) lookup(ctx context.Context, kid string) (*rsa.PublicKey, erro
 	}
 	now := s.now()
 	if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < s.minRefetch {
-		return nil, fmt.Errorf("%w: kid %q (JWKS refetch rate-limited)", ErrUnknownKey, kid)
+		return nil, fmt.Errorf("%w: kid %q: %w (rate-limited)", ErrUnknownKey, kid, ErrKeysNotRefetched)
 	}
 	if err := s.fetchLocked(ctx, now); err != nil {
-		return nil, fmt.Errorf("%w: kid %q: %w", ErrUnknownKey, kid, err)
+		return nil, fmt.Errorf("%w: kid %q: %w: %w", ErrUnknownKey, kid, ErrKeysNotRefetched, err)
 	}
 	if k, ok := s.get(kid); ok {
 		return k, nil

@@ -161,6 +161,7 @@ func TestRequestsAreDecided(t *testing.T) {
 			name:   "a token signed by an unknown key is refused",
 			reason: "unknown signing key",
 			req: func(t *testing.T, e *env) *http.Request {
+				e.clock.Advance(proxy.DefaultJWKSMinRefetch) // the kid is looked up, and not found
 				k, err := fakecore.NewKey("attacker")
 				if err != nil {
 					t.Fatal(err)

@@ -1,17 +1,22 @@
 // Package tenant builds a tenant's senders from its TenantConfig (email.smtp, sms.twilio or
 // sms.webhook, branding.appName), so the HTTP layer maps configuration to delivery in one
-// place. It keeps no state; build the senders again when the tenant's configuration changes.
+// place. Build the senders again when the tenant's configuration changes; a Builder only
+// keeps the HTTP client that the SMS senders share, built from the operator's outbound
+// policy so a tenant's Twilio base URL or webhook cannot point the core at an internal
+// service.
 package tenant
 
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/delivery/smtp"
 	"github.com/twofold-dev/twofold/core/delivery/twilio"
 	"github.com/twofold-dev/twofold/core/delivery/webhook"
+	"github.com/twofold-dev/twofold/core/outbound"
 )
 
 // ErrNotConfigured means the tenant has no sender for the channel; the caller answers that
@@ -28,8 +33,25 @@ type Senders struct {
 	Templates delivery.Templates
 }
 
-// FromConfig builds the senders of c. Errors wrap delivery.ErrInvalidConfig.
+// Builder builds senders whose HTTP requests follow one outbound policy.
+type Builder struct {
+	client *http.Client
+}
+
+// NewBuilder returns a Builder whose SMS senders share one client of p that follows no
+// redirects.
+func NewBuilder(p outbound.Policy) *Builder {
+	return &Builder{client: p.Client(outbound.ClientOptions{})}
+}
+
+// FromConfig builds the senders of c with the default outbound policy, which refuses every
+// internal destination. Errors wrap delivery.ErrInvalidConfig.
 func FromConfig(c config.TenantConfig) (Senders, error) {
+	return (&Builder{}).FromConfig(c)
+}
+
+// FromConfig builds the senders of c. Errors wrap delivery.ErrInvalidConfig.
+func (b *Builder) FromConfig(c config.TenantConfig) (Senders, error) {
 	var s Senders
 	if c.Branding != nil {
 		s.Templates.AppName = c.Branding.AppName
@@ -50,12 +72,12 @@ func FromConfig(c config.TenantConfig) (Senders, error) {
 				return Senders{}, fmt.Errorf("sms.twilio: %w: missing", delivery.ErrInvalidConfig)
 			}
 			t := c.SMS.Twilio
-			s.SMS, err = twilio.New(twilio.Config{AccountSID: t.AccountSID, AuthToken: t.AuthToken, From: t.From, BaseURL: t.BaseURL})
+			s.SMS, err = twilio.New(twilio.Config{AccountSID: t.AccountSID, AuthToken: t.AuthToken, From: t.From, BaseURL: t.BaseURL, Client: b.client})
 		case "webhook":
 			if c.SMS.Webhook == nil {
 				return Senders{}, fmt.Errorf("sms.webhook: %w: missing", delivery.ErrInvalidConfig)
 			}
-			s.SMS, err = webhook.New(webhook.Config{URL: c.SMS.Webhook.URL, Secret: c.SMS.Webhook.Secret})
+			s.SMS, err = webhook.New(webhook.Config{URL: c.SMS.Webhook.URL, Secret: c.SMS.Webhook.Secret, Client: b.client})
 		default:
 			return Senders{}, fmt.Errorf("sms.provider: %w: %q is not twilio or webhook", delivery.ErrInvalidConfig, c.SMS.Provider)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twofold-dev/twofold/core/delivery"
+	"github.com/twofold-dev/twofold/core/outbound"
 )
 
 // Defaults.
@@ -35,9 +36,10 @@ type Config struct {
 	BaseURL string
 	// Timeout bounds one Send; zero means DefaultTimeout.
 	Timeout time.Duration
-	// Client is the HTTP client; nil means one that does not follow redirects, so a redirect
-	// is reported as a failure instead of re-sending credentials or a signed body elsewhere.
-	// Timeout and the context bound each request either way.
+	// Client is the HTTP client; nil means DefaultClient. Give one built by
+	// outbound.Policy.Client with the operator's allow-list, following no redirects, so a
+	// redirect is reported as a failure instead of re-sending credentials or a signed body
+	// elsewhere. Timeout and the context bound each request either way.
 	Client *http.Client
 }
 
@@ -58,7 +60,7 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{CheckRedirect: noRedirects}
+		cfg.Client = DefaultClient
 	}
 	u, err := url.Parse(cfg.BaseURL)
 	switch {
@@ -135,5 +137,6 @@ func shorten(s string) string {
 	return s
 }
 
-// noRedirects makes the client return a 3xx answer as it is.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+// DefaultClient reaches no internal destination (outbound's rules with an empty allow-list)
+// and follows no redirects: a 3xx answer is handed back as it is.
+var DefaultClient = outbound.Policy{}.Client(outbound.ClientOptions{})

@@ -10,7 +10,11 @@ import (
 	"time"
 
 	"github.com/twofold-dev/twofold/core/delivery"
+	"github.com/twofold-dev/twofold/core/outbound"
 )
+
+// loopback reaches the tests' fake Twilio on 127.0.0.1, as an operator's allow-list would.
+var loopback = outbound.Policy{Allow: outbound.MustParseAllowList("127.0.0.1/32")}.Client(outbound.ClientOptions{})
 
 var sms = delivery.Message{Channel: delivery.SMS, To: "+14155550100", Text: "Your Acme sign-in code is 012345. It expires in 15 minutes.", Code: "012345"}
 
@@ -26,7 +30,7 @@ func TestSendPostsTheMessageToTheAccountsMessagesEndpoint(t *testing.T) {
 		w.Write([]byte(`{"sid":"SM123","status":"queued"}`))
 	}))
 	defer srv.Close()
-	s, err := New(Config{AccountSID: "AC123", AuthToken: "tok3n", From: "+15550000000", BaseURL: srv.URL + "/"})
+	s, err := New(Config{AccountSID: "AC123", AuthToken: "tok3n", From: "+15550000000", BaseURL: srv.URL + "/", Client: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +91,7 @@ func TestSendReportsProviderErrors(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			s, err := New(Config{AccountSID: "AC1", AuthToken: "t", From: "+15550000000", BaseURL: srv.URL})
+			s, err := New(Config{AccountSID: "AC1", AuthToken: "t", From: "+15550000000", BaseURL: srv.URL, Client: loopback})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +117,7 @@ func TestSendTimesOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	s, err := New(Config{AccountSID: "AC1", AuthToken: "t", From: "+15550000000", BaseURL: srv.URL, Timeout: 100 * time.Millisecond})
+	s, err := New(Config{AccountSID: "AC1", AuthToken: "t", From: "+15550000000", BaseURL: srv.URL, Timeout: 100 * time.Millisecond, Client: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,5 +161,48 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	s, err := New(ok)
 	if err != nil || s.endpoint != "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json" {
 		t.Errorf("New(valid) endpoint %q, %v", s.endpoint, err)
+	}
+}
+
+func TestATenantsBaseURLCannotPointTheCoreAtAnInternalService(t *testing.T) {
+	hits := 0
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer internal.Close()
+	port := internal.URL[strings.LastIndex(internal.URL, ":")+1:]
+	for _, base := range []string{internal.URL, "http://localhost:" + port, "http://[::ffff:127.0.0.1]:" + port} {
+		s, err := New(Config{AccountSID: "AC1", AuthToken: "t", From: "+15550000000", BaseURL: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Send(context.Background(), sms)
+		if !errors.Is(err, delivery.ErrSendFailed) || !errors.Is(err, outbound.ErrForbidden) {
+			t.Errorf("Send to %s = %v, want ErrSendFailed and outbound.ErrForbidden", base, err)
+		}
+	}
+	if hits != 0 {
+		t.Fatalf("the internal service received %d requests with the tenant's credentials", hits)
+	}
+}
+
+func TestARedirectIsNotFollowedWithTheAccountsCredentials(t *testing.T) {
+	var elsewhere int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere++ }))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	s, err := New(Config{AccountSID: "AC1", AuthToken: "t", From: "+15550000000", BaseURL: srv.URL, Client: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), sms); !errors.Is(err, delivery.ErrSendFailed) {
+		t.Errorf("Send = %v, want ErrSendFailed", err)
+	}
+	if elsewhere != 0 {
+		t.Fatalf("the redirect was followed")
 	}
 }

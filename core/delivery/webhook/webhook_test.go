@@ -17,7 +17,11 @@ import (
 	"time"
 
 	"github.com/twofold-dev/twofold/core/delivery"
+	"github.com/twofold-dev/twofold/core/outbound"
 )
+
+// loopback reaches the tests' receivers on 127.0.0.1, as an operator's allow-list would.
+var loopback = outbound.Policy{Allow: outbound.MustParseAllowList("127.0.0.1/32")}.Client(outbound.ClientOptions{})
 
 const secret = "whsec-test-0123456789"
 
@@ -49,7 +53,7 @@ func server(t *testing.T, status int, answer string) (*httptest.Server, *capture
 
 func newSender(t *testing.T, url string) *Sender {
 	t.Helper()
-	s, err := New(Config{URL: url, Secret: secret, Now: func() time.Time { return t0 }})
+	s, err := New(Config{URL: url, Secret: secret, Now: func() time.Time { return t0 }, Client: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +136,7 @@ func TestSendTimesOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	s, err := New(Config{URL: srv.URL, Secret: secret, Timeout: 100 * time.Millisecond})
+	s, err := New(Config{URL: srv.URL, Secret: secret, Timeout: 100 * time.Millisecond, Client: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +242,22 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 	}
 	if got.body != nil {
 		t.Error("the signed body was re-sent to the redirect target")
+	}
+}
+
+func TestATenantsWebhookCannotPointTheCoreAtAnInternalService(t *testing.T) {
+	srv, got := server(t, http.StatusNoContent, "")
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	for _, u := range []string{srv.URL + "/hook", "http://localhost:" + port + "/hook", "http://[::1]:" + port + "/hook"} {
+		s, err := New(Config{URL: u, Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(context.Background(), msg); !errors.Is(err, delivery.ErrSendFailed) || !errors.Is(err, outbound.ErrForbidden) {
+			t.Errorf("Send to %s = %v, want ErrSendFailed and outbound.ErrForbidden", u, err)
+		}
+	}
+	if got.body != nil {
+		t.Fatalf("the internal service received %q", got.body)
 	}
 }

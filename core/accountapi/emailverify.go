@@ -171,6 +171,9 @@ func (a *API) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if fromHostedPages(r) {
+		link = hostedLink(t, "/verify-email", token)
+	}
 	msg, err := templates.EmailVerification(email, link)
 	if err != nil {
 		a.internalError(w, r, err)

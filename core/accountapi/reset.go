@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/tenant"
 )
 
 // formValues reads FDI's formFields list into a map of the string values, answering 400
@@ -38,6 +41,23 @@ func formValues(w http.ResponseWriter, raw json.RawMessage) (map[string]string, 
 		out[f.ID] = v
 	}
 	return out, true
+}
+
+// HostedUIRecipeID is the rid header of the requests the hosted pages hand to the FDI in
+// process. A reset or verification email asked for that way links to the hosted pages with
+// the token in the URL fragment (hostedLink); one asked for by a SuperTokens SDK keeps the
+// SDK's ?token= link (linkTo), which supertokens-web-js reads on the app's own page.
+const HostedUIRecipeID = "hostedui"
+
+// fromHostedPages reports whether the hosted pages handed r over.
+func fromHostedPages(r *http.Request) bool { return r.Header.Get("rid") == HostedUIRecipeID }
+
+// hostedLink builds {websiteDomain}{websiteBasePath}{page}?tenantId=...&link=1#token=...: a
+// fragment never reaches a server, so the token stays out of ingress and proxy logs and
+// Referer headers; the page's script reads it and POSTs it with the form.
+func hostedLink(t tenant.Tenant, page, token string) string {
+	base := strings.TrimSuffix(t.Config.WebsiteDomain, "/") + strings.TrimSuffix(t.Config.WebsiteBasePath, "/")
+	return base + page + "?tenantId=" + url.QueryEscape(t.ID) + "&link=1#token=" + url.QueryEscape(token)
 }
 
 func fieldError(w http.ResponseWriter, id, msg string) {
@@ -77,6 +97,7 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 		generalError(w, "tenant %q has no websiteDomain to send links to", t.ID)
 		return
 	}
+	hosted := fromHostedPages(r)
 	ctx, cancel := background(r)
 	r = r.Clone(ctx) // the audit lines below outlive the request
 	go func() {
@@ -110,6 +131,9 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		link := linkTo(t, "/reset-password", token)
+		if hosted {
+			link = hostedLink(t, "/reset-password", token)
+		}
 		msg, err := templates.PasswordReset(email, link, PasswordResetTokenLifetime)
 		if err != nil {
 			a.log.Error(err, "Failed to write a password reset email")

@@ -8,7 +8,10 @@ import (
 )
 
 // Paths of the pages the core's emails link to (websiteBasePath + the page, as the SuperTokens
-// frontends use).
+// frontends use). A link asked for from these pages carries its token in the URL fragment
+// (?tenantId=...&link=1#token=...), so it never reaches a server's logs; the page's script
+// copies it into the form, which POSTs it. A ?token= link (an SDK's, or an older email's) still
+// works.
 const (
 	ResetPasswordPath = "/auth/reset-password"
 	VerifyEmailPath   = "/auth/verify-email"
@@ -22,7 +25,8 @@ func (u *UI) resetView(w http.ResponseWriter, r *http.Request, t tenant.Tenant) 
 		return view{}, err
 	}
 	v.Token = r.FormValue("token")
-	if v.Token != "" {
+	v.TokenInFragment = v.Token == "" && r.Method == http.MethodGet && r.URL.Query().Get("link") == "1"
+	if v.Token != "" || v.TokenInFragment {
 		v.Title = "Choose a new password"
 	}
 	return v, nil
@@ -131,7 +135,8 @@ func (u *UI) verifyEmailPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Token = r.FormValue("token")
-	if v.Token == "" {
+	v.TokenInFragment = v.Token == "" && r.URL.Query().Get("link") == "1"
+	if v.Token == "" && !v.TokenInFragment {
 		sess, ok := u.requireSession(w, r)
 		if !ok {
 			return

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/session"
 )
 
@@ -82,7 +83,7 @@ func (u *UI) fdi(c *call, method, path string, body any) (answer, error) {
 	req.Header.Set(session.HeaderAuthMode, string(session.TransportCookie))
 	// The form's CSRF token was checked; rid is what the FDI asks of cookie requests when
 	// cookies are SameSite=None.
-	req.Header.Set("rid", "hostedui")
+	req.Header.Set("rid", accountapi.HostedUIRecipeID)
 	if fwd := c.r.Header.Get("X-Forwarded-For"); fwd != "" {
 		req.Header.Set("X-Forwarded-For", fwd)
 	}

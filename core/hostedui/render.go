@@ -50,10 +50,13 @@ type view struct {
 	QRURL      string
 	CanUseCode bool
 
-	// Password reset and email verification.
-	Token    string
-	Sent     bool
-	Verified bool
+	// Password reset and email verification. Token is set from a form (or an older link's
+	// query); TokenInFragment means the page was opened from an emailed link whose token is in
+	// the URL fragment, which the page's script copies into the form.
+	Token           string
+	TokenInFragment bool
+	Sent            bool
+	Verified        bool
 
 	// Recovery codes shown once.
 	Codes     []string

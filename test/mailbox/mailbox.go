@@ -65,7 +65,8 @@ func (m *Mailbox) Next(t testing.TB) string {
 
 var linkPattern = regexp.MustCompile(`https?://\S+`)
 
-// Link returns the path and query of the first link in the next message.
+// Link returns the path, query and fragment (after #, when there is one) of the first link in
+// the next message.
 func (m *Mailbox) Link(t testing.TB) string {
 	t.Helper()
 	text := m.Next(t)
@@ -73,6 +74,9 @@ func (m *Mailbox) Link(t testing.TB) string {
 	u, err := url.Parse(raw)
 	if raw == "" || err != nil {
 		t.Fatalf("no link in the email:\n%s", text)
+	}
+	if u.Fragment != "" {
+		return u.RequestURI() + "#" + u.EscapedFragment()
 	}
 	return u.RequestURI()
 }

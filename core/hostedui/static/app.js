@@ -20,11 +20,15 @@ document.querySelectorAll("[data-copy]").forEach(function (button) {
   });
 });
 
-// A sign-in link carries its code in the URL fragment, which never reaches the server: copy it
-// into the form, and take it out of the address bar and history.
+// Emailed links carry their secret in the URL fragment, which never reaches a server: a sign-in
+// link its whole fragment, a password-reset or email-verification link its token=... parameter
+// (data-from-fragment="token"). Copy it into the form, and take it out of the address bar and
+// history.
 document.querySelectorAll("[data-from-fragment]").forEach(function (input) {
   if (location.hash.length > 1) {
-    input.value = decodeURIComponent(location.hash.slice(1));
+    var key = input.getAttribute("data-from-fragment");
+    var fragment = location.hash.slice(1);
+    input.value = key ? (new URLSearchParams(fragment).get(key) || "") : decodeURIComponent(fragment);
     history.replaceState(null, "", location.pathname + location.search);
   }
 });

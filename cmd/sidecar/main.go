@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,8 +36,13 @@ type settings struct {
 	listen          string
 	adminListen     string
 	shutdownTimeout time.Duration
-	logLevel        slog.Level
-	logFormat       string
+	// Timeouts of the app-facing server: a client that dribbles its headers or body, or
+	// holds an idle keep-alive connection, is cut off.
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	idleTimeout       time.Duration
+	logLevel          slog.Level
+	logFormat         string
 }
 
 // defaultListen is where the proxy listens when TWOFOLD_LISTEN is not set. In a pod the
@@ -74,6 +80,9 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 		jwksMin      = fs.String("jwks-min-refetch", env("TWOFOLD_JWKS_MIN_REFETCH", proxy.DefaultJWKSMinRefetch.String()), "least time between JWKS fetches caused by unknown kids (TWOFOLD_JWKS_MIN_REFETCH)")
 		cacheSize    = fs.String("token-cache-size", env("TWOFOLD_TOKEN_CACHE_SIZE", strconv.Itoa(proxy.DefaultTokenCacheSize)), "verified tokens kept (TWOFOLD_TOKEN_CACHE_SIZE)")
 		shutdown     = fs.String("shutdown-timeout", env("TWOFOLD_SHUTDOWN_TIMEOUT", "25s"), "time to drain in-flight requests on SIGTERM (TWOFOLD_SHUTDOWN_TIMEOUT)")
+		readHeader   = fs.String("read-header-timeout", env("TWOFOLD_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout.String()), "time a client has to send its request headers (TWOFOLD_READ_HEADER_TIMEOUT)")
+		readTimeout  = fs.String("read-timeout", env("TWOFOLD_READ_TIMEOUT", DefaultReadTimeout.String()), "time a client has to send a whole request, body included (TWOFOLD_READ_TIMEOUT)")
+		idleTimeout  = fs.String("idle-timeout", env("TWOFOLD_IDLE_TIMEOUT", DefaultIdleTimeout.String()), "time an idle keep-alive connection is kept (TWOFOLD_IDLE_TIMEOUT)")
 		logLevel     = fs.String("log-level", env("TWOFOLD_LOG_LEVEL", "info"), "debug, info, warn or error (TWOFOLD_LOG_LEVEL)")
 	)
 	fs.StringVar(&s.listen, "listen", env("TWOFOLD_LISTEN", defaultListen(getenv)), "address for app traffic (TWOFOLD_LISTEN; default TWOFOLD_POD_IP:TWOFOLD_LISTEN_PORT when both are set, else :8080)")
@@ -112,6 +121,9 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 		{"jwks-refresh-interval", *jwksRefresh, &s.proxy.JWKSRefreshInterval},
 		{"jwks-min-refetch", *jwksMin, &s.proxy.JWKSMinRefetch},
 		{"shutdown-timeout", *shutdown, &s.shutdownTimeout},
+		{"read-header-timeout", *readHeader, &s.readHeaderTimeout},
+		{"read-timeout", *readTimeout, &s.readTimeout},
+		{"idle-timeout", *idleTimeout, &s.idleTimeout},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(d.raw)
@@ -144,6 +156,28 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 	return s, nil
 }
 
+// Defaults of the app-facing server's timeouts.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+)
+
+// appServer is the server for app traffic. It has no write timeout, so streamed responses
+// (SSE, long downloads) are not cut. The read timeout does not cut WebSockets either
+// (net/http clears deadlines when a connection is hijacked); the proxy closes them when
+// their session ends.
+func appServer(s settings, h http.Handler, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Addr:              s.listen,
+		Handler:           h,
+		ReadHeaderTimeout: s.readHeaderTimeout,
+		ReadTimeout:       s.readTimeout,
+		IdleTimeout:       s.idleTimeout,
+		ErrorLog:          errorLog,
+	}
+}
+
 func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	s, err := parseSettings(args, getenv, stderr)
 	if err != nil {
@@ -166,13 +200,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	defer stopPolling()
 	go p.Run(pollCtx)
 
-	app := &http.Server{
-		Addr:              s.listen,
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
-	}
+	app := appServer(s, p, slog.NewLogLogger(handler, slog.LevelWarn))
 	admin := &http.Server{
 		Addr:              s.adminListen,
 		Handler:           p.AdminHandler(),

@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -53,6 +55,8 @@ func TestBadSettingsAreRefusedWithAReason(t *testing.T) {
 		{"both an upstream and an app port are refused", []string{"-core-url", "http://core", "-upstream", "http://127.0.0.1:1", "-app-port", "2"}, "not both"},
 		{"an app port out of range is refused", []string{"-core-url", "http://core", "-app-port", "70000"}, "app port"},
 		{"a zero poll interval is refused", []string{"-core-url", "http://core", "-app-port", "1", "-poll-interval", "0s"}, "poll-interval"},
+		{"a zero read-header timeout is refused", []string{"-core-url", "http://core", "-app-port", "1", "-read-header-timeout", "0s"}, "read-header-timeout"},
+		{"a read timeout without a unit is refused", []string{"-core-url", "http://core", "-app-port", "1", "-read-timeout", "60"}, "read-timeout"},
 		{"an unknown log level is refused", []string{"-core-url", "http://core", "-app-port", "1", "-log-level", "loud"}, "log-level"},
 	}
 	for _, tc := range tests {
@@ -192,6 +196,83 @@ func TestTheInjectedPodEnvironmentPicksTheListenAddress(t *testing.T) {
 			}
 			if s.listen != tc.want {
 				t.Fatalf("listen = %q, want %q", s.listen, tc.want)
+			}
+		})
+	}
+}
+
+func TestSlowClientsAreCutOff(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		// start is what the client sends at once; then it dribbles drip, a byte every 20 ms.
+		start, drip string
+	}{
+		{
+			name:  "a client that dribbles its headers is cut off after the read-header timeout",
+			args:  []string{"-read-header-timeout", "200ms"},
+			start: "GET /healthz HTTP/1.1\r\nHost: app\r\n",
+			drip:  strings.Repeat("X-Slow: loris\r\n", 100),
+		},
+		{
+			name:  "a client that dribbles its body is cut off after the read timeout",
+			args:  []string{"-read-timeout", "300ms"},
+			start: "POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: 100000\r\n\r\n",
+			drip:  strings.Repeat("x", 1000),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"-core-url", "http://core.invalid", "-app-port", "1"}, tc.args...)
+			s, err := parseSettings(args, func(string) string { return "" }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := appServer(s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+			}), nil)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = srv.Serve(l) }()
+			t.Cleanup(func() { _ = srv.Close() })
+
+			conn, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// The bound of the test, not a timing assumption: the server must close first.
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			start := time.Now()
+			if _, err := io.WriteString(conn, tc.start); err != nil {
+				t.Fatal(err)
+			}
+			closed := make(chan error, 1)
+			go func() {
+				_, err := io.Copy(io.Discard, conn) // returns when the server closes the connection
+				closed <- err
+			}()
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case err := <-closed:
+					// EOF or a reset: either way the server closed the connection.
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Fatalf("the server kept the connection open for %v", time.Since(start))
+					}
+					if took := time.Since(start); took > 5*time.Second {
+						t.Fatalf("cut off after %v", took)
+					}
+					return
+				case <-tick.C:
+					if i >= len(tc.drip) {
+						t.Fatalf("the server read the whole dribble over %v without cutting the client off", time.Since(start))
+					}
+					_, _ = conn.Write([]byte{tc.drip[i]})
+				}
 			}
 		})
 	}

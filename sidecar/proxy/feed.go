@@ -46,6 +46,12 @@ type policy struct {
 	verifyEmail       string
 }
 
+// isRevoked reports whether the feed lists the session as revoked.
+func (p *policy) isRevoked(s *session) bool {
+	_, revoked := p.revoked[s.handle]
+	return revoked
+}
+
 // route is a compiled step-up rule.
 type route struct {
 	prefix      string

@@ -65,6 +65,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h[HeaderTenantID] = d.sess.hdrTenant
 		h[HeaderSession] = d.sess.hdrSession
 		h[HeaderFactors] = d.sess.hdrFactors
+		if isUpgrade(r) {
+			p.serveUpgrade(w, r, d.sess)
+			return
+		}
 		p.app.ServeHTTP(w, r)
 	case OutcomePublic:
 		stripIdentity(r.Header)
@@ -115,7 +119,7 @@ func (p *Proxy) decide(r *http.Request) decision {
 		}
 		return decision{outcome: OutcomeUnauthorised, reason: err, pol: pol}
 	}
-	if _, revoked := pol.revoked[s.handle]; revoked {
+	if pol.isRevoked(s) {
 		p.cache.remove(tok)
 		return decision{outcome: OutcomeRevoked, reason: ErrRevoked, sess: s, pol: pol}
 	}

@@ -1,9 +1,15 @@
 package proxy_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -297,5 +303,152 @@ func TestAConcurrentFloodOfUnknownKidsCausesOneJWKSFetch(t *testing.T) {
 	}
 	if n := e.core.JWKSRequests.Load() - before; n != 1 {
 		t.Errorf("%d concurrent requests with unknown kids caused %d JWKS requests, want 1", flood, n)
+	}
+}
+
+// echoUpgrades is an app that accepts any authenticated upgrade and echoes lines until the
+// connection closes.
+func echoUpgrades(t *testing.T) *httptest.Server {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("X-Twofold-Session") == "" {
+			http.Error(w, "want an authenticated websocket upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_ = rw.Flush()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			_, _ = rw.WriteString("echo " + line)
+			_ = rw.Flush()
+		}
+	}))
+	t.Cleanup(app.Close)
+	return app
+}
+
+// wsConn is a client's upgraded connection through the sidecar.
+type wsConn struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (e *env) upgrade(tok string) *wsConn {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	// Bounds the waits below; the sidecar is expected to act well before.
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer %s\r\n\r\n", tok)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		e.t.Fatalf("upgrade: status %d", resp.StatusCode)
+	}
+	return &wsConn{conn: conn, br: br}
+}
+
+// echoes reports whether a line sent comes back.
+func (c *wsConn) echoes(t *testing.T) bool {
+	t.Helper()
+	if _, err := fmt.Fprint(c.conn, "ping\n"); err != nil {
+		return false
+	}
+	got, err := c.br.ReadString('\n')
+	return err == nil && got == "echo ping\n"
+}
+
+// closed waits for the sidecar to close the connection: a read ends with EOF or a reset,
+// not with the test's own deadline.
+func (c *wsConn) closed(t *testing.T) bool {
+	t.Helper()
+	_, err := io.Copy(io.Discard, c.br)
+	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func TestUpgradedConnectionsEndWithTheirSession(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(t *testing.T, e *env)
+	}{
+		{
+			name: "a tunnel is closed once its access token has expired",
+			end:  func(t *testing.T, e *env) { e.clock.Advance(time.Hour) },
+		},
+		{
+			name: "a tunnel is closed once the feed lists its session as revoked",
+			end: func(t *testing.T, e *env) {
+				if err := e.core.Update(func(en *config.Enforcement) {
+					en.RevokedSessions = []config.RevokedSession{{Handle: "handle-1", RevokedAt: e.clock.Now().Unix()}}
+				}); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			app := echoUpgrades(t)
+			e := newEnv(t, func(o *proxy.Options) { o.Upstream = app.URL })
+			e.refresh()
+			ended := e.upgrade(e.token())
+			other := e.upgrade(e.token(func(tk *fakecore.Token) {
+				tk.SessionHandle = "handle-2"
+				tk.Exp = e.clock.Now().Unix() + 7200
+			}))
+			if !ended.echoes(t) || !other.echoes(t) {
+				t.Fatal("the tunnels do not echo")
+			}
+			e.refresh() // nothing ended yet: both stay open
+			if !ended.echoes(t) {
+				t.Fatal("a tunnel of a live session was closed")
+			}
+
+			tc.end(t, e)
+			e.refresh()
+			if !ended.closed(t) {
+				t.Fatal("the tunnel of the ended session is still open")
+			}
+			if !other.echoes(t) {
+				t.Error("the tunnel of another session was closed too")
+			}
+			if !strings.Contains(e.logs.String(), `"msg":"Closed upgraded connection"`) {
+				t.Errorf("closing not logged:\n%s", e.logs.String())
+			}
+		})
+	}
+}
+
+func TestAnUpgradedConnectionOutlivesTheServersReadTimeout(t *testing.T) {
+	app := echoUpgrades(t)
+	e := newEnv(t, func(o *proxy.Options) { o.Upstream = app.URL })
+	e.refresh()
+	// A server whose read timeout has passed by the time any handler runs: the deadline
+	// bounds reading a request, and must not end a tunnel that outlives it.
+	e.srv.Close()
+	e.srv = httptest.NewUnstartedServer(e.proxy)
+	e.srv.Config.ReadHeaderTimeout = 10 * time.Second
+	e.srv.Config.ReadTimeout = time.Nanosecond
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+	c := e.upgrade(e.token())
+	for range 3 {
+		if !c.echoes(t) {
+			t.Fatal("the read timeout ended the tunnel")
+		}
 	}
 }

@@ -74,6 +74,7 @@ type gauges struct {
 	feedLastSuccess                          time.Time
 	feedPolls, feedNotModified, feedFailures uint64
 	jwksFetches, jwksFailures                uint64
+	upgraded                                 int
 }
 
 func (m *metrics) write(w io.Writer, g gauges) error {
@@ -109,6 +110,7 @@ func (m *metrics) write(w io.Writer, g gauges) error {
 	gauge("twofold_sidecar_feed_polls_total", "Enforcement feed polls.", "counter", g.feedPolls)
 	gauge("twofold_sidecar_feed_not_modified_total", "Feed polls answered 304 Not Modified.", "counter", g.feedNotModified)
 	gauge("twofold_sidecar_feed_failures_total", "Failed feed polls.", "counter", g.feedFailures)
+	gauge("twofold_sidecar_upgraded_connections", "Upgraded (WebSocket) connections open to the app.", "gauge", g.upgraded)
 	_, err := w.Write(b)
 	return err
 }

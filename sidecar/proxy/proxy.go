@@ -107,6 +107,7 @@ type Proxy struct {
 	keys    *keyStore
 	feed    *feed
 	cache   *tokenCache
+	tunnels tunnels
 	metrics metrics
 
 	app  *httputil.ReverseProxy

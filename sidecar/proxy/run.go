@@ -9,13 +9,15 @@ import (
 )
 
 // Refresh polls the enforcement feed once and fetches the JWKS when the sidecar holds no
-// keys yet. Run calls it every poll interval; tests call it to apply a feed change at once.
+// keys yet, then closes the upgraded connections whose token expired or whose session was
+// revoked. Run calls it every poll interval; tests call it to apply a feed change at once.
 func (p *Proxy) Refresh(ctx context.Context) error {
 	var errs []error
 	if !p.keys.hasKeys() {
 		errs = append(errs, p.keys.refresh(ctx))
 	}
 	errs = append(errs, p.feed.poll(ctx))
+	p.closeEndedTunnels()
 	err := errors.Join(errs...)
 	p.noteCoreHealth(err)
 	return err
@@ -107,6 +109,7 @@ func (p *Proxy) AdminHandler() http.Handler {
 			feedFailures:    p.feed.failures.Load(),
 			jwksFetches:     p.keys.fetches.Load(),
 			jwksFailures:    p.keys.failures.Load(),
+			upgraded:        p.tunnels.count(),
 		}
 		if pol := p.feed.load(); pol != nil {
 			g.feedVersion = pol.version

@@ -11,6 +11,18 @@
 // reaches the proxy too, since only the proxy listens on the pod IP. An app that listens on
 // every address instead of 127.0.0.1 makes the proxy fail to bind, so the pod never becomes
 // ready: the mistake fails closed.
+//
+// How the app's probes keep probing the app: the kubelet sends HTTP and TCP probes to the pod
+// IP, where only the proxy listens, so a probe of the app on 127.0.0.1 is impossible from the
+// kubelet. Probes and lifecycle hooks that name the taken-over port are rewritten to its
+// number (the name now belongs to the proxy, and the kubelet resolves a probe's port name in
+// the probe's own container only), so they reach the proxy on the pod IP. The paths of HTTP
+// probes on that port become public paths, so the proxy forwards them to the app without a
+// session: an HTTP probe still checks the app, through the proxy. A TCP probe on that port
+// checks that the proxy accepts connections, not the app. A gRPC probe on it is refused,
+// since the proxy speaks HTTP/1.1; so is an HTTP lifecycle hook on it whose path is not
+// public, since the proxy would refuse the kubelet's sessionless call and the app would never
+// see it.
 package inject
 
 import (
@@ -96,23 +108,28 @@ func Inject(pod *corev1.Pod, cfg Config) (bool, error) {
 	if tenant == "" {
 		return false, fmt.Errorf("%w: annotation %s is required: the tenant whose sessions may reach this pod", ErrInvalidPod, AnnotationTenant)
 	}
-	app, portIdx, err := appPort(pod)
+	app, portIdx, port, err := appPort(pod)
 	if err != nil {
 		return false, err
 	}
 	appC := &pod.Spec.Containers[app]
-	port := appC.Ports[portIdx]
 	resources, err := proxyResources(pod, cfg)
 	if err != nil {
 		return false, err
 	}
-	publicPaths, err := publicPaths(pod, appC, port)
+	publicPaths, err := publicPaths(pod, app, port)
 	if err != nil {
 		return false, err
 	}
 
-	// The proxy takes the port over: it is declared on the proxy only.
-	appC.Ports = slices.Delete(appC.Ports, portIdx, portIdx+1)
+	// The proxy takes the port over: it is declared on the proxy only, and what named it in
+	// the app container names its number instead.
+	if portIdx >= 0 {
+		appC.Ports = slices.Delete(appC.Ports, portIdx, portIdx+1)
+	}
+	if port.Name != "" {
+		renamePortReferences(appC, port)
+	}
 	proxyPort := corev1.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: corev1.ProtocolTCP}
 	always := corev1.ContainerRestartPolicyAlways
 	yes, no := true, false
@@ -170,8 +187,10 @@ func hasProxy(pod *corev1.Pod) bool {
 		slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == ContainerName })
 }
 
-// appPort finds the container and port index the annotation (or the default) names.
-func appPort(pod *corev1.Pod) (int, int, error) {
+// appPort finds the container the annotation (or the default) names, the index of the port
+// in it (-1 for a port number the app does not declare, which is protected all the same, on
+// the first container) and the port. It changes nothing.
+func appPort(pod *corev1.Pod) (int, int, corev1.ContainerPort, error) {
 	want := pod.Annotations[AnnotationPort]
 	if want == "" {
 		for ci, c := range pod.Spec.Containers {
@@ -179,70 +198,191 @@ func appPort(pod *corev1.Pod) (int, int, error) {
 				if c.Ports[0].Protocol != "" && c.Ports[0].Protocol != corev1.ProtocolTCP {
 					break
 				}
-				return ci, 0, nil
+				return ci, 0, c.Ports[0], nil
 			}
 		}
-		return 0, 0, fmt.Errorf("%w: no container declares a TCP port; declare the app's port or set annotation %s", ErrInvalidPod, AnnotationPort)
+		return 0, 0, corev1.ContainerPort{}, fmt.Errorf("%w: no container declares a TCP port; declare the app's port or set annotation %s", ErrInvalidPod, AnnotationPort)
 	}
 	num, numErr := strconv.Atoi(want)
 	for ci, c := range pod.Spec.Containers {
 		for pi, p := range c.Ports {
 			if (numErr == nil && int(p.ContainerPort) == num) || (numErr != nil && p.Name == want) {
 				if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
-					return 0, 0, fmt.Errorf("%w: port %s is %s; the proxy speaks HTTP over TCP", ErrInvalidPod, want, p.Protocol)
+					return 0, 0, corev1.ContainerPort{}, fmt.Errorf("%w: port %s is %s; the proxy speaks HTTP over TCP", ErrInvalidPod, want, p.Protocol)
 				}
-				return ci, pi, nil
+				return ci, pi, p, nil
 			}
 		}
 	}
 	if numErr == nil {
 		if num < 1 || num > 65535 {
-			return 0, 0, fmt.Errorf("%w: annotation %s=%q is not a port number between 1 and 65535", ErrInvalidPod, AnnotationPort, want)
+			return 0, 0, corev1.ContainerPort{}, fmt.Errorf("%w: annotation %s=%q is not a port number between 1 and 65535", ErrInvalidPod, AnnotationPort, want)
 		}
-		// A port the app does not declare: protect it all the same, on the first container.
 		if len(pod.Spec.Containers) == 0 {
-			return 0, 0, fmt.Errorf("%w: the pod has no containers", ErrInvalidPod)
+			return 0, 0, corev1.ContainerPort{}, fmt.Errorf("%w: the pod has no containers", ErrInvalidPod)
 		}
-		c := &pod.Spec.Containers[0]
-		c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: int32(num), Protocol: corev1.ProtocolTCP})
-		return 0, len(c.Ports) - 1, nil
+		return 0, -1, corev1.ContainerPort{ContainerPort: int32(num), Protocol: corev1.ProtocolTCP}, nil
 	}
-	return 0, 0, fmt.Errorf("%w: annotation %s=%q names no container port; use a port number or the name of a declared port", ErrInvalidPod, AnnotationPort, want)
+	return 0, 0, corev1.ContainerPort{}, fmt.Errorf("%w: annotation %s=%q names no container port; use a port number or the name of a declared port", ErrInvalidPod, AnnotationPort, want)
 }
 
-// publicPaths are the annotation's prefixes plus the paths of the app's HTTP probes on the
-// protected port, which the kubelet calls without a session.
-func publicPaths(pod *corev1.Pod, app *corev1.Container, port corev1.ContainerPort) ([]string, error) {
+// targetsPort reports whether a probe or hook port of container ci reaches the taken-over
+// port: by its number from any container, by its name only from the app container, since the
+// kubelet resolves a port name in the probe's own container.
+func targetsPort(p intstr.IntOrString, ci, app int, port corev1.ContainerPort) bool {
+	if p.Type == intstr.Int {
+		return p.IntVal == port.ContainerPort
+	}
+	return ci == app && port.Name != "" && p.StrVal == port.Name
+}
+
+// publicPaths are the annotation's prefixes plus the paths of the HTTP probes on the protected
+// port, which the kubelet calls through the proxy without a session. It refuses a gRPC probe
+// on that port, and an HTTP lifecycle hook on it whose path is not public (see the package
+// documentation).
+func publicPaths(pod *corev1.Pod, app int, port corev1.ContainerPort) ([]string, error) {
 	var out []string
 	for _, p := range strings.Split(pod.Annotations[AnnotationPublicPaths], ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") || strings.HasPrefix(p, "//") {
-			return nil, fmt.Errorf("%w: annotation %s lists %q; public paths are absolute path prefixes such as /healthz", ErrInvalidPod, AnnotationPublicPaths, p)
-		}
-		if p == "/" {
-			return nil, fmt.Errorf("%w: annotation %s lists \"/\", which would make every path public; remove the twofold.dev/inject label instead", ErrInvalidPod, AnnotationPublicPaths)
+		if err := checkPublicPath(p); err != nil {
+			return nil, fmt.Errorf("%w: annotation %s lists %q: %v", ErrInvalidPod, AnnotationPublicPaths, p, err)
 		}
 		out = append(out, p)
 	}
-	for _, probe := range []*corev1.Probe{app.ReadinessProbe, app.LivenessProbe, app.StartupProbe} {
-		if probe == nil || probe.HTTPGet == nil {
-			continue
-		}
-		pp := probe.HTTPGet.Port
-		if (pp.Type == intstr.Int && pp.IntVal == port.ContainerPort) || (pp.Type == intstr.String && pp.StrVal != "" && pp.StrVal == port.Name) {
-			path := probe.HTTPGet.Path
-			if path == "" || path == "/" {
-				return nil, fmt.Errorf("%w: container %s probes \"/\" on the protected port, which would make every path public; probe a dedicated path such as /healthz", ErrInvalidPod, app.Name)
+	for ci := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[ci]
+		for _, probe := range []struct {
+			kind  string
+			probe *corev1.Probe
+		}{{"readiness", c.ReadinessProbe}, {"liveness", c.LivenessProbe}, {"startup", c.StartupProbe}} {
+			if probe.probe == nil {
+				continue
+			}
+			if g := probe.probe.GRPC; g != nil && g.Port == port.ContainerPort {
+				return nil, fmt.Errorf("%w: container %s has a gRPC %s probe on port %d, which the %s sidecar takes over and serves as HTTP/1.1; probe another port, or use an httpGet probe", ErrInvalidPod, c.Name, probe.kind, port.ContainerPort, ContainerName)
+			}
+			h := probe.probe.HTTPGet
+			// A probe with a host of its own does not go to the pod IP, so not through the proxy.
+			if h == nil || h.Host != "" || !targetsPort(h.Port, ci, app, port) {
+				continue
+			}
+			path, err := probePath(h.Path)
+			if err != nil {
+				return nil, fmt.Errorf("%w: container %s's %s probe on the protected port %d: %v", ErrInvalidPod, c.Name, probe.kind, port.ContainerPort, err)
 			}
 			if !slices.Contains(out, path) {
 				out = append(out, path)
 			}
 		}
 	}
+	for ci := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[ci]
+		if c.Lifecycle == nil {
+			continue
+		}
+		for _, hook := range []struct {
+			kind    string
+			handler *corev1.LifecycleHandler
+		}{{"postStart", c.Lifecycle.PostStart}, {"preStop", c.Lifecycle.PreStop}} {
+			if hook.handler == nil || hook.handler.HTTPGet == nil {
+				continue
+			}
+			h := hook.handler.HTTPGet
+			if h.Host != "" || !targetsPort(h.Port, ci, app, port) {
+				continue
+			}
+			path, _, _ := strings.Cut(h.Path, "?")
+			if !slices.ContainsFunc(out, func(pp string) bool { return coversPath(pp, path) }) {
+				return nil, fmt.Errorf("%w: container %s's %s hook calls %q on port %d, which the %s sidecar takes over: the kubelet calls it without a session, so the proxy would refuse it and the app would never see it; list the path in annotation %s if anyone may call it, or use an exec or sleep hook", ErrInvalidPod, c.Name, hook.kind, h.Path, port.ContainerPort, ContainerName, AnnotationPublicPaths)
+			}
+		}
+	}
 	return out, nil
+}
+
+// checkPublicPath accepts what the proxy accepts as a public path prefix: a clean absolute
+// path other than "/" and outside /auth (the core's, always forwarded to the core).
+func checkPublicPath(p string) error {
+	if p == "/" {
+		return errors.New("\"/\" would make every path public; remove the twofold.dev/inject label instead")
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\?#") {
+		return errors.New("public paths are absolute path prefixes such as /healthz")
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
+			return errors.New("public paths may not contain . or .. segments")
+		}
+	}
+	if coversPath("/auth", p) || coversPath(p, "/auth") {
+		return errors.New("/auth is the core's API and always reaches the core")
+	}
+	return nil
+}
+
+// probePath is the public path prefix for an HTTP probe's path: the path without its query.
+func probePath(raw string) (string, error) {
+	p, _, _ := strings.Cut(raw, "?")
+	if p == "" || p == "/" {
+		return "", errors.New("it probes \"/\", which would make every path public; probe a dedicated path such as /healthz")
+	}
+	if err := checkPublicPath(p); err != nil {
+		return "", fmt.Errorf("its path %q cannot be made public: %v", raw, err)
+	}
+	return p, nil
+}
+
+// coversPath reports whether prefix covers p on path segment boundaries, as the proxy matches
+// public paths.
+func coversPath(prefix, p string) bool {
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	if len(p) == len(prefix) || strings.HasSuffix(prefix, "/") {
+		return true
+	}
+	c := p[len(prefix)]
+	return c == '/' || c == ';'
+}
+
+// renamePortReferences points the probes and lifecycle hooks of the app container that name
+// the taken-over port at its number: the name now belongs to the proxy, and the kubelet finds
+// a probe's named port only among the ports of the probe's own container.
+func renamePortReferences(c *corev1.Container, port corev1.ContainerPort) {
+	rename := func(p *intstr.IntOrString) {
+		if p.Type == intstr.String && p.StrVal == port.Name {
+			*p = intstr.FromInt32(port.ContainerPort)
+		}
+	}
+	handler := func(h *corev1.ProbeHandler) {
+		if h.HTTPGet != nil {
+			rename(&h.HTTPGet.Port)
+		}
+		if h.TCPSocket != nil {
+			rename(&h.TCPSocket.Port)
+		}
+	}
+	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+		if p != nil {
+			handler(&p.ProbeHandler)
+		}
+	}
+	if c.Lifecycle != nil {
+		for _, h := range []*corev1.LifecycleHandler{c.Lifecycle.PostStart, c.Lifecycle.PreStop} {
+			if h == nil {
+				continue
+			}
+			if h.HTTPGet != nil {
+				rename(&h.HTTPGet.Port)
+			}
+			if h.TCPSocket != nil {
+				rename(&h.TCPSocket.Port)
+			}
+		}
+	}
 }
 
 func proxyResources(pod *corev1.Pod, cfg Config) (corev1.ResourceRequirements, error) {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,7 +22,7 @@ import (
 
 // The pod spec the webhook writes must start a working proxy: this test admits a pod through
 // the real API server, takes the proxy container's environment as the kubelet would give it
-// (the pod IP from the downward API being 127.0.0.1 here), runs the real sidecar binary with it
+// (the pod IP from the downward API being 127.0.0.2 here), runs the real sidecar binary with it
 // in front of an app, against a real core, and sends requests through it.
 func TestTheInjectedConfigurationRunsAWorkingProxy(t *testing.T) {
 	ctx := context.Background()
@@ -31,12 +33,19 @@ func TestTheInjectedConfigurationRunsAWorkingProxy(t *testing.T) {
 	}
 
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			_, _ = io.WriteString(w, "the app is healthy")
+			return
+		}
 		_, _ = io.WriteString(w, "hello "+r.Header.Get("X-Twofold-User-Id"))
 	}))
 	defer app.Close()
 	_, appPort, _ := net.SplitHostPort(app.Listener.Addr().String())
+	portNum, _ := strconv.Atoi(appPort)
 
-	pod := appPod("runs", optIn, tenant(inject.AnnotationPort, appPort, inject.AnnotationPublicPaths, "/public"))
+	// The app declares its port by name and its readiness probe names it, as most apps do.
+	pod := appPod("runs", optIn, tenant(inject.AnnotationPublicPaths, "/public"))
+	pod.Spec.Containers[0].Ports[0].ContainerPort = int32(portNum)
 	if err := env.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +80,25 @@ func TestTheInjectedConfigurationRunsAWorkingProxy(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || token == "" {
 		t.Fatalf("sign-up through the injected proxy: %d", resp.StatusCode)
 	}
+
+	t.Run("the app's readiness probe reaches the app through the proxy, without a session", func(t *testing.T) {
+		// What the kubelet does: resolve the probe's port in the app container, then GET the
+		// pod IP (127.0.0.2 here) on it.
+		app := pod.Spec.Containers[0]
+		port, err := probePort(app, app.ReadinessProbe.HTTPGet.Port)
+		if err != nil {
+			t.Fatalf("the kubelet would fail the probe: %v", err)
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.2:%d%s", port, app.ReadinessProbe.HTTPGet.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(b) != "the app is healthy" {
+			t.Fatalf("probe answered %d %q, want the app's 200", resp.StatusCode, b)
+		}
+	})
 
 	tests := []struct {
 		name   string

@@ -105,6 +105,17 @@ func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy
 	if b := s.Branding; b != nil {
 		cfg.Branding = &config.Branding{AppName: b.AppName, LogoURL: b.LogoURL, PrimaryColor: b.PrimaryColor}
 	}
+	if cs := s.CodeSending; cs != nil {
+		if cs.MaxPerContact != nil {
+			cfg.CodeSending.MaxPerContact = int(*cs.MaxPerContact)
+		}
+		if cs.MaxPerUser != nil {
+			cfg.CodeSending.MaxPerUser = int(*cs.MaxPerUser)
+		}
+		if cfg.CodeSending.WindowSeconds, err = seconds(cs.Window); err != nil {
+			return cfg, fmt.Errorf("codeSending.window: %w", err)
+		}
+	}
 	cfg.MFA, err = combinePolicies(policies)
 	return cfg, err
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
+	"github.com/twofold-dev/twofold/core/config"
 )
 
 func policy(t *testing.T, name, spec string) authv1alpha1.MFAPolicy {
@@ -97,6 +98,33 @@ func TestCombinePolicies(t *testing.T) {
 			b, _ := json.Marshal(got)
 			if string(b) != tt.want {
 				t.Fatalf("combined =\n  %s\nwant\n  %s", b, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileTenantCarriesTheCodeSendingLimits(t *testing.T) {
+	contact, user, window := int32(3), int32(7), authv1alpha1.Duration("30m")
+	tests := []struct {
+		name   string
+		limits *authv1alpha1.CodeSendingLimits
+		want   config.CodeSending
+	}{
+		{"no limits leave the core's defaults", nil, config.CodeSending{}},
+		{"limits given are carried in seconds", &authv1alpha1.CodeSendingLimits{MaxPerContact: &contact, MaxPerUser: &user, Window: &window},
+			config.CodeSending{MaxPerContact: 3, MaxPerUser: 7, WindowSeconds: 1800}},
+		{"a partial block leaves the rest to the defaults", &authv1alpha1.CodeSendingLimits{MaxPerContact: &contact},
+			config.CodeSending{MaxPerContact: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tenant := &authv1alpha1.AuthTenant{Spec: authv1alpha1.AuthTenantSpec{FirstFactors: []authv1alpha1.FactorID{"otp-email"}, CodeSending: tt.limits}}
+			cfg, err := compileTenant(tenant, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.CodeSending != tt.want {
+				t.Fatalf("codeSending = %+v, want %+v", cfg.CodeSending, tt.want)
 			}
 		})
 	}

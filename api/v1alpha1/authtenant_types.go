@@ -71,6 +71,13 @@ type AuthTenantSpec struct {
 	// +optional
 	Branding *Branding `json:"branding,omitempty"`
 
+	// CodeSending limits the sign-in codes and magic links (first or second factor) one email
+	// address or phone number, and one signed-in user, receive in a sliding window, so that
+	// nobody can flood a mailbox or a phone, or open device after device to get more guesses
+	// at a second factor. Defaults: 5 per contact and 5 per user every 15 minutes.
+	// +optional
+	CodeSending *CodeSendingLimits `json:"codeSending,omitempty"`
+
 	// DeletionPolicy says what deleting this object does in the core. Retain (the default)
 	// stops managing the tenant and keeps its configuration and users; Delete removes the
 	// tenant's configuration (users are never deleted by the controller).
@@ -209,6 +216,25 @@ type SessionSettings struct {
 	// CookieSecure marks the cookies Secure. Default true.
 	// +optional
 	CookieSecure *bool `json:"cookieSecure,omitempty"`
+}
+
+// CodeSendingLimits bound the codes and links sent per contact and per user.
+type CodeSendingLimits struct {
+	// MaxPerContact codes to one email address or phone number per window. Default 5.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxPerContact *int32 `json:"maxPerContact,omitempty"`
+	// MaxPerUser second-factor codes to all of one signed-in user's contacts per window.
+	// Default 5.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxPerUser *int32 `json:"maxPerUser,omitempty"`
+	// Window is the sliding window, between 1m and 24h. Default 15m.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="codeSending.window must be a duration between 1m and 24h, such as 15m"
+	Window *Duration `json:"window,omitempty"`
 }
 
 // TOTPSettings tunes TOTP for a tenant. The defaults (6 digits, 30 s, skew 1) are what

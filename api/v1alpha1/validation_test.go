@@ -110,6 +110,16 @@ func TestInvalidObjectsAreRefusedWithAClearMessage(t *testing.T) {
 			want: `Unsupported value: "sms-magic"`,
 		},
 		{
+			name: "a code-sending window longer than a day is refused",
+			doc:  tenantHead + "spec: {firstFactors: [otp-email], codeSending: {window: 48h}}",
+			want: "codeSending.window must be a duration between 1m and 24h",
+		},
+		{
+			name: "a code-sending limit of zero is refused",
+			doc:  tenantHead + "spec: {firstFactors: [otp-email], codeSending: {maxPerContact: 0}}",
+			want: "spec.codeSending.maxPerContact: Invalid value: 0: spec.codeSending.maxPerContact in body should be greater than or equal to 1",
+		},
+		{
 			name: "totp as a first factor is refused",
 			doc:  tenantHead + "spec: {firstFactors: [emailpassword, totp]}",
 			want: "totp cannot be a first factor",

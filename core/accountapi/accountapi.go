@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/google/uuid"
 
 	"github.com/twofold-dev/twofold/core/config"
@@ -87,12 +88,16 @@ type Options struct {
 	Logger  logr.Logger
 	// NewID makes user ids; uuid.NewString when nil.
 	NewID func() string
+	// Registry receives the metrics of code sends and second-factor code entries; a fresh
+	// registry when nil.
+	Registry prometheus.Registerer
 }
 
 // API serves the endpoints; Register adds them to a mux.
 type API struct {
-	opts Options
-	log  logr.Logger
+	opts    Options
+	log     logr.Logger
+	metrics *metrics
 }
 
 // New returns the API.
@@ -115,7 +120,10 @@ func New(opts Options) (*API, error) {
 	if opts.NewID == nil {
 		opts.NewID = uuid.NewString
 	}
-	return &API{opts: opts, log: opts.Logger.WithName("accountapi")}, nil
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	return &API{opts: opts, log: opts.Logger.WithName("accountapi"), metrics: newMetrics(opts.Registry)}, nil
 }
 
 // Register adds every endpoint to mux, with and without the /{tenant} segment.
@@ -256,8 +264,9 @@ func background(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(r.Context()), backgroundSendTimeout)
 }
 
-// DeleteExpired removes passwordless devices whose codes have all expired and expired email
-// verification and password reset tokens; the server's maintenance loop calls it.
+// DeleteExpired removes passwordless devices whose codes have all expired, expired email
+// verification and password reset tokens, and code sends older than any send window; the
+// server's maintenance loop calls it.
 func (a *API) DeleteExpired(ctx context.Context) error {
 	now := a.opts.Clock()
 	devices, err := a.opts.Store.DeletePasswordlessDevicesBefore(ctx, now.Add(-passwordless.CodeLifetime))
@@ -268,8 +277,14 @@ func (a *API) DeleteExpired(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delete expired account tokens: %w", err)
 	}
-	if devices+tokens > 0 {
-		a.log.Info("Deleted expired passwordless devices and account tokens", "devices", devices, "tokens", tokens)
+	// No tenant's send window is longer than MaxCodeWindowSeconds, so older sends count
+	// against nothing.
+	sends, err := a.opts.Store.DeleteSendsBefore(ctx, now.Add(-time.Duration(config.MaxCodeWindowSeconds)*time.Second))
+	if err != nil {
+		return fmt.Errorf("delete old code sends: %w", err)
+	}
+	if devices+tokens+sends > 0 {
+		a.log.Info("Deleted expired passwordless devices, account tokens and code sends", "devices", devices, "tokens", tokens, "sends", sends)
 	}
 	return nil
 }

@@ -174,11 +174,13 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, t tenant.Tenant, d pa
 		return false
 	}
 	if err := sender.Send(r.Context(), msg); err != nil {
+		a.metrics.codes.WithLabelValues(string(ch), "failed").Inc()
 		a.log.Error(err, "Failed to send a sign-in code", "tenant", t.ID, "channel", string(ch))
 		a.opts.API.Audit(r, "Failed to send a sign-in code", t.ID, userID, "delivery_failed", "channel", string(ch))
 		generalError(w, "the sign-in code could not be sent by %s; try again later", channelName(ch))
 		return false
 	}
+	a.metrics.codes.WithLabelValues(string(ch), "sent").Inc()
 	return true
 }
 
@@ -215,6 +217,9 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 	} else if flow, ok = firstFactorFlow(t, ch); !ok {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED",
 			"reason": fmt.Sprintf("signing in with a code by %s is not enabled for tenant %q", channelName(ch), t.ID)})
+		return
+	}
+	if !a.reserveSend(w, r, t, contact, sess.UserID, ch) {
 		return
 	}
 	d, sec, err := passwordless.NewDevice(contact, flow, a.opts.Clock())
@@ -280,6 +285,13 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
+	ch := delivery.Email
+	if d.PhoneNumber != "" {
+		ch = delivery.SMS
+	}
+	if !a.reserveSend(w, r, t, d.Contact, "", ch) {
+		return
+	}
 	if !a.send(w, r, t, d, sec, "") {
 		return
 	}
@@ -323,6 +335,9 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if secondary && !a.reserveFactorAttempt(w, r, t, sess.UserID) {
+		return
+	}
 	now := a.opts.Clock()
 	d, out, err := a.opts.Store.ConsumePasswordlessCode(r.Context(), t.ID, body.PreAuthSessionID, func(d *passwordless.Device) (passwordless.Outcome, error) {
 		return d.Consume(in, now)
@@ -334,6 +349,14 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.internalError(w, r, err)
 		return
+	}
+	if secondary && out.Status == passwordless.StatusOK {
+		if err := a.factorAccepted(r, sess.UserID); err != nil {
+			a.internalError(w, r, err)
+			return
+		}
+	} else if secondary {
+		a.metrics.attempts.WithLabelValues("wrong").Inc()
 	}
 	switch out.Status {
 	case passwordless.StatusIncorrectCode, passwordless.StatusExpiredCode:

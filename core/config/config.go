@@ -59,6 +59,8 @@ type TenantConfig struct {
 	WebsiteBasePath string `json:"websiteBasePath,omitempty"`
 	// TOTP holds the parameters of TOTP devices created for this tenant.
 	TOTP TOTP `json:"totp"`
+	// CodeSending limits the one-time codes and links sent per contact and per user.
+	CodeSending CodeSending `json:"codeSending"`
 	// Branding is shown by the hosted login pages.
 	Branding *Branding `json:"branding,omitempty"`
 	// MFA is the compiled multi-factor policy.
@@ -130,6 +132,27 @@ type Session struct {
 	// CookieSecure defaults to true.
 	CookieSecure *bool `json:"cookieSecure,omitempty"`
 }
+
+// CodeSending limits how many sign-in codes and magic links (first factor or second) one
+// contact and one user receive in a sliding window, so that nobody can flood a phone or a
+// mailbox, or open device after device for more guesses at a second factor.
+type CodeSending struct {
+	// MaxPerContact messages to one email address or phone number per window. Default 5.
+	MaxPerContact int `json:"maxPerContact,omitempty"`
+	// MaxPerUser messages to all of a signed-in user's contacts per window (second-factor
+	// codes). Default 5.
+	MaxPerUser int `json:"maxPerUser,omitempty"`
+	// WindowSeconds is the window's length, between 60 and 86400. Default 900 (15 minutes).
+	WindowSeconds int64 `json:"windowSeconds,omitempty"`
+}
+
+// Defaults and bounds of CodeSending.
+const (
+	DefaultMaxCodesPerContact       = 5
+	DefaultMaxCodesPerUser          = 5
+	DefaultCodeWindowSeconds        = 900
+	MaxCodeWindowSeconds      int64 = 86400
+)
 
 // TOTP holds TOTP device parameters.
 type TOTP struct {

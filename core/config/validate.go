@@ -128,6 +128,16 @@ func (c TenantConfig) Normalize() TenantConfig {
 	if out.TOTP.Skew == 0 {
 		out.TOTP.Skew = 1
 	}
+	cs := &out.CodeSending
+	if cs.MaxPerContact == 0 {
+		cs.MaxPerContact = DefaultMaxCodesPerContact
+	}
+	if cs.MaxPerUser == 0 {
+		cs.MaxPerUser = DefaultMaxCodesPerUser
+	}
+	if cs.WindowSeconds == 0 {
+		cs.WindowSeconds = DefaultCodeWindowSeconds
+	}
 	if out.MFA.Enforcement == "" {
 		out.MFA.Enforcement = EnforcementRequired
 	}
@@ -250,6 +260,16 @@ func (c TenantConfig) Validate() error {
 	}
 	if t.Skew < 0 || t.Skew > 5 {
 		return invalid("totp.skew", "%d is not between 0 and 5", t.Skew)
+	}
+	cs := c.CodeSending
+	if cs.MaxPerContact < 1 || cs.MaxPerContact > 100 {
+		return invalid("codeSending.maxPerContact", "%d is not between 1 and 100", cs.MaxPerContact)
+	}
+	if cs.MaxPerUser < 1 || cs.MaxPerUser > 100 {
+		return invalid("codeSending.maxPerUser", "%d is not between 1 and 100", cs.MaxPerUser)
+	}
+	if cs.WindowSeconds < 60 || cs.WindowSeconds > MaxCodeWindowSeconds {
+		return invalid("codeSending.windowSeconds", "%d is not between 60 and %d", cs.WindowSeconds, MaxCodeWindowSeconds)
 	}
 	return c.MFA.validate()
 }

@@ -458,4 +458,14 @@ func TestMaintenanceDeletesExpiredDevicesAndTokens(t *testing.T) {
 	if _, tk := rows(); tk {
 		t.Fatalf("the reset token outlived its hour")
 	}
+	if strings.Contains(h.snapshot(), "code_sends: 0 rows") {
+		t.Fatalf("the code send was forgotten before a day passed: a send window may be a day long")
+	}
+	h.clock.Advance(24 * time.Hour)
+	if err := h.srv.Maintain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h.snapshot(), "code_sends: 0 rows") {
+		t.Fatalf("a code send outlived the longest send window")
+	}
 }

@@ -105,6 +105,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
 	s := &Server{Store: opts.Store, opts: opts}
 	s.Tenants = tenant.New(opts.Store, opts.Clock)
 	s.Tenants.CheckDestination = opts.Outbound.CheckURL
@@ -168,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
-		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger,
+		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger, Registry: opts.Registry,
 		Senders: deliverytenant.NewBuilder(opts.Outbound).FromConfig})
 	if err != nil {
 		return nil, err

@@ -106,6 +106,10 @@ type MFA interface {
 	GetMFAStatus(ctx context.Context, userID string) (MFAStatus, error)
 	// GetAttemptLimit returns the user's failed-attempt state (zero when none is stored).
 	GetAttemptLimit(ctx context.Context, userID string) (AttemptLimit, error)
+	// UpdateAttemptLimit replaces the user's failed-attempt state with update's answer, which
+	// receives the current state inside the transaction (passwordless second-factor codes
+	// share the lockout this way). ErrNotFound when the user is unknown.
+	UpdateAttemptLimit(ctx context.Context, userID string, update func(AttemptLimit) AttemptLimit) (AttemptLimit, error)
 	// MFAPolicyStart returns when the tenant's MFA policy first applied to the user,
 	// recording now when it never did. ErrNotFound when the user is unknown.
 	MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error)

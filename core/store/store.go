@@ -54,6 +54,7 @@ type Store interface {
 	MFA
 	AccountFlows
 	SignInThrottle
+	SendLimiter
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("mfa", func(t *testing.T) { testMFA(t, fresh) })
 	t.Run("account flows", func(t *testing.T) { testAccountFlows(t, fresh) })
 	t.Run("sign-in throttle", func(t *testing.T) { testSignInThrottle(t, fresh) })
+	t.Run("send limits", func(t *testing.T) { testSendLimits(t, fresh) })
 }
 
 // must turns a (value, error) result into a function that fails the test on the error.

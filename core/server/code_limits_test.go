@@ -1,0 +1,166 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/totp"
+)
+
+// One contact receives a bounded number of codes: asking for thirty sent five, and the rest
+// were refused in the FDI's GENERAL_ERROR shape with retryAfterMs, so nobody can flood a
+// mailbox or a phone (toll fraud) through the core.
+func TestCodesToOneContactStopAtItsSendLimit(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	ask := func(to string) response {
+		return h.do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": to})
+	}
+	var created map[string]any
+	sent, refused := 0, 0
+	for i := range 30 {
+		h.clock.Advance(time.Second)
+		r := ask("victim@example.com")
+		switch m := r.json(t); m["status"] {
+		case "OK":
+			sent++
+			created = m
+		case "GENERAL_ERROR":
+			refused++
+			if ms, _ := m["retryAfterMs"].(float64); ms <= 0 || ms > float64(15*time.Minute/time.Millisecond) {
+				t.Fatalf("request %d: retryAfterMs = %v, want the time until the oldest send leaves the 15-minute window", i+1, m["retryAfterMs"])
+			}
+			if !strings.Contains(m["message"].(string), "Too many codes were sent to this email address") {
+				t.Fatalf("request %d: message = %q", i+1, m["message"])
+			}
+		default:
+			t.Fatalf("request %d = %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if sent != 5 || refused != 25 || mails.count() != 5 {
+		t.Fatalf("%d sent, %d refused, %d emails delivered; want 5, 25, 5", sent, refused, mails.count())
+	}
+	t.Run("a resend counts against the same contact", func(t *testing.T) {
+		r := h.do("POST", "/auth"+tp+"/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+		mustStatus(t, r, http.StatusOK, "GENERAL_ERROR")
+		if mails.count() != 5 {
+			t.Fatalf("the resend delivered an email")
+		}
+	})
+	t.Run("another contact is not refused", func(t *testing.T) {
+		mustStatus(t, ask("someone@example.com"), http.StatusOK, "OK")
+	})
+	t.Run("the contact receives codes again once its first sends leave the window", func(t *testing.T) {
+		h.clock.Advance(15 * time.Minute)
+		mustStatus(t, ask("victim@example.com"), http.StatusOK, "OK")
+	})
+	t.Run("the refusals are counted in the metrics", func(t *testing.T) {
+		metrics := string(h.do("GET", "/metrics", nil).Body)
+		for _, want := range []string{
+			`twofold_core_codes_sent_total{channel="email",outcome="limited"} 26`,
+			`twofold_core_codes_sent_total{channel="email",outcome="sent"} 7`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Fatalf("metrics lack %s", want)
+			}
+		}
+	})
+}
+
+func TestATenantSetsItsOwnSendLimit(t *testing.T) {
+	h := newHarness(t)
+	_, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`, `"codeSending":{"maxPerContact":2,"windowSeconds":60}`)
+	for i, want := range []string{"OK", "OK", "GENERAL_ERROR"} {
+		if got := h.do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": "a@example.com"}).json(t)["status"]; got != want {
+			t.Fatalf("code %d = %v, want %s", i+1, got, want)
+		}
+	}
+	h.clock.Advance(time.Minute)
+	mustStatus(t, h.do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": "a@example.com"}), http.StatusOK, "OK")
+
+	for _, tt := range []struct{ name, block, field string }{
+		{"a negative limit is refused", `"codeSending":{"maxPerContact":-1}`, "codeSending.maxPerContact"},
+		{"a window longer than a day is refused", `"codeSending":{"windowSeconds":90000}`, "codeSending.windowSeconds"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.admin("PUT", "/admin/v1/tenants/acme", `{"firstFactors":["otp-email"],`+tt.block+`}`)
+			if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), tt.field) {
+				t.Fatalf("PUT = %d %s, want 400 naming %s", r.Status, r.Body, tt.field)
+			}
+		})
+	}
+}
+
+// Someone who knows a user's password used to get five more guesses at the otp-email second
+// factor with every device (every code sent). Wrong codes now count in the user's lockout that
+// TOTP and recovery codes share: five wrong codes lock the user, whatever the device.
+func TestAPersonWhoKnowsThePasswordCannotGrindTheEmailCodeByOpeningDevices(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"mfa":{"requirement":["otp-email"]}`, `"codeSending":{"maxPerContact":20,"maxPerUser":20}`)
+	ada := h.signUpMFA(tp, "ada@example.com")
+	created := mustStatus(t, ada.secondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
+	mustStatus(t, ada.consumeSecondary(created, mails.last(t, "ada@example.com").code(t)), http.StatusOK, "OK")
+	userID := payloadOf(t, ada.access)["sub"].(string)
+
+	attacker := ada.signIn()
+	wrong, locked := 0, false
+	var last map[string]any
+	for device := 0; device < 4 && !locked; device++ {
+		last = mustStatus(t, attacker.secondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
+		for guess := 0; guess < 3 && !locked; guess++ {
+			m := attacker.consumeSecondary(last, fmt.Sprintf("%06d", 100000+device*10+guess)).json(t)
+			switch m["status"] {
+			case "INCORRECT_USER_INPUT_CODE_ERROR":
+				wrong++
+			case "GENERAL_ERROR":
+				if m["retryAfterMs"] == nil {
+					t.Fatalf("the lockout does not say when to retry: %v", m)
+				}
+				locked = true
+			default:
+				t.Fatalf("guess = %v", m)
+			}
+		}
+	}
+	if !locked || wrong != totp.MaxFailures {
+		t.Fatalf("%d wrong codes were evaluated before the lockout (locked: %v), want %d", wrong, locked, totp.MaxFailures)
+	}
+	if l, err := h.srv.Store.GetAttemptLimit(context.Background(), userID); err != nil || l.LockedUntil.IsZero() {
+		t.Fatalf("the user's shared MFA lockout = %+v, %v; want locked, so TOTP and recovery codes are refused too", l, err)
+	}
+	t.Run("even the right code is refused while the user is locked", func(t *testing.T) {
+		r := attacker.consumeSecondary(last, mails.last(t, "ada@example.com").code(t))
+		mustStatus(t, r, http.StatusOK, "GENERAL_ERROR")
+		attacker.wantV(false)
+	})
+	t.Run("after the lockout the right code is accepted and the count starts again", func(t *testing.T) {
+		h.clock.Advance(totp.LockDuration)
+		again := ada.signIn()
+		created := mustStatus(t, again.secondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
+		mustStatus(t, again.consumeSecondary(created, mails.last(t, "ada@example.com").code(t)), http.StatusOK, "OK")
+		again.wantV(true)
+		if l, _ := h.srv.Store.GetAttemptLimit(context.Background(), userID); l.Failures != 0 {
+			t.Fatalf("failures after a right code = %d, want 0", l.Failures)
+		}
+	})
+}
+
+func TestOneUsersSecondFactorCodesAreLimitedOverAllTheirContacts(t *testing.T) {
+	h := newHarness(t)
+	_, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"mfa":{"requirement":[{"oneOf":["otp-email","totp"]}]}`, `"codeSending":{"maxPerContact":10,"maxPerUser":3}`)
+	ada := h.signUpMFA(tp, "ada@example.com")
+	for i, want := range []string{"OK", "OK", "OK", "GENERAL_ERROR"} {
+		r := ada.secondaryCode(map[string]any{"email": "ada@example.com"})
+		if got := r.json(t)["status"]; got != want {
+			t.Fatalf("second-factor code %d = %v, want %s: %s", i+1, got, want, r.Body)
+		}
+	}
+}

@@ -5,6 +5,9 @@
 // With no flags it serves on :3567 from the SQLite file twofold.db in the working directory;
 // a postgres:// or postgresql:// URL as the database serves from PostgreSQL instead, which
 // several replicas can share.
+//
+// `twofold-core prepare-data -dir /data` instead hands the SQLite folder to the user the core
+// runs as, for volumes the kubelet does not apply fsGroup to (see datadir.go).
 package main
 
 import (
@@ -50,6 +53,9 @@ type settings struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == prepareDataCommand {
+		os.Exit(prepareDataMain(os.Args[2:], os.Stderr))
+	}
 	var s settings
 	flag.StringVar(&s.addr, "addr", env("TWOFOLD_ADDR", ":3567"), "address to listen on (TWOFOLD_ADDR)")
 	flag.StringVar(&s.database, "database", env("TWOFOLD_DATABASE", "twofold.db"), "SQLite database file, or a postgres:// URL for PostgreSQL (TWOFOLD_DATABASE)")
@@ -117,8 +123,8 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	if isPostgres {
 		st, err = postgres.Open(ctx, s.database)
 		database = redact(s.database)
-	} else {
-		st, err = sqlite.Open(ctx, s.database)
+	} else if st, err = sqlite.Open(ctx, s.database); err != nil {
+		err = explainOpenError(s.database, err)
 	}
 	if err != nil {
 		ln.Close()

@@ -74,6 +74,7 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 		upstream     = fs.String("upstream", env("TWOFOLD_UPSTREAM", ""), "app URL, e.g. http://127.0.0.1:8081 (TWOFOLD_UPSTREAM)")
 		appPort      = fs.String("app-port", env("TWOFOLD_APP_PORT", ""), "app port on 127.0.0.1, instead of -upstream (TWOFOLD_APP_PORT)")
 		issuer       = fs.String("issuer", env("TWOFOLD_ISSUER", ""), "expected token issuer; empty uses the feed's (TWOFOLD_ISSUER)")
+		extraTenants = fs.String("extra-auth-tenants", env("TWOFOLD_EXTRA_AUTH_TENANTS", ""), "comma-separated tenants besides -tenant whose /auth/<tenantId>/ sign-in paths are served on this origin (TWOFOLD_EXTRA_AUTH_TENANTS)")
 		publicPaths  = fs.String("public-paths", env("TWOFOLD_PUBLIC_PATHS", ""), "comma-separated path prefixes served without a session (TWOFOLD_PUBLIC_PATHS)")
 		pollInterval = fs.String("poll-interval", env("TWOFOLD_POLL_INTERVAL", proxy.DefaultPollInterval.String()), "enforcement feed poll interval (TWOFOLD_POLL_INTERVAL)")
 		jwksRefresh  = fs.String("jwks-refresh-interval", env("TWOFOLD_JWKS_REFRESH_INTERVAL", proxy.DefaultJWKSRefreshInterval.String()), "periodic JWKS refetch (TWOFOLD_JWKS_REFRESH_INTERVAL)")
@@ -148,6 +149,11 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 	s.proxy.Issuer = *issuer
 	s.proxy.TokenCacheSize = n
 	s.proxy.SkipAuthPreflight = *skipPreflight
+	for _, id := range strings.Split(*extraTenants, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			s.proxy.ExtraAuthTenants = append(s.proxy.ExtraAuthTenants, id)
+		}
+	}
 	for _, p := range strings.Split(*publicPaths, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			s.proxy.PublicPaths = append(s.proxy.PublicPaths, p)

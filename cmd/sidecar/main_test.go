@@ -23,11 +23,12 @@ import (
 
 func TestSettingsComeFromTheEnvironmentAndFlags(t *testing.T) {
 	env := map[string]string{
-		"TWOFOLD_CORE_URL":      "http://core:3567",
-		"TWOFOLD_TENANT":        "acme",
-		"TWOFOLD_APP_PORT":      "8081",
-		"TWOFOLD_PUBLIC_PATHS":  "/healthz, /static/ ,",
-		"TWOFOLD_POLL_INTERVAL": "2s",
+		"TWOFOLD_CORE_URL":           "http://core:3567",
+		"TWOFOLD_TENANT":             "acme",
+		"TWOFOLD_APP_PORT":           "8081",
+		"TWOFOLD_PUBLIC_PATHS":       "/healthz, /static/ ,",
+		"TWOFOLD_POLL_INTERVAL":      "2s",
+		"TWOFOLD_EXTRA_AUTH_TENANTS": "public, beta",
 	}
 	s, err := parseSettings([]string{"-listen", ":9000"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
@@ -35,6 +36,9 @@ func TestSettingsComeFromTheEnvironmentAndFlags(t *testing.T) {
 	}
 	if s.proxy.CoreURL != "http://core:3567" || s.proxy.Tenant != "acme" || s.proxy.Upstream != "http://127.0.0.1:8081" {
 		t.Errorf("proxy options %+v", s.proxy)
+	}
+	if !slices.Equal(s.proxy.ExtraAuthTenants, []string{"public", "beta"}) {
+		t.Errorf("extra auth tenants %q", s.proxy.ExtraAuthTenants)
 	}
 	if !slices.Equal(s.proxy.PublicPaths, []string{"/healthz", "/static/"}) {
 		t.Errorf("public paths %q", s.proxy.PublicPaths)

@@ -7,6 +7,9 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+
 	"github.com/twofold-dev/twofold/core/mfa"
 )
 
@@ -214,8 +217,10 @@ type TenantList struct {
 	Tenants []TenantState `json:"tenants"`
 }
 
-// EnforcementVersion is the v of the enforcement feed this package describes.
-const EnforcementVersion = 1
+// EnforcementVersion is the v of the enforcement feed this package describes. Version 2
+// lists revoked sessions by SessionHandleHash instead of by handle; a sidecar refuses a
+// feed of any other version and keeps enforcing the last one it accepted.
+const EnforcementVersion = 2
 
 // Enforcement is the read-only feed a sidecar polls: GET /auth/{tenantId}/enforcement.
 type Enforcement struct {
@@ -238,10 +243,20 @@ type EnforcementMFA struct {
 	Routes              []Route         `json:"routes"`
 }
 
-// RevokedSession is a session revoked within the last access-token lifetime.
+// RevokedSession is a session revoked within the last access-token lifetime. The feed is
+// readable without credentials, so it names the session by SessionHandleHash, never by its
+// handle.
 type RevokedSession struct {
-	Handle    string `json:"handle"`
-	RevokedAt int64  `json:"revokedAt"`
+	HandleHash string `json:"handleHash"`
+	RevokedAt  int64  `json:"revokedAt"`
+}
+
+// SessionHandleHash is how the enforcement feed names a session: the unpadded base64url
+// SHA-256 of its handle (43 characters). A sidecar hashes the sessionHandle of a verified
+// token once and compares; the feed itself reveals no handle.
+func SessionHandleHash(handle string) string {
+	sum := sha256.Sum256([]byte(handle))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // HostedUI tells a sidecar where to send browsers that need to sign in or complete MFA.

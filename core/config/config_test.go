@@ -114,7 +114,7 @@ func TestValidateTenantID(t *testing.T) {
 func TestEnforcementNeverHasNullLists(t *testing.T) {
 	e := TenantConfig{}.Normalize().Enforcement("public", 3, "https://core/auth", nil)
 	b, _ := json.Marshal(e)
-	for _, want := range []string{`"requirement":[]`, `"routes":[]`, `"revokedSessions":[]`, `"v":1`, `"configVersion":3`, `"signIn":"/auth/signin"`} {
+	for _, want := range []string{`"requirement":[]`, `"routes":[]`, `"revokedSessions":[]`, `"v":2`, `"configVersion":3`, `"signIn":"/auth/signin"`} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("enforcement %s lacks %s", b, want)
 		}

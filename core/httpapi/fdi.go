@@ -541,7 +541,7 @@ func (a *API) enforcement(w http.ResponseWriter, r *http.Request) {
 	}
 	list := make([]config.RevokedSession, 0, len(revoked))
 	for _, s := range revoked {
-		list = append(list, config.RevokedSession{Handle: s.Handle, RevokedAt: s.RevokedAt.Unix()})
+		list = append(list, config.RevokedSession{HandleHash: config.SessionHandleHash(s.Handle), RevokedAt: s.RevokedAt.Unix()})
 	}
 	feed := t.Config.Enforcement(t.ID, t.Version, a.opts.Sessions.Issuer(), list)
 	body, err := json.Marshal(feed)

@@ -15,6 +15,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -101,7 +102,7 @@ func TestReusingARotatedRefreshTokenIsTheft(t *testing.T) {
 	}
 	feed := h.do("GET", "/auth/public/enforcement", nil).json(t)
 	revoked := feed["revokedSessions"].([]any)
-	if len(revoked) != 1 || revoked[0].(map[string]any)["handle"] != handle {
+	if len(revoked) != 1 || revoked[0].(map[string]any)["handleHash"] != config.SessionHandleHash(handle) {
 		t.Fatalf("the enforcement feed does not list the stolen session: %v", revoked)
 	}
 }

@@ -103,7 +103,7 @@ func TestRevokedSessionIsRefusedOnceTheFeedListsIt(t *testing.T) {
 		t.Fatalf("before revocation: %d %s", r.status, r.body)
 	}
 	if err := e.core.Update(func(en *config.Enforcement) {
-		en.RevokedSessions = []config.RevokedSession{{Handle: "handle-1", RevokedAt: e.clock.Now().Unix()}}
+		en.RevokedSessions = []config.RevokedSession{{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()}}
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"sync"
 
+	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/mfa"
 )
 
@@ -13,9 +14,12 @@ type session struct {
 	userID string
 	tenant string
 	handle string
-	issuer string
-	exp    int64 // unix seconds
-	claim  mfa.Claim
+	// handleHash is how the feed names the session (config.SessionHandleHash), computed
+	// once per verified token, not per request.
+	handleHash string
+	issuer     string
+	exp        int64 // unix seconds
+	claim      mfa.Claim
 	// ev is the st-ev claim's v; nil when the token has none.
 	ev      *bool
 	factors string // sorted, comma-separated completed factor ids
@@ -29,13 +33,14 @@ type session struct {
 
 func newSession(c *jwtClaims, kid string, key *rsa.PublicKey) *session {
 	s := &session{
-		kid:    kid,
-		key:    key,
-		userID: c.Sub,
-		tenant: c.TenantID,
-		handle: c.SessionHandle,
-		issuer: c.Iss,
-		exp:    *c.Exp,
+		kid:        kid,
+		key:        key,
+		userID:     c.Sub,
+		tenant:     c.TenantID,
+		handle:     c.SessionHandle,
+		handleHash: config.SessionHandleHash(c.SessionHandle),
+		issuer:     c.Iss,
+		exp:        *c.Exp,
 	}
 	if c.EV != nil {
 		s.ev = c.EV.V

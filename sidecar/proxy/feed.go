@@ -37,8 +37,8 @@ type policy struct {
 	required    bool
 	requirement mfa.Requirement
 	maxAge      time.Duration
-	routes      []route // longest prefix first
-	revoked     map[string]struct{}
+	routes      []route             // longest prefix first
+	revoked     map[string]struct{} // by config.SessionHandleHash
 	// emailVerification requires st-ev.v to be true (the tenant's emailVerification is REQUIRED).
 	emailVerification bool
 	signIn            string
@@ -48,7 +48,7 @@ type policy struct {
 
 // isRevoked reports whether the feed lists the session as revoked.
 func (p *policy) isRevoked(s *session) bool {
-	_, revoked := p.revoked[s.handle]
+	_, revoked := p.revoked[s.handleHash]
 	return revoked
 }
 
@@ -122,8 +122,11 @@ func compilePolicy(e *config.Enforcement, tenant string) (*policy, error) {
 	if isSafeReturnPath(e.HostedUI.VerifyEmail) {
 		p.verifyEmail = e.HostedUI.VerifyEmail
 	}
-	for _, r := range e.RevokedSessions {
-		p.revoked[r.Handle] = struct{}{}
+	for i, r := range e.RevokedSessions {
+		if r.HandleHash == "" {
+			return nil, fmt.Errorf("%w: revoked session %d has no handleHash", ErrFeed, i)
+		}
+		p.revoked[r.HandleHash] = struct{}{}
 	}
 	for i, r := range e.MFA.Routes {
 		if !strings.HasPrefix(r.PathPrefix, "/") {

@@ -53,7 +53,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if isCleanPath(r.URL.Path) && hasPathPrefix(r.URL.Path, "/auth") {
 		p.metrics.observe(OutcomeAuth, time.Since(start))
-		p.core.ServeHTTP(w, r)
+		p.serveAuth(w, r)
 		return
 	}
 	d := p.decide(r)

@@ -393,7 +393,7 @@ func TestUpgradedConnectionsEndWithTheirSession(t *testing.T) {
 			name: "a tunnel is closed once the feed lists its session as revoked",
 			end: func(t *testing.T, e *env) {
 				if err := e.core.Update(func(en *config.Enforcement) {
-					en.RevokedSessions = []config.RevokedSession{{Handle: "handle-1", RevokedAt: e.clock.Now().Unix()}}
+					en.RevokedSessions = []config.RevokedSession{{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()}}
 				}); err != nil {
 					t.Fatal(err)
 				}
@@ -450,5 +450,90 @@ func TestAnUpgradedConnectionOutlivesTheServersReadTimeout(t *testing.T) {
 		if !c.echoes(t) {
 			t.Fatal("the read timeout ended the tunnel")
 		}
+	}
+}
+
+func TestAuthPathsReachTheSidecarsOwnTenant(t *testing.T) {
+	e := newEnv(t, func(o *proxy.Options) { o.ExtraAuthTenants = []string{"beta"} }) // tenant acme
+	tests := []struct {
+		name, method, path string
+		status             int
+		corePath           string // the path the core saw, when it was reached
+	}{
+		{"a tenant-less sign-up goes to the sidecar's tenant", "POST", "/auth/signup", 200, "/auth/acme/signup"},
+		{"a tenant-less hosted sign-in page goes to the sidecar's tenant", "GET", "/auth/signin?tenantId=other", 200, "/auth/acme/signin"},
+		{"a tenant-less passwordless code goes to the sidecar's tenant", "POST", "/auth/signinup/code/consume", 200, "/auth/acme/signinup/code/consume"},
+		{"a tenant-less email verification goes to the sidecar's tenant", "POST", "/auth/user/email/verify", 200, "/auth/acme/user/email/verify"},
+		{"the sidecar's own tenant segment passes unchanged", "POST", "/auth/acme/signin", 200, "/auth/acme/signin"},
+		{"an extra tenant's segment passes unchanged", "POST", "/auth/beta/signup", 200, "/auth/beta/signup"},
+		{"another tenant's sign-up is refused", "POST", "/auth/other/signup", 404, ""},
+		{"the public tenant's sign-in is refused on another tenant's origin", "POST", "/auth/public/signin", 404, ""},
+		{"another tenant's password reset is refused", "POST", "/auth/other/user/password/reset/token", 404, ""},
+		{"session refresh is not tenant-scoped", "POST", "/auth/session/refresh", 200, "/auth/session/refresh"},
+		{"the JWKS is not tenant-scoped", "GET", "/auth/jwt/jwks.json", 200, ""},
+		{"the MFA endpoints are not tenant-scoped", "PUT", "/auth/mfa/info", 200, "/auth/mfa/info"},
+		{"the user's MFA settings are not mistaken for a tenant", "GET", "/auth/user/mfa", 200, "/auth/user/mfa"},
+		{"the hosted UI's assets are not tenant-scoped", "GET", "/auth/ui/static/app.css", 200, "/auth/ui/static/app.css"},
+		{"another tenant's enforcement feed is not a sign-in path", "GET", "/auth/other/enforcement", 200, "/auth/other/enforcement"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.core.OtherRequests.Load()
+			r := e.do(e.request(tc.method, tc.path))
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d (%s)", r.status, tc.status, r.body)
+			}
+			if tc.status == 404 {
+				var body map[string]string
+				if err := json.Unmarshal([]byte(r.body), &body); err != nil || !strings.Contains(body["message"], "acme") {
+					t.Errorf("refusal body %q, want a JSON message naming the served tenant", r.body)
+				}
+				if n := e.core.OtherRequests.Load(); n != before {
+					t.Error("the refused request reached the core")
+				}
+				return
+			}
+			if tc.corePath != "" {
+				var got struct {
+					Path string `json:"path"`
+				}
+				if err := json.Unmarshal([]byte(r.body), &got); err != nil || got.Path != tc.corePath {
+					t.Errorf("the core saw %s, want path %s", r.body, tc.corePath)
+				}
+			}
+		})
+	}
+}
+
+func TestAFeedOfAnotherVersionOrWithoutHashesIsRefusedAndTheLastOneKept(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(en *config.Enforcement)
+		want   string
+	}{
+		{"a version 1 feed of an older core is refused", func(en *config.Enforcement) { en.V = 1 }, "version 1"},
+		{"a revoked session without a hash is refused", func(en *config.Enforcement) {
+			en.RevokedSessions = []config.RevokedSession{{RevokedAt: 1}}
+		}, "no handleHash"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if err := e.core.Update(func(en *config.Enforcement) {
+				en.RevokedSessions = []config.RevokedSession{{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: 1}}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.refresh()
+			if err := e.core.Update(tc.change); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.proxy.Refresh(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Refresh: %v, want an error mentioning %q", err, tc.want)
+			}
+			if r := e.get("/", bearer(e.token())...); r.status != 401 {
+				t.Errorf("the revocation of the last good feed no longer holds: %d %s", r.status, r.body)
+			}
+		})
 	}
 }

@@ -67,6 +67,10 @@ type Options struct {
 	// PublicPaths are path prefixes (segment-aware) that pass without a token, for health
 	// checks and static assets; they work even before the core has been reached.
 	PublicPaths []string
+	// ExtraAuthTenants are tenants besides Tenant whose /auth/<tenantId>/... sign-in
+	// endpoints and pages are forwarded to the core; those of any other tenant are refused
+	// with 404, so this app's origin serves no other tenant's sign-in.
+	ExtraAuthTenants []string
 	// SkipAuthPreflight lets CORS preflight requests (OPTIONS with Origin and
 	// Access-Control-Request-Method) reach the app without a token: browsers never send
 	// credentials on a preflight, so a cross-origin frontend needs this. Off by default,
@@ -96,6 +100,7 @@ type Options struct {
 // core (keys and enforcement feed) current.
 type Proxy struct {
 	tenant       string
+	extraTenants map[string]bool
 	issuer       string
 	publicPaths  []string
 	preflight    bool
@@ -163,6 +168,19 @@ func New(opts Options) (*Proxy, error) {
 			return nil, fmt.Errorf("public path %q: /auth/ is the core's and always forwarded", pp)
 		}
 		p.publicPaths = append(p.publicPaths, pp)
+	}
+	for _, id := range opts.ExtraAuthTenants {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		if strings.ContainsAny(id, "/%;?#\\ ") {
+			return nil, fmt.Errorf("extra auth tenant %q: a tenant id is one path segment", id)
+		}
+		if p.extraTenants == nil {
+			p.extraTenants = make(map[string]bool)
+		}
+		p.extraTenants[id] = true
 	}
 	cacheSize := opts.TokenCacheSize
 	if cacheSize <= 0 {
@@ -311,7 +329,8 @@ func (p *Proxy) upstreamError(name string) func(http.ResponseWriter, *http.Reque
 		if name == "core" {
 			// The SDKs and the hosted pages read a JSON message; an empty 502 reads as a
 			// broken app rather than an auth service that is briefly away.
-			writeJSONError(w, http.StatusServiceUnavailable, bodyCoreUnavailable)
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, bodyCoreUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusBadGateway)
@@ -321,12 +340,11 @@ func (p *Proxy) upstreamError(name string) func(http.ResponseWriter, *http.Reque
 // bodyCoreUnavailable answers /auth/ requests while the core cannot be reached.
 var bodyCoreUnavailable = []byte(`{"message":"the authentication service is unavailable; try again shortly"}`)
 
-// writeJSONError writes a refusal the client may retry after a second.
-func writeJSONError(w http.ResponseWriter, status int, body []byte) {
+// writeJSON writes a JSON answer of the sidecar's own that no cache may keep.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Retry-After", "1")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -352,7 +352,7 @@ func TestRequestsAreDecided(t *testing.T) {
 		{
 			name: "requests under /auth/ go to the core with X-Twofold headers stripped",
 			req: func(t *testing.T, e *env) *http.Request {
-				return e.request("POST", "/auth/signin", "X-Twofold-User-Id", "admin", "x-twofold-session", "s")
+				return e.request("POST", "/auth/session/refresh", "X-Twofold-User-Id", "admin", "x-twofold-session", "s")
 			},
 			status: 200,
 			check: func(t *testing.T, e *env, r response) {
@@ -364,7 +364,7 @@ func TestRequestsAreDecided(t *testing.T) {
 				if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 					t.Fatal(err)
 				}
-				if !got.Core || got.Path != "/auth/signin" || len(got.TwofoldHeaders) != 0 {
+				if !got.Core || got.Path != "/auth/session/refresh" || len(got.TwofoldHeaders) != 0 {
 					t.Errorf("core saw %+v", got)
 				}
 			},
@@ -445,7 +445,7 @@ func TestRunPollsTheFeedAndAppliesChanges(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, func() bool { return e.core.FeedNotModified.Load() >= 2 })
 	if err := e.core.Update(func(en *config.Enforcement) {
-		en.RevokedSessions = append(en.RevokedSessions, config.RevokedSession{Handle: "handle-1", RevokedAt: e.clock.Now().Unix()})
+		en.RevokedSessions = append(en.RevokedSessions, config.RevokedSession{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()})
 	}); err != nil {
 		t.Fatal(err)
 	}

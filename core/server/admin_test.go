@@ -213,7 +213,7 @@ func TestEnforcementFeed(t *testing.T) {
 	}
 	etag := r.Header.Get("ETag")
 	t.Run("the feed carries the tenant's policy and a strong ETag", func(t *testing.T) {
-		if feed.V != 1 || feed.TenantID != "acme" || feed.ConfigVersion != 1 || feed.Issuer != h.srv.Sessions.Issuer() ||
+		if feed.V != config.EnforcementVersion || feed.TenantID != "acme" || feed.ConfigVersion != 1 || feed.Issuer != h.srv.Sessions.Issuer() ||
 			feed.AccessTokenLifetimeSeconds != 600 || len(feed.MFA.Requirement) != 1 || len(feed.MFA.Routes) != 2 || feed.MFA.MaxFactorAgeSeconds != 3600 {
 			t.Fatalf("feed = %+v", feed)
 		}
@@ -232,12 +232,12 @@ func TestEnforcementFeed(t *testing.T) {
 		handle := payloadOf(t, s.Header.Get("st-access-token"))["sessionHandle"].(string)
 		mustStatus(t, h.do("POST", "/auth/signout", nil, "Authorization", "Bearer "+s.Header.Get("st-access-token")), 200, "OK")
 		r := h.do("GET", "/auth/acme/enforcement", nil, "If-None-Match", etag)
-		if r.Status != 200 || !strings.Contains(string(r.Body), handle) {
+		if r.Status != 200 || !strings.Contains(string(r.Body), config.SessionHandleHash(handle)) {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 		h.clock.Advance(601 * time.Second)
 		r = h.do("GET", "/auth/acme/enforcement", nil)
-		if strings.Contains(string(r.Body), handle) {
+		if strings.Contains(string(r.Body), config.SessionHandleHash(handle)) {
 			t.Fatalf("a revocation older than the access-token lifetime is still listed")
 		}
 	})

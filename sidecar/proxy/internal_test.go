@@ -187,3 +187,27 @@ func newRequest(authorization, cookie string) (*http.Request, error) {
 	}
 	return r, nil
 }
+
+func TestStrippingIdentityHeadersAllocatesNothing(t *testing.T) {
+	h := http.Header{
+		"Accept": {"*/*"}, "Authorization": {"Bearer x"}, "Cookie": {"a=b"}, "User-Agent": {"test"},
+		"X-Request-Id": {"1"}, "X_forwarded_for": {"10.0.0.1"}, "X-Twofold": {"short"},
+	}
+	if n := testing.AllocsPerRun(100, func() { stripIdentity(h) }); n != 0 {
+		t.Errorf("stripIdentity allocated %v times per request", n)
+	}
+	if len(h) != 7 {
+		t.Errorf("headers that are not identity headers were deleted: %v", h)
+	}
+	for _, tc := range []struct {
+		name string
+		is   bool
+	}{
+		{"X-Twofold-User-Id", true}, {"x_twofold_user_id", true}, {"X_TWOFOLD-", true},
+		{"X-Twofold", false}, {"X-Twofolder-Id", false}, {"Y-Twofold-User-Id", false}, {"X.Twofold-User-Id", false},
+	} {
+		if got := isIdentityHeader(tc.name); got != tc.is {
+			t.Errorf("isIdentityHeader(%q) = %v, want %v", tc.name, got, tc.is)
+		}
+	}
+}

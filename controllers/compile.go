@@ -105,6 +105,9 @@ func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy
 	if b := s.Branding; b != nil {
 		cfg.Branding = &config.Branding{AppName: b.AppName, LogoURL: b.LogoURL, PrimaryColor: b.PrimaryColor}
 	}
+	if s.OTPEmail != nil {
+		cfg.OTPEmail.AllowNewAddresses = s.OTPEmail.AllowNewAddresses
+	}
 	if cs := s.CodeSending; cs != nil {
 		if cs.MaxPerContact != nil {
 			cfg.CodeSending.MaxPerContact = int(*cs.MaxPerContact)

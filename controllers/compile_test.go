@@ -129,3 +129,17 @@ func TestCompileTenantCarriesTheCodeSendingLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestCompileTenantCarriesWhetherOTPEmailMayUseNewAddresses(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		tenant := &authv1alpha1.AuthTenant{Spec: authv1alpha1.AuthTenantSpec{FirstFactors: []authv1alpha1.FactorID{"emailpassword"},
+			OTPEmail: &authv1alpha1.OTPEmailSettings{AllowNewAddresses: allow}}}
+		cfg, err := compileTenant(tenant, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.OTPEmail.AllowNewAddresses != allow {
+			t.Fatalf("allowNewAddresses %v compiled to %v", allow, cfg.OTPEmail.AllowNewAddresses)
+		}
+	}
+}

@@ -78,6 +78,10 @@ type AuthTenantSpec struct {
 	// +optional
 	CodeSending *CodeSendingLimits `json:"codeSending,omitempty"`
 
+	// OTPEmail governs the otp-email secondary factor.
+	// +optional
+	OTPEmail *OTPEmailSettings `json:"otpEmail,omitempty"`
+
 	// DeletionPolicy says what deleting this object does in the core. Retain (the default)
 	// stops managing the tenant and keeps its configuration and users; Delete removes the
 	// tenant's configuration (users are never deleted by the controller).
@@ -216,6 +220,16 @@ type SessionSettings struct {
 	// CookieSecure marks the cookies Secure. Default true.
 	// +optional
 	CookieSecure *bool `json:"cookieSecure,omitempty"`
+}
+
+// OTPEmailSettings govern the otp-email secondary factor.
+type OTPEmailSettings struct {
+	// AllowNewAddresses lets users set otp-email up with an address that is not yet on their
+	// account (the code still proves they hold it). Off by default: someone who knows only a
+	// user's password could otherwise enrol an address of their own as the user's second
+	// factor before the user does.
+	// +optional
+	AllowNewAddresses bool `json:"allowNewAddresses,omitempty"`
 }
 
 // CodeSendingLimits bound the codes and links sent per contact and per user.

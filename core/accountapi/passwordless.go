@@ -20,6 +20,10 @@ import (
 // phone number belongs to another user.
 const ReasonContactTaken = "Cannot complete factor setup as the account info is already associated with another primary user. Please contact support."
 
+// ReasonNewEmail is the SIGN_IN_UP_NOT_ALLOWED reason when otp-email is set up with an address
+// that is not on the account and the tenant does not allow new addresses.
+const ReasonNewEmail = "Email codes can only be set up with an email address already on your account."
+
 // MaxLiveCodes bounds the unexpired codes of one device: a wrong guess is compared with every
 // code of the device, so unlimited resends would let a guesser multiply its five attempts'
 // chances. A resend beyond it answers RESTART_FLOW_ERROR and the user starts a new device.
@@ -120,6 +124,18 @@ func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Te
 			return false, store.User{}, false
 		}
 	}
+	if c.Email != "" && !t.Config.OTPEmail.AllowNewAddresses {
+		known, err := a.emailOnAccount(r, sess.UserID, c.Email)
+		if err != nil {
+			a.internalError(w, r, err)
+			return false, store.User{}, false
+		}
+		if !known {
+			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "new_email_address", "factor", factor)
+			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED", "reason": ReasonNewEmail})
+			return false, store.User{}, false
+		}
+	}
 	if err := a.opts.MFA.CheckSetup(r.Context(), sess, factor); err != nil {
 		if mfaengine.WriteSetupError(w, err) {
 			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "setup_denied", "factor", factor, "reason", err.Error())
@@ -129,6 +145,15 @@ func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Te
 		return false, store.User{}, false
 	}
 	return true, store.User{}, true
+}
+
+// emailOnAccount reports whether email is the address of one of the user's login methods.
+func (a *API) emailOnAccount(r *http.Request, userID, email string) (bool, error) {
+	u, err := a.opts.Store.GetUser(r.Context(), userID)
+	if err != nil {
+		return false, fmt.Errorf("read the session's user: %w", err)
+	}
+	return slices.ContainsFunc(u.LoginMethods, func(lm store.LoginMethod) bool { return lm.Email == email }), nil
 }
 
 func hasPasswordlessLogin(u store.User, tenantID string, c passwordless.Contact) bool {

@@ -64,6 +64,8 @@ type TenantConfig struct {
 	TOTP TOTP `json:"totp"`
 	// CodeSending limits the one-time codes and links sent per contact and per user.
 	CodeSending CodeSending `json:"codeSending"`
+	// OTPEmail governs the otp-email secondary factor.
+	OTPEmail OTPEmail `json:"otpEmail"`
 	// Branding is shown by the hosted login pages.
 	Branding *Branding `json:"branding,omitempty"`
 	// MFA is the compiled multi-factor policy.
@@ -134,6 +136,14 @@ type Session struct {
 	CookieSameSite string `json:"cookieSameSite,omitempty"`
 	// CookieSecure defaults to true.
 	CookieSecure *bool `json:"cookieSecure,omitempty"`
+}
+
+// OTPEmail governs the otp-email secondary factor.
+type OTPEmail struct {
+	// AllowNewAddresses lets a user set otp-email up with an address that is not yet on their
+	// account. Off by default: someone who knows only the password could otherwise enrol an
+	// address of their own as the victim's second factor.
+	AllowNewAddresses bool `json:"allowNewAddresses,omitempty"`
 }
 
 // CodeSending limits how many sign-in codes and magic links (first factor or second) one

@@ -157,14 +157,15 @@ func TestSignIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// A wrong password counts toward the account's sign-in lock and changes nothing else.
-			before := h.snapshotWithout("signin_failures")
+			// A wrong password counts toward the account's and the client's sign-in limits and
+			// changes nothing else.
+			before := h.snapshotWithout("signin_failures", "signin_clients")
 			r := h.do("POST", tt.path, form(tt.email, tt.password))
 			mustStatus(t, r, 200, tt.status)
 			if r.Header.Get("st-access-token") != "" || r.Header.Get("front-token") != "" {
 				t.Fatalf("a refused sign-in issued tokens")
 			}
-			if h.snapshotWithout("signin_failures") != before {
+			if h.snapshotWithout("signin_failures", "signin_clients") != before {
 				t.Fatalf("a refused sign-in changed the store")
 			}
 		})

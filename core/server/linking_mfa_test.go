@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -79,7 +80,9 @@ func TestAPersonWhoKnowsThePasswordCannotSendTheSecondFactorCodeToTheirOwnPhoneN
 func TestASecondFactorCodeIsLinkedToTheSessionsUser(t *testing.T) {
 	h := newHarness(t)
 	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"mfa":{"requirement":["otp-email"]}`)
+	// The tenant lets users enrol addresses that are not on their accounts, which is what
+	// makes another user's address a question at all.
+	tp := h.deliveryTenant("acme", email, `"mfa":{"requirement":["otp-email"]}`, `"otpEmail":{"allowNewAddresses":true}`)
 	ada := h.signUpMFA(tp, "ada@example.com")
 	handle := payloadOf(t, ada.access)["sessionHandle"]
 	userID := payloadOf(t, ada.access)["sub"]
@@ -178,5 +181,42 @@ func TestAUserWithTOTPCannotAddOTPEmailWhileTheRequirementIsUnmet(t *testing.T) 
 	mustStatus(t, next.consumeSecondary(created, mails.last(t, "ada@example.com").code(t)), http.StatusOK, "OK")
 	if c, _ := next.claim(); c["otp-email"] == nil || c["totp"] == nil {
 		t.Fatalf("st-mfa.c = %v, want totp and otp-email", c)
+	}
+}
+
+// Someone who knows only a user's password, signing in before the user ever set otp-email up,
+// used to be able to enrol an address of their own as the user's second factor. Unless the
+// tenant allows new addresses, otp-email is set up only with an address on the account.
+func TestAPersonWhoKnowsThePasswordCannotEnrolTheirOwnEmailAsTheSecondFactor(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	h.deliveryTenant("strict", email, `"mfa":{"requirement":["otp-email"]}`)
+	h.deliveryTenant("open", email, `"mfa":{"requirement":["otp-email"]}`, `"otpEmail":{"allowNewAddresses":true}`)
+	tests := []struct {
+		name, tenant, to, want string
+	}{
+		{"an address not on the account is refused before any code is sent", "strict", "attacker@evil.example", "SIGN_IN_UP_NOT_ALLOWED"},
+		{"the account's own address is accepted", "strict", "victim@example.com", "OK"}, // the victim's address
+		{"a tenant that allows new addresses accepts one", "open", "attacker@evil.example", "OK"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The victim signed up with a password and has not set otp-email up yet.
+			victim := h.signUpMFA("/"+tt.tenant, fmt.Sprintf("victim%d@example.com", i))
+			if tt.to == "victim@example.com" {
+				tt.to = victim.email
+			}
+			sent := mails.count()
+			m := mustStatus(t, victim.signIn().secondaryCode(map[string]any{"email": tt.to}), http.StatusOK, tt.want)
+			if tt.want == "OK" {
+				return
+			}
+			if m["reason"] != "Email codes can only be set up with an email address already on your account." {
+				t.Fatalf("reason = %v", m["reason"])
+			}
+			if mails.count() != sent {
+				t.Fatalf("a code was sent to an address that is not on the account")
+			}
+		})
 	}
 }

@@ -270,7 +270,7 @@ func TestForgedAndStaleAccessTokensAreRefused(t *testing.T) {
 		{"a key the core never published is refused", signWith(jose.RS256, otherKey, kid, payload), session.ErrTryRefreshToken},
 		{"an unknown kid is refused", signWith(jose.RS256, otherKey, "s-unknown", payload), session.ErrTryRefreshToken},
 		{"a payload changed after signing is refused", parts[0] + "." + encodeSegment(t, elevated) + "." + parts[2], session.ErrTryRefreshToken},
-		{"another issuer is refused", wrongIssuerSigned, session.ErrTryRefreshToken},
+		{"another issuer is unauthorised: a refresh cannot fix it", wrongIssuerSigned, session.ErrUnauthorised},
 		{"garbage is refused", "not.a.token", session.ErrTryRefreshToken},
 		{"no token is unauthorised", "", session.ErrUnauthorised},
 	}

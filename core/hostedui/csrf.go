@@ -1,42 +1,166 @@
 package hostedui
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
-	"crypto/subtle"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/twofold-dev/twofold/core/session"
 )
 
-// CSRFCookie holds the browser's CSRF token; every form sends it back in the csrf field
-// (double submit). A cross-site page can make the browser send the cookie but cannot read it,
-// so it cannot fill in the field.
-const CSRFCookie = "twofold-csrf"
+// CSRF protection of the hosted forms. Every browser gets a random id in a cookie; every form
+// carries a token that is an HMAC, under a secret only the core holds, of that cookie's name
+// and value and of the browser's session handle (empty before sign-in). A form is accepted
+// only when its token matches the cookie and the session the browser sends with it, so:
+//
+//   - a cross-site page can make the browser send the cookies but cannot read the token;
+//   - a token copied from one browser or session is refused with another's cookies;
+//   - an attacker who can set cookies for the site (from a sibling subdomain) cannot make a
+//     pair: planting their own id and token fails as soon as the victim has a session, and
+//     with Secure cookies the id lives in a __Host- cookie, which no subdomain can set.
+//
+// The secret is derived from the signing key set (keys.Manager.DeriveSecret), so every
+// replica checks what any other rendered, and a token names the key it was made with.
+const (
+	// CSRFCookie holds the browser's id on plain-http sites (tests, local demos).
+	CSRFCookie = "twofold-csrf"
+	// SecureCSRFCookie holds it when the tenant's cookies are Secure.
+	SecureCSRFCookie = "__Host-twofold-csrf"
+	csrfPurpose      = "hosted-ui csrf"
+	csrfIDBytes      = 32
+)
 
-// csrfToken returns the browser's CSRF token, setting a new cookie when it has none.
-func csrfToken(w http.ResponseWriter, r *http.Request, secure bool) (string, error) {
-	if c, err := r.Cookie(CSRFCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value, nil
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("csrf token: %w", err)
-	}
-	tok := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: tok, Path: "/auth", HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
-	// The request rendering the page uses it at once.
-	r.AddCookie(&http.Cookie{Name: CSRFCookie, Value: tok})
-	return tok, nil
+// SecretSource derives the secret that signs CSRF tokens and gives the public keys that
+// access tokens are checked with; *keys.Manager is one.
+type SecretSource interface {
+	DeriveSecret(ctx context.Context, purpose string) (kid string, secret []byte, err error)
+	DeriveSecretFor(ctx context.Context, kid, purpose string) ([]byte, error)
+	PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
 }
 
-// checkCSRF refuses a form POST whose csrf field does not match the CSRF cookie, or that a
-// browser reports as cross-site, with 403 and a page saying so.
+func csrfCookieName(secure bool) string {
+	if secure {
+		return SecureCSRFCookie
+	}
+	return CSRFCookie
+}
+
+func csrfMAC(secret []byte, cookieName, id, handle string) []byte {
+	mac := hmac.New(sha256.New, secret)
+	fmt.Fprintf(mac, "%s\x00%s\x00%s", cookieName, id, handle)
+	return mac.Sum(nil)
+}
+
+// csrfToken returns the token for the forms of the page being rendered, setting the browser
+// id cookie when the browser has none.
+func (u *UI) csrfToken(w http.ResponseWriter, r *http.Request, secure bool) (string, error) {
+	name := csrfCookieName(secure)
+	var id string
+	if c, err := r.Cookie(name); err == nil && len(c.Value) >= 43 {
+		id = c.Value
+	} else {
+		b := make([]byte, csrfIDBytes)
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("csrf id: %w", err)
+		}
+		id = base64.RawURLEncoding.EncodeToString(b)
+		// __Host- needs Path=/ and no Domain; Strict keeps the cookie off cross-site requests.
+		http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+		// The request rendering the page uses it at once.
+		r.AddCookie(&http.Cookie{Name: name, Value: id})
+	}
+	kid, secret, err := u.opts.Secrets.DeriveSecret(r.Context(), csrfPurpose)
+	if err != nil {
+		return "", fmt.Errorf("csrf token: %w", err)
+	}
+	return kid + "." + base64.RawURLEncoding.EncodeToString(csrfMAC(secret, name, id, u.csrfSession(w, r))), nil
+}
+
+// csrfSession is the session handle a token is bound to: that of the access token this
+// response sets, if it sets one (a form rendered right after sign-in or sign-out), else of
+// the browser's access-token cookie; "" without one signed by the core. An expired token
+// still names its session: a page left open past the token's lifetime can still sign out.
+func (u *UI) csrfSession(w http.ResponseWriter, r *http.Request) string {
+	token := ""
+	if c, err := r.Cookie(session.CookieAccessToken); err == nil {
+		token = c.Value
+	}
+	if w != nil {
+		for _, sc := range w.Header().Values("Set-Cookie") {
+			if c, err := http.ParseSetCookie(sc); err == nil && c.Name == session.CookieAccessToken {
+				token = c.Value
+				if c.MaxAge < 0 {
+					token = ""
+				}
+			}
+		}
+	}
+	if token == "" {
+		return ""
+	}
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return ""
+	}
+	pub, err := u.opts.Secrets.PublicKey(r.Context(), jws.Signatures[0].Header.KeyID)
+	if err != nil {
+		return ""
+	}
+	body, err := jws.Verify(pub)
+	if err != nil {
+		return ""
+	}
+	var p struct {
+		SessionHandle string `json:"sessionHandle"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	return p.SessionHandle
+}
+
+// validCSRF checks the form's csrf field against the browser's id cookie and session.
+func (u *UI) validCSRF(r *http.Request) bool {
+	kid, sig, ok := strings.Cut(r.PostFormValue("csrf"), ".")
+	if !ok {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	secret, err := u.opts.Secrets.DeriveSecretFor(r.Context(), kid, csrfPurpose)
+	if err != nil {
+		return false
+	}
+	handle := u.csrfSession(nil, r)
+	for _, name := range []string{SecureCSRFCookie, CSRFCookie} {
+		c, err := r.Cookie(name)
+		if err != nil || len(c.Value) < 43 {
+			continue
+		}
+		if hmac.Equal(got, csrfMAC(secret, name, c.Value, handle)) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCSRF refuses a form POST whose csrf token was not made for this browser and session,
+// or that a browser reports as cross-site, with 403 and a page saying so.
 func (u *UI) checkCSRF(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		field := r.PostFormValue("csrf")
-		c, err := r.Cookie(CSRFCookie)
-		ok := err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(field), []byte(c.Value)) == 1
+		ok := u.validCSRF(r)
 		if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" {
 			ok = false
 		}

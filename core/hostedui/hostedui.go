@@ -5,7 +5,7 @@
 //
 // The pages are server-rendered with html/template from templates and assets embedded in the
 // binary, and work without JavaScript (a small script only adds copy-to-clipboard). Every form
-// carries a CSRF token checked against a cookie (double submit), every answer carries a strict
+// carries a CSRF token bound to the browser's id cookie and session (csrf.go), every answer carries a strict
 // Content-Security-Policy (no inline scripts or styles, no framing), and redirectToPath is only
 // ever followed when it is a same-origin path.
 //
@@ -52,6 +52,8 @@ type Options struct {
 	Sessions   *session.Manager
 	MFA        *mfaengine.Engine
 	ThirdParty *thirdparty.Recipe
+	// Secrets signs the forms' CSRF tokens (the core's *keys.Manager).
+	Secrets SecretSource
 	// Core is the core's whole HTTP handler: actions are handed to its FDI endpoints in
 	// process.
 	Core http.Handler
@@ -75,6 +77,9 @@ func New(opts Options) (*UI, error) {
 	}
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
+	}
+	if opts.Secrets == nil {
+		return nil, errors.New("hostedui: Options.Secrets is required to sign CSRF tokens")
 	}
 	u := &UI{opts: opts, pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFS, "templates/*.html")

@@ -125,7 +125,7 @@ func (u *UI) newView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, ti
 	if err != nil {
 		return view{}, err
 	}
-	tok, err := csrfToken(w, r, settings.CookieSecure)
+	tok, err := u.csrfToken(w, r, settings.CookieSecure)
 	if err != nil {
 		return view{}, err
 	}

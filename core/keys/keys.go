@@ -10,6 +10,7 @@ package keys
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -215,14 +216,7 @@ func (m *Manager) Sign(ctx context.Context, payload []byte) (string, error) {
 	if len(keys) == 0 {
 		return "", errors.New("sign access token: no signing key: Rotate has not run")
 	}
-	k := keys[0]
-	activeBefore := m.opts.Clock().Add(-m.opts.ActivationDelay)
-	for _, c := range keys {
-		if !c.CreatedAt.After(activeBefore) {
-			k = c
-			break
-		}
-	}
+	k := m.active(keys)
 	jws, err := k.signer.Sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("sign access token: %w", err)
@@ -232,6 +226,75 @@ func (m *Manager) Sign(ctx context.Context, payload []byte) (string, error) {
 		return "", fmt.Errorf("serialize access token: %w", err)
 	}
 	return out, nil
+}
+
+// active returns the key that signs now: the newest one published for at least
+// ActivationDelay, or the newest one when none is that old. keys must not be empty.
+func (m *Manager) active(keys []*Key) *Key {
+	activeBefore := m.opts.Clock().Add(-m.opts.ActivationDelay)
+	for _, c := range keys {
+		if !c.CreatedAt.After(activeBefore) {
+			return c
+		}
+	}
+	return keys[0]
+}
+
+// DeriveSecret returns a 32-byte secret for purpose, derived (HKDF-SHA256) from the signing
+// key that signs now, and that key's id. Every replica derives the same secret from the
+// shared key set, so a value one replica authenticates with it (a hosted form's CSRF token)
+// verifies on any other, and no further secret needs storing or configuring. The secret
+// rotates with the key; DeriveSecretFor finds it again while the key is kept.
+func (m *Manager) DeriveSecret(ctx context.Context, purpose string) (kid string, secret []byte, err error) {
+	keys, err := m.current(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(keys) == 0 {
+		return "", nil, errors.New("derive secret: no signing key: Rotate has not run")
+	}
+	k := m.active(keys)
+	secret, err = derive(k, purpose)
+	return k.KID, secret, err
+}
+
+// DeriveSecretFor returns the secret DeriveSecret gave for purpose with key kid, reloading
+// once from the store when kid is unknown; an error wrapping ErrUnknownKey once the key is
+// gone.
+func (m *Manager) DeriveSecretFor(ctx context.Context, kid, purpose string) ([]byte, error) {
+	find := func(keys []*Key) *Key {
+		for _, k := range keys {
+			if k.KID == kid {
+				return k
+			}
+		}
+		return nil
+	}
+	keys, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k := find(keys)
+	if k == nil {
+		if err := m.Reload(ctx); err != nil {
+			return nil, err
+		}
+		m.mu.RLock()
+		k = find(m.keys)
+		m.mu.RUnlock()
+	}
+	if k == nil {
+		return nil, fmt.Errorf("kid %q: %w", kid, ErrUnknownKey)
+	}
+	return derive(k, purpose)
+}
+
+func derive(k *Key, purpose string) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+	if err != nil {
+		return nil, fmt.Errorf("derive secret from key %s: %w", k.KID, err)
+	}
+	return hkdf.Key(sha256.New, der, []byte(k.KID), "twofold/"+purpose, 32)
 }
 
 // PublicKey returns the public key of kid, reloading once from the store when it is unknown.

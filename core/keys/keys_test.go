@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -168,4 +169,29 @@ func TestRotationPublishesBeforeSigningAndKeepsOldKeysUntilTheirTokensExpire(t *
 			t.Fatalf("replica b cannot find the newest kid: %v", err)
 		}
 	})
+}
+
+func TestEveryReplicaDerivesTheSameSecretFromTheSharedKeys(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a := keys.New(st, keys.Options{Clock: c.Now})
+	b := keys.New(st, keys.Options{Clock: c.Now})
+	if _, err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kid, secret, err := a.DeriveSecret(ctx, "hosted-ui csrf")
+	if err != nil || len(secret) != 32 {
+		t.Fatalf("DeriveSecret = %d bytes, %v", len(secret), err)
+	}
+	other, err := b.DeriveSecretFor(ctx, kid, "hosted-ui csrf")
+	if err != nil || string(other) != string(secret) {
+		t.Fatalf("another replica derived a different secret for %s: %v", kid, err)
+	}
+	if p, _ := a.DeriveSecretFor(ctx, kid, "another purpose"); string(p) == string(secret) {
+		t.Fatal("two purposes share a secret")
+	}
+	if _, err := b.DeriveSecretFor(ctx, "s-unknown", "hosted-ui csrf"); !errors.Is(err, keys.ErrUnknownKey) {
+		t.Fatalf("an unknown kid = %v, want ErrUnknownKey", err)
+	}
 }

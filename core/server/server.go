@@ -147,7 +147,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	opts.Claims = accountapi.WithEmailVerification(opts.Claims, opts.Clock)
 	ui, err := hostedui.New(hostedui.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, MFA: s.MFA,
-		ThirdParty: s.ThirdParty, Core: http.HandlerFunc(s.ServeHTTP), Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui"),
+		ThirdParty: s.ThirdParty, Secrets: s.Keys, Core: http.HandlerFunc(s.ServeHTTP), Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui"),
 		Audit: func(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
 			s.API.Audit(r, msg, tenantID, userID, outcome, kv...)
 		}})

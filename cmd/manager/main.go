@@ -8,9 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
@@ -40,6 +42,7 @@ func main() {
 	flag.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the pod's namespace.")
 	flag.DurationVar(&o.resync, "resync-period", 30*time.Second, "How often a synced tenant is compared with the core, to correct drift.")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the pod injection webhooks; 0 turns them off.")
+	flag.StringVar(&o.webhookHost, "webhook-host", "", "Address the pod injection webhooks listen on; every address when empty.")
 	flag.StringVar(&o.certDir, "webhook-cert-dir", "", "Folder with the webhook's tls.crt and tls.key (default: controller-runtime's).")
 	flag.StringVar(&o.sidecarImage, "sidecar-image", envOr("TWOFOLD_SIDECAR_IMAGE", "ghcr.io/twofold-dev/twofold-sidecar:latest"), "Image of the injected proxy (env TWOFOLD_SIDECAR_IMAGE).")
 	flag.StringVar(&o.sidecarCoreURL, "sidecar-core-url", os.Getenv("TWOFOLD_SIDECAR_CORE_URL"), "The core's URL as injected proxies reach it (env TWOFOLD_SIDECAR_CORE_URL); defaults to --core-url.")
@@ -65,6 +68,7 @@ type options struct {
 	leaderElectionNamespace                       string
 	resync                                        time.Duration
 	webhookPort                                   int
+	webhookHost                                   string
 	certDir, sidecarImage, sidecarCoreURL         string
 	excludedNamespaces                            []string
 	certManagement, certSecret, webhookService    string
@@ -84,7 +88,7 @@ func run(ctx context.Context, o options) error {
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
-		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir}),
+		WebhookServer:           webhook.NewServer(webhook.Options{Host: o.webhookHost, Port: o.webhookPort, CertDir: o.certDir}),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
@@ -100,16 +104,22 @@ func run(ctx context.Context, o options) error {
 	}); err != nil {
 		return err
 	}
-	if o.webhookPort != 0 {
-		if err := setupWebhooks(mgr, scheme, o); err != nil {
-			return err
-		}
-	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
+	}
+	if o.webhookPort != 0 {
+		serving, err := setupWebhooks(ctx, mgr, scheme, o)
+		if err != nil {
+			return err
+		}
+		// Not ready until the webhooks answer: the fail-closed check refuses every opted-in
+		// pod while no manager serves it, so a replica that cannot serve must not look ready.
+		if err := mgr.AddReadyzCheck("webhook", serving); err != nil {
+			return err
+		}
 	}
 	ctrl.Log.WithName("setup").Info("Starting manager", "coreURL", o.coreURL, "leaderElection", o.leaderElect)
 	return mgr.Start(ctx)
@@ -154,10 +164,21 @@ const (
 // +kubebuilder:rbac:groups="",namespace=twofold-system,resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update;patch
 
-// setupWebhooks serves the pod webhooks. With self-managed certificates it first has the
-// rotator create the CA and serving certificate and inject the caBundle, and registers the
-// webhooks (which starts the webhook server) only once the certificate is in place.
-func setupWebhooks(mgr ctrl.Manager, scheme *runtime.Scheme, o options) error {
+// Leader election records its Events through the core group's events API (controller-runtime's
+// GetEventRecorderFor), the reconcilers through events.k8s.io.
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// setupWebhooks serves the pod webhooks once their certificate files are in the certificate
+// folder, and returns the readiness check that passes once the webhook server serves them.
+// The webhook server cannot start without the files, and the manager stops when it fails.
+//
+// With self-managed certificates the rotator (cert-controller) creates the CA and serving
+// certificate in the Secret and injects the caBundle; it writes no files. The Secret is
+// mounted as a volume at the certificate folder, so the kubelet projects the files into it,
+// and the rotator signals readiness once they are there and the caBundle is injected. With
+// external certificates (cert-manager) the Secret is mounted the same way, and the manager
+// waits for the files to appear.
+func setupWebhooks(ctx context.Context, mgr ctrl.Manager, scheme *runtime.Scheme, o options) (healthz.Checker, error) {
 	cfg := inject.DefaultConfig()
 	cfg.Image = o.sidecarImage
 	cfg.CoreURL = o.sidecarCoreURL
@@ -166,44 +187,86 @@ func setupWebhooks(mgr ctrl.Manager, scheme *runtime.Scheme, o options) error {
 	}
 	ns := ownNamespace()
 	cfg.ExcludedNamespaces = append(o.excludedNamespaces, ns)
-	register := func() { inject.Register(mgr.GetWebhookServer(), scheme, cfg) }
-
-	switch o.certManagement {
-	case "external":
-		register()
-		return nil
-	case "self":
-	default:
-		return fmt.Errorf("--webhook-cert-management=%q: want self or external", o.certManagement)
-	}
 	certDir := o.certDir
 	if certDir == "" {
 		certDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
 	}
-	ready := make(chan struct{})
-	if err := rotator.AddRotator(mgr, &rotator.CertRotator{
-		SecretKey:      types.NamespacedName{Namespace: ns, Name: o.certSecret},
-		CertDir:        certDir,
-		CAName:         "twofold-webhook-ca",
-		CAOrganization: "twofold",
-		DNSName:        fmt.Sprintf("%s.%s.svc", o.webhookService, ns),
-		ExtraDNSNames:  []string{o.webhookService, fmt.Sprintf("%s.%s", o.webhookService, ns), fmt.Sprintf("%s.%s.svc.cluster.local", o.webhookService, ns)},
-		IsReady:        ready,
-		Webhooks: []rotator.WebhookInfo{
-			{Name: mutatingWebhookName, Type: rotator.Mutating},
-			{Name: validatingWebhookName, Type: rotator.Validating},
-		},
-		// Every replica serves webhooks, so every replica needs the certificate files.
-		RequireLeaderElection: false,
-	}); err != nil {
-		return fmt.Errorf("setting up the webhook certificate rotator: %w", err)
+	var started atomic.Pointer[healthz.Checker]
+	serve := func() {
+		ctrl.Log.WithName("setup").Info("Webhook certificate ready; serving the pod webhooks", "secret", o.certSecret, "folder", certDir)
+		inject.Register(mgr.GetWebhookServer(), scheme, cfg)
+		check := mgr.GetWebhookServer().StartedChecker()
+		started.Store(&check)
 	}
-	go func() {
-		<-ready
-		ctrl.Log.WithName("setup").Info("Webhook certificate ready; serving the pod webhooks", "secret", o.certSecret)
-		register()
-	}()
-	return nil
+	waiting := fmt.Sprintf("webhook certificate not in place yet: waiting for tls.crt and tls.key of Secret %s/%s in %s, where the Secret is mounted", ns, o.certSecret, certDir)
+
+	switch o.certManagement {
+	case "external":
+		go func() {
+			if waitForFiles(ctx, time.Second, filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")) == nil {
+				serve()
+			}
+		}()
+	case "self":
+		ready := make(chan struct{})
+		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+			SecretKey:      types.NamespacedName{Namespace: ns, Name: o.certSecret},
+			CertDir:        certDir,
+			CAName:         "twofold-webhook-ca",
+			CAOrganization: "twofold",
+			DNSName:        fmt.Sprintf("%s.%s.svc", o.webhookService, ns),
+			ExtraDNSNames:  []string{o.webhookService, fmt.Sprintf("%s.%s", o.webhookService, ns), fmt.Sprintf("%s.%s.svc.cluster.local", o.webhookService, ns)},
+			IsReady:        ready,
+			Webhooks: []rotator.WebhookInfo{
+				{Name: mutatingWebhookName, Type: rotator.Mutating},
+				{Name: validatingWebhookName, Type: rotator.Validating},
+			},
+			// Every replica serves webhooks, so every replica needs the certificate files.
+			RequireLeaderElection: false,
+		}); err != nil {
+			return nil, fmt.Errorf("setting up the webhook certificate rotator: %w", err)
+		}
+		go func() {
+			select {
+			case <-ready:
+				serve()
+			case <-ctx.Done():
+			}
+		}()
+	default:
+		return nil, fmt.Errorf("--webhook-cert-management=%q: want self or external", o.certManagement)
+	}
+	return func(req *http.Request) error {
+		check := started.Load()
+		if check == nil {
+			return errors.New(waiting)
+		}
+		return (*check)(req)
+	}, nil
+}
+
+// waitForFiles returns nil once every file exists, checking at each interval, or the
+// context's error when it ends first.
+func waitForFiles(ctx context.Context, interval time.Duration, files ...string) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		missing := false
+		for _, f := range files {
+			if _, err := os.Stat(f); err != nil {
+				missing = true
+				break
+			}
+		}
+		if !missing {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // ownNamespace is the manager's namespace (from the service account mount), or

@@ -368,9 +368,7 @@ func TestRenderedChart(t *testing.T) {
 						t.Errorf("manager args lack %s: %v", a, args)
 					}
 				}
-				if secret, _, _ := unstructured.NestedString(volume(t, mgr, "webhook-certs"), "secret", "secretName"); secret != "twofold-webhook-cert" {
-					t.Errorf("webhook-certs volume is not the certificate Secret: %v", volume(t, mgr, "webhook-certs"))
-				}
+				checkCertVolume(t, mgr)
 				cert := find(t, objs, "Certificate", "twofold-webhook")
 				dns, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
 				if !slices.Contains(dns, "twofold-webhook.twofold-system.svc") {
@@ -382,7 +380,7 @@ func TestRenderedChart(t *testing.T) {
 			},
 		},
 		{
-			name: "self-managed certificates give the manager a writable folder and an empty Secret to fill",
+			name: "self-managed certificates mount the Secret the manager fills, which is kept on uninstall",
 			check: func(t *testing.T, objs []*unstructured.Unstructured) {
 				mgr := find(t, objs, "Deployment", "twofold-manager")
 				args := containerArgs(t, container(t, mgr, "manager"))
@@ -391,15 +389,63 @@ func TestRenderedChart(t *testing.T) {
 						t.Errorf("manager args lack %s: %v", a, args)
 					}
 				}
-				if _, ok := volume(t, mgr, "webhook-certs")["emptyDir"]; !ok {
-					t.Error("the certificate folder is not an emptyDir")
-				}
+				// The rotator writes the Secret only; the kubelet projects it into the folder,
+				// which the rotator waits for before the webhook server starts.
+				checkCertVolume(t, mgr)
 				s := find(t, objs, "Secret", "twofold-webhook-cert")
 				if _, ok := s.Object["data"]; ok {
 					t.Error("the chart sets the certificate Secret's data, which upgrades would overwrite")
 				}
+				if s.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+					t.Error("the certificate Secret is not kept on uninstall, as docs/install.md says it is")
+				}
 				if lookup(objs, "Certificate", "twofold-webhook") != nil {
 					t.Error("a cert-manager Certificate is rendered without cert-manager")
+				}
+			},
+		},
+		{
+			name: "SQLite on a volume gets an init container that hands the folder to the core's user with only CHOWN and FOWNER",
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				core := find(t, objs, "Deployment", "twofold-core")
+				init := initContainer(t, core, "prepare-data")
+				if img, want := init["image"], container(t, core, "core")["image"]; img != want {
+					t.Errorf("prepare-data runs image %v, want the core's %v (images have no shell)", img, want)
+				}
+				if got, want := containerArgs(t, init), []string{"prepare-data", "-dir=/data", "-uid=65532", "-gid=65532"}; !reflect.DeepEqual(got, want) {
+					t.Errorf("prepare-data args = %v, want %v", got, want)
+				}
+				want := map[string]any{
+					"runAsUser": int64(0), "runAsGroup": int64(0), "runAsNonRoot": false,
+					"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+					"capabilities": map[string]any{"drop": []any{"ALL"}, "add": []any{"CHOWN", "FOWNER"}},
+				}
+				if sc := init["securityContext"]; !reflect.DeepEqual(sc, want) {
+					t.Errorf("prepare-data securityContext = %v, want %v", sc, want)
+				}
+				mounts, _, _ := unstructured.NestedSlice(init, "volumeMounts")
+				if len(mounts) != 1 || mounts[0].(map[string]any)["name"] != "data" || mounts[0].(map[string]any)["mountPath"] != "/data" {
+					t.Errorf("prepare-data mounts %v, want the data volume at /data", mounts)
+				}
+			},
+		},
+		{
+			name: "the init container follows the pod's user and can be turned off",
+			args: []string{"--set", "podSecurityContext.runAsUser=1001,podSecurityContext.runAsGroup=2002"},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				init := initContainer(t, find(t, objs, "Deployment", "twofold-core"), "prepare-data")
+				if args := containerArgs(t, init); !slices.Contains(args, "-uid=1001") || !slices.Contains(args, "-gid=2002") {
+					t.Errorf("prepare-data args = %v, want the pod's user 1001:2002", args)
+				}
+				off := render(t, "--set", "core.database.sqlite.persistence.prepare=false")
+				if ics, _, _ := unstructured.NestedSlice(find(t, off, "Deployment", "twofold-core").Object, "spec", "template", "spec", "initContainers"); len(ics) != 0 {
+					t.Errorf("prepare=false still renders init containers: %v", ics)
+				}
+				for _, values := range []string{"postgres-ha-values.yaml", "minimal-resources-values.yaml"} {
+					objs := render(t, "--values", filepath.Join(chartDir, "ci", values))
+					if ics, _, _ := unstructured.NestedSlice(find(t, objs, "Deployment", "twofold-core").Object, "spec", "template", "spec", "initContainers"); len(ics) != 0 {
+						t.Errorf("%s has no SQLite volume, yet renders init containers: %v", values, ics)
+					}
 				}
 			},
 		},
@@ -544,10 +590,12 @@ func TestChartDefaultsMatchConfigDefault(t *testing.T) {
 			if !reflect.DeepEqual(normalise(t, h), normalise(t, k)) {
 				t.Fatalf("containers differ:\nhelm:      %v\nkustomize: %v", h, k)
 			}
-			hp, _, _ := unstructured.NestedMap(find(t, chart, "Deployment", tt.deployment).Object, "spec", "template", "spec", "securityContext")
-			kp, _, _ := unstructured.NestedMap(find(t, kust, "Deployment", tt.deployment).Object, "spec", "template", "spec", "securityContext")
-			if !reflect.DeepEqual(normalise(t, hp), normalise(t, kp)) {
-				t.Fatalf("pod security contexts differ:\nhelm:      %v\nkustomize: %v", hp, kp)
+			for _, field := range []string{"securityContext", "initContainers", "volumes"} {
+				hp, _, _ := unstructured.NestedFieldNoCopy(find(t, chart, "Deployment", tt.deployment).Object, "spec", "template", "spec", field)
+				kp, _, _ := unstructured.NestedFieldNoCopy(find(t, kust, "Deployment", tt.deployment).Object, "spec", "template", "spec", field)
+				if !reflect.DeepEqual(normalise(t, hp), normalise(t, kp)) {
+					t.Fatalf("pod %s differ:\nhelm:      %v\nkustomize: %v", field, hp, kp)
+				}
 			}
 		})
 	}
@@ -584,6 +632,43 @@ func TestValuesAreDocumented(t *testing.T) {
 	if len(undocumented) > 0 {
 		t.Fatalf("values without a comment in values.yaml: %s", strings.Join(undocumented, ", "))
 	}
+}
+
+// checkCertVolume checks that the manager mounts the webhook certificate Secret read-only and
+// optional (the pod starts before the Secret holds a certificate), its serving pair only.
+func checkCertVolume(t testing.TB, mgr *unstructured.Unstructured) {
+	t.Helper()
+	want := map[string]any{
+		"secretName": "twofold-webhook-cert",
+		"optional":   true,
+		"items":      []any{map[string]any{"key": "tls.crt", "path": "tls.crt"}, map[string]any{"key": "tls.key", "path": "tls.key"}},
+	}
+	if got := volume(t, mgr, "webhook-certs"); !reflect.DeepEqual(got["secret"], want) || len(got) != 2 {
+		t.Errorf("webhook-certs volume = %v, want the Secret %v", got, want)
+	}
+	mounts, _, _ := unstructured.NestedSlice(container(t, mgr, "manager"), "volumeMounts")
+	for _, m := range mounts {
+		if m := m.(map[string]any); m["name"] == "webhook-certs" {
+			if m["mountPath"] != "/var/run/twofold/webhook-certs" || m["readOnly"] != true {
+				t.Errorf("webhook-certs mount = %v", m)
+			}
+			return
+		}
+	}
+	t.Error("the manager does not mount webhook-certs")
+}
+
+// initContainer returns a Deployment's init container by name.
+func initContainer(t testing.TB, d *unstructured.Unstructured, name string) map[string]any {
+	t.Helper()
+	cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "initContainers")
+	for _, c := range cs {
+		if m := c.(map[string]any); m["name"] == name {
+			return m
+		}
+	}
+	t.Fatalf("%s has no init container %s", d.GetName(), name)
+	return nil
 }
 
 // container returns a Deployment's container by name.

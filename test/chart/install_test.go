@@ -12,6 +12,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,8 +24,9 @@ import (
 
 // TestHelmInstallUpgradeUninstall installs the chart into the test API server for real and
 // checks what docs/install.md promises about upgrades and uninstalling: the admin key, the
-// webhook certificate and the caBundle the manager writes survive an upgrade, and uninstalling
-// keeps the CRDs, the admin key and the SQLite volume claim. No pod runs (envtest has no
+// webhook certificate and the caBundle the manager writes survive an upgrade, uninstalling
+// keeps the CRDs, the admin key, the webhook certificate and the SQLite volume claim, and a
+// reinstall adopts the kept Secrets with their data. No pod runs (envtest has no
 // kubelet), so this covers Helm's side only.
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	e := apiServer(t)
@@ -86,6 +88,38 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		}
 	})
 
+	// controller-runtime records leader election through the core group's events API and the
+	// reconcilers' Events through events.k8s.io; the manager's role must allow both.
+	t.Run("the manager's service account may record Events through both event APIs", func(t *testing.T) {
+		cfg := rest.CopyConfig(e.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":twofold-manager"}
+		sa, err := client.New(cfg, client.Options{Scheme: e.Scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eventsv1.AddToScheme(e.Scheme); err != nil {
+			t.Fatal(err)
+		}
+		lease := corev1.ObjectReference{APIVersion: "coordination.k8s.io/v1", Kind: "Lease", Namespace: ns, Name: "manager.auth.twofold.dev"}
+		events := []client.Object{
+			&corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{GenerateName: "leader-", Namespace: ns},
+				InvolvedObject: lease, Reason: "LeaderElection", Message: "became leader", Type: corev1.EventTypeNormal,
+				Source: corev1.EventSource{Component: "twofold-manager"},
+			},
+			&eventsv1.Event{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-", Namespace: ns},
+				EventTime:  metav1.NowMicro(), ReportingController: "twofold-manager", ReportingInstance: "twofold-manager-0",
+				Action: "Reconcile", Reason: "Synced", Regarding: lease, Type: corev1.EventTypeNormal, Note: "synced",
+			},
+		}
+		for _, ev := range events {
+			if err := sa.Create(ctx, ev); err != nil {
+				t.Errorf("creating a %T as the manager: %v", ev, err)
+			}
+		}
+	})
+
 	// What the manager does once it runs: fill the certificate Secret and the caBundle.
 	certData := map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key"), "ca.crt": []byte("ca")}
 	caBundle := []byte("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n")
@@ -137,7 +171,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		}
 	})
 
-	t.Run("an uninstall keeps the CRDs, the admin key and the SQLite claim", func(t *testing.T) {
+	t.Run("an uninstall keeps the CRDs, the admin key, the webhook certificate and the SQLite claim", func(t *testing.T) {
 		helm(t, "uninstall", releaseName)
 		kept := []struct {
 			what string
@@ -147,6 +181,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 			{"the AuthTenant CRD", crdMeta(), types.NamespacedName{Name: "authtenants.auth.twofold.dev"}},
 			{"the MFAPolicy CRD", crdMeta(), types.NamespacedName{Name: "mfapolicies.auth.twofold.dev"}},
 			{"the admin key", &corev1.Secret{}, key},
+			{"the webhook certificate", &corev1.Secret{}, certKey},
 			{"the SQLite claim", &corev1.PersistentVolumeClaim{}, types.NamespacedName{Namespace: ns, Name: "twofold-core-data"}},
 		}
 		for _, k := range kept {
@@ -175,19 +210,28 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		}
 	})
 
-	t.Run("a reinstall finds the kept admin key and uses it", func(t *testing.T) {
+	t.Run("a reinstall adopts the kept admin key and webhook certificate and keeps their data", func(t *testing.T) {
 		before := adminKey()
-		// The kept Secret belongs to no release any more; like the CRDs, it is adopted.
-		s := &corev1.Secret{}
-		if err := c.Get(ctx, key, s); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(s.Annotations["meta.helm.sh/release-name"], releaseName) {
-			t.Fatalf("the kept Secret lost Helm's ownership annotations: %v", s.Annotations)
+		// The kept Secrets belong to no release any more; like the CRDs, they are adopted.
+		for _, k := range []types.NamespacedName{key, certKey} {
+			s := &corev1.Secret{}
+			if err := c.Get(ctx, k, s); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(s.Annotations["meta.helm.sh/release-name"], releaseName) {
+				t.Fatalf("the kept Secret %s lost Helm's ownership annotations: %v", k.Name, s.Annotations)
+			}
 		}
 		helm(t, "install", releaseName, chart)
 		if after := adminKey(); !bytes.Equal(before, after) {
 			t.Errorf("the reinstall generated a new admin key: %q -> %q", before, after)
+		}
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, certKey, s); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(s.Data["tls.crt"], certData["tls.crt"]) || !bytes.Equal(s.Data["ca.crt"], certData["ca.crt"]) {
+			t.Errorf("the reinstall emptied the webhook certificate the manager keeps: %v", s.Data)
 		}
 		helm(t, "uninstall", releaseName)
 	})

@@ -18,6 +18,9 @@ type Options struct {
 	// API is cheap and tenants are independent, so a little parallelism helps large fleets
 	// converge after a restart.
 	MaxConcurrentReconciles int
+	// PublicTenantNamespace is the only namespace whose AuthTenants may declare the public
+	// tenant (the manager passes its own); empty lets none.
+	PublicTenantNamespace string
 }
 
 // Leader election uses a Lease in the manager's own namespace.
@@ -35,11 +38,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	if err := (&AuthTenantReconciler{
-		Client:       mgr.GetClient(),
-		SecretReader: mgr.GetAPIReader(),
-		Core:         o.Core,
-		Recorder:     mgr.GetEventRecorder("twofold-manager"),
-		ResyncPeriod: o.ResyncPeriod,
+		Client:                mgr.GetClient(),
+		SecretReader:          mgr.GetAPIReader(),
+		Core:                  o.Core,
+		Recorder:              mgr.GetEventRecorder("twofold-manager"),
+		ResyncPeriod:          o.ResyncPeriod,
+		PublicTenantNamespace: o.PublicTenantNamespace,
 	}).SetupWithManager(mgr, o.MaxConcurrentReconciles); err != nil {
 		return fmt.Errorf("setting up the AuthTenant controller: %w", err)
 	}

@@ -52,6 +52,12 @@ const (
 	ReasonConflict = "Conflict"
 	// ReasonDeleting: the object is being deleted.
 	ReasonDeleting = "Deleting"
+	// ReasonTenantIDClaimed: another AuthTenant (or another manager) owns the tenant id in the
+	// auth core; this object changes nothing there.
+	ReasonTenantIDClaimed = "TenantIdClaimed"
+	// ReasonTenantIDReserved: the tenant id is public, which only an AuthTenant in the
+	// manager's public-tenant namespace may declare.
+	ReasonTenantIDReserved = "TenantIdReserved"
 )
 
 // Duration is a Go duration string such as 90s, 15m or 1h30m. Each field using it states its

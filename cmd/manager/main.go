@@ -101,6 +101,8 @@ func run(ctx context.Context, o options) error {
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
 		Core:         adminclient.New(o.coreURL, key, nil),
 		ResyncPeriod: o.resync,
+		// Only AuthTenants in the manager's own namespace may declare the public tenant.
+		PublicTenantNamespace: ownNamespace(),
 	}); err != nil {
 		return err
 	}

@@ -25,7 +25,21 @@ var (
 	ErrUnavailable = errors.New("auth core unavailable")
 	// ErrUnauthorized: the core refused the admin key.
 	ErrUnauthorized = errors.New("auth core refused the admin key")
+	// ErrClaimed: the tenant is owned by someone other than the caller (a *ClaimedError).
+	ErrClaimed = errors.New("tenant owned by another")
 )
+
+// ClaimedError is the core's refusal (HTTP 409) of a write, delete or release by someone who
+// does not own the tenant. Owner is the tenant's owner; empty when nobody owns it.
+type ClaimedError struct {
+	Owner   string
+	Message string
+}
+
+func (e *ClaimedError) Error() string { return "the auth core refused: " + e.Message }
+
+// Is makes errors.Is(err, ErrClaimed) hold.
+func (e *ClaimedError) Is(target error) bool { return target == ErrClaimed }
 
 // InvalidError is the core's refusal of a configuration (HTTP 400), with its message.
 type InvalidError struct {
@@ -83,14 +97,49 @@ func (c *Client) PutTenant(ctx context.Context, tenantID string, cfg config.Tena
 	return &st, nil
 }
 
+// PutTenantAs is PutTenant on behalf of owner: the first owner to put a tenant claims it,
+// and a tenant owned by another is left as it is with a *ClaimedError naming its owner.
+func (c *Client) PutTenantAs(ctx context.Context, tenantID, owner string, cfg config.TenantConfig) (*config.TenantState, error) {
+	var st config.TenantState
+	if err := c.do(ctx, http.MethodPut, tenantPath(tenantID, "", owner), cfg, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
 // DeleteTenant removes the tenant's configuration; users stay. A tenant the core does not
 // know is not an error.
 func (c *Client) DeleteTenant(ctx context.Context, tenantID string) error {
-	err := c.do(ctx, http.MethodDelete, "/admin/v1/tenants/"+url.PathEscape(tenantID), nil, nil)
+	return c.DeleteTenantAs(ctx, tenantID, "")
+}
+
+// DeleteTenantAs is DeleteTenant on behalf of owner: a tenant owner does not own (including
+// one nobody owns) is left as it is with a *ClaimedError. An empty owner is DeleteTenant.
+func (c *Client) DeleteTenantAs(ctx context.Context, tenantID, owner string) error {
+	err := c.do(ctx, http.MethodDelete, tenantPath(tenantID, "", owner), nil, nil)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	return err
+}
+
+// ReleaseTenant gives up owner's claim on the tenant (any owner's when owner is empty) and
+// returns what the core holds. ErrNotFound for an unknown tenant; a *ClaimedError when
+// another owner holds it.
+func (c *Client) ReleaseTenant(ctx context.Context, tenantID, owner string) (*config.TenantState, error) {
+	var st config.TenantState
+	if err := c.do(ctx, http.MethodDelete, tenantPath(tenantID, "/owner", owner), nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func tenantPath(tenantID, suffix, owner string) string {
+	p := "/admin/v1/tenants/" + url.PathEscape(tenantID) + suffix
+	if owner != "" {
+		p += "?owner=" + url.QueryEscape(owner)
+	}
+	return p
 }
 
 // RevokeUserSessions revokes every session of a user and returns how many there were.
@@ -145,6 +194,15 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			}
 		}
 		return nil
+	case resp.StatusCode == http.StatusConflict:
+		var e struct {
+			Message string `json:"message"`
+			Owner   string `json:"owner"`
+		}
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return &ClaimedError{Owner: e.Owner, Message: e.Message}
 	case resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%w: %s", ErrNotFound, path)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:

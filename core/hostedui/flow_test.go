@@ -436,3 +436,29 @@ func TestSigningOutEndsTheSession(t *testing.T) {
 		})
 	}
 }
+
+// A thief who signed in with the password alone while the user was scanning the QR code of her
+// first authenticator used to be shown the same secret on the setup page, and so to hold her
+// authenticator for good once she verified it. The hosted pages show a device's secret only in
+// the session that created it.
+func TestAPasswordThiefDoesNotSeeTheSecretOfTheAuthenticatorTheUserIsSettingUp(t *testing.T) {
+	h := newHarness(t, tenantConfig(t, totpTenant))
+	user := h.browser()
+	user.signUp("ada@example.com", "correct horse 1", "/")
+	user.follow(user.submit("/auth/ui/action/totp/setup"))
+	secret := user.secret()
+
+	thief := h.browser()
+	thief.signIn("ada@example.com", "correct horse 1", "/")
+	for _, path := range []string{"/auth/mfa/totp?setup=1", "/auth/mfa/totp"} {
+		if p := thief.get(path); strings.Contains(strings.ReplaceAll(p.body, " ", ""), secret) {
+			t.Fatalf("%s shows the thief the secret of the user's device", path)
+		}
+	}
+	if qr := thief.get("/auth/ui/totp/qr.png"); qr.code == http.StatusOK && strings.HasPrefix(qr.body, "\x89PNG") {
+		t.Fatal("the thief's session got the QR code of the user's device")
+	}
+	// The user still finishes her own setup.
+	p := user.follow(user.submit("/auth/ui/action/totp/verify", "code", h.code(secret)))
+	mustContain(t, p.body, "Save your recovery codes")
+}

@@ -120,17 +120,19 @@ func (u *UI) mfaPage(w http.ResponseWriter, r *http.Request) {
 	u.render(w, r, http.StatusOK, "choose", v)
 }
 
-// pendingDevice is the user's newest TOTP device that is not verified yet: the one being set
-// up.
-func (u *UI) pendingDevice(ctx context.Context, userID string) (store.TOTPDevice, bool, error) {
-	devices, err := u.opts.Store.ListTOTPDevices(ctx, userID)
+// pendingDevice is the newest TOTP device this session created that is not verified yet: the
+// one being set up.
+func (u *UI) pendingDevice(ctx context.Context, sess session.Session) (store.TOTPDevice, bool, error) {
+	devices, err := u.opts.Store.ListTOTPDevices(ctx, sess.UserID)
 	if err != nil {
 		return store.TOTPDevice{}, false, err
 	}
 	var found store.TOTPDevice
 	ok := false
 	for _, d := range devices {
-		if !d.Verified && (!ok || !d.CreatedAt.Before(found.CreatedAt)) {
+		// Another session's device being set up is not ours to show: its secret would let
+		// that session's holder, perhaps a password thief, hold the authenticator for good.
+		if !d.Verified && d.CreatedBySession == sess.Handle && (!ok || !d.CreatedAt.Before(found.CreatedAt)) {
 			found, ok = d, true
 		}
 	}
@@ -191,7 +193,7 @@ func (u *UI) renderTOTP(w http.ResponseWriter, r *http.Request, m mfaContext, st
 		}
 	}
 	if v.SetupMode {
-		d, ok, err := u.pendingDevice(ctx, m.sess.UserID)
+		d, ok, err := u.pendingDevice(ctx, m.sess)
 		if err != nil {
 			u.internalError(w, r, err)
 			return
@@ -213,7 +215,7 @@ func (u *UI) qrCode(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, ok, err := u.pendingDevice(r.Context(), sess.UserID)
+	d, ok, err := u.pendingDevice(r.Context(), sess)
 	if err != nil {
 		u.internalError(w, r, err)
 		return
@@ -262,7 +264,7 @@ func (u *UI) totpSetup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, pending, err := u.pendingDevice(r.Context(), m.sess.UserID)
+	_, pending, err := u.pendingDevice(r.Context(), m.sess)
 	if err != nil {
 		u.internalError(w, r, err)
 		return

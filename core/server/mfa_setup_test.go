@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -126,5 +127,24 @@ func TestBadMFAInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 		if r := h.do("GET", path, nil); r.Status != http.StatusUnauthorized {
 			t.Fatalf("GET %s without a session = %d, want 401", path, r.Status)
 		}
+	}
+}
+
+// A user enrolling their first authenticator and a thief signed in with the password alone are
+// both allowed to set TOTP up. The thief used to be able to read the secret of the device the
+// user was enrolling and so hold the user's authenticator for good once the user verified it.
+func TestAPasswordThiefCannotReadTheSecretOfTheDeviceTheUserIsEnrolling(t *testing.T) {
+	h := newHarness(t)
+	tp := h.mfaTenant("acme", `{"requirement":["totp"]}`)
+	victim := h.signUpMFA(tp, "ada@example.com")
+	mustStatus(t, victim.call("POST", "/auth/totp/device", map[string]any{"deviceName": "phone"}), http.StatusOK, "OK")
+
+	thief := victim.signIn()
+	r := thief.call("GET", "/auth/totp/device/qr?deviceName=phone", nil)
+	if r.Status != http.StatusForbidden || strings.Contains(r.Header.Get("Content-Type"), "image") {
+		t.Fatalf("the thief's session read the QR code of the user's device: %d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+	if r := victim.call("GET", "/auth/totp/device/qr?deviceName=phone", nil); r.Status != http.StatusOK || r.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("the session that created the device cannot read its QR code: %d %s", r.Status, r.Body)
 	}
 }

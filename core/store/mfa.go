@@ -40,6 +40,9 @@ type TOTPDevice struct {
 	// LastUsedStep is the last accepted time step (0 when never used): replay protection.
 	LastUsedStep int64
 	CreatedAt    time.Time
+	// CreatedBySession is the handle of the session that created the device: while the
+	// device is unverified, only that session may see its secret again.
+	CreatedBySession string
 }
 
 // TOTPAttempt is what a TOTP verification decided; VerifyTOTP applies it.

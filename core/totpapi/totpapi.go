@@ -172,7 +172,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := store.TOTPDevice{UserID: u.ID, Name: body.DeviceName, Secret: secret, Digits: cfg.Digits,
-		Period: int(cfg.Period / time.Second), Skew: cfg.Skew, CreatedAt: a.opts.Clock()}
+		Period: int(cfg.Period / time.Second), Skew: cfg.Skew, CreatedAt: a.opts.Clock(), CreatedBySession: sess.Handle}
 	if d.Name == "" {
 		// SuperTokens' default names: "TOTP Device N", the first N not taken.
 		d.Name, err = a.defaultName(ctx, u.ID)
@@ -245,12 +245,17 @@ func (a *API) qr(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusConflict, "deviceName", "device %q is verified; its QR code is shown only before verification", name)
 		return
 	}
-	// The QR code carries the secret: only a session that may set up totp sees it, or a
-	// password thief could read the secret of a device the user is still enrolling.
 	if err := a.opts.Engine.CheckSetup(ctx, sess, mfa.TOTP); err != nil {
 		if !mfaengine.WriteSetupError(w, err) {
 			a.opts.Engine.InternalError(w, r, err)
 		}
+		return
+	}
+	// The QR code carries the secret: only a session that may set up totp sees it, and only the
+	// session that created the device, or a password thief signed in beside the user could read
+	// the secret of a device the user is still enrolling and hold the authenticator for good.
+	if d.CreatedBySession == "" || d.CreatedBySession != sess.Handle {
+		httpapi.WriteError(w, http.StatusForbidden, "deviceName", "device %q is being set up in another session; its QR code is shown only there", name)
 		return
 	}
 	t, err := a.opts.Tenants.Current(ctx, sess.TenantID)

@@ -18,8 +18,8 @@ var _ store.MFA = (*Store)(nil)
 func (s *Store) CreateTOTPDevice(ctx context.Context, d store.TOTPDevice) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `INSERT INTO totp_devices (user_id, name, secret, digits, period, skew, verified, last_used_step, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, d.UserID, d.Name, d.Secret, d.Digits, d.Period, d.Skew, d.Verified, d.LastUsedStep, d.CreatedAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO totp_devices (user_id, name, secret, digits, period, skew, verified, last_used_step, created_at, created_by_session)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, d.UserID, d.Name, d.Secret, d.Digits, d.Period, d.Skew, d.Verified, d.LastUsedStep, d.CreatedAt, d.CreatedBySession)
 	switch {
 	case pgCode(err) == uniqueViolation:
 		return fmt.Errorf("device %q of user %q: %w", d.Name, d.UserID, store.ErrDeviceExists)
@@ -34,7 +34,7 @@ func (s *Store) CreateTOTPDevice(ctx context.Context, d store.TOTPDevice) error 
 // totpDevicesQuery is the query of a user's devices: only the named one when name is set,
 // only verified ones with onlyVerified.
 func totpDevicesQuery(userID, name string, onlyVerified bool) (string, []any) {
-	query := `SELECT user_id, name, secret, digits, period, skew, verified, last_used_step, created_at FROM totp_devices WHERE user_id = $1`
+	query := `SELECT user_id, name, secret, digits, period, skew, verified, last_used_step, created_at, created_by_session FROM totp_devices WHERE user_id = $1`
 	args := []any{userID}
 	if name != "" {
 		query += ` AND name = $2`
@@ -48,7 +48,7 @@ func totpDevicesQuery(userID, name string, onlyVerified bool) (string, []any) {
 
 func scanTOTPDevice(r pgx.CollectableRow) (store.TOTPDevice, error) {
 	var d store.TOTPDevice
-	err := r.Scan(&d.UserID, &d.Name, &d.Secret, &d.Digits, &d.Period, &d.Skew, &d.Verified, &d.LastUsedStep, &d.CreatedAt)
+	err := r.Scan(&d.UserID, &d.Name, &d.Secret, &d.Digits, &d.Period, &d.Skew, &d.Verified, &d.LastUsedStep, &d.CreatedAt, &d.CreatedBySession)
 	d.CreatedAt = utc(d.CreatedAt)
 	return d, err
 }

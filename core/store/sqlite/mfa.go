@@ -22,8 +22,8 @@ func isForeignKeyViolation(err error) bool {
 
 // CreateTOTPDevice implements store.MFA.
 func (s *Store) CreateTOTPDevice(ctx context.Context, d store.TOTPDevice) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO totp_devices (user_id, name, secret, digits, period, skew, verified, last_used_step, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.UserID, d.Name, d.Secret, d.Digits, d.Period, d.Skew, d.Verified, d.LastUsedStep, ms(d.CreatedAt))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO totp_devices (user_id, name, secret, digits, period, skew, verified, last_used_step, created_at, created_by_session)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.UserID, d.Name, d.Secret, d.Digits, d.Period, d.Skew, d.Verified, d.LastUsedStep, ms(d.CreatedAt), d.CreatedBySession)
 	switch {
 	case isUniqueViolation(err):
 		return fmt.Errorf("device %q of user %q: %w", d.Name, d.UserID, store.ErrDeviceExists)
@@ -36,7 +36,7 @@ func (s *Store) CreateTOTPDevice(ctx context.Context, d store.TOTPDevice) error 
 }
 
 func listTOTPDevices(ctx context.Context, q querier, userID, name string, onlyVerified bool) ([]store.TOTPDevice, error) {
-	query := `SELECT user_id, name, secret, digits, period, skew, verified, last_used_step, created_at FROM totp_devices WHERE user_id = ?`
+	query := `SELECT user_id, name, secret, digits, period, skew, verified, last_used_step, created_at, created_by_session FROM totp_devices WHERE user_id = ?`
 	args := []any{userID}
 	if name != "" {
 		query += ` AND name = ?`
@@ -54,7 +54,7 @@ func listTOTPDevices(ctx context.Context, q querier, userID, name string, onlyVe
 	for rows.Next() {
 		var d store.TOTPDevice
 		var created int64
-		if err := rows.Scan(&d.UserID, &d.Name, &d.Secret, &d.Digits, &d.Period, &d.Skew, &d.Verified, &d.LastUsedStep, &created); err != nil {
+		if err := rows.Scan(&d.UserID, &d.Name, &d.Secret, &d.Digits, &d.Period, &d.Skew, &d.Verified, &d.LastUsedStep, &created, &d.CreatedBySession); err != nil {
 			return nil, err
 		}
 		d.CreatedAt = fromMS(created)

@@ -15,7 +15,7 @@ import (
 func testMFA(t *testing.T, open Factory) {
 	ctx := context.Background()
 	device := func(user, name string) store.TOTPDevice {
-		return store.TOTPDevice{UserID: user, Name: name, Secret: "JBSWY3DPEHPK3PXP", Digits: 6, Period: 30, Skew: 1, CreatedAt: t0}
+		return store.TOTPDevice{UserID: user, Name: name, Secret: "JBSWY3DPEHPK3PXP", Digits: 6, Period: 30, Skew: 1, CreatedAt: t0, CreatedBySession: "s-" + name}
 	}
 	accept := func(name string, step int64) func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error) {
 		return func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error) {

@@ -44,8 +44,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/delivery"

@@ -66,6 +66,10 @@ const (
 	PasswordResetTokenLifetime     = time.Hour
 	// backgroundSendTimeout bounds a password reset email sent after the answer.
 	backgroundSendTimeout = 30 * time.Second
+	// DefaultMaxBackgroundSends bounds the password reset emails in flight at once: a slow or
+	// hanging mail server must not let a flood of requests pile up goroutines and
+	// connections without end.
+	DefaultMaxBackgroundSends = 64
 )
 
 // Options are the API's dependencies. Store, Tenants, Sessions, API, MFA and Claims are
@@ -91,6 +95,9 @@ type Options struct {
 	// Registry receives the metrics of code sends and second-factor code entries; a fresh
 	// registry when nil.
 	Registry prometheus.Registerer
+	// MaxBackgroundSends bounds the emails sent after their request was answered (password
+	// resets) that may be in flight at once; DefaultMaxBackgroundSends when zero.
+	MaxBackgroundSends int
 }
 
 // API serves the endpoints; Register adds them to a mux.
@@ -98,6 +105,8 @@ type API struct {
 	opts    Options
 	log     logr.Logger
 	metrics *metrics
+	// sendSlots holds one token per background send in flight.
+	sendSlots chan struct{}
 }
 
 // New returns the API.
@@ -123,7 +132,11 @@ func New(opts Options) (*API, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	return &API{opts: opts, log: opts.Logger.WithName("accountapi"), metrics: newMetrics(opts.Registry)}, nil
+	if opts.MaxBackgroundSends == 0 {
+		opts.MaxBackgroundSends = DefaultMaxBackgroundSends
+	}
+	return &API{opts: opts, log: opts.Logger.WithName("accountapi"), metrics: newMetrics(opts.Registry),
+		sendSlots: make(chan struct{}, opts.MaxBackgroundSends)}, nil
 }
 
 // Register adds every endpoint to mux, with and without the /{tenant} segment.
@@ -257,6 +270,19 @@ func (a *API) startSession(w http.ResponseWriter, r *http.Request, t tenant.Tena
 	}
 	a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), tokens, httpapi.SessionSettings(t.Config))
 	httpapi.WriteJSON(w, http.StatusOK, body)
+}
+
+// backgroundSlot takes one of the slots for sends that outlive their request, or, when all
+// are taken, answers GENERAL_ERROR and returns false. release gives the slot back.
+func (a *API) backgroundSlot(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case a.sendSlots <- struct{}{}:
+		return func() { <-a.sendSlots }, true
+	default:
+		a.metrics.codes.WithLabelValues(string(delivery.Email), "busy").Inc()
+		generalError(w, "too many emails are being sent right now; try again in a minute")
+		return nil, false
+	}
 }
 
 // background returns a context for work that outlives the request.

@@ -13,6 +13,7 @@ import (
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -160,6 +161,9 @@ func (a *API) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	sender, templates, ok := a.sender(w, r, t, delivery.Email)
 	if !ok {
+		return
+	}
+	if !a.reserveSend(w, r, t, passwordless.Contact{Email: email}, u.ID, delivery.Email) {
 		return
 	}
 	token, hash, err := newToken()

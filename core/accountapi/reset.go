@@ -12,6 +12,7 @@ import (
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
@@ -97,10 +98,19 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 		generalError(w, "tenant %q has no websiteDomain to send links to", t.ID)
 		return
 	}
+	// The limit applies to every address alike, so a refusal says nothing about accounts.
+	if !a.reserveSend(w, r, t, passwordless.Contact{Email: email}, "", delivery.Email) {
+		return
+	}
+	release, ok := a.backgroundSlot(w)
+	if !ok {
+		return
+	}
 	hosted := fromHostedPages(r)
 	ctx, cancel := background(r)
 	r = r.Clone(ctx) // the audit lines below outlive the request
 	go func() {
+		defer release()
 		defer cancel()
 		u, _, err := a.opts.Store.GetEmailPasswordLogin(ctx, t.ID, email)
 		if errors.Is(err, store.ErrNotFound) {

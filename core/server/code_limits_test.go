@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/totp"
 )
 
@@ -162,5 +164,78 @@ func TestOneUsersSecondFactorCodesAreLimitedOverAllTheirContacts(t *testing.T) {
 		if got := r.json(t)["status"]; got != want {
 			t.Fatalf("second-factor code %d = %v, want %s: %s", i+1, got, want, r.Body)
 		}
+	}
+}
+
+// A mail server that accepts connections and never answers used to let every password reset
+// request leave a goroutine and a connection waiting for it. The sends in flight are capped;
+// past the cap a request is refused at once, and the slots come back as sends end.
+func TestPasswordResetEmailsInFlightAreCapped(t *testing.T) {
+	h := newHarness(t, func(o *server.Options) { o.MaxBackgroundSends = 2 })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 8)
+	// The requests' sends all wait on this server, so none ends while the test runs.
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // accepted and never answered: the SMTP greeting never comes
+		}
+	}()
+	release := func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-held:
+				c.Close()
+			default:
+				return
+			}
+		}
+	}
+	t.Cleanup(release)
+	tp := h.deliveryTenant("acme", fmt.Sprintf(`"email":{"smtp":{"host":"127.0.0.1","port":%d,"from":"a@acme.test","tls":"none"}}`, ln.Addr().(*net.TCPAddr).Port),
+		`"firstFactors":["emailpassword"]`)
+	for i := range 3 {
+		mustStatus(t, h.signUp(tp, fmt.Sprintf("u%d@example.com", i), "secret123"), http.StatusOK, "OK")
+	}
+	reset := func(i int) response {
+		return h.do("POST", "/auth"+tp+"/user/password/reset/token", emailForm(fmt.Sprintf("u%d@example.com", i)))
+	}
+	mustStatus(t, reset(0), http.StatusOK, "OK")
+	mustStatus(t, reset(1), http.StatusOK, "OK")
+	// Both slots are taken when the answers are given; the sends hang on the mail server.
+	m := mustStatus(t, reset(2), http.StatusOK, "GENERAL_ERROR")
+	if !strings.Contains(m["message"].(string), "too many emails are being sent") {
+		t.Fatalf("message = %q", m["message"])
+	}
+}
+
+// Password reset and verification emails count against the same per-contact limit as codes,
+// so they cannot be used to flood a mailbox either; the limit applies to unknown addresses
+// alike, so a refusal says nothing about which addresses have accounts.
+func TestAccountEmailsCountAgainstTheContactsSendLimit(t *testing.T) {
+	h := newHarness(t)
+	mails, email := startSMTP(t)
+	tp := h.deliveryTenant("acme", email, `"firstFactors":["emailpassword"]`, `"codeSending":{"maxPerContact":2}`)
+	mustStatus(t, h.signUp(tp, "ada@example.com", "secret123"), http.StatusOK, "OK")
+	for _, to := range []string{"ada@example.com", "nobody@example.com"} {
+		t.Run(to, func(t *testing.T) {
+			for i, want := range []string{"OK", "OK", "GENERAL_ERROR"} {
+				m := mustStatus(t, h.do("POST", "/auth"+tp+"/user/password/reset/token", emailForm(to)), http.StatusOK, want)
+				if want == "GENERAL_ERROR" && m["retryAfterMs"] == nil {
+					t.Fatalf("request %d: no retryAfterMs in %v", i+1, m)
+				}
+			}
+		})
+	}
+	mails.wait(t, 2)
+	if n := mails.count(); n != 2 {
+		t.Fatalf("%d reset emails were delivered, want 2", n)
 	}
 }

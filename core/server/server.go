@@ -60,6 +60,9 @@ type Options struct {
 	// SignInLimits bound password sign-in attempts per account and per client;
 	// emailpassword.DefaultSignInLimits when zero.
 	SignInLimits store.SignInLimits
+	// MaxBackgroundSends bounds the password reset emails in flight at once;
+	// accountapi.DefaultMaxBackgroundSends when zero.
+	MaxBackgroundSends int
 	// Keys tune signing-key rotation; Clock and MaxTokenLifetime are filled in.
 	Keys keys.Options
 	// Claims computes new sessions' claims; the MFA engine's Claims when nil.
@@ -172,7 +175,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
 		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger, Registry: opts.Registry,
-		Senders: deliverytenant.NewBuilder(opts.Outbound).FromConfig})
+		MaxBackgroundSends: opts.MaxBackgroundSends,
+		Senders:            deliverytenant.NewBuilder(opts.Outbound).FromConfig})
 	if err != nil {
 		return nil, err
 	}

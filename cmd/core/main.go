@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
@@ -48,6 +50,9 @@ type settings struct {
 	addr, database, adminKeyFile, issuer string
 	// outboundAllow lists the internal destinations tenant configuration may reach.
 	outboundAllow string
+	// trustedProxies lists the peers whose X-Forwarded-For names the client; empty for the
+	// default (loopback and private ranges).
+	trustedProxies string
 	// started, when set, is called once the core serves (tests use it instead of polling).
 	started func(addr string)
 }
@@ -62,6 +67,7 @@ func main() {
 	flag.StringVar(&s.adminKeyFile, "admin-key-file", env("TWOFOLD_ADMIN_KEY_FILE", ""), "file holding the admin API key (TWOFOLD_ADMIN_KEY_FILE); TWOFOLD_ADMIN_KEY gives the key itself")
 	flag.StringVar(&s.issuer, "issuer", env("TWOFOLD_ISSUER", ""), "access-token issuer, the public URL of /auth (TWOFOLD_ISSUER); http://localhost:<port>/auth when empty")
 	flag.StringVar(&s.outboundAllow, "outbound-allow", env("TWOFOLD_OUTBOUND_ALLOW", ""), "internal destinations tenants' OIDC providers, Twilio base URL and SMS webhook may be at, comma-separated: CIDRs, IP addresses, host names, *.suffix patterns (TWOFOLD_OUTBOUND_ALLOW); loopback, private, link-local and cluster-internal destinations are refused otherwise")
+	flag.StringVar(&s.trustedProxies, "trusted-proxies", env("TWOFOLD_TRUSTED_PROXIES", ""), "peers whose X-Forwarded-For names the client for the audit log and the per-client sign-in budget, comma-separated CIDRs and addresses (TWOFOLD_TRUSTED_PROXIES); loopback and the private ranges when empty: narrow it to your pod network")
 	flag.Parse()
 
 	zl, err := zap.NewProduction()
@@ -106,6 +112,12 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("-outbound-allow: %w", err)
 	}
+	var proxies []netip.Prefix
+	if s.trustedProxies != "" {
+		if proxies, err = httpapi.ParseTrustedProxies(s.trustedProxies); err != nil {
+			return fmt.Errorf("-trusted-proxies: %w", err)
+		}
+	}
 	isPostgres := strings.HasPrefix(s.database, "postgres://") || strings.HasPrefix(s.database, "postgresql://")
 	if strings.Contains(s.database, "://") && !isPostgres {
 		return fmt.Errorf("database %q: give a SQLite file path or a postgres:// URL", s.database)
@@ -134,7 +146,7 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := server.New(ctx, server.Options{Store: st, Issuer: issuer, AdminKey: key, Logger: log, Registry: reg,
-		Outbound: outbound.Policy{Allow: allow}})
+		Outbound: outbound.Policy{Allow: allow}, TrustedProxies: proxies})
 	if err != nil {
 		ln.Close()
 		return err

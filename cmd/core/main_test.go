@@ -85,6 +85,7 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		{"a missing admin key file is refused", settings{addr: "127.0.0.1:0", database: "x.db", adminKeyFile: "/nonexistent/key"}, "read admin key file"},
 		{"a database URL of another kind is refused", settings{addr: "127.0.0.1:0", database: "mysql://db/twofold"}, "give a SQLite file path or a postgres:// URL"},
 		{"an outbound allow-list entry that is no address or name is refused", settings{addr: "127.0.0.1:0", database: "x.db", outboundAllow: "10.0.0.0/33"}, "-outbound-allow"},
+		{"a trusted proxy that is no address or CIDR is refused", settings{addr: "127.0.0.1:0", database: "x.db", trustedProxies: "10.0.0.0/8,sidecar"}, "-trusted-proxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -238,9 +239,12 @@ func setupWebhooks(ctx context.Context, mgr ctrl.Manager, scheme *runtime.Scheme
 	default:
 		return nil, fmt.Errorf("--webhook-cert-management=%q: want self or external", o.certManagement)
 	}
+	var once sync.Once
 	return func(req *http.Request) error {
 		check := started.Load()
 		if check == nil {
+			// /readyz withholds the reason, so say it once in the log.
+			once.Do(func() { ctrl.Log.WithName("setup").Info("Not ready: " + waiting) })
 			return errors.New(waiting)
 		}
 		return (*check)(req)

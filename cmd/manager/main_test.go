@@ -158,8 +158,11 @@ func TestTheManagerIsNotReadyUntilItServesTheWebhooks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code == http.StatusOK || !strings.Contains(body, "webhook certificate not in place yet") {
-			t.Fatalf("/readyz = %d with the certificate folder empty, want a failure naming the webhook:\n%s", code, body)
+		if code == http.StatusOK || !strings.Contains(body, "[-]webhook failed") {
+			t.Fatalf("/readyz = %d with the certificate folder empty, want a failure of the webhook check:\n%s", code, body)
+		}
+		if !strings.Contains(logs.String(), "Not ready: webhook certificate not in place yet: waiting for tls.crt and tls.key of Secret twofold-system/twofold-webhook-cert in "+certDir) {
+			t.Error("the log does not say what the manager waits for")
 		}
 	})
 

@@ -80,6 +80,17 @@ test: verify-generated lint envtest chromium postgres $(HELM) $(KUSTOMIZE) ## Ru
 	HELM_VERSION=$(HELM_VERSION) KUSTOMIZE_VERSION=$(KUSTOMIZE_VERSION) \
 		go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) test-core-postgres
+	$(MAKE) fuzz
+
+# Fuzz targets for every parser an attacker reaches, as package:FuzzName.
+FUZZ_TARGETS := ./core/mfa:FuzzRequirementGrammar ./core/server:FuzzRequestsNeverCrashTheCore \
+	./sidecar/proxy:FuzzReturnPathStaysOnTheOrigin ./sidecar/proxy:FuzzVerifyNeverAcceptsGarbage \
+	./sidecar/proxy:FuzzCanonicalPathCoversWhatTheAppReads
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (make test runs them for 10s each; FUZZTIME=10m to hunt).
+	for t in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; done
 
 .PHONY: test-core-postgres
 test-core-postgres: postgres ## Run the core's HTTP tests again on PostgreSQL instead of SQLite.

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"net/url"
+	"path"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +52,41 @@ func FuzzVerifyNeverAcceptsGarbage(f *testing.F) {
 		hdr, err := parseHeader(h)
 		if err == nil && (hdr.Alg != "RS256" || hdr.Kid == "" || len(hdr.Crit) > 0) {
 			t.Fatalf("header %+v passed the policy", hdr)
+		}
+	})
+}
+
+// FuzzCanonicalPathCoversWhatTheAppReads checks the property route rules rely on: however an
+// app reads a request path (percent-decoded once, backslashes as slashes, ";" parameters
+// dropped, dot segments resolved), a rule prefix that covers the app's reading also covers
+// the path the sidecar matches rules against. Otherwise "/%61dmin" or "/x/..;/admin" would
+// reach the app's /admin without meeting the /admin rule.
+func FuzzCanonicalPathCoversWhatTheAppReads(f *testing.F) {
+	for _, s := range []string{"/admin", "/%61dmin", "/x/..;/admin", "/admin;x=1/y", "/a\\..\\admin", "/%2561dmin", "//admin", "/./admin/", "/admin%2fx", "/%2e%2e/admin"} {
+		f.Add(s, "/admin")
+	}
+	f.Fuzz(func(t *testing.T, p, prefix string) {
+		if p == "" || p[0] != '/' || !isCleanPath(prefix) {
+			return
+		}
+		c := canonicalPath(p)
+		if c == "" || c[0] != '/' || strings.Contains(c, "\\") {
+			t.Fatalf("canonicalPath(%q) = %q, not an absolute slash path", p, c)
+		}
+		if canonicalPath(c) != c {
+			t.Fatalf("canonicalPath is not stable: %q -> %q -> %q", p, c, canonicalPath(c))
+		}
+		read, err := url.PathUnescape(p)
+		if err != nil {
+			return // the app's server refuses a malformed escape too
+		}
+		segs := strings.Split(strings.ReplaceAll(read, "\\", "/"), "/")
+		for i, seg := range segs {
+			segs[i], _, _ = strings.Cut(seg, ";")
+		}
+		appReads := path.Clean("/" + strings.Join(segs, "/"))
+		if hasPathPrefix(appReads, prefix) && !hasPathPrefix(c, prefix) {
+			t.Fatalf("the app reads %q as %q, under %q, but the rules see %q", p, appReads, prefix, c)
 		}
 	})
 }

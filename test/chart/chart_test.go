@@ -334,6 +334,19 @@ func TestRenderedChart(t *testing.T) {
 			},
 		},
 		{
+			name: "trusted proxies and the outbound allow-list reach the core as comma-separated lists",
+			args: []string{"--set", "core.trustedProxies={10.244.0.0/16,192.0.2.10}", "--set", "core.outboundAllow={10.0.0.0/8,*.corp.example}"},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				c := container(t, find(t, objs, "Deployment", "twofold-core"), "core")
+				if v := envVar(t, c, "TWOFOLD_TRUSTED_PROXIES"); v["value"] != "10.244.0.0/16,192.0.2.10" {
+					t.Errorf("TWOFOLD_TRUSTED_PROXIES = %v", v)
+				}
+				if v := envVar(t, c, "TWOFOLD_OUTBOUND_ALLOW"); v["value"] != "10.0.0.0/8,*.corp.example" {
+					t.Errorf("TWOFOLD_OUTBOUND_ALLOW = %v", v)
+				}
+			},
+		},
+		{
 			name: "PostgreSQL values read the connection string from the Secret and mount no volume",
 			args: []string{"--values", filepath.Join(chartDir, "ci", "postgres-ha-values.yaml")},
 			check: func(t *testing.T, objs []*unstructured.Unstructured) {

@@ -43,7 +43,7 @@ func FuzzRequestsNeverCrashTheCore(f *testing.F) {
 		f.Fatal(err)
 	}
 	seed := []struct {
-		route             uint8
+		route              uint8
 		body, auth, cookie string
 		form, admin        bool
 	}{

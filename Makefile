@@ -101,6 +101,26 @@ helm-lint: $(HELM) ## Lint the chart with its default and ci/ values.
 	$(HELM) lint charts/twofold --strict --kube-version $(ENVTEST_K8S_VERSION)
 	for f in charts/twofold/ci/*-values.yaml; do $(HELM) lint charts/twofold --strict --kube-version $(ENVTEST_K8S_VERSION) -f $$f; done
 
+##@ Cluster
+
+CLUSTER_STATE ?= $(CURDIR)/.cluster
+
+.PHONY: cluster-binaries
+cluster-binaries: ## Build kubelet, kube-proxy, the controller-manager, scheduler, kubectl and CoreDNS into bin/k8s (cached).
+	K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/cluster/binaries.sh >/dev/null
+
+.PHONY: cluster-up
+cluster-up: cluster-binaries ## Bring up a throw-away single-node cluster in $(CLUSTER_STATE) (root; see docs/testing.md).
+	K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/cluster/up.sh $(CLUSTER_STATE)
+
+.PHONY: cluster-down
+cluster-down: ## Tear down the cluster in $(CLUSTER_STATE) and undo its changes to the machine.
+	K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/cluster/down.sh $(CLUSTER_STATE)
+
+.PHONY: cluster-test
+cluster-test: cluster-binaries ## Run the cluster smoke test (root, a few minutes; not part of make test).
+	K8S_VERSION=$(ENVTEST_K8S_VERSION) go test -tags cluster -count=1 -timeout 30m -v ./test/cluster/
+
 ##@ Demo
 
 DEMO_PORT ?= 8080

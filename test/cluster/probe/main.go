@@ -1,0 +1,111 @@
+// Command probe is the one binary in the cluster smoke test's image (test/cluster). It has no
+// shell to exec into, so each job is a subcommand whose result shows in the pod's log or over
+// HTTP:
+//
+//	probe serve -listen :8080 -text TEXT          answer every request with TEXT
+//	probe serve -listen :9090 -proxy URL          forward every request to URL (a sidecar)
+//	probe lookup -timeout 30s NAME                print "NAME IP..." once NAME resolves
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ProxyHeader is set by `probe serve -proxy` on the answers it forwards, so a client can tell
+// a request went through the sidecar.
+const ProxyHeader = "X-Probe-Proxy"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: probe serve|lookup ...")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "lookup":
+		err = lookup(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q (want serve or lookup)", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "probe %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func serve(args []string) error {
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fl.String("listen", ":8080", "address to listen on")
+	text := fl.String("text", "", "the body of every answer")
+	proxy := fl.String("proxy", "", "forward requests to this URL instead of answering")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	var h http.Handler
+	switch {
+	case *proxy != "" && *text != "":
+		return errors.New("-text and -proxy exclude each other")
+	case *proxy != "":
+		u, err := url.Parse(*proxy)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("-proxy %q is not a URL", *proxy)
+		}
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.ModifyResponse = func(r *http.Response) error {
+			r.Header.Set(ProxyHeader, "sidecar")
+			return nil
+		}
+		h = rp
+	default:
+		h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, *text)
+		})
+	}
+	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
+}
+
+func lookup(args []string) error {
+	fl := flag.NewFlagSet("lookup", flag.ContinueOnError)
+	timeout := fl.Duration("timeout", 30*time.Second, "how long to keep trying")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() != 1 {
+		return errors.New("want exactly one name to look up")
+	}
+	name := fl.Arg(0)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	// The pure Go resolver, so the answer comes from the pod's resolv.conf (CoreDNS) alone.
+	r := &net.Resolver{PreferGo: true}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		addrs, err := r.LookupHost(ctx, name)
+		if err == nil {
+			sort.Strings(addrs)
+			fmt.Printf("%s %s\n", name, strings.Join(addrs, " "))
+			return nil
+		}
+		fmt.Fprintf(os.Stderr, "lookup %s: %v\n", name, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not resolve within %s", name, *timeout)
+		case <-tick.C:
+		}
+	}
+}

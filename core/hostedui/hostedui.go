@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -255,6 +256,12 @@ func tenantIDOf(r *http.Request) string {
 // tenantOf loads the request's tenant; an unknown one is answered with an error page.
 func (u *UI) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
 	id := tenantIDOf(r)
+	// Behind a sidecar the app's origin serves only the sidecar's tenants: a tenantId field
+	// naming another must not sign the browser into that tenant on this origin.
+	if served := r.Header.Get(config.HeaderServedTenants); served != "" && !slices.Contains(strings.Split(served, ","), id) {
+		u.errorPage(w, r, http.StatusNotFound, "Unknown organisation", "This app does not offer the sign-in of "+id+".")
+		return tenant.Tenant{}, false
+	}
 	t, err := u.opts.Tenants.Current(r.Context(), id)
 	if errors.Is(err, tenant.ErrUnknownTenant) {
 		u.errorPage(w, r, http.StatusNotFound, "Unknown organisation", "There is no sign-in page for "+id+".")

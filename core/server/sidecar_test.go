@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -112,4 +114,39 @@ func TestSignUpThroughATenantsSidecarCreatesAUserOfThatTenant(t *testing.T) {
 			t.Fatalf("tenant %v", tid)
 		}
 	})
+}
+
+// The hosted pages take a tenant from a tenantId form field, which a sidecar cannot rewrite:
+// a hand-made form post on app demo's origin used to sign the browser into tenant other
+// there. The sidecar now tells the core which tenants its origin serves, and the hosted pages
+// refuse the rest.
+func TestAHostedFormPostThroughASidecarCannotSignIntoAnotherTenant(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"demo", "other"} {
+		h.putTenant(id, `{"firstFactors":["emailpassword"],"session":{"cookieSecure":false}}`)
+	}
+	mustStatus(t, h.signUp("/other", "olga@example.com", "secret123"), 200, "OK")
+	mustStatus(t, h.signUp("/demo", "dana@example.com", "secret123"), 200, "OK")
+	sc, _ := h.viaSidecar("demo")
+
+	page := sc.do("GET", "/auth/signin", nil)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page.Body)
+	if page.Status != 200 || m == nil {
+		t.Fatalf("sign-in page through the sidecar: %d, csrf found %v", page.Status, m != nil)
+	}
+	var jar []string
+	for _, c := range (&http.Response{Header: page.Header}).Cookies() {
+		jar = append(jar, c.Name+"="+c.Value)
+	}
+	signIn := func(tenantID, email string) response {
+		form := url.Values{"tenantId": {tenantID}, "email": {email}, "password": {"secret123"}, "csrf": {string(m[1])}}
+		return sc.do("POST", "/auth/ui/action/signin", form.Encode(),
+			"Content-Type", "application/x-www-form-urlencoded", "Cookie", strings.Join(jar, "; "))
+	}
+	if r := signIn("other", "olga@example.com"); r.Status != http.StatusNotFound || r.cookie("sAccessToken") != nil {
+		t.Fatalf("a form naming tenant other through demo's sidecar = %d, session cookie set: %v", r.Status, r.cookie("sAccessToken") != nil)
+	}
+	if r := signIn("demo", "dana@example.com"); r.Status != http.StatusSeeOther || r.cookie("sAccessToken") == nil {
+		t.Fatalf("the sidecar's own tenant through the same form = %d %s", r.Status, r.Body)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,10 +221,17 @@ func New(opts Options) (*Proxy, error) {
 		BufferPool:    buffers,
 		ErrorHandler:  p.upstreamError("app"),
 	}
+	served := []string{p.tenant}
+	for id := range p.extraTenants {
+		served = append(served, id)
+	}
+	slices.Sort(served[1:])
+	servedTenants := []string{strings.Join(served, ",")}
 	p.core = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(core)
 			stripIdentity(pr.Out.Header)
+			pr.Out.Header[config.HeaderServedTenants] = servedTenants
 			pr.SetXForwarded()
 		},
 		Transport:     transport,

@@ -364,7 +364,8 @@ func TestRequestsAreDecided(t *testing.T) {
 				if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 					t.Fatal(err)
 				}
-				if !got.Core || got.Path != "/auth/session/refresh" || len(got.TwofoldHeaders) != 0 {
+				// Only the sidecar's own served-tenants header reaches the core.
+				if !got.Core || got.Path != "/auth/session/refresh" || !slices.Equal(got.TwofoldHeaders, []string{config.HeaderServedTenants}) {
 					t.Errorf("core saw %+v", got)
 				}
 			},

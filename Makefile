@@ -10,7 +10,10 @@ HELM_VERSION ?= v3.22.0
 KUSTOMIZE_VERSION ?= v5.8.2
 IMG_REGISTRY ?= ghcr.io/twofold-dev
 IMG_TAG ?= 0.1.0
-CONTAINER_TOOL ?= docker
+# Images `make images` builds, the platforms of each multi-arch index, and where `make push` pushes.
+IMAGES ?= manager,core,sidecar,sampleapp,pause
+IMG_PLATFORMS ?= linux/amd64,linux/arm64
+REGISTRY ?= $(IMG_REGISTRY)
 
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
@@ -145,9 +148,13 @@ build: ## Build the binaries into bin/: twofold-manager, twofold-core, twofold-s
 	go build -o $(LOCALBIN)/twofold-core ./cmd/core
 	go build -o $(LOCALBIN)/twofold-sidecar ./cmd/sidecar
 
-.PHONY: docker-build
-docker-build: ## Build the manager, core and sidecar images (needs a container engine).
-	for c in manager core sidecar; do $(CONTAINER_TOOL) build -f Dockerfile.$$c -t $(IMG_REGISTRY)/twofold-$$c:$(IMG_TAG) .; done
+.PHONY: images
+images: ## Build the images (IMAGES) for IMG_PLATFORMS into bin/images, without a container engine (docs/install.md).
+	go run ./hack/images build -out $(LOCALBIN)/images -registry $(IMG_REGISTRY) -tag $(IMG_TAG) -images $(IMAGES) -platforms $(IMG_PLATFORMS)
+
+.PHONY: push
+push: images ## Push the multi-arch images to REGISTRY (e.g. make push REGISTRY=registry.example.com/team) with your docker login.
+	go run ./hack/images push -out $(LOCALBIN)/images -registry $(REGISTRY)
 
 $(HELM):
 	hack/go-tool.sh helm helm.sh/helm/v3/cmd/helm $(HELM_VERSION) >/dev/null

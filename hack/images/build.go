@@ -69,7 +69,8 @@ type buildOptions struct {
 	Created   time.Time // zero: the last commit's time
 	Revision  string    // empty: the HEAD commit
 	Source    string
-	CACerts   string // path of the CA bundle copied into images with CACerts
+	CACerts   string    // path of the CA bundle copied into images with CACerts
+	Progress  io.Writer // where each compiled binary is reported; nil for nowhere
 }
 
 // result is one built image: its multi-arch index and the image for the build host.
@@ -181,6 +182,10 @@ func build(ctx context.Context, o buildOptions) ([]result, error) {
 			certs = b
 		}
 	}
+	progress := o.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
 	work, err := os.MkdirTemp("", "twofold-images-")
 	if err != nil {
 		return nil, err
@@ -198,10 +203,12 @@ func build(ctx context.Context, o buildOptions) ([]result, error) {
 		r := result{Spec: s, Ref: refs[i]}
 		idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 		for _, p := range o.Platforms {
+			start := time.Now()
 			bin, err := compile(ctx, o.Root, work, s, p.Architecture)
 			if err != nil {
 				return nil, err
 			}
+			fmt.Fprintf(progress, "Compiled %s for linux/%s in %.1fs\n", s.Package, p.Architecture, time.Since(start).Seconds())
 			img, err := image(s, p, bin, certs, o.Created, labels)
 			if err != nil {
 				return nil, fmt.Errorf("packing %s for %s: %w", s.Name, p.Architecture, err)
@@ -286,7 +293,7 @@ func image(s spec, p v1.Platform, bin, certs []byte, created time.Time, labels m
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	}, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +367,9 @@ func write(out string, results []result) error {
 		return err
 	}
 	defer os.RemoveAll(staging)
+	if err := os.Chmod(staging, 0o755); err != nil { // MkdirTemp makes it 0700
+		return err
+	}
 	l, err := layout.Write(staging, mutate.IndexMediaType(empty.Index, types.OCIImageIndex))
 	if err != nil {
 		return err

@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return usageError{err}
 		}
+		opts.Progress = os.Stderr
 		results, err := build(ctx, opts)
 		if err != nil {
 			return err

@@ -102,7 +102,7 @@ unmount_all() {
   for ns in $(ls -1 /run/netns 2>/dev/null | grep '^cni-' || true); do
     if ! grep -qxF "$ns" "$SAVED/netns" 2>/dev/null; then
       umount "/run/netns/$ns" 2>/dev/null || umount -l "/run/netns/$ns" 2>/dev/null || true
-      rm -f "/run/netns/$ns"
+      rm -f "/run/netns/$ns" 2>/dev/null || problem "could not remove /run/netns/$ns (still mounted somewhere)"
     fi
   done
 }

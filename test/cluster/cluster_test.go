@@ -182,6 +182,20 @@ func bringUp(t *testing.T) *cluster {
 	return c
 }
 
+// loadProbe builds test/cluster/probe and loads it into the cluster as probeImage.
+func (c *cluster) loadProbe() {
+	t := c.t
+	t.Helper()
+	probeBin := filepath.Join(t.TempDir(), "probe")
+	build := exec.Command("go", "build", "-trimpath", "-o", probeBin, "./test/cluster/probe")
+	build.Dir = c.root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the probe binary: %v\n%s", err, out)
+	}
+	run(t, "loading the probe image (hack/cluster/image.sh)", 2*time.Minute, "", "hack/cluster/image.sh", c.state, probeImage, probeBin)
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
@@ -255,17 +269,105 @@ spec:
     args: [lookup, -timeout, 60s, echo.smoke.svc.cluster.local]
 `
 
+const escapePod = `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: escape
+  namespace: smoke-client
+spec:
+  restartPolicy: Never
+  containers:
+  - name: dial
+    image: @IMAGE@
+    imagePullPolicy: Never
+    args: [dial, -timeout, 3s, "198.18.0.1:@KUBELET_PORT@", "198.18.255.1:@KUBELET_PORT@", "198.18.255.2:8080"]
+`
+
+// outside is a network namespace the test makes beside the cluster, joined to the host by a
+// veth pair in 198.18.255.0/30: a stand-in for "anything but the bridge" that a pod must not
+// reach, without any packet leaving the machine. Its own iptables counts what arrives. It is
+// held by a process (unshare), not named under /run/netns: `ip netns add` would bind-mount
+// /run/netns over the network namespaces containerd has made there and hide them from it.
+type outside struct {
+	t    *testing.T
+	proc *exec.Cmd
+}
+
+func newOutside(t *testing.T) *outside {
+	t.Helper()
+	proc := exec.Command("unshare", "--net", "sleep", "infinity")
+	if err := proc.Start(); err != nil {
+		t.Fatalf("starting a process in a new network namespace (unshare, from util-linux): %v", err)
+	}
+	o := &outside{t: t, proc: proc}
+	t.Cleanup(func() {
+		// Deleting one end deletes the pair; the kernel tears a namespace down asynchronously,
+		// so killing its process alone would leave the veth for a moment.
+		if out, err := runErr(t, time.Minute, "", "ip", "link", "del", "tfcout0"); err != nil {
+			t.Errorf("deleting the veth tfcout0: %v\n%s", err, out)
+		}
+		proc.Process.Kill()
+		proc.Wait()
+	})
+	pid := strconv.Itoa(proc.Process.Pid)
+	// unshare execs sleep once the namespace exists; until then the PID is still in ours.
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ns, err := os.Readlink("/proc/" + pid + "/ns/net")
+		if err == nil && ns != own {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unshare --net did not make a network namespace within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "add", "tfcout0", "type", "veth", "peer", "name", "tfcout1", "netns", pid},
+		{"ip", "addr", "add", "198.18.255.1/30", "dev", "tfcout0"},
+		{"ip", "link", "set", "tfcout0", "up"},
+		o.in("ip", "addr", "add", "198.18.255.2/30", "dev", "tfcout1"),
+		o.in("ip", "link", "set", "tfcout1", "up"),
+		o.in("ip", "route", "add", "default", "via", "198.18.255.1"),
+		o.in("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"),
+	} {
+		run(t, "preparing the namespace beside the cluster", time.Minute, "", args[0], args[1:]...)
+	}
+	return o
+}
+
+// in returns a command line that runs args inside the namespace.
+func (o *outside) in(args ...string) []string {
+	return append([]string{"nsenter", "--net=/proc/" + strconv.Itoa(o.proc.Process.Pid) + "/ns/net", "--"}, args...)
+}
+
+// arrived counts the TCP packets to port 8080 that reached the namespace.
+func (o *outside) arrived() int {
+	o.t.Helper()
+	args := o.in("iptables", "-L", "INPUT", "-v", "-n", "-x")
+	out := run(o.t, "reading the namespace's packet counter", time.Minute, "", args[0], args[1:]...)
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && strings.Contains(line, "dpt:8080") {
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				o.t.Fatalf("unexpected iptables counter line %q", line)
+			}
+			return n
+		}
+	}
+	o.t.Fatalf("no counter for port 8080 in:\n%s", out)
+	return 0
+}
+
 func TestClusterRunsASidecarPodBehindAServiceWithDNS(t *testing.T) {
 	c := bringUp(t)
 
-	probeBin := filepath.Join(t.TempDir(), "probe")
-	build := exec.Command("go", "build", "-trimpath", "-o", probeBin, "./test/cluster/probe")
-	build.Dir = c.root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the probe binary: %v\n%s", err, out)
-	}
-	run(t, "loading the probe image (hack/cluster/image.sh)", 2*time.Minute, "", "hack/cluster/image.sh", c.state, probeImage, probeBin)
+	c.loadProbe()
 
 	start := time.Now()
 	c.kubectl_("creating the sidecar pod and its Service", strings.ReplaceAll(workload, "@IMAGE@", probeImage), "apply", "-f", "-")
@@ -322,4 +424,31 @@ func TestClusterRunsASidecarPodBehindAServiceWithDNS(t *testing.T) {
 			t.Errorf("lookup pod printed %q, want %q", logs, want)
 		}
 	})
+}
+
+func TestClusterKeepsPodsToTheBridge(t *testing.T) {
+	c := bringUp(t)
+	c.loadProbe()
+	o := newOutside(t)
+
+	c.kubectl_("creating the namespace", "", "create", "namespace", "smoke-client")
+	pod := strings.NewReplacer("@IMAGE@", probeImage, "@KUBELET_PORT@", "10250").Replace(escapePod)
+	c.kubectl_("creating the escape pod", pod, "apply", "-f", "-")
+	c.kubectl_("waiting for the escape pod to finish", "", "-n", "smoke-client", "wait", "pod/escape",
+		"--for=jsonpath={.status.phase}=Succeeded", "--timeout=120s")
+	got := strings.TrimSpace(c.kubectl_("reading the escape pod's log", "", "-n", "smoke-client", "logs", "pod/escape"))
+	want := strings.Join([]string{
+		// The bridge's own address answers: the kubelet listens there.
+		"198.18.0.1:10250 connected",
+		// The host's address on another interface: dropped, not refused, so it never got there.
+		"198.18.255.1:10250 timeout",
+		// Forwarded towards another interface: dropped.
+		"198.18.255.2:8080 timeout",
+	}, "\n")
+	if got != want {
+		t.Errorf("the escape pod saw\n%s\nwant\n%s", got, want)
+	}
+	if n := o.arrived(); n != 0 {
+		t.Errorf("%d packets from the pod reached the namespace outside the bridge, want 0", n)
+	}
 }

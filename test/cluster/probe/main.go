@@ -5,6 +5,7 @@
 //	probe serve -listen :8080 -text TEXT          answer every request with TEXT
 //	probe serve -listen :9090 -proxy URL          forward every request to URL (a sidecar)
 //	probe lookup -timeout 30s NAME                print "NAME IP..." once NAME resolves
+//	probe dial -timeout 3s HOST:PORT...           print "HOST:PORT connected|refused|timeout"
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -37,8 +39,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "lookup":
 		err = lookup(os.Args[2:])
+	case "dial":
+		err = dial(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want serve or lookup)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want serve, lookup or dial)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "probe %s: %v\n", os.Args[1], err)
@@ -108,4 +112,38 @@ func lookup(args []string) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// dial tries a TCP connection to each address and prints what happened: connected, refused (a
+// host answered with a reset, so the packet got there) or timeout (nothing answered: dropped).
+func dial(args []string) error {
+	fl := flag.NewFlagSet("dial", flag.ContinueOnError)
+	timeout := fl.Duration("timeout", 3*time.Second, "how long to wait for each connection")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() == 0 {
+		return errors.New("want at least one HOST:PORT")
+	}
+	for _, addr := range fl.Args() {
+		conn, err := net.DialTimeout("tcp", addr, *timeout)
+		outcome := "connected"
+		switch {
+		case err == nil:
+			conn.Close()
+		case errors.Is(err, syscall.ECONNREFUSED):
+			outcome = "refused"
+		case isTimeout(err):
+			outcome = "timeout"
+		default:
+			outcome = "error: " + err.Error()
+		}
+		fmt.Printf("%s %s\n", addr, outcome)
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

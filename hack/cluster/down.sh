@@ -159,30 +159,46 @@ remove_files() {
   fi
 }
 
-delete_pods
-kill_tasks
-stop kube-controller-manager
-stop kube-scheduler
-stop kube-proxy
-if [[ -x "$BIN/kube-proxy" ]]; then
+# step runs one part of the teardown; a part that fails is reported and the rest still runs,
+# so one surprise never leaves the machine half restored.
+step() { "$@" || problem "$* failed"; }
+
+stop_shims() {
+  local pid
+  for pid in $(shim_pids); do
+    stop_pid "$pid" 5 || problem "shim PID $pid still runs"
+  done
+}
+
+cleanup_kube_proxy() {
+  [[ -x "$BIN/kube-proxy" ]] || return 0
   "$BIN/kube-proxy" --cleanup --v=0 >>"$LOGS/kube-proxy-cleanup.log" 2>&1 || true
-fi
-stop kubelet 30
-stop containerd
-for pid in $(shim_pids); do
-  stop_pid "$pid" 5 || problem "shim PID $pid still runs"
-done
-stop kube-apiserver
-stop etcd
-remove_iptables
-ip route del "$SERVICE_CIDR" dev "$BRIDGE" 2>/dev/null || true
-if ip link show "$BRIDGE" >/dev/null 2>&1; then
-  ip link del "$BRIDGE" || problem "could not delete the bridge $BRIDGE"
-fi
-remove_cgroups
-unmount_all
-restore_sysctls
-remove_files
+}
+
+remove_bridge() {
+  ip route del "$SERVICE_CIDR" dev "$BRIDGE" 2>/dev/null || true
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link del "$BRIDGE" || problem "could not delete the bridge $BRIDGE"
+  fi
+}
+
+step delete_pods
+step kill_tasks
+step stop kube-controller-manager
+step stop kube-scheduler
+step stop kube-proxy
+step cleanup_kube_proxy
+step stop kubelet 30
+step stop containerd
+step stop_shims
+step stop kube-apiserver
+step stop etcd
+step remove_iptables
+step remove_bridge
+step remove_cgroups
+step unmount_all
+step restore_sysctls
+step remove_files
 
 # What the test and the next up.sh rely on, checked rather than assumed.
 for ipt in iptables ip6tables; do
@@ -193,7 +209,10 @@ done
 ip link show "$BRIDGE" >/dev/null 2>&1 && problem "the bridge $BRIDGE still exists"
 for pid in $(shim_pids); do problem "shim PID $pid still runs"; done
 
+if [[ $problems -gt 0 ]]; then
+  # The saved settings and PIDs stay, so another down.sh can finish the job.
+  die "$problems thing(s) could not be undone (see above); $S is kept: run $0 $S again"
+fi
 # The logs stay for whoever wants to read why something failed.
-find "$S" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} + 2>/dev/null || problem "could not remove all of $S"
+find "$S" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} + 2>/dev/null || die "could not empty $S"
 log "Cluster down in $(since "$t0") s"
-[[ $problems -eq 0 ]] || die "$problems thing(s) could not be undone (see above)"

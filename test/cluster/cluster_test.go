@@ -71,6 +71,37 @@ type cluster struct {
 	root    string
 	state   string
 	kubectl string
+	host    hostState
+}
+
+// hostState is what the kubelet and containerd change outside the cluster's folder, which
+// down.sh must put back.
+type hostState struct {
+	sysctls map[string]string
+	absent  []string
+}
+
+var (
+	kubeletSysctls = []string{"vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.ipv4.ip_forward"}
+	globalPaths    = []string{"/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/log/containers", "/var/log/pods", "/run/netns"}
+)
+
+func readHostState(t *testing.T) hostState {
+	t.Helper()
+	h := hostState{sysctls: map[string]string{}}
+	for _, k := range kubeletSysctls {
+		b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(k, ".", "/"))
+		if err != nil {
+			t.Fatalf("reading %s: %v", k, err)
+		}
+		h.sysctls[k] = strings.TrimSpace(string(b))
+	}
+	for _, p := range globalPaths {
+		if _, err := os.Stat(p); err != nil {
+			h.absent = append(h.absent, p)
+		}
+	}
+	return h
 }
 
 func (c *cluster) kubectl_(what string, stdin string, args ...string) string {
@@ -136,6 +167,17 @@ func (c *cluster) tearDown() {
 	if mounts, err := os.ReadFile("/proc/self/mountinfo"); err == nil && bytes.Contains(mounts, []byte(c.state)) {
 		t.Errorf("mounts under %s remain after down.sh", c.state)
 	}
+	after := readHostState(t)
+	for k, v := range c.host.sysctls {
+		if after.sysctls[k] != v {
+			t.Errorf("%s = %s after down.sh, want %s as before up.sh", k, after.sysctls[k], v)
+		}
+	}
+	for _, p := range c.host.absent {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s did not exist before up.sh and still exists after down.sh", p)
+		}
+	}
 }
 
 func (c *cluster) dumpLogs() {
@@ -174,7 +216,7 @@ func bringUp(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(state) })
-	c := &cluster{t: t, root: root, state: state, kubectl: filepath.Join(binDir, "kubectl")}
+	c := &cluster{t: t, root: root, state: state, kubectl: filepath.Join(binDir, "kubectl"), host: readHostState(t)}
 	t.Cleanup(c.tearDown)
 	start = time.Now()
 	out := run(t, "bringing the cluster up (hack/cluster/up.sh)", 10*time.Minute, "", "hack/cluster/up.sh", c.state)

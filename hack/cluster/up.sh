@@ -27,6 +27,10 @@ if [[ ! -f "$MARKER" ]]; then
     die "$S is neither empty nor a cluster's folder: down.sh would empty it, so pick another"
   touch "$MARKER"
 fi
+# Pod to Service to pod on the same bridge needs bridged packets to pass iptables, for
+# kube-proxy's NAT to be undone on the way back.
+[[ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" == 1 ]] ||
+  die "bridged traffic does not pass iptables: load the br_netfilter kernel module (modprobe br_netfilter) and set net.bridge.bridge-nf-call-iptables=1"
 t0="$(now)"
 "$ROOT/hack/cluster/binaries.sh" >/dev/null
 for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns; do

@@ -252,8 +252,10 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuseThrottledSignIn answers a sign-in refused by the throttle, for the account's lock or
-// the client's spent budget: 429 with Retry-After, and SuperTokens' GENERAL_ERROR body so
-// frontend SDKs show the message.
+// the client's spent budget: SuperTokens' GENERAL_ERROR body with retryAfterMs, and
+// Retry-After. The status is 200, as for every FDI GENERAL_ERROR: supertokens-web-js throws
+// the bare response of any status of 300 or more, so a 429 never reached the user as a
+// message.
 func (a *API) refuseThrottledSignIn(w http.ResponseWriter, r *http.Request, tenantID, account string, res store.SignInReservation) {
 	left := res.RefusedUntil.Sub(a.opts.Clock())
 	minutes := max(int(left.Round(time.Minute)/time.Minute), 1)
@@ -266,7 +268,7 @@ func (a *API) refuseThrottledSignIn(w http.ResponseWriter, r *http.Request, tena
 	a.metrics.signIns.WithLabelValues("emailpassword", outcome).Inc()
 	a.auditEvent(r, "Refused sign-in", tenantID, "", outcome, "recipe", "emailpassword", "email", account)
 	w.Header().Set("Retry-After", strconv.Itoa(max(int(left.Round(time.Second)/time.Second), 1)))
-	writeJSON(w, http.StatusTooManyRequests, map[string]string{"status": "GENERAL_ERROR", "message": msg})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "GENERAL_ERROR", "message": msg, "retryAfterMs": left.Milliseconds()})
 }
 
 // startSession creates a session whose st-mfa claim records factor as completed now, writes

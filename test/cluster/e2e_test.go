@@ -294,6 +294,7 @@ func TestTheChartProtectsAnAppOnARealNode(t *testing.T) {
 	for _, component := range []string{"manager", "core"} {
 		c.kube("waiting for the "+component+" pods to be Ready", "-n", releaseNS, "wait", "pod",
 			"-l", "app.kubernetes.io/component="+component, "--for=condition=Ready", "--timeout=240s")
+		t.Logf("helm install -> %s Ready: %s", component, time.Since(start).Round(100*time.Millisecond))
 	}
 	t.Logf("helm install -> manager and core Ready: %s", time.Since(start).Round(100*time.Millisecond))
 

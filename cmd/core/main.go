@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/twofold-dev/twofold/version"
 	"net"
 	"net/http"
 	"net/netip"
@@ -159,7 +160,7 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Started the auth core", "address", ln.Addr().String(), "database", database, "issuer", issuer, "adminAPI", key != "", "outboundAllow", allow.String())
+	log.Info("Started the auth core", "version", version.Version, "address", ln.Addr().String(), "database", database, "issuer", issuer, "adminAPI", key != "", "outboundAllow", allow.String())
 	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), database)
 	if s.started != nil {
 		s.started(ln.Addr().String())

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/twofold-dev/twofold/version"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,7 +46,7 @@ func main() {
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the pod injection webhooks; 0 turns them off.")
 	flag.StringVar(&o.webhookHost, "webhook-host", "", "Address the pod injection webhooks listen on; every address when empty.")
 	flag.StringVar(&o.certDir, "webhook-cert-dir", "", "Folder with the webhook's tls.crt and tls.key (default: controller-runtime's).")
-	flag.StringVar(&o.sidecarImage, "sidecar-image", envOr("TWOFOLD_SIDECAR_IMAGE", "ghcr.io/twofold-dev/twofold-sidecar:latest"), "Image of the injected proxy (env TWOFOLD_SIDECAR_IMAGE).")
+	flag.StringVar(&o.sidecarImage, "sidecar-image", envOr("TWOFOLD_SIDECAR_IMAGE", "ghcr.io/twofold-dev/twofold-sidecar:"+version.Version), "Image of the injected proxy (env TWOFOLD_SIDECAR_IMAGE).")
 	flag.StringVar(&o.sidecarCoreURL, "sidecar-core-url", os.Getenv("TWOFOLD_SIDECAR_CORE_URL"), "The core's URL as injected proxies reach it (env TWOFOLD_SIDECAR_CORE_URL); defaults to --core-url.")
 	flag.StringVar(&o.certManagement, "webhook-cert-management", "self", "Who provides the webhook's serving certificate: self (the manager creates and rotates it, and patches the webhook configurations' caBundle) or external (cert-manager or another tool mounts it into --webhook-cert-dir).")
 	flag.StringVar(&o.certSecret, "webhook-cert-secret", "twofold-webhook-cert", "Secret, in the manager's namespace, holding the self-managed webhook certificate.")

@@ -204,7 +204,7 @@ func build(ctx context.Context, o buildOptions) ([]result, error) {
 		idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 		for _, p := range o.Platforms {
 			start := time.Now()
-			bin, err := compile(ctx, o.Root, work, s, p.Architecture)
+			bin, err := compile(ctx, o.Root, work, s, p.Architecture, o.Tag)
 			if err != nil {
 				return nil, err
 			}
@@ -257,10 +257,15 @@ func resolveFromGit(ctx context.Context, o *buildOptions) error {
 	return nil
 }
 
-// compile builds one static binary for linux/arch and returns its bytes.
-func compile(ctx context.Context, root, work string, s spec, arch string) ([]byte, error) {
+// ldflags strip the symbol tables and stamp the image tag as the binaries' version.
+func ldflags(tag string) string {
+	return "-s -w -X github.com/twofold-dev/twofold/version.Version=" + tag
+}
+
+// compile builds one static binary for linux/arch, stamped with tag, and returns its bytes.
+func compile(ctx context.Context, root, work string, s spec, arch, tag string) ([]byte, error) {
 	out := filepath.Join(work, s.Binary+"-"+arch)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, s.Package)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ldflags(tag), "-o", out, s.Package)
 	cmd.Dir = root
 	// Fixed microarchitecture levels: the binary must not depend on the build host's defaults.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0")

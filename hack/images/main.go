@@ -38,6 +38,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/twofold-dev/twofold/version"
 	"io"
 	"os"
 	"os/signal"
@@ -100,7 +101,7 @@ func parseBuildFlags(args []string) (buildOptions, error) {
 	fs.StringVar(&o.Root, "root", ".", "the module's root folder")
 	fs.StringVar(&o.Out, "out", "bin/images", "output folder: oci/ layout and <name>.tar per image")
 	fs.StringVar(&o.Registry, "registry", "ghcr.io/twofold-dev", "registry and namespace of the image names")
-	fs.StringVar(&o.Tag, "tag", "0.1.0", "tag of every image, also its version label")
+	fs.StringVar(&o.Tag, "tag", version.Version, "tag of every image, also its version label and the binaries' version")
 	fs.StringVar(&images, "images", strings.Join(imageNames(), ","), "images to build, comma-separated")
 	fs.StringVar(&platforms, "platforms", "linux/amd64,linux/arm64", "platforms of each index, comma-separated")
 	fs.StringVar(&epoch, "source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "file times and created time, Unix seconds (SOURCE_DATE_EPOCH); the last commit's time when empty")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -459,4 +460,21 @@ func requireBasicAuth(user, pass string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// A binary in an image reports the image's tag as its version, so the manager names the
+// sidecar image of its own release.
+func TestBinariesAreStampedWithTheImageTag(t *testing.T) {
+	bin, err := compile(t.Context(), "../..", t.TempDir(), spec{Package: "./hack/images/testdata/printversion", Binary: "printversion"}, runtime.GOARCH, "9.9.9-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "printversion")
+	if err := os.WriteFile(path, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(path).Output()
+	if err != nil || string(out) != "9.9.9-test" {
+		t.Fatalf("the stamped binary says %q (%v), want 9.9.9-test", out, err)
+	}
 }

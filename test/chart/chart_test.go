@@ -2,9 +2,11 @@ package chart_test
 
 import (
 	"bytes"
+	"github.com/twofold-dev/twofold/version"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -768,4 +770,20 @@ func baseNames(paths []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The binaries' default version names the images the chart deploys by default: a manager run
+// without the chart injects the sidecar image of its own release.
+func TestTheBinariesVersionIsTheChartsAppVersion(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^appVersion:\s*"?([^"\s]+)"?`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("Chart.yaml has no appVersion")
+	}
+	if string(m[1]) != version.Version {
+		t.Fatalf("Chart.yaml appVersion %s, version.Version %s: bump them together", m[1], version.Version)
+	}
 }

@@ -274,29 +274,61 @@ func poll(t *testing.T, what string, limit time.Duration, cond func() (bool, str
 	}
 }
 
-func TestTheChartProtectsAnAppOnARealNode(t *testing.T) {
+// installed is Twofold installed with the chart on a fresh cluster.
+type installed struct {
+	*cluster
+	helmBin    string
+	kubeconfig string
+	dataDir    string
+}
+
+// helm runs the chart's Helm against the cluster and fails the test when it fails.
+func (i *installed) helm(what string, args ...string) string {
+	i.t.Helper()
+	return run(i.t, what, 5*time.Minute, "", i.helmBin, append([]string{"--kubeconfig", i.kubeconfig}, args...)...)
+}
+
+// waitReady waits for the release's pods of each component to be Ready.
+func (i *installed) waitReady(components ...string) {
+	i.t.Helper()
+	for _, component := range components {
+		i.kube("waiting for the "+component+" pods to be Ready", "-n", releaseNS, "wait", "pod",
+			"-l", "app.kubernetes.io/component="+component, "--for=condition=Ready", "--timeout=240s")
+	}
+}
+
+// installTwofold brings a cluster up, loads the images and installs the chart with the core's
+// SQLite file on a hostPath PersistentVolume, and waits for the manager and the core.
+func installTwofold(t *testing.T) *installed {
+	t.Helper()
 	c := bringUp(t)
 	c.buildImages()
-	helm := lastLine(run(t, "installing helm (hack/go-tool.sh)", 20*time.Minute, "", "hack/go-tool.sh", "helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0"))
-	kubeconfig := filepath.Join(c.state, "kubeconfig")
-
-	// A fresh node folder: root's, mode 0755, which the core's user cannot write.
-	dataDir := filepath.Join(c.state, "volumes", "twofold-core-data")
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	i := &installed{
+		cluster:    c,
+		helmBin:    lastLine(run(t, "installing helm (hack/go-tool.sh)", 20*time.Minute, "", "hack/go-tool.sh", "helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0")),
+		kubeconfig: filepath.Join(c.state, "kubeconfig"),
+		// A fresh node folder: root's, mode 0755, which the core's user cannot write.
+		dataDir: filepath.Join(c.state, "volumes", "twofold-core-data"),
+	}
+	if err := os.MkdirAll(i.dataDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c.apply("creating the core's PersistentVolume", strings.ReplaceAll(coreVolume, "@PATH@", dataDir))
+	c.apply("creating the core's PersistentVolume", strings.ReplaceAll(coreVolume, "@PATH@", i.dataDir))
 
 	start := time.Now()
-	run(t, "installing the chart", 5*time.Minute, "", helm, "--kubeconfig", kubeconfig,
-		"install", release, "charts/twofold", "-n", releaseNS, "--create-namespace",
+	i.helm("installing the chart", "install", release, "charts/twofold", "-n", releaseNS, "--create-namespace",
 		"--set", "manager.image.pullPolicy=Never", "--set", "core.image.pullPolicy=Never")
 	for _, component := range []string{"manager", "core"} {
-		c.kube("waiting for the "+component+" pods to be Ready", "-n", releaseNS, "wait", "pod",
-			"-l", "app.kubernetes.io/component="+component, "--for=condition=Ready", "--timeout=240s")
+		i.waitReady(component)
 		t.Logf("helm install -> %s Ready: %s", component, time.Since(start).Round(100*time.Millisecond))
 	}
 	t.Logf("helm install -> manager and core Ready: %s", time.Since(start).Round(100*time.Millisecond))
+	return i
+}
+
+func TestTheChartProtectsAnAppOnARealNode(t *testing.T) {
+	i := installTwofold(t)
+	c, helm, kubeconfig, dataDir := i.cluster, i.helmBin, i.kubeconfig, i.dataDir
 
 	t.Run("the core's SQLite file lives on the hostPath volume, owned by the core's user", func(t *testing.T) {
 		info, err := os.Stat(filepath.Join(dataDir, "twofold.db"))

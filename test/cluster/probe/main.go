@@ -6,6 +6,7 @@
 //	probe serve -listen :9090 -proxy URL          forward every request to URL (a sidecar)
 //	probe lookup -timeout 30s NAME                print "NAME IP..." once NAME resolves
 //	probe dial -timeout 3s HOST:PORT...           print "HOST:PORT connected|refused|timeout"
+//	probe get -timeout 3s -header 'K: V' URL...   print "URL STATUS BODY" (the body's first line)
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -30,7 +32,7 @@ const ProxyHeader = "X-Probe-Proxy"
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe serve|lookup ...")
+		fmt.Fprintln(os.Stderr, "usage: probe serve|lookup|dial|get ...")
 		os.Exit(2)
 	}
 	var err error
@@ -41,8 +43,10 @@ func main() {
 		err = lookup(os.Args[2:])
 	case "dial":
 		err = dial(os.Args[2:])
+	case "get":
+		err = get(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, lookup or dial)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want serve, lookup, dial or get)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "probe %s: %v\n", os.Args[1], err)
@@ -146,4 +150,58 @@ func dial(args []string) error {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// headers collects repeated -header 'Name: value' flags.
+type headers []string
+
+func (h *headers) String() string     { return strings.Join(*h, ", ") }
+func (h *headers) Set(v string) error { *h = append(*h, v); return nil }
+
+// get sends a GET to each URL and prints "URL STATUS BODY", the body cut to its first line, or
+// "URL refused|timeout|error: ..." when no answer came. It follows no redirect.
+func get(args []string) error {
+	fl := flag.NewFlagSet("get", flag.ContinueOnError)
+	timeout := fl.Duration("timeout", 3*time.Second, "how long to wait for each answer")
+	var hdrs headers
+	fl.Var(&hdrs, "header", "a request header, 'Name: value' (repeatable)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() == 0 {
+		return errors.New("want at least one URL")
+	}
+	client := &http.Client{
+		Timeout:       *timeout,
+		Transport:     &http.Transport{Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, u := range fl.Args() {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			return fmt.Errorf("%q is not a URL: %w", u, err)
+		}
+		for _, h := range hdrs {
+			name, value, ok := strings.Cut(h, ":")
+			if !ok {
+				return fmt.Errorf("-header %q is not 'Name: value'", h)
+			}
+			req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+		}
+		resp, err := client.Do(req)
+		switch {
+		case err == nil:
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			first, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+			fmt.Printf("%s %d %s\n", u, resp.StatusCode, first)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			fmt.Printf("%s refused\n", u)
+		case isTimeout(err):
+			fmt.Printf("%s timeout\n", u)
+		default:
+			fmt.Printf("%s error: %v\n", u, err)
+		}
+	}
+	return nil
 }

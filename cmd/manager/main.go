@@ -96,6 +96,9 @@ func run(ctx context.Context, o options) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "manager.auth.twofold.dev",
 		LeaderElectionNamespace: o.leaderElectionNamespace,
+		// Hand the Lease back when stopping, so another replica takes over at once instead of
+		// after the Lease expires. Safe because the process exits as soon as the manager stops.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -13,11 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -118,18 +120,23 @@ func TestTheManagerIsNotReadyUntilItServesTheWebhooks(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(runCtx, options{
+			leaderElect: true, leaderElectionNamespace: "twofold-system",
 			coreURL: "http://127.0.0.1:9", adminKeyFile: keyFile, metricsAddr: "0", probeAddr: probeAddr,
 			resync: time.Minute, webhookPort: webhookPort, webhookHost: "127.0.0.1", certDir: certDir,
 			sidecarImage: "twofold-sidecar:test", excludedNamespaces: []string{"kube-system"},
 			certManagement: "self", certSecret: secretKey.Name, webhookService: "twofold-webhook",
 		})
 	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("the manager stopped with %v", err)
-		}
-	}()
+	var stopOnce sync.Once
+	stopManager := func() {
+		stopOnce.Do(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("the manager stopped with %v", err)
+			}
+		})
+	}
+	defer stopManager()
 	readyz := func() (int, string, error) {
 		resp, err := http.Get("http://" + probeAddr + "/readyz?verbose")
 		if err != nil {
@@ -212,6 +219,31 @@ func TestTheManagerIsNotReadyUntilItServesTheWebhooks(t *testing.T) {
 		}
 		if !bytes.Equal(v.Webhooks[0].ClientConfig.CABundle, secret.Data["ca.crt"]) {
 			t.Error("the check webhook's caBundle is not the Secret's CA")
+		}
+	})
+
+	// A replica that is stopped (a rollout, a deleted pod) hands its Lease back, so another one
+	// takes over at once instead of after the Lease expires.
+	t.Run("a manager that stops hands its leader Lease back", func(t *testing.T) {
+		lease := &coordinationv1.Lease{}
+		key := types.NamespacedName{Namespace: "twofold-system", Name: "manager.auth.twofold.dev"}
+		if err := eventually(time.Minute, func() error {
+			if err := c.Get(ctx, key, lease); err != nil {
+				return err
+			}
+			if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+				return errors.New("the Lease has no holder yet")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		stopManager()
+		if err := c.Get(ctx, key, lease); err != nil {
+			t.Fatal(err)
+		}
+		if h := lease.Spec.HolderIdentity; h != nil && *h != "" {
+			t.Fatalf("the stopped manager still holds the Lease as %q: the next leader waits for it to expire", *h)
 		}
 	})
 }

@@ -70,7 +70,7 @@ type buildOptions struct {
 	Revision  string    // empty: the HEAD commit
 	Source    string
 	CACerts   string    // path of the CA bundle copied into images with CACerts
-	Progress  io.Writer // where each compiled binary is reported; nil for nowhere
+	Progress  io.Writer // where each compiled binary is reported; nil reports nothing
 }
 
 // result is one built image: its multi-arch index and the image for the build host.

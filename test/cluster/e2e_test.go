@@ -257,6 +257,27 @@ func mustCall(t *testing.T, method, path, access string, body any, headers ...st
 	return a
 }
 
+// setUpTOTP sets up a TOTP device named phone for the session of access through the sidecar
+// and verifies it with a code of the device's secret; it returns the verification's answer,
+// whose headers carry the session's new access token.
+func setUpTOTP(t *testing.T, access string) answer {
+	t.Helper()
+	dev := mustCall(t, http.MethodPost, "/auth/totp/device", access, map[string]any{"deviceName": "phone"}, "rid", "totp")
+	secret, _ := dev.body["secret"].(string)
+	if dev.status != http.StatusOK || dev.body["status"] != "OK" || secret == "" {
+		t.Fatalf("POST /auth/totp/device = %d %s", dev.status, dev.raw)
+	}
+	code, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := mustCall(t, http.MethodPost, "/auth/totp/device/verify", access, map[string]any{"deviceName": "phone", "totp": code}, "rid", "totp")
+	if v.status != http.StatusOK || v.body["status"] != "OK" {
+		t.Fatalf("POST /auth/totp/device/verify = %d %s", v.status, v.raw)
+	}
+	return v
+}
+
 // poll calls cond until it reports true or limit passes, and returns how long that took.
 // Each call is itself bounded (HTTP timeouts, kubectl), so the wait is bounded too.
 func poll(t *testing.T, what string, limit time.Duration, cond func() (bool, string)) time.Duration {
@@ -401,20 +422,7 @@ func TestTheChartProtectsAnAppOnARealNode(t *testing.T) {
 	})
 
 	t.Run("TOTP is set up through the sidecar", func(t *testing.T) {
-		dev := mustCall(t, http.MethodPost, "/auth/totp/device", access, map[string]any{"deviceName": "phone"}, "rid", "totp")
-		secret, _ := dev.body["secret"].(string)
-		if dev.status != http.StatusOK || dev.body["status"] != "OK" || secret == "" {
-			t.Fatalf("POST /auth/totp/device = %d %s", dev.status, dev.raw)
-		}
-		code, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := mustCall(t, http.MethodPost, "/auth/totp/device/verify", access, map[string]any{"deviceName": "phone", "totp": code}, "rid", "totp")
-		if v.status != http.StatusOK || v.body["status"] != "OK" {
-			t.Fatalf("POST /auth/totp/device/verify = %d %s", v.status, v.raw)
-		}
-		keep(v)
+		keep(setUpTOTP(t, access))
 	})
 
 	var handle string

@@ -12,9 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 )
 
 // tightenedPolicy is tenantAndPolicy's MFAPolicy with a step-up rule on /admin that asks for a
@@ -71,19 +68,7 @@ func signUpWithTOTP(t *testing.T, email, password string) (access, userID string
 	if a.status != http.StatusOK || a.body["status"] != "OK" || access == "" || userID == "" {
 		t.Fatalf("POST /auth/signup = %d %s (access token %t), want OK with a user and a session", a.status, a.raw, access != "")
 	}
-	dev := mustCall(t, http.MethodPost, "/auth/totp/device", access, map[string]any{"deviceName": "phone"}, "rid", "totp")
-	secret, _ := dev.body["secret"].(string)
-	if dev.status != http.StatusOK || dev.body["status"] != "OK" || secret == "" {
-		t.Fatalf("POST /auth/totp/device = %d %s", dev.status, dev.raw)
-	}
-	code, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := mustCall(t, http.MethodPost, "/auth/totp/device/verify", access, map[string]any{"deviceName": "phone", "totp": code}, "rid", "totp")
-	if v.status != http.StatusOK || v.body["status"] != "OK" {
-		t.Fatalf("POST /auth/totp/device/verify = %d %s", v.status, v.raw)
-	}
+	v := setUpTOTP(t, access)
 	if tok := v.header.Get("st-access-token"); tok != "" && tok != "remove" {
 		access = tok
 	}

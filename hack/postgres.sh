@@ -14,7 +14,9 @@
 #   hack/postgres.sh stop DIR                stop the cluster in DIR and remove DIR
 #
 # The cluster trusts local connections (user postgres, no password) and runs with fsync off:
-# it is for tests only. initdb and postgres refuse to run as root, so as root they run as the
+# it is for tests only. PG_LISTEN adds listen addresses beside 127.0.0.1 (comma-separated, for
+# example the address of a test cluster's bridge) and PG_ALLOW a network whose clients may
+# connect with a password (scram-sha-256; never trust) to those addresses. initdb and postgres refuse to run as root, so as root they run as the
 # 'postgres' user that the Debian package creates. Set PG_BIN to use other binaries.
 # Exits non-zero with a message naming the package to install when PostgreSQL is missing and
 # cannot be installed, so the tests fail rather than skip.
@@ -99,8 +101,18 @@ start() {
     as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
       die "initdb failed: $(tail -n 5 "$dir/initdb.log")"
   fi
+  local listen=127.0.0.1
+  if [[ -n "${PG_LISTEN:-}" ]]; then
+    [[ "$PG_LISTEN" =~ ^[0-9a-f.:,]+$ ]] || die "PG_LISTEN must be comma-separated IP addresses, got '$PG_LISTEN'"
+    listen+=",$PG_LISTEN"
+  fi
+  if [[ -n "${PG_ALLOW:-}" ]]; then
+    [[ "$PG_ALLOW" =~ ^[0-9a-f.:]+/[0-9]+$ ]] || die "PG_ALLOW must be one network in CIDR form, got '$PG_ALLOW'"
+    grep -qxF "host all all $PG_ALLOW scram-sha-256" "$dir/data/pg_hba.conf" ||
+      echo "host all all $PG_ALLOW scram-sha-256" | as_owner tee -a "$dir/data/pg_hba.conf" >/dev/null
+  fi
   if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-p $port -k $dir -c listen_addresses=$listen -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
     start >/dev/null 2>&1; then
     die "PostgreSQL did not start on port $port: $(tail -n 5 "$dir/server.log" 2>/dev/null)"
   fi

@@ -234,7 +234,13 @@ func call(method, path, access string, body any, headers ...string) (answer, err
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := browser.Do(req)
+	return doAnswer(browser, req)
+}
+
+// doAnswer sends req with client and reads the answer, decoding a JSON body. It returns an
+// error only when no HTTP answer came.
+func doAnswer(client *http.Client, req *http.Request) (answer, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		return answer{}, err
 	}
@@ -313,6 +319,8 @@ func (i *installed) helm(what string, args ...string) string {
 func (i *installed) waitReady(components ...string) {
 	i.t.Helper()
 	for _, component := range components {
+		// kubectl wait fails at once when no pod matches yet, so first wait for the rollout.
+		i.kube("waiting for the "+component+" rollout", "-n", releaseNS, "rollout", "status", "deployment/"+release+"-"+component, "--timeout=240s")
 		i.kube("waiting for the "+component+" pods to be Ready", "-n", releaseNS, "wait", "pod",
 			"-l", "app.kubernetes.io/component="+component, "--for=condition=Ready", "--timeout=240s")
 	}
@@ -324,27 +332,39 @@ func installTwofold(t *testing.T) *installed {
 	t.Helper()
 	c := bringUp(t)
 	c.buildImages()
-	i := &installed{
-		cluster:    c,
-		helmBin:    lastLine(run(t, "installing helm (hack/go-tool.sh)", 20*time.Minute, "", "hack/go-tool.sh", "helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0")),
-		kubeconfig: filepath.Join(c.state, "kubeconfig"),
-		// A fresh node folder: root's, mode 0755, which the core's user cannot write.
-		dataDir: filepath.Join(c.state, "volumes", "twofold-core-data"),
-	}
+	i := prepareInstall(c)
+	// A fresh node folder: root's, mode 0755, which the core's user cannot write.
+	i.dataDir = filepath.Join(c.state, "volumes", "twofold-core-data")
 	if err := os.MkdirAll(i.dataDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	c.apply("creating the core's PersistentVolume", strings.ReplaceAll(coreVolume, "@PATH@", i.dataDir))
+	i.install()
+	return i
+}
 
+// prepareInstall finds Helm for installing the chart into c.
+func prepareInstall(c *cluster) *installed {
+	c.t.Helper()
+	return &installed{
+		cluster:    c,
+		helmBin:    lastLine(run(c.t, "installing helm (hack/go-tool.sh)", 20*time.Minute, "", "hack/go-tool.sh", "helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0")),
+		kubeconfig: filepath.Join(c.state, "kubeconfig"),
+	}
+}
+
+// install installs the chart with the images the cluster holds and extra helm arguments, and
+// waits for the manager and the core pods to be Ready.
+func (i *installed) install(args ...string) {
+	i.t.Helper()
 	start := time.Now()
-	i.helm("installing the chart", "install", release, "charts/twofold", "-n", releaseNS, "--create-namespace",
-		"--set", "manager.image.pullPolicy=Never", "--set", "core.image.pullPolicy=Never")
+	i.helm("installing the chart", append([]string{"install", release, "charts/twofold", "-n", releaseNS, "--create-namespace",
+		"--set", "manager.image.pullPolicy=Never", "--set", "core.image.pullPolicy=Never"}, args...)...)
 	for _, component := range []string{"manager", "core"} {
 		i.waitReady(component)
-		t.Logf("helm install -> %s Ready: %s", component, time.Since(start).Round(100*time.Millisecond))
+		i.t.Logf("helm install -> %s Ready: %s", component, time.Since(start).Round(100*time.Millisecond))
 	}
-	t.Logf("helm install -> manager and core Ready: %s", time.Since(start).Round(100*time.Millisecond))
-	return i
+	i.t.Logf("helm install -> manager and core Ready: %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 func TestTheChartProtectsAnAppOnARealNode(t *testing.T) {

@@ -36,8 +36,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/config"
 )
 
 // Finalizer holds an AuthTenant until the core has been told about its deletion.
@@ -52,10 +52,10 @@ const (
 // CoreClient is the part of the core's admin API the reconcilers use. Every write names the
 // AuthTenant as the owner, so the core refuses it when another owner holds the tenant.
 type CoreClient interface {
-	GetTenant(ctx context.Context, tenantID string) (*config.TenantState, error)
-	PutTenantAs(ctx context.Context, tenantID, owner string, cfg config.TenantConfig) (*config.TenantState, error)
+	GetTenant(ctx context.Context, tenantID string) (*contract.TenantState, error)
+	PutTenantAs(ctx context.Context, tenantID, owner string, cfg contract.TenantConfig) (*contract.TenantState, error)
 	DeleteTenantAs(ctx context.Context, tenantID, owner string) error
-	ReleaseTenant(ctx context.Context, tenantID, owner string) (*config.TenantState, error)
+	ReleaseTenant(ctx context.Context, tenantID, owner string) (*contract.TenantState, error)
 }
 
 // OwnerOf is the owner the reconciler names in the core for an AuthTenant:
@@ -246,7 +246,7 @@ func (r *AuthTenantReconciler) reconcileDelete(ctx context.Context, tenant *auth
 // mayDeclare reports whether the object may manage its tenant id at all: the public tenant
 // only from PublicTenantNamespace.
 func (r *AuthTenantReconciler) mayDeclare(tenant *authv1alpha1.AuthTenant) bool {
-	return tenant.EffectiveTenantID() != config.PublicTenantID || (r.PublicTenantNamespace != "" && tenant.Namespace == r.PublicTenantNamespace)
+	return tenant.EffectiveTenantID() != contract.PublicTenantID || (r.PublicTenantNamespace != "" && tenant.Namespace == r.PublicTenantNamespace)
 }
 
 func (r *AuthTenantReconciler) reservedMessage() string {

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // ErrConflict is wrapped when MFAPolicies on one tenant contradict each other.
@@ -26,9 +26,9 @@ type SecretLookup func(ref authv1alpha1.SecretKeySelector) (string, error)
 
 // compileTenant turns an AuthTenant, the MFAPolicies that name it and the referenced Secrets
 // into the configuration the core's admin API takes. Policies are combined by combinePolicies.
-func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy, secret SecretLookup) (config.TenantConfig, error) {
+func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy, secret SecretLookup) (contract.TenantConfig, error) {
 	s := t.Spec
-	cfg := config.TenantConfig{
+	cfg := contract.TenantConfig{
 		EmailVerification: strings.ToUpper(s.EmailVerification),
 		WebsiteDomain:     s.WebsiteDomain,
 	}
@@ -40,7 +40,7 @@ func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy
 		if err != nil {
 			return cfg, fmt.Errorf("provider %s client secret: %w", p.ID, err)
 		}
-		cfg.ThirdPartyProviders = append(cfg.ThirdPartyProviders, config.Provider{
+		cfg.ThirdPartyProviders = append(cfg.ThirdPartyProviders, contract.Provider{
 			ID:           p.ID,
 			Name:         p.Name,
 			Type:         strings.ToLower(p.Type),
@@ -51,7 +51,7 @@ func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy
 		})
 	}
 	if s.Email != nil {
-		smtp := &config.SMTP{Host: s.Email.SMTP.Host, Port: int(s.Email.SMTP.Port), From: s.Email.SMTP.From, TLS: strings.ToLower(s.Email.SMTP.TLS)}
+		smtp := &contract.SMTP{Host: s.Email.SMTP.Host, Port: int(s.Email.SMTP.Port), From: s.Email.SMTP.From, TLS: strings.ToLower(s.Email.SMTP.TLS)}
 		if ref := s.Email.SMTP.UsernameRef; ref != nil {
 			v, err := secret(*ref)
 			if err != nil {
@@ -66,23 +66,23 @@ func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy
 			}
 			smtp.Password = v
 		}
-		cfg.Email = &config.Email{SMTP: smtp}
+		cfg.Email = &contract.Email{SMTP: smtp}
 	}
 	if s.SMS != nil {
-		sms := &config.SMS{Provider: strings.ToLower(s.SMS.Provider)}
+		sms := &contract.SMS{Provider: strings.ToLower(s.SMS.Provider)}
 		if tw := s.SMS.Twilio; tw != nil {
 			token, err := secret(tw.AuthTokenRef)
 			if err != nil {
 				return cfg, fmt.Errorf("Twilio auth token: %w", err)
 			}
-			sms.Twilio = &config.Twilio{AccountSID: tw.AccountSID, AuthToken: token, From: tw.From, BaseURL: tw.BaseURL}
+			sms.Twilio = &contract.Twilio{AccountSID: tw.AccountSID, AuthToken: token, From: tw.From, BaseURL: tw.BaseURL}
 		}
 		if wh := s.SMS.Webhook; wh != nil {
 			sec, err := secret(wh.SecretRef)
 			if err != nil {
 				return cfg, fmt.Errorf("SMS webhook secret: %w", err)
 			}
-			sms.Webhook = &config.SMSWebhook{URL: wh.URL, Secret: sec}
+			sms.Webhook = &contract.SMSWebhook{URL: wh.URL, Secret: sec}
 		}
 		cfg.SMS = sms
 	}
@@ -97,13 +97,13 @@ func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy
 	cfg.Session.CookieSameSite = strings.ToLower(s.Session.CookieSameSite)
 	cfg.Session.CookieSecure = s.Session.CookieSecure
 	if s.TOTP != nil {
-		cfg.TOTP = config.TOTP{Issuer: s.TOTP.Issuer, Digits: int(s.TOTP.Digits), PeriodSeconds: int(s.TOTP.PeriodSeconds)}
+		cfg.TOTP = contract.TOTP{Issuer: s.TOTP.Issuer, Digits: int(s.TOTP.Digits), PeriodSeconds: int(s.TOTP.PeriodSeconds)}
 		if s.TOTP.Skew != nil {
 			cfg.TOTP.Skew = int(*s.TOTP.Skew)
 		}
 	}
 	if b := s.Branding; b != nil {
-		cfg.Branding = &config.Branding{AppName: b.AppName, LogoURL: b.LogoURL, PrimaryColor: b.PrimaryColor}
+		cfg.Branding = &contract.Branding{AppName: b.AppName, LogoURL: b.LogoURL, PrimaryColor: b.PrimaryColor}
 	}
 	if s.OTPEmail != nil {
 		cfg.OTPEmail.AllowNewAddresses = s.OTPEmail.AllowNewAddresses
@@ -144,28 +144,28 @@ func seconds(d *authv1alpha1.Duration) (int64, error) {
 //
 // Policies that cannot all hold at once are a conflict: different enforcement modes, or two
 // different rules for one path prefix.
-func combinePolicies(policies []authv1alpha1.MFAPolicy) (config.MFA, error) {
+func combinePolicies(policies []authv1alpha1.MFAPolicy) (contract.MFA, error) {
 	sorted := slices.Clone(policies)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 
-	var out config.MFA
+	var out contract.MFA
 	if len(sorted) == 0 {
 		return out, nil
 	}
 	allowed := map[string]bool{}
-	routes := map[string]config.Route{}
+	routes := map[string]contract.Route{}
 	routeOwner := map[string]string{}
 	enforcementOwner := ""
 	for _, p := range sorted {
 		spec := p.Spec
 		enforcement := spec.Enforcement
 		if enforcement == "" {
-			enforcement = config.EnforcementRequired
+			enforcement = contract.EnforcementRequired
 		}
 		if out.Enforcement == "" {
 			out.Enforcement, enforcementOwner = enforcement, p.Name
 		} else if out.Enforcement != enforcement {
-			return config.MFA{}, fmt.Errorf("%w: MFAPolicy %s enforces %s but %s enforces %s; policies on one tenant must agree on enforcement",
+			return contract.MFA{}, fmt.Errorf("%w: MFAPolicy %s enforces %s but %s enforces %s; policies on one tenant must agree on enforcement",
 				ErrConflict, enforcementOwner, out.Enforcement, p.Name, enforcement)
 		}
 		req := toRequirement(spec.Requirement)
@@ -186,21 +186,21 @@ func combinePolicies(policies []authv1alpha1.MFAPolicy) (config.MFA, error) {
 		}
 		grace, err := seconds(spec.EnrollmentGracePeriod)
 		if err != nil {
-			return config.MFA{}, fmt.Errorf("MFAPolicy %s enrollmentGracePeriod: %w", p.Name, err)
+			return contract.MFA{}, fmt.Errorf("MFAPolicy %s enrollmentGracePeriod: %w", p.Name, err)
 		}
 		out.EnrollmentGracePeriodSeconds = minNonZero(out.EnrollmentGracePeriodSeconds, grace)
 		age, err := seconds(spec.MaxFactorAge)
 		if err != nil {
-			return config.MFA{}, fmt.Errorf("MFAPolicy %s maxFactorAge: %w", p.Name, err)
+			return contract.MFA{}, fmt.Errorf("MFAPolicy %s maxFactorAge: %w", p.Name, err)
 		}
 		out.MaxFactorAgeSeconds = minNonZero(out.MaxFactorAgeSeconds, age)
 		for _, r := range spec.Routes {
 			route, err := toRoute(r)
 			if err != nil {
-				return config.MFA{}, fmt.Errorf("MFAPolicy %s route %s: %w", p.Name, r.PathPrefix, err)
+				return contract.MFA{}, fmt.Errorf("MFAPolicy %s route %s: %w", p.Name, r.PathPrefix, err)
 			}
 			if have, ok := routes[r.PathPrefix]; ok && !reflect.DeepEqual(have, route) {
-				return config.MFA{}, fmt.Errorf("%w: MFAPolicies %s and %s both set a different rule for path prefix %s; keep one",
+				return contract.MFA{}, fmt.Errorf("%w: MFAPolicies %s and %s both set a different rule for path prefix %s; keep one",
 					ErrConflict, routeOwner[r.PathPrefix], p.Name, r.PathPrefix)
 			}
 			routes[r.PathPrefix], routeOwner[r.PathPrefix] = route, p.Name
@@ -244,12 +244,12 @@ func toRequirement(in authv1alpha1.Requirement) mfa.Requirement {
 	return out
 }
 
-func toRoute(r authv1alpha1.RouteRule) (config.Route, error) {
+func toRoute(r authv1alpha1.RouteRule) (contract.Route, error) {
 	age, err := seconds(r.MaxFactorAge)
 	if err != nil {
-		return config.Route{}, err
+		return contract.Route{}, err
 	}
-	route := config.Route{PathPrefix: r.PathPrefix, Requirement: toRequirement(r.Requirement), MaxFactorAgeSeconds: age, Public: r.Public}
+	route := contract.Route{PathPrefix: r.PathPrefix, Requirement: toRequirement(r.Requirement), MaxFactorAgeSeconds: age, Public: r.Public}
 	for _, m := range r.Methods {
 		route.Methods = append(route.Methods, string(m))
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 )
 
 func policy(t *testing.T, name, spec string) authv1alpha1.MFAPolicy {
@@ -24,7 +24,7 @@ func TestCombinePolicies(t *testing.T) {
 	tests := []struct {
 		name     string
 		policies []string // name=spec JSON
-		want     string   // the combined config.MFA as JSON
+		want     string   // the combined contract.MFA as JSON
 		conflict string
 	}{
 		{
@@ -108,13 +108,13 @@ func TestCompileTenantCarriesTheCodeSendingLimits(t *testing.T) {
 	tests := []struct {
 		name   string
 		limits *authv1alpha1.CodeSendingLimits
-		want   config.CodeSending
+		want   contract.CodeSending
 	}{
-		{"no limits leave the core's defaults", nil, config.CodeSending{}},
+		{"no limits leave the core's defaults", nil, contract.CodeSending{}},
 		{"limits given are carried in seconds", &authv1alpha1.CodeSendingLimits{MaxPerContact: &contact, MaxPerUser: &user, Window: &window},
-			config.CodeSending{MaxPerContact: 3, MaxPerUser: 7, WindowSeconds: 1800}},
+			contract.CodeSending{MaxPerContact: 3, MaxPerUser: 7, WindowSeconds: 1800}},
 		{"a partial block leaves the rest to the defaults", &authv1alpha1.CodeSendingLimits{MaxPerContact: &contact},
-			config.CodeSending{MaxPerContact: 3}},
+			contract.CodeSending{MaxPerContact: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

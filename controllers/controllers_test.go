@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/test/coreproc"
 )
 
@@ -74,7 +74,7 @@ func (f *fixture) policy(name string, spec string) *authv1alpha1.MFAPolicy {
 }
 
 // coreState returns the tenant as the core holds it, or nil when the core does not know it.
-func (f *fixture) coreState(tenantID string) *config.TenantState {
+func (f *fixture) coreState(tenantID string) *contract.TenantState {
 	st, err := f.admin.GetTenant(context.Background(), tenantID)
 	if errors.Is(err, adminclient.ErrNotFound) {
 		return nil
@@ -85,7 +85,7 @@ func (f *fixture) coreState(tenantID string) *config.TenantState {
 	return st
 }
 
-func requirementJSON(st *config.TenantState) string {
+func requirementJSON(st *contract.TenantState) string {
 	if st == nil {
 		return "<no tenant>"
 	}
@@ -126,7 +126,7 @@ func TestAnAppliedTenantIsLiveInTheCore(t *testing.T) {
 	if got := strings.Join(st.Config.FirstFactors, ","); got != "emailpassword,thirdparty" {
 		t.Errorf("first factors in the core = %s", got)
 	}
-	if p := st.Config.ThirdPartyProviders; len(p) != 1 || p[0].ClientSecret != config.Redacted || p[0].ClientID != "client-123" {
+	if p := st.Config.ThirdPartyProviders; len(p) != 1 || p[0].ClientSecret != contract.Redacted || p[0].ClientID != "client-123" {
 		t.Errorf("providers in the core = %+v, want google with a redacted secret", p)
 	}
 	var at authv1alpha1.AuthTenant

@@ -18,9 +18,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/controllers"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/test/coreproc"
 )
 
@@ -125,7 +125,7 @@ func (m *multi) delete(key client.ObjectKey) {
 	})
 }
 
-func (m *multi) state(tenantID string) *config.TenantState {
+func (m *multi) state(tenantID string) *contract.TenantState {
 	m.t.Helper()
 	st, err := m.admin.GetTenant(context.Background(), tenantID)
 	if err != nil {
@@ -134,7 +134,7 @@ func (m *multi) state(tenantID string) *config.TenantState {
 	return st
 }
 
-func smtpHostOf(st *config.TenantState) string {
+func smtpHostOf(st *contract.TenantState) string {
 	if st.Config.Email == nil || st.Config.Email.SMTP == nil {
 		return "<no smtp>"
 	}
@@ -283,7 +283,7 @@ func TestARecreatedObjectWaitsUntilTheOldClaimIsReleased(t *testing.T) {
 	stale := key.Namespace + "/acme/00000000-0000-4000-8000-00000000dead"
 	// An earlier object of the same name whose finalizer was removed by hand never released
 	// its claim.
-	if _, err := m.admin.PutTenantAs(context.Background(), "acme", stale, config.TenantConfig{FirstFactors: []string{"emailpassword"}}); err != nil {
+	if _, err := m.admin.PutTenantAs(context.Background(), "acme", stale, contract.TenantConfig{FirstFactors: []string{"emailpassword"}}); err != nil {
 		t.Fatal(err)
 	}
 	m.tenant("team", "acme", "", "smtp.team.example", "")
@@ -300,23 +300,23 @@ func TestARecreatedObjectWaitsUntilTheOldClaimIsReleased(t *testing.T) {
 
 func TestThePublicTenantCanOnlyBeDeclaredFromTheManagersNamespace(t *testing.T) {
 	m := newMulti(t, time.Minute, "system", "intruder")
-	before := m.state(config.PublicTenantID)
+	before := m.state(contract.PublicTenantID)
 	intruder := m.key("intruder", "public")
 	m.tenant("intruder", "public", "", "smtp.attacker.example", "Delete")
 	waitRefused(t, intruder, authv1alpha1.ReasonTenantIDReserved, "only be declared by an AuthTenant in namespace "+m.namespaces["system"])
 	waitWarning(t, intruder, authv1alpha1.ReasonTenantIDReserved, "tenant id public")
-	if after := m.state(config.PublicTenantID); after.ConfigHash != before.ConfigHash || after.Owner != "" {
+	if after := m.state(contract.PublicTenantID); after.ConfigHash != before.ConfigHash || after.Owner != "" {
 		t.Fatalf("the public tenant changed for an unauthorised namespace: owner %s smtp %s", after.Owner, smtpHostOf(after))
 	}
 
 	t.Run("deleting the refused object leaves the public tenant", func(t *testing.T) {
 		m.delete(intruder)
-		if after := m.state(config.PublicTenantID); after.ConfigHash != before.ConfigHash || after.ConfigVersion != before.ConfigVersion {
+		if after := m.state(contract.PublicTenantID); after.ConfigHash != before.ConfigHash || after.ConfigVersion != before.ConfigVersion {
 			t.Fatalf("deleting the refused object changed the public tenant: version %d", after.ConfigVersion)
 		}
 	})
 	t.Run("the manager's namespace declares it", func(t *testing.T) {
 		m.tenant("system", "public", "", "smtp.platform.example", "")
-		m.waitOwned(config.PublicTenantID, m.key("system", "public"), "smtp.platform.example")
+		m.waitOwned(contract.PublicTenantID, m.key("system", "public"), "smtp.platform.example")
 	})
 }

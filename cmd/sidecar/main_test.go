@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/sidecar/fakecore"
 )
 

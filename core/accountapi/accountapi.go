@@ -47,12 +47,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/delivery"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
@@ -87,7 +87,7 @@ type Options struct {
 	// PasswordParams hash reset passwords; emailpassword.DefaultParams when zero.
 	PasswordParams emailpassword.Params
 	// Senders builds a tenant's senders; deliverytenant.FromConfig when nil.
-	Senders func(config.TenantConfig) (deliverytenant.Senders, error)
+	Senders func(contract.TenantConfig) (deliverytenant.Senders, error)
 	Clock   func() time.Time
 	Logger  logr.Logger
 	// NewID makes user ids; uuid.NewString when nil.
@@ -305,7 +305,7 @@ func (a *API) DeleteExpired(ctx context.Context) error {
 	}
 	// No tenant's send window is longer than MaxCodeWindowSeconds, so older sends count
 	// against nothing.
-	sends, err := a.opts.Store.DeleteSendsBefore(ctx, now.Add(-time.Duration(config.MaxCodeWindowSeconds)*time.Second))
+	sends, err := a.opts.Store.DeleteSendsBefore(ctx, now.Add(-time.Duration(contract.MaxCodeWindowSeconds)*time.Second))
 	if err != nil {
 		return fmt.Errorf("delete old code sends: %w", err)
 	}

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -60,7 +60,7 @@ func WithEmailVerification(next httpapi.ClaimsFunc, clock func() time.Time) http
 	}
 	return func(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
 		claims, err := next(ctx, t, u, completed)
-		if err != nil || t.Config.EmailVerification != config.EmailVerificationRequired {
+		if err != nil || t.Config.EmailVerification != contract.EmailVerificationRequired {
 			return claims, err
 		}
 		if claims == nil {
@@ -93,7 +93,7 @@ func (a *API) sessionEmail(ctx context.Context, sess session.Session) (u store.U
 // syncClaim sets st-ev in the session to verified when the tenant requires verification and
 // the claim says otherwise, and writes the new tokens.
 func (a *API) syncClaim(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, verified bool) error {
-	if t.Config.EmailVerification != config.EmailVerificationRequired {
+	if t.Config.EmailVerification != contract.EmailVerificationRequired {
 		return nil
 	}
 	if raw, ok := sess.Claims[EmailVerificationClaimKey]; ok {
@@ -132,7 +132,7 @@ func (a *API) verificationTenant(w http.ResponseWriter, r *http.Request) (tenant
 	} else if t, ok = a.opts.API.TenantOf(w, r); !ok {
 		return tenant.Tenant{}, false
 	}
-	if t.Config.EmailVerification == config.EmailVerificationOff || t.Config.EmailVerification == "" {
+	if t.Config.EmailVerification == contract.EmailVerificationOff || t.Config.EmailVerification == "" {
 		generalError(w, "email verification is OFF for tenant %q", t.ID)
 		return tenant.Tenant{}, false
 	}

@@ -1,6 +1,6 @@
 // Package adminclient is the Go client of the auth core's admin API (/admin/v1), as used by
 // the controllers. The wire contract is in docs/contracts.md; the bodies are the types of
-// core/config.
+// package contract.
 package adminclient
 
 import (
@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 )
 
 var (
@@ -71,8 +71,8 @@ func New(baseURL string, key func() (string, error), hc *http.Client) *Client {
 }
 
 // GetTenant returns the tenant's state (secrets redacted), or ErrNotFound.
-func (c *Client) GetTenant(ctx context.Context, tenantID string) (*config.TenantState, error) {
-	var st config.TenantState
+func (c *Client) GetTenant(ctx context.Context, tenantID string) (*contract.TenantState, error) {
+	var st contract.TenantState
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/tenants/"+url.PathEscape(tenantID), nil, &st); err != nil {
 		return nil, err
 	}
@@ -80,8 +80,8 @@ func (c *Client) GetTenant(ctx context.Context, tenantID string) (*config.Tenant
 }
 
 // ListTenants returns every tenant the core holds.
-func (c *Client) ListTenants(ctx context.Context) ([]config.TenantState, error) {
-	var l config.TenantList
+func (c *Client) ListTenants(ctx context.Context) ([]contract.TenantState, error) {
+	var l contract.TenantList
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/tenants", nil, &l); err != nil {
 		return nil, err
 	}
@@ -89,8 +89,8 @@ func (c *Client) ListTenants(ctx context.Context) ([]config.TenantState, error) 
 }
 
 // PutTenant creates or replaces the tenant's configuration and returns what the core holds.
-func (c *Client) PutTenant(ctx context.Context, tenantID string, cfg config.TenantConfig) (*config.TenantState, error) {
-	var st config.TenantState
+func (c *Client) PutTenant(ctx context.Context, tenantID string, cfg contract.TenantConfig) (*contract.TenantState, error) {
+	var st contract.TenantState
 	if err := c.do(ctx, http.MethodPut, "/admin/v1/tenants/"+url.PathEscape(tenantID), cfg, &st); err != nil {
 		return nil, err
 	}
@@ -99,8 +99,8 @@ func (c *Client) PutTenant(ctx context.Context, tenantID string, cfg config.Tena
 
 // PutTenantAs is PutTenant on behalf of owner: the first owner to put a tenant claims it,
 // and a tenant owned by another is left as it is with a *ClaimedError naming its owner.
-func (c *Client) PutTenantAs(ctx context.Context, tenantID, owner string, cfg config.TenantConfig) (*config.TenantState, error) {
-	var st config.TenantState
+func (c *Client) PutTenantAs(ctx context.Context, tenantID, owner string, cfg contract.TenantConfig) (*contract.TenantState, error) {
+	var st contract.TenantState
 	if err := c.do(ctx, http.MethodPut, tenantPath(tenantID, "", owner), cfg, &st); err != nil {
 		return nil, err
 	}
@@ -126,8 +126,8 @@ func (c *Client) DeleteTenantAs(ctx context.Context, tenantID, owner string) err
 // ReleaseTenant gives up owner's claim on the tenant (any owner's when owner is empty) and
 // returns what the core holds. ErrNotFound for an unknown tenant; a *ClaimedError when
 // another owner holds it.
-func (c *Client) ReleaseTenant(ctx context.Context, tenantID, owner string) (*config.TenantState, error) {
-	var st config.TenantState
+func (c *Client) ReleaseTenant(ctx context.Context, tenantID, owner string) (*contract.TenantState, error) {
+	var st contract.TenantState
 	if err := c.do(ctx, http.MethodDelete, tenantPath(tenantID, "/owner", owner), nil, &st); err != nil {
 		return nil, err
 	}

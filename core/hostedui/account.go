@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 )
 

@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 )
 
 // tenantConfig parses a tenant configuration; cookies are not Secure because the test server
 // is plain http.
-func tenantConfig(t *testing.T, s string) config.TenantConfig {
+func tenantConfig(t *testing.T, s string) contract.TenantConfig {
 	t.Helper()
-	var c config.TenantConfig
+	var c contract.TenantConfig
 	if err := json.Unmarshal([]byte(s), &c); err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
@@ -77,7 +77,7 @@ func (l *logBuffer) String() string {
 
 // newHarness runs the whole core in process with a fake clock and puts cfg as the public
 // tenant's configuration.
-func newHarness(t *testing.T, cfg config.TenantConfig) *harness {
+func newHarness(t *testing.T, cfg contract.TenantConfig) *harness {
 	t.Helper()
 	ctx := context.Background()
 	// The fake clock starts at the real time because the cookie jar expires cookies by the
@@ -106,7 +106,7 @@ func newHarness(t *testing.T, cfg config.TenantConfig) *harness {
 	return h
 }
 
-func (h *harness) putTenant(id string, cfg config.TenantConfig) {
+func (h *harness) putTenant(id string, cfg contract.TenantConfig) {
 	h.t.Helper()
 	if _, err := h.admin.PutTenant(context.Background(), id, cfg); err != nil {
 		h.t.Fatalf("put tenant %s: %v", id, err)

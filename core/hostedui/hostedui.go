@@ -32,7 +32,7 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -250,7 +250,7 @@ func tenantIDOf(r *http.Request) string {
 	if id := r.FormValue("tenantId"); id != "" {
 		return id
 	}
-	return config.PublicTenantID
+	return contract.PublicTenantID
 }
 
 // tenantOf loads the request's tenant; an unknown one is answered with an error page.
@@ -258,7 +258,7 @@ func (u *UI) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bo
 	id := tenantIDOf(r)
 	// Behind a sidecar the app's origin serves only the sidecar's tenants: a tenantId field
 	// naming another must not sign the browser into that tenant on this origin.
-	if served := r.Header.Get(config.HeaderServedTenants); served != "" && !slices.Contains(strings.Split(served, ","), id) {
+	if served := r.Header.Get(contract.HeaderServedTenants); served != "" && !slices.Contains(strings.Split(served, ","), id) {
 		u.errorPage(w, r, http.StatusNotFound, "Unknown organisation", "This app does not offer the sign-in of "+id+".")
 		return tenant.Tenant{}, false
 	}
@@ -318,7 +318,7 @@ func redirect(w http.ResponseWriter, location string) {
 func withQuery(path string, kv ...string) string {
 	q := url.Values{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" && !(kv[i] == "redirectToPath" && kv[i+1] == "/") && !(kv[i] == "tenantId" && kv[i+1] == config.PublicTenantID) {
+		if kv[i+1] != "" && !(kv[i] == "redirectToPath" && kv[i+1] == "/") && !(kv[i] == "tenantId" && kv[i+1] == contract.PublicTenantID) {
 			q.Set(kv[i], kv[i+1])
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"

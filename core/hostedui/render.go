@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
@@ -27,7 +27,7 @@ type view struct {
 
 	// Sign-in and sign-up.
 	PasswordEnabled bool
-	Providers       []config.Provider
+	Providers       []contract.Provider
 	CodeByEmail     bool
 	CodeByPhone     bool
 	// EmailSends and PhoneSends say what a passwordless sign-in sends: code, link, or both.
@@ -155,7 +155,7 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 // errorPage renders a page that only says what went wrong, with the public tenant's look.
 func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 	v := view{Title: title, Error: msg, Brand: Branding{AppName: "Twofold", PrimaryColor: DefaultPrimaryColor}, RedirectToPath: "/"}
-	if t, err := u.opts.Tenants.Current(r.Context(), config.PublicTenantID); err == nil {
+	if t, err := u.opts.Tenants.Current(r.Context(), contract.PublicTenantID); err == nil {
 		v.Brand = brandingOf(t)
 	}
 	u.render(w, r, status, "error", v)

@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/accountapi"
-	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
@@ -403,7 +403,7 @@ func (u *UI) refreshPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if t, err := u.opts.Tenants.Current(r.Context(), config.PublicTenantID); err == nil {
+	if t, err := u.opts.Tenants.Current(r.Context(), contract.PublicTenantID); err == nil {
 		u.opts.Sessions.ClearTokens(w, httpapi.SessionSettings(t.Config))
 	}
 	// The sign-in page must not send the browser back here.

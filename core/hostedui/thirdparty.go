@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/tenant"
 	"github.com/twofold-dev/twofold/core/thirdparty"
 )

@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
-func redacted(s config.TenantState) config.TenantState {
+func redacted(s contract.TenantState) contract.TenantState {
 	s.Config = s.Config.Redact()
 	return s
 }
@@ -74,7 +74,7 @@ func (a *API) writeClaimed(w http.ResponseWriter, r *http.Request, id, owner, ac
 
 func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("tenant")
-	if err := config.ValidateTenantID(id); err != nil {
+	if err := contract.ValidateTenantID(id); err != nil {
 		writeValidationError(w, err)
 		return
 	}
@@ -82,7 +82,7 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var c config.TenantConfig
+	var c contract.TenantConfig
 	if !decode(w, r, &c, true) {
 		return
 	}
@@ -95,7 +95,7 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 	if a.writeClaimed(w, r, id, owner, "change", err) {
 		return
 	}
-	if errors.Is(err, config.ErrInvalid) {
+	if errors.Is(err, contract.ErrInvalid) {
 		writeValidationError(w, err)
 		return
 	}
@@ -117,7 +117,7 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeValidationError(w http.ResponseWriter, err error) {
-	var ve *config.ValidationError
+	var ve *contract.ValidationError
 	if errors.As(err, &ve) {
 		writeError(w, http.StatusBadRequest, ve.Field, "%s", ve.Message)
 		return
@@ -145,7 +145,7 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	out := config.TenantList{Tenants: make([]config.TenantState, 0, len(list))}
+	out := contract.TenantList{Tenants: make([]contract.TenantState, 0, len(list))}
 	for _, s := range list {
 		out.Tenants = append(out.Tenants, redacted(s))
 	}

@@ -19,10 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/keys"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -38,7 +38,7 @@ type ClaimsFunc func(ctx context.Context, t tenant.Tenant, u store.User, complet
 // with UserOptIn no user has opted in until per-user factors exist, so v is true.
 func DefaultClaims(_ context.Context, t tenant.Tenant, _ store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
 	claim := mfa.Claim{C: completed, V: true}
-	if t.Config.MFA.Enforcement == config.EnforcementRequired {
+	if t.Config.MFA.Enforcement == contract.EnforcementRequired {
 		claim.V = t.Config.MFA.Requirement.Satisfied(completed)
 	}
 	b, err := json.Marshal(claim)
@@ -192,7 +192,7 @@ func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
 func (a *API) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
 	id := r.PathValue("tenant")
 	if id == "" {
-		id = config.PublicTenantID
+		id = contract.PublicTenantID
 	}
 	t, err := a.opts.Tenants.Current(r.Context(), id)
 	if errors.Is(err, tenant.ErrUnknownTenant) {
@@ -231,7 +231,7 @@ func (a *API) admin(h http.HandlerFunc) http.Handler {
 func (a *API) settings(t tenant.Tenant) session.Settings { return SessionSettings(t.Config) }
 
 // SessionSettings converts a tenant configuration's session block.
-func SessionSettings(c config.TenantConfig) session.Settings {
+func SessionSettings(c contract.TenantConfig) session.Settings {
 	s := c.Session
 	same := http.SameSiteLaxMode
 	switch s.CookieSameSite {

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/emailpassword"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -541,9 +541,9 @@ func (a *API) enforcement(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	list := make([]config.RevokedSession, 0, len(revoked))
+	list := make([]contract.RevokedSession, 0, len(revoked))
 	for _, s := range revoked {
-		list = append(list, config.RevokedSession{HandleHash: config.SessionHandleHash(s.Handle), RevokedAt: s.RevokedAt.Unix()})
+		list = append(list, contract.RevokedSession{HandleHash: contract.SessionHandleHash(s.Handle), RevokedAt: s.RevokedAt.Unix()})
 	}
 	feed := t.Config.Enforcement(t.ID, t.Version, a.opts.Sessions.Issuer(), list)
 	body, err := json.Marshal(feed)

@@ -34,9 +34,9 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -195,7 +195,7 @@ func (e *Engine) SetUserFactors(ctx context.Context, userID string, factors []st
 func Requirement(t tenant.Tenant, userFactors []string) mfa.Requirement {
 	var req mfa.Requirement
 	optedIn := len(userFactors) > 0
-	if t.Config.MFA.Enforcement != config.EnforcementUserOptIn || optedIn {
+	if t.Config.MFA.Enforcement != contract.EnforcementUserOptIn || optedIn {
 		req = append(req, t.Config.MFA.Requirement...)
 	}
 	if optedIn {

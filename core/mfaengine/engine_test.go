@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
@@ -23,7 +23,7 @@ func req(t *testing.T, s string) mfa.Requirement {
 
 func TestRequirementComposition(t *testing.T) {
 	tenantWith := func(enforcement, requirement string) tenant.Tenant {
-		return tenant.Tenant{ID: "acme", Config: config.TenantConfig{MFA: config.MFA{Enforcement: enforcement, Requirement: req(t, requirement)}}}
+		return tenant.Tenant{ID: "acme", Config: contract.TenantConfig{MFA: contract.MFA{Enforcement: enforcement, Requirement: req(t, requirement)}}}
 	}
 	tests := []struct {
 		name   string

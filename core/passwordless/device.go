@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // The limits SuperTokens applies and clients are told about.

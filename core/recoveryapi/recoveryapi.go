@@ -22,8 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/recovery"
 	"github.com/twofold-dev/twofold/core/session"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 )
 
 func TestAdminAPIRefusesWithoutTheKey(t *testing.T) {
@@ -48,14 +48,14 @@ func TestAdminTenantLifecycle(t *testing.T) {
 	cfg := `{"firstFactors":["emailpassword","thirdparty"],
 		"thirdPartyProviders":[{"id":"google","type":"google","clientId":"cid","clientSecret":"s3cr3t"}],
 		"mfa":{"requirement":["totp"],"enforcement":"Required"}}`
-	var want config.TenantConfig
+	var want contract.TenantConfig
 	json.Unmarshal([]byte(cfg), &want)
 
 	r := h.admin("PUT", "/admin/v1/tenants/acme", cfg)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create = %d %s", r.Status, r.Body)
 	}
-	var state config.TenantState
+	var state contract.TenantState
 	json.Unmarshal(r.Body, &state)
 	t.Run("creation answers version 1 and the hash a controller computes itself", func(t *testing.T) {
 		if state.TenantID != "acme" || state.ConfigVersion != 1 || state.ConfigHash != want.Hash() {
@@ -71,14 +71,14 @@ func TestAdminTenantLifecycle(t *testing.T) {
 				t.Fatalf("secret leaked: %s", body)
 			}
 		}
-		if !strings.Contains(string(r.Body), config.Redacted) {
+		if !strings.Contains(string(r.Body), contract.Redacted) {
 			t.Fatalf("the secret is not shown as redacted: %s", r.Body)
 		}
 	})
 	t.Run("putting the same configuration again keeps the version", func(t *testing.T) {
 		before := h.snapshot()
 		r := h.admin("PUT", "/admin/v1/tenants/acme", cfg)
-		var again config.TenantState
+		var again contract.TenantState
 		json.Unmarshal(r.Body, &again)
 		if r.Status != 200 || again.ConfigVersion != 1 || again.ConfigHash != state.ConfigHash {
 			t.Fatalf("second PUT = %d %+v", r.Status, again)
@@ -89,7 +89,7 @@ func TestAdminTenantLifecycle(t *testing.T) {
 	})
 	t.Run("a changed secret is a new version", func(t *testing.T) {
 		r := h.admin("PUT", "/admin/v1/tenants/acme", strings.Replace(cfg, "s3cr3t", "rotated", 1))
-		var next config.TenantState
+		var next contract.TenantState
 		json.Unmarshal(r.Body, &next)
 		if r.Status != 200 || next.ConfigVersion != 2 || next.ConfigHash == state.ConfigHash {
 			t.Fatalf("PUT = %d %+v", r.Status, next)
@@ -97,7 +97,7 @@ func TestAdminTenantLifecycle(t *testing.T) {
 	})
 	t.Run("the tenant list is ordered by id and includes public", func(t *testing.T) {
 		h.putTenant("beta", `{}`)
-		var list config.TenantList
+		var list contract.TenantList
 		json.Unmarshal(h.admin("GET", "/admin/v1/tenants", nil).Body, &list)
 		var ids []string
 		for _, s := range list.Tenants {
@@ -141,9 +141,9 @@ func TestAdminTenantLifecycle(t *testing.T) {
 		if r := h.admin("DELETE", "/admin/v1/tenants/public", nil); r.Status != 204 {
 			t.Fatalf("got %d", r.Status)
 		}
-		var st config.TenantState
+		var st contract.TenantState
 		json.Unmarshal(h.admin("GET", "/admin/v1/tenants/public", nil).Body, &st)
-		if len(st.Config.MFA.Requirement) != 0 || st.ConfigHash != (config.TenantConfig{}).Hash() {
+		if len(st.Config.MFA.Requirement) != 0 || st.ConfigHash != (contract.TenantConfig{}).Hash() {
 			t.Fatalf("public after reset = %+v", st)
 		}
 		if r := h.admin("DELETE", "/admin/v1/tenants/public?deleteUsers=true", nil); r.Status != 400 {
@@ -187,7 +187,7 @@ func TestAdminRevokesSessions(t *testing.T) {
 			t.Fatalf("unknown handle = %d", r.Status)
 		}
 		feed := h.do("GET", "/auth/public/enforcement", nil).json(t)
-		if !strings.Contains(mustJSON(t, feed["revokedSessions"]), config.SessionHandleHash(handle)) {
+		if !strings.Contains(mustJSON(t, feed["revokedSessions"]), contract.SessionHandleHash(handle)) {
 			t.Fatalf("feed lacks the hash of %s: %v", handle, feed["revokedSessions"])
 		}
 	})
@@ -207,13 +207,13 @@ func TestEnforcementFeed(t *testing.T) {
 	h.putTenant("acme", `{"session":{"accessTokenLifetimeSeconds":600},"mfa":{"requirement":["totp"],"maxFactorAgeSeconds":3600,
 		"routes":[{"pathPrefix":"/admin","methods":["POST"],"requirement":["totp"],"maxFactorAgeSeconds":300},{"pathPrefix":"/healthz","public":true}]}}`)
 	r := h.do("GET", "/auth/acme/enforcement", nil)
-	var feed config.Enforcement
+	var feed contract.Enforcement
 	if err := json.Unmarshal(r.Body, &feed); err != nil {
 		t.Fatal(err)
 	}
 	etag := r.Header.Get("ETag")
 	t.Run("the feed carries the tenant's policy and a strong ETag", func(t *testing.T) {
-		if feed.V != config.EnforcementVersion || feed.TenantID != "acme" || feed.ConfigVersion != 1 || feed.Issuer != h.srv.Sessions.Issuer() ||
+		if feed.V != contract.EnforcementVersion || feed.TenantID != "acme" || feed.ConfigVersion != 1 || feed.Issuer != h.srv.Sessions.Issuer() ||
 			feed.AccessTokenLifetimeSeconds != 600 || len(feed.MFA.Requirement) != 1 || len(feed.MFA.Routes) != 2 || feed.MFA.MaxFactorAgeSeconds != 3600 {
 			t.Fatalf("feed = %+v", feed)
 		}
@@ -232,12 +232,12 @@ func TestEnforcementFeed(t *testing.T) {
 		handle := payloadOf(t, s.Header.Get("st-access-token"))["sessionHandle"].(string)
 		mustStatus(t, h.do("POST", "/auth/signout", nil, "Authorization", "Bearer "+s.Header.Get("st-access-token")), 200, "OK")
 		r := h.do("GET", "/auth/acme/enforcement", nil, "If-None-Match", etag)
-		if r.Status != 200 || !strings.Contains(string(r.Body), config.SessionHandleHash(handle)) {
+		if r.Status != 200 || !strings.Contains(string(r.Body), contract.SessionHandleHash(handle)) {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 		h.clock.Advance(601 * time.Second)
 		r = h.do("GET", "/auth/acme/enforcement", nil)
-		if strings.Contains(string(r.Body), config.SessionHandleHash(handle)) {
+		if strings.Contains(string(r.Body), contract.SessionHandleHash(handle)) {
 			t.Fatalf("a revocation older than the access-token lifetime is still listed")
 		}
 	})

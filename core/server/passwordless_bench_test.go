@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/passwordless"
 )
 
@@ -37,7 +37,7 @@ func seedDevices(b *testing.B, c *benchCore, tenantID, email string, n int) [][]
 func BenchmarkPasswordlessConsume(b *testing.B) {
 	c := newBenchCore(b)
 	ctx := context.Background()
-	if _, _, err := c.srv.Tenants.Put(ctx, "acme", config.TenantConfig{FirstFactors: []string{"otp-email"}}); err != nil {
+	if _, _, err := c.srv.Tenants.Put(ctx, "acme", contract.TenantConfig{FirstFactors: []string{"otp-email"}}); err != nil {
 		b.Fatal(err)
 	}
 	bodies := seedDevices(b, c, "acme", "bench@example.com", b.N)
@@ -66,7 +66,7 @@ func BenchmarkPasswordlessConsumeSecondFactor(b *testing.B) {
 	if err := json.Unmarshal([]byte(`["otp-email"]`), &req); err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := c.srv.Tenants.Put(ctx, "acme", config.TenantConfig{FirstFactors: []string{"emailpassword"}, MFA: config.MFA{Requirement: req}}); err != nil {
+	if _, _, err := c.srv.Tenants.Put(ctx, "acme", contract.TenantConfig{FirstFactors: []string{"emailpassword"}, MFA: contract.MFA{Requirement: req}}); err != nil {
 		b.Fatal(err)
 	}
 	resp := c.post(b, "/auth/acme/signup", formBody("bench@example.com", "secret123"))

@@ -16,8 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/accountapi"
-	"github.com/twofold-dev/twofold/core/config"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/hostedui"
@@ -119,7 +119,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	ko := opts.Keys
 	ko.Clock = opts.Clock
-	ko.MaxTokenLifetime = config.MaxAccessTokenLifetimeSeconds * time.Second
+	ko.MaxTokenLifetime = contract.MaxAccessTokenLifetimeSeconds * time.Second
 	s.Keys = keys.New(opts.Store, ko)
 	if _, err := s.Keys.Rotate(ctx); err != nil {
 		return nil, err
@@ -198,7 +198,7 @@ func (s *Server) Maintain(ctx context.Context) error {
 	if created {
 		s.opts.Logger.Info("Created signing key")
 	}
-	cutoff := s.opts.Clock().Add(-config.MaxAccessTokenLifetimeSeconds * time.Second)
+	cutoff := s.opts.Clock().Add(-contract.MaxAccessTokenLifetimeSeconds * time.Second)
 	n, err := s.Store.DeleteSessionsBefore(ctx, cutoff)
 	if err != nil {
 		return fmt.Errorf("delete old sessions: %w", err)

@@ -15,8 +15,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 )
@@ -102,7 +102,7 @@ func TestReusingARotatedRefreshTokenIsTheft(t *testing.T) {
 	}
 	feed := h.do("GET", "/auth/public/enforcement", nil).json(t)
 	revoked := feed["revokedSessions"].([]any)
-	if len(revoked) != 1 || revoked[0].(map[string]any)["handleHash"] != config.SessionHandleHash(handle) {
+	if len(revoked) != 1 || revoked[0].(map[string]any)["handleHash"] != contract.SessionHandleHash(handle) {
 		t.Fatalf("the enforcement feed does not list the stolen session: %v", revoked)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/sidecar/proxy"
 )
 
@@ -42,7 +42,7 @@ func (h *harness) viaSidecar(tenant string, extraTenants ...string) (*harness, *
 
 func TestTheFeedNamesNoRevokedSessionAndTheSidecarStillRefusesIt(t *testing.T) {
 	h := newHarness(t)
-	sc, sidecar := h.viaSidecar(config.PublicTenantID)
+	sc, sidecar := h.viaSidecar(contract.PublicTenantID)
 	access := h.signUp("", "a@example.com", "secret123").Header.Get("st-access-token")
 	handle := payloadOf(t, access)["sessionHandle"].(string)
 	if r := sc.do("GET", "/orders", nil, "Authorization", "Bearer "+access); r.Status != 200 {
@@ -56,7 +56,7 @@ func TestTheFeedNamesNoRevokedSessionAndTheSidecarStillRefusesIt(t *testing.T) {
 	if strings.Contains(string(feed.Body), handle) {
 		t.Fatalf("the feed, readable without credentials, names the revoked session's handle:\n%s", feed.Body)
 	}
-	if !strings.Contains(string(feed.Body), `"handleHash":"`+config.SessionHandleHash(handle)+`"`) {
+	if !strings.Contains(string(feed.Body), `"handleHash":"`+contract.SessionHandleHash(handle)+`"`) {
 		t.Fatalf("the feed does not list the revoked session's hash:\n%s", feed.Body)
 	}
 
@@ -107,10 +107,10 @@ func TestSignUpThroughATenantsSidecarCreatesAUserOfThatTenant(t *testing.T) {
 		}
 	})
 	t.Run("an extra tenant configured on the sidecar is served", func(t *testing.T) {
-		both, _ := h.viaSidecar("demo", config.PublicTenantID)
+		both, _ := h.viaSidecar("demo", contract.PublicTenantID)
 		r := both.signUp("/public", "pat@example.com", "secret123")
 		mustStatus(t, r, 200, "OK")
-		if tid := payloadOf(t, r.Header.Get("st-access-token"))["tId"]; tid != config.PublicTenantID {
+		if tid := payloadOf(t, r.Header.Get("st-access-token"))["tId"]; tid != contract.PublicTenantID {
 			t.Fatalf("tenant %v", tid)
 		}
 	})

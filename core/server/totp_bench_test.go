@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/totp"
@@ -44,7 +44,7 @@ func BenchmarkTOTPVerify(b *testing.B) {
 	ts.Config.Handler = srv
 	ts.Start()
 	b.Cleanup(ts.Close)
-	if _, _, err := srv.Tenants.Put(ctx, "public", config.TenantConfig{MFA: config.MFA{Requirement: mfa.Requirement{{Factor: mfa.TOTP}}}}); err != nil {
+	if _, _, err := srv.Tenants.Put(ctx, "public", contract.TenantConfig{MFA: contract.MFA{Requirement: mfa.Requirement{{Factor: mfa.TOTP}}}}); err != nil {
 		b.Fatal(err)
 	}
 	secret, err := totp.NewSecret()

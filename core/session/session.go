@@ -18,8 +18,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/keys"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/store"
 )
 

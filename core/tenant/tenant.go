@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/store"
 )
 
@@ -27,7 +27,7 @@ const CacheTTL = time.Second
 // Tenant is a tenant's current, normalised configuration.
 type Tenant struct {
 	ID      string
-	Config  config.TenantConfig
+	Config  contract.TenantConfig
 	Version int64
 	Hash    string
 }
@@ -35,7 +35,7 @@ type Tenant struct {
 // Service manages tenants. It is safe for concurrent use.
 type Service struct {
 	// CheckDestination, when set, must accept every URL the core would call for a
-	// configuration (config.TenantConfig.Destinations) before Put stores it. The server sets
+	// configuration (contract.TenantConfig.Destinations) before Put stores it. The server sets
 	// it to the operator's outbound policy, so no tenant can save a URL that points the core
 	// at an internal service. Set it before serving.
 	CheckDestination func(url string) error
@@ -62,9 +62,9 @@ func New(st store.Tenants, clock func() time.Time) *Service {
 
 // EnsurePublic creates the public tenant with the default configuration unless it exists.
 func (s *Service) EnsurePublic(ctx context.Context) error {
-	_, err := s.store.GetTenant(ctx, config.PublicTenantID)
+	_, err := s.store.GetTenant(ctx, contract.PublicTenantID)
 	if errors.Is(err, store.ErrNotFound) {
-		_, _, err = s.Put(ctx, config.PublicTenantID, config.TenantConfig{})
+		_, _, err = s.Put(ctx, contract.PublicTenantID, contract.TenantConfig{})
 	}
 	if err != nil {
 		return fmt.Errorf("ensure the public tenant: %w", err)
@@ -74,30 +74,30 @@ func (s *Service) EnsurePublic(ctx context.Context) error {
 
 // Put validates and stores a tenant's whole configuration. Putting the configuration the
 // tenant already has changes nothing and keeps its version. Invalid input returns an error
-// wrapping config.ErrInvalid (a *config.ValidationError) and stores nothing. Put is the
+// wrapping contract.ErrInvalid (a *contract.ValidationError) and stores nothing. Put is the
 // admin's own write: it leaves the tenant's owner as it is.
-func (s *Service) Put(ctx context.Context, id string, c config.TenantConfig) (config.TenantState, bool, error) {
+func (s *Service) Put(ctx context.Context, id string, c contract.TenantConfig) (contract.TenantState, bool, error) {
 	return s.PutOwned(ctx, id, "", c)
 }
 
 // PutOwned is Put on behalf of owner: it claims a tenant nobody owns and refuses, with a
 // *store.ClaimedError and no change, one that another owner holds. An empty owner is Put.
-func (s *Service) PutOwned(ctx context.Context, id, owner string, c config.TenantConfig) (config.TenantState, bool, error) {
-	if err := config.ValidateTenantID(id); err != nil {
-		return config.TenantState{}, false, err
+func (s *Service) PutOwned(ctx context.Context, id, owner string, c contract.TenantConfig) (contract.TenantState, bool, error) {
+	if err := contract.ValidateTenantID(id); err != nil {
+		return contract.TenantState{}, false, err
 	}
 	norm := c.Normalize()
 	if err := norm.Validate(); err != nil {
-		return config.TenantState{}, false, err
+		return contract.TenantState{}, false, err
 	}
 	if s.CheckDestination != nil {
 		if err := norm.CheckDestinations(s.CheckDestination); err != nil {
-			return config.TenantState{}, false, err
+			return contract.TenantState{}, false, err
 		}
 	}
 	body, err := json.Marshal(norm)
 	if err != nil {
-		return config.TenantState{}, false, fmt.Errorf("encode tenant configuration: %w", err)
+		return contract.TenantState{}, false, fmt.Errorf("encode tenant configuration: %w", err)
 	}
 	var t store.Tenant
 	var created bool
@@ -107,10 +107,10 @@ func (s *Service) PutOwned(ctx context.Context, id, owner string, c config.Tenan
 		t, created, err = s.store.PutTenantOwned(ctx, id, body, norm.Hash(), owner, s.clock())
 	}
 	if errors.Is(err, store.ErrClaimed) {
-		return config.TenantState{}, false, err
+		return contract.TenantState{}, false, err
 	}
 	if err != nil {
-		return config.TenantState{}, false, fmt.Errorf("store tenant %q: %w", id, err)
+		return contract.TenantState{}, false, fmt.Errorf("store tenant %q: %w", id, err)
 	}
 	s.forget(id)
 	state, err := toState(t)
@@ -118,24 +118,24 @@ func (s *Service) PutOwned(ctx context.Context, id, owner string, c config.Tenan
 }
 
 // Get returns a tenant's state, secrets included (the admin API redacts them).
-func (s *Service) Get(ctx context.Context, id string) (config.TenantState, error) {
+func (s *Service) Get(ctx context.Context, id string) (contract.TenantState, error) {
 	t, err := s.store.GetTenant(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return config.TenantState{}, fmt.Errorf("%w %q", ErrUnknownTenant, id)
+		return contract.TenantState{}, fmt.Errorf("%w %q", ErrUnknownTenant, id)
 	}
 	if err != nil {
-		return config.TenantState{}, err
+		return contract.TenantState{}, err
 	}
 	return toState(t)
 }
 
 // List returns every tenant ordered by id.
-func (s *Service) List(ctx context.Context) ([]config.TenantState, error) {
+func (s *Service) List(ctx context.Context) ([]contract.TenantState, error) {
 	ts, err := s.store.ListTenants(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]config.TenantState, 0, len(ts))
+	out := make([]contract.TenantState, 0, len(ts))
 	for _, t := range ts {
 		st, err := toState(t)
 		if err != nil {
@@ -157,7 +157,7 @@ func (s *Service) Delete(ctx context.Context, id string, deleteUsers bool) error
 // An empty owner is Delete.
 func (s *Service) DeleteOwned(ctx context.Context, id, owner string, deleteUsers bool) error {
 	defer s.forget(id)
-	if id == config.PublicTenantID {
+	if id == contract.PublicTenantID {
 		if deleteUsers {
 			return ErrPublicTenantUsers
 		}
@@ -181,33 +181,33 @@ func (s *Service) DeleteOwned(ctx context.Context, id, owner string, deleteUsers
 // repeating the delete finishes the release.
 func (s *Service) resetPublic(ctx context.Context, owner string) error {
 	if owner == "" {
-		_, _, err := s.Put(ctx, config.PublicTenantID, config.TenantConfig{})
+		_, _, err := s.Put(ctx, contract.PublicTenantID, contract.TenantConfig{})
 		return err
 	}
-	cur, err := s.store.GetTenant(ctx, config.PublicTenantID)
+	cur, err := s.store.GetTenant(ctx, contract.PublicTenantID)
 	if err != nil {
 		return fmt.Errorf("read the public tenant: %w", err)
 	}
 	if cur.Owner != owner {
-		return &store.ClaimedError{TenantID: config.PublicTenantID, Owner: cur.Owner}
+		return &store.ClaimedError{TenantID: contract.PublicTenantID, Owner: cur.Owner}
 	}
-	if _, _, err := s.PutOwned(ctx, config.PublicTenantID, owner, config.TenantConfig{}); err != nil {
+	if _, _, err := s.PutOwned(ctx, contract.PublicTenantID, owner, contract.TenantConfig{}); err != nil {
 		return err
 	}
-	_, err = s.Release(ctx, config.PublicTenantID, owner)
+	_, err = s.Release(ctx, contract.PublicTenantID, owner)
 	return err
 }
 
 // Release gives up owner's claim on a tenant (any owner's when owner is empty: the admin's
 // way out when the claimant is gone) and returns the tenant's state. A tenant owned by
 // another gives a *store.ClaimedError and stays as it is.
-func (s *Service) Release(ctx context.Context, id, owner string) (config.TenantState, error) {
+func (s *Service) Release(ctx context.Context, id, owner string) (contract.TenantState, error) {
 	t, err := s.store.ReleaseTenant(ctx, id, owner)
 	if errors.Is(err, store.ErrNotFound) {
-		return config.TenantState{}, fmt.Errorf("%w %q", ErrUnknownTenant, id)
+		return contract.TenantState{}, fmt.Errorf("%w %q", ErrUnknownTenant, id)
 	}
 	if err != nil {
-		return config.TenantState{}, err
+		return contract.TenantState{}, err
 	}
 	return toState(t)
 }
@@ -239,11 +239,11 @@ func (s *Service) forget(id string) {
 	s.mu.Unlock()
 }
 
-func toState(t store.Tenant) (config.TenantState, error) {
-	var c config.TenantConfig
+func toState(t store.Tenant) (contract.TenantState, error) {
+	var c contract.TenantConfig
 	if err := json.Unmarshal(t.Config, &c); err != nil {
-		return config.TenantState{}, fmt.Errorf("decode stored configuration of tenant %q: %w", t.ID, err)
+		return contract.TenantState{}, fmt.Errorf("decode stored configuration of tenant %q: %w", t.ID, err)
 	}
-	return config.TenantState{TenantID: t.ID, ConfigVersion: t.Version, ConfigHash: t.Hash, Config: c,
+	return contract.TenantState{TenantID: t.ID, ConfigVersion: t.Version, ConfigHash: t.Hash, Config: c,
 		UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339), Owner: t.Owner}, nil
 }

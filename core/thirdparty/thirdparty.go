@@ -24,7 +24,7 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/oauth2"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/store"
 )
@@ -98,13 +98,13 @@ func New(opts Options) (*Recipe, error) {
 }
 
 // Find returns the tenant's provider with id.
-func Find(c config.TenantConfig, id string) (config.Provider, error) {
+func Find(c contract.TenantConfig, id string) (contract.Provider, error) {
 	for _, p := range c.ThirdPartyProviders {
 		if p.ID == id {
 			return p, nil
 		}
 	}
-	return config.Provider{}, fmt.Errorf("%w %q", ErrUnknownProvider, id)
+	return contract.Provider{}, fmt.Errorf("%w %q", ErrUnknownProvider, id)
 }
 
 func (r *Recipe) ctx(ctx context.Context) context.Context {
@@ -123,13 +123,13 @@ const (
 
 // providerError logs err (which may quote the provider's answer) for the operator and returns
 // an error wrapping ErrProvider that names only the failed step.
-func (r *Recipe) providerError(p config.Provider, step string, err error) error {
+func (r *Recipe) providerError(p contract.Provider, step string, err error) error {
 	r.opts.Logger.Error(err, "Failed a call to a third-party provider", "provider", p.ID, "issuer", issuerOf(p), "step", step)
 	return fmt.Errorf("%w: %s", ErrProvider, step)
 }
 
 // discover returns the OIDC provider of an issuer, cached for an hour.
-func (r *Recipe) discover(ctx context.Context, prov config.Provider) (*oidc.Provider, error) {
+func (r *Recipe) discover(ctx context.Context, prov contract.Provider) (*oidc.Provider, error) {
 	issuer := issuerOf(prov)
 	now := r.opts.Clock()
 	r.mu.Lock()
@@ -148,22 +148,22 @@ func (r *Recipe) discover(ctx context.Context, prov config.Provider) (*oidc.Prov
 	return p, nil
 }
 
-func issuerOf(p config.Provider) string {
+func issuerOf(p contract.Provider) string {
 	if p.Issuer != "" {
 		return p.Issuer
 	}
-	if p.Type == config.ProviderGoogle {
+	if p.Type == contract.ProviderGoogle {
 		return GoogleIssuer
 	}
 	return ""
 }
 
 // oauthConfig builds the OAuth2 client of a provider, discovering endpoints when needed.
-func (r *Recipe) oauthConfig(ctx context.Context, p config.Provider, redirectURI string) (*oauth2.Config, *oidc.Provider, error) {
+func (r *Recipe) oauthConfig(ctx context.Context, p contract.Provider, redirectURI string) (*oauth2.Config, *oidc.Provider, error) {
 	cfg := &oauth2.Config{ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: redirectURI, Scopes: p.Scopes}
 	var op *oidc.Provider
 	switch p.Type {
-	case config.ProviderGitHub:
+	case contract.ProviderGitHub:
 		cfg.Endpoint = oauth2.Endpoint{AuthURL: GitHubAuthorizeURL, TokenURL: GitHubTokenURL, AuthStyle: oauth2.AuthStyleInParams}
 		if len(cfg.Scopes) == 0 {
 			cfg.Scopes = []string{"read:user", "user:email"}
@@ -190,14 +190,14 @@ func (r *Recipe) oauthConfig(ctx context.Context, p config.Provider, redirectURI
 // AuthorisationURL returns the provider URL to send the browser to, with a fresh PKCE
 // verifier that the client keeps and sends back to SignInUp (SuperTokens' flow: the frontend
 // adds and checks its own state parameter).
-func (r *Recipe) AuthorisationURL(ctx context.Context, p config.Provider, redirectURI string) (url, verifier string, err error) {
+func (r *Recipe) AuthorisationURL(ctx context.Context, p contract.Provider, redirectURI string) (url, verifier string, err error) {
 	cfg, _, err := r.oauthConfig(ctx, p, redirectURI)
 	if err != nil {
 		return "", "", err
 	}
 	verifier = oauth2.GenerateVerifier()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if p.Type == config.ProviderGoogle {
+	if p.Type == contract.ProviderGoogle {
 		opts = append(opts, oauth2.SetAuthURLParam("include_granted_scopes", "true"), oauth2.AccessTypeOffline)
 	}
 	return cfg.AuthCodeURL("", opts...), verifier, nil
@@ -212,7 +212,7 @@ type Identity struct {
 
 // SignInUp exchanges the code from the provider's redirect (with the PKCE verifier), reads
 // the user's identity and finds or creates the user.
-func (r *Recipe) SignInUp(ctx context.Context, tenantID string, p config.Provider, redirectURI string, query map[string]string, verifier string) (store.User, bool, error) {
+func (r *Recipe) SignInUp(ctx context.Context, tenantID string, p contract.Provider, redirectURI string, query map[string]string, verifier string) (store.User, bool, error) {
 	if e := query["error"]; e != "" {
 		return store.User{}, false, fmt.Errorf("%w: the provider answered %q: %s", ErrBadRedirect, e, query["error_description"])
 	}
@@ -233,7 +233,7 @@ func (r *Recipe) SignInUp(ctx context.Context, tenantID string, p config.Provide
 		return store.User{}, false, r.providerError(p, stepExchange, err)
 	}
 	var id Identity
-	if p.Type == config.ProviderGitHub {
+	if p.Type == contract.ProviderGitHub {
 		id, err = r.gitHubIdentity(ctx, p, tok)
 	} else {
 		id, err = r.oidcIdentity(ctx, p, op, tok)
@@ -257,7 +257,7 @@ func (r *Recipe) SignInUp(ctx context.Context, tenantID string, p config.Provide
 	return u, created, nil
 }
 
-func (r *Recipe) oidcIdentity(ctx context.Context, p config.Provider, op *oidc.Provider, tok *oauth2.Token) (Identity, error) {
+func (r *Recipe) oidcIdentity(ctx context.Context, p contract.Provider, op *oidc.Provider, tok *oauth2.Token) (Identity, error) {
 	var claims struct {
 		Sub           string `json:"sub"`
 		Email         string `json:"email"`
@@ -317,7 +317,7 @@ func (r *Recipe) getJSON(ctx context.Context, url string, tok *oauth2.Token, int
 	return json.NewDecoder(http.MaxBytesReader(nil, resp.Body, maxUserInfoBodySize)).Decode(into)
 }
 
-func (r *Recipe) gitHubIdentity(ctx context.Context, p config.Provider, tok *oauth2.Token) (Identity, error) {
+func (r *Recipe) gitHubIdentity(ctx context.Context, p contract.Provider, tok *oauth2.Token) (Identity, error) {
 	userURL := GitHubUserURL
 	if p.UserInfoEndpoint != "" {
 		userURL = p.UserInfoEndpoint

@@ -27,9 +27,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/mfa"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -82,7 +82,7 @@ func sessionOf(r *http.Request) session.Session {
 }
 
 // Config returns the TOTP settings of a tenant's configuration.
-func Config(c config.TOTP) totp.Config {
+func Config(c contract.TOTP) totp.Config {
 	return totp.Config{Issuer: c.Issuer, Digits: c.Digits, Period: time.Duration(c.PeriodSeconds) * time.Second,
 		Skew: c.Skew, Algorithm: totp.SHA1}.WithDefaults()
 }

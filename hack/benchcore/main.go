@@ -10,8 +10,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/sidecar/fakecore"
 )
 
@@ -25,10 +25,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	err = core.Update(func(e *config.Enforcement) {
+	err = core.Update(func(e *contract.Enforcement) {
 		e.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
 		e.MFA.MaxFactorAgeSeconds = 86400
-		e.MFA.Routes = []config.Route{
+		e.MFA.Routes = []contract.Route{
 			{PathPrefix: "/admin", Methods: []string{"POST"}, Requirement: mfa.Requirement{{Factor: mfa.TOTP}}, MaxFactorAgeSeconds: 300},
 			{PathPrefix: "/healthz", Public: true},
 		}

@@ -19,8 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 var b64 = base64.RawURLEncoding
@@ -44,7 +44,7 @@ func NewKey(kid string) (Key, error) {
 type Core struct {
 	mu          sync.Mutex
 	keys        []Key // published in the JWKS; the first one signs
-	enforcement config.Enforcement
+	enforcement contract.Enforcement
 	body        []byte
 	etag        string
 	down        bool
@@ -65,15 +65,15 @@ func New(tenant, issuer string) (*Core, error) {
 		return nil, err
 	}
 	c := &Core{keys: []Key{k}}
-	c.enforcement = config.Enforcement{
-		V:                          config.EnforcementVersion,
+	c.enforcement = contract.Enforcement{
+		V:                          contract.EnforcementVersion,
 		TenantID:                   tenant,
 		ConfigVersion:              1,
 		Issuer:                     issuer,
 		AccessTokenLifetimeSeconds: 3600,
-		MFA:                        config.EnforcementMFA{Requirement: mfa.Requirement{}, Enforcement: config.EnforcementRequired, Routes: []config.Route{}},
-		RevokedSessions:            []config.RevokedSession{},
-		HostedUI:                   config.HostedUI{SignIn: "/auth/signin", MFA: "/auth/mfa"},
+		MFA:                        contract.EnforcementMFA{Requirement: mfa.Requirement{}, Enforcement: contract.EnforcementRequired, Routes: []contract.Route{}},
+		RevokedSessions:            []contract.RevokedSession{},
+		HostedUI:                   contract.HostedUI{SignIn: "/auth/signin", MFA: "/auth/mfa"},
 	}
 	if err := c.encodeLocked(); err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func New(tenant, issuer string) (*Core, error) {
 }
 
 // Update changes the enforcement feed; the configVersion and the ETag change with it.
-func (c *Core) Update(change func(e *config.Enforcement)) error {
+func (c *Core) Update(change func(e *contract.Enforcement)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	change(&c.enforcement)

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/sidecar/inject"
 	"github.com/twofold-dev/twofold/test/coreproc"
 	"github.com/twofold-dev/twofold/test/proc"
@@ -28,7 +28,7 @@ func TestTheInjectedConfigurationRunsAWorkingProxy(t *testing.T) {
 	ctx := context.Background()
 	core := coreproc.Start(t, coreproc.Options{})
 	admin := adminclient.New(core.URL, func() (string, error) { return core.AdminKey, nil }, nil)
-	if _, err := admin.PutTenant(ctx, "acme", config.TenantConfig{FirstFactors: []string{"emailpassword"}}); err != nil {
+	if _, err := admin.PutTenant(ctx, "acme", contract.TenantConfig{FirstFactors: []string{"emailpassword"}}); err != nil {
 		t.Fatal(err)
 	}
 

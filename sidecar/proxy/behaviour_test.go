@@ -15,15 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/sidecar/fakecore"
 	"github.com/twofold-dev/twofold/sidecar/proxy"
 )
 
 func TestMaxFactorAgeRefusesFactorsThatGrewOld(t *testing.T) {
 	e := newEnv(t)
-	if err := e.core.Update(func(en *config.Enforcement) {
+	if err := e.core.Update(func(en *contract.Enforcement) {
 		en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
 		en.MFA.MaxFactorAgeSeconds = 300
 	}); err != nil {
@@ -46,8 +46,8 @@ func TestMaxFactorAgeRefusesFactorsThatGrewOld(t *testing.T) {
 
 func TestStepUpRulesApplyByLongestPrefixAndMethod(t *testing.T) {
 	e := newEnv(t)
-	if err := e.core.Update(func(en *config.Enforcement) {
-		en.MFA.Routes = []config.Route{
+	if err := e.core.Update(func(en *contract.Enforcement) {
+		en.MFA.Routes = []contract.Route{
 			{PathPrefix: "/admin", Methods: []string{"post", "DELETE"}, Requirement: mfa.Requirement{{Factor: mfa.TOTP}}, MaxFactorAgeSeconds: 300},
 			{PathPrefix: "/admin/status", Public: true},
 			{PathPrefix: "/admin/keys", Requirement: mfa.Requirement{{AllOfInAnyOrder: []string{mfa.TOTP, mfa.OTPEmail}}}},
@@ -102,8 +102,8 @@ func TestRevokedSessionIsRefusedOnceTheFeedListsIt(t *testing.T) {
 	if r := e.get("/", bearer(tok)...); r.status != 200 {
 		t.Fatalf("before revocation: %d %s", r.status, r.body)
 	}
-	if err := e.core.Update(func(en *config.Enforcement) {
-		en.RevokedSessions = []config.RevokedSession{{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()}}
+	if err := e.core.Update(func(en *contract.Enforcement) {
+		en.RevokedSessions = []contract.RevokedSession{{HandleHash: contract.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()}}
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -300,8 +300,8 @@ func rawGet(t *testing.T, srv *httptest.Server, requestURI string, headers ...st
 
 func TestHostedUIFromTheFeedIsUsedOnlyWhenItIsAPath(t *testing.T) {
 	e := newEnv(t)
-	if err := e.core.Update(func(en *config.Enforcement) {
-		en.HostedUI = config.HostedUI{SignIn: "/login?app=1", MFA: "https://evil.example/mfa"}
+	if err := e.core.Update(func(en *contract.Enforcement) {
+		en.HostedUI = contract.HostedUI{SignIn: "/login?app=1", MFA: "https://evil.example/mfa"}
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +524,7 @@ func TestEmailVerificationIsRequiredOnlyWhenTheFeedSaysSo(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			if err := e.core.Update(func(en *config.Enforcement) { en.EmailVerificationRequired = tc.required }); err != nil {
+			if err := e.core.Update(func(en *contract.Enforcement) { en.EmailVerificationRequired = tc.required }); err != nil {
 				t.Fatal(err)
 			}
 			e.refresh()
@@ -614,9 +614,9 @@ func TestTheSidecarBinaryHasNoKubernetesDependencies(t *testing.T) {
 
 func TestARecoveryCodeStandsInForALostFactorButNotForStepUp(t *testing.T) {
 	e := newEnv(t)
-	if err := e.core.Update(func(en *config.Enforcement) {
+	if err := e.core.Update(func(en *contract.Enforcement) {
 		en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
-		en.MFA.Routes = []config.Route{{PathPrefix: "/admin", Requirement: mfa.Requirement{{Factor: mfa.TOTP}}}}
+		en.MFA.Routes = []contract.Route{{PathPrefix: "/admin", Requirement: mfa.Requirement{{Factor: mfa.TOTP}}}}
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -640,9 +640,9 @@ func TestARecoveryCodeStandsInForALostFactorButNotForStepUp(t *testing.T) {
 
 func TestBrowsersThatMustReverifyAreSentToTheFactorToComplete(t *testing.T) {
 	e := newEnv(t)
-	if err := e.core.Update(func(en *config.Enforcement) {
+	if err := e.core.Update(func(en *contract.Enforcement) {
 		en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
-		en.MFA.Routes = []config.Route{
+		en.MFA.Routes = []contract.Route{
 			{PathPrefix: "/admin", Requirement: mfa.Requirement{{Factor: mfa.TOTP}}, MaxFactorAgeSeconds: 300},
 			{PathPrefix: "/keys", Requirement: mfa.Requirement{{OneOf: []string{mfa.TOTP, mfa.OTPEmail}}}, MaxFactorAgeSeconds: 60},
 		}

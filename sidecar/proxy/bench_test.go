@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/sidecar/fakecore"
 )
 
@@ -35,10 +35,10 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	}
 	// The policy hack/benchcore serves: a requirement, a maximum factor age and routes, so
 	// the per-request policy check does its full work.
-	if err := core.Update(func(e *config.Enforcement) {
+	if err := core.Update(func(e *contract.Enforcement) {
 		e.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
 		e.MFA.MaxFactorAgeSeconds = 86400
-		e.MFA.Routes = []config.Route{
+		e.MFA.Routes = []contract.Route{
 			{PathPrefix: "/admin", Methods: []string{"POST"}, Requirement: mfa.Requirement{{Factor: mfa.TOTP}}, MaxFactorAgeSeconds: 300},
 			{PathPrefix: "/healthz", Public: true},
 		}

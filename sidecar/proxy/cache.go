@@ -4,8 +4,8 @@ import (
 	"crypto/rsa"
 	"sync"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // session is what a verified access token says, with the identity header values prepared
@@ -14,7 +14,7 @@ type session struct {
 	userID string
 	tenant string
 	handle string
-	// handleHash is how the feed names the session (config.SessionHandleHash), computed
+	// handleHash is how the feed names the session (contract.SessionHandleHash), computed
 	// once per verified token, not per request.
 	handleHash string
 	issuer     string
@@ -38,7 +38,7 @@ func newSession(c *jwtClaims, kid string, key *rsa.PublicKey) *session {
 		userID:     c.Sub,
 		tenant:     c.TenantID,
 		handle:     c.SessionHandle,
-		handleHash: config.SessionHandleHash(c.SessionHandle),
+		handleHash: contract.SessionHandleHash(c.SessionHandle),
 		issuer:     c.Iss,
 		exp:        *c.Exp,
 	}

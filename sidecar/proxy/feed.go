@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // Hosted UI paths used when the feed names none.
@@ -38,7 +38,7 @@ type policy struct {
 	requirement mfa.Requirement
 	maxAge      time.Duration
 	routes      []route             // longest prefix first
-	revoked     map[string]struct{} // by config.SessionHandleHash
+	revoked     map[string]struct{} // by contract.SessionHandleHash
 	// emailVerification requires st-ev.v to be true (the tenant's emailVerification is REQUIRED).
 	emailVerification bool
 	signIn            string
@@ -89,9 +89,9 @@ func (p *policy) match(path, method string, allowPublic bool) *route {
 }
 
 // compilePolicy validates a feed answer for tenant and turns it into a snapshot.
-func compilePolicy(e *config.Enforcement, tenant string) (*policy, error) {
-	if e.V != config.EnforcementVersion {
-		return nil, fmt.Errorf("%w: version %d, this sidecar understands %d", ErrFeed, e.V, config.EnforcementVersion)
+func compilePolicy(e *contract.Enforcement, tenant string) (*policy, error) {
+	if e.V != contract.EnforcementVersion {
+		return nil, fmt.Errorf("%w: version %d, this sidecar understands %d", ErrFeed, e.V, contract.EnforcementVersion)
 	}
 	if e.TenantID != tenant {
 		return nil, fmt.Errorf("%w: tenant %q, want %q", ErrFeed, e.TenantID, tenant)
@@ -104,7 +104,7 @@ func compilePolicy(e *config.Enforcement, tenant string) (*policy, error) {
 		issuer:  e.Issuer,
 		// Anything but an explicit UserOptIn is enforced for everyone: an unknown mode
 		// must not switch enforcement off.
-		required:          e.MFA.Enforcement != config.EnforcementUserOptIn,
+		required:          e.MFA.Enforcement != contract.EnforcementUserOptIn,
 		requirement:       e.MFA.Requirement,
 		maxAge:            time.Duration(max(e.MFA.MaxFactorAgeSeconds, 0)) * time.Second,
 		revoked:           make(map[string]struct{}, len(e.RevokedSessions)),
@@ -222,7 +222,7 @@ func (f *feed) pollLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading enforcement feed: %w", err)
 	}
-	var e config.Enforcement
+	var e contract.Enforcement
 	if err := json.Unmarshal(body, &e); err != nil {
 		return fmt.Errorf("%w: %w", ErrFeed, err)
 	}

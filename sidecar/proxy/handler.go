@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // Reasons a request is refused besides the token errors of jwt.go.

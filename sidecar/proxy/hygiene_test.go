@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/sidecar/fakecore"
 	"github.com/twofold-dev/twofold/sidecar/proxy"
 )
@@ -99,16 +99,16 @@ func TestIdentityHeadersSpelledWithUnderscoresNeverReachTheApp(t *testing.T) {
 		// The one X-Twofold header the core receives is the sidecar's own list of the tenants
 		// its origin serves, never a client's.
 		h := *e.core.LastOtherHeaders.Load()
-		if got := identityLike(h); !slices.Equal(got, []string{config.HeaderServedTenants}) || h.Get(config.HeaderServedTenants) != testTenant {
-			t.Errorf("identity-like headers at the core: %q (served tenants %q)", got, h.Get(config.HeaderServedTenants))
+		if got := identityLike(h); !slices.Equal(got, []string{contract.HeaderServedTenants}) || h.Get(contract.HeaderServedTenants) != testTenant {
+			t.Errorf("identity-like headers at the core: %q (served tenants %q)", got, h.Get(contract.HeaderServedTenants))
 		}
 	})
 }
 
 func TestPathTricksMeetTheRulesOfThePathTheAppReads(t *testing.T) {
 	e := newEnv(t)
-	if err := e.core.Update(func(en *config.Enforcement) {
-		en.MFA.Routes = []config.Route{
+	if err := e.core.Update(func(en *contract.Enforcement) {
+		en.MFA.Routes = []contract.Route{
 			{PathPrefix: "/admin", Methods: []string{"POST"}, Requirement: mfa.Requirement{{Factor: mfa.TOTP}}},
 			{PathPrefix: "/billing/", Requirement: mfa.Requirement{{Factor: mfa.TOTP}}},
 		}
@@ -219,7 +219,7 @@ func TestOnlyARefreshThatCouldHelpIsAskedFor(t *testing.T) {
 				if r := e.get("/", bearer(tok)...); r.status != 200 {
 					t.Fatalf("before the issuer changed: %d %s", r.status, r.body)
 				}
-				if err := e.core.Update(func(en *config.Enforcement) { en.Issuer = "https://core.moved/auth" }); err != nil {
+				if err := e.core.Update(func(en *contract.Enforcement) { en.Issuer = "https://core.moved/auth" }); err != nil {
 					t.Fatal(err)
 				}
 				e.refresh()
@@ -395,8 +395,8 @@ func TestUpgradedConnectionsEndWithTheirSession(t *testing.T) {
 		{
 			name: "a tunnel is closed once the feed lists its session as revoked",
 			end: func(t *testing.T, e *env) {
-				if err := e.core.Update(func(en *config.Enforcement) {
-					en.RevokedSessions = []config.RevokedSession{{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()}}
+				if err := e.core.Update(func(en *contract.Enforcement) {
+					en.RevokedSessions = []contract.RevokedSession{{HandleHash: contract.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()}}
 				}); err != nil {
 					t.Fatal(err)
 				}
@@ -511,19 +511,19 @@ func TestAuthPathsReachTheSidecarsOwnTenant(t *testing.T) {
 func TestAFeedOfAnotherVersionOrWithoutHashesIsRefusedAndTheLastOneKept(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(en *config.Enforcement)
+		change func(en *contract.Enforcement)
 		want   string
 	}{
-		{"a version 1 feed of an older core is refused", func(en *config.Enforcement) { en.V = 1 }, "version 1"},
-		{"a revoked session without a hash is refused", func(en *config.Enforcement) {
-			en.RevokedSessions = []config.RevokedSession{{RevokedAt: 1}}
+		{"a version 1 feed of an older core is refused", func(en *contract.Enforcement) { en.V = 1 }, "version 1"},
+		{"a revoked session without a hash is refused", func(en *contract.Enforcement) {
+			en.RevokedSessions = []contract.RevokedSession{{RevokedAt: 1}}
 		}, "no handleHash"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			if err := e.core.Update(func(en *config.Enforcement) {
-				en.RevokedSessions = []config.RevokedSession{{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: 1}}
+			if err := e.core.Update(func(en *contract.Enforcement) {
+				en.RevokedSessions = []contract.RevokedSession{{HandleHash: contract.SessionHandleHash("handle-1"), RevokedAt: 1}}
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,7 @@ import (
 	"math/big"
 	"strings"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // Reasons a token is refused. They are wrapped into the errors verify returns, so callers

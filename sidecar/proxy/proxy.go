@@ -9,7 +9,7 @@
 // ones get the SuperTokens-shaped 401/403 bodies, or a redirect to the hosted sign-in or MFA
 // page for browsers. See docs/sidecar.md.
 //
-// The package uses only the standard library and Twofold's core/mfa and core/config, so the
+// The package uses only the standard library and Twofold's contract packages, so the
 // sidecar binary stays small and free of Kubernetes client libraries.
 package proxy
 
@@ -28,7 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 )
 
 // Identity headers set on requests forwarded to the app. Every incoming header starting with
@@ -46,7 +46,7 @@ const AccessTokenCookie = "sAccessToken"
 
 // Defaults applied by New to zero Options fields.
 const (
-	DefaultTenant              = config.PublicTenantID
+	DefaultTenant              = contract.PublicTenantID
 	DefaultPollInterval        = time.Second
 	DefaultJWKSRefreshInterval = 5 * time.Minute
 	DefaultJWKSMinRefetch      = 5 * time.Second
@@ -231,7 +231,7 @@ func New(opts Options) (*Proxy, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(core)
 			stripIdentity(pr.Out.Header)
-			pr.Out.Header[config.HeaderServedTenants] = servedTenants
+			pr.Out.Header[contract.HeaderServedTenants] = servedTenants
 			pr.SetXForwarded()
 		},
 		Transport:     transport,

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/config"
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/sidecar/fakecore"
 	"github.com/twofold-dev/twofold/sidecar/proxy"
 )
@@ -365,7 +365,7 @@ func TestRequestsAreDecided(t *testing.T) {
 					t.Fatal(err)
 				}
 				// Only the sidecar's own served-tenants header reaches the core.
-				if !got.Core || got.Path != "/auth/session/refresh" || !slices.Equal(got.TwofoldHeaders, []string{config.HeaderServedTenants}) {
+				if !got.Core || got.Path != "/auth/session/refresh" || !slices.Equal(got.TwofoldHeaders, []string{contract.HeaderServedTenants}) {
 					t.Errorf("core saw %+v", got)
 				}
 			},
@@ -403,7 +403,7 @@ func TestPolicyTightenedInTheFeedRefusesExistingTokensOnTheNextPoll(t *testing.T
 	if n := e.core.FeedNotModified.Load(); n != 1 {
 		t.Errorf("unchanged poll: %d 304s, want 1", n)
 	}
-	if err := e.core.Update(func(en *config.Enforcement) { en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}} }); err != nil {
+	if err := e.core.Update(func(en *contract.Enforcement) { en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}} }); err != nil {
 		t.Fatal(err)
 	}
 	e.refresh()
@@ -420,9 +420,9 @@ func TestPolicyTightenedInTheFeedRefusesExistingTokensOnTheNextPoll(t *testing.T
 
 func TestUserOptInEnforcementLeavesTheRequirementToTheToken(t *testing.T) {
 	e := newEnv(t)
-	if err := e.core.Update(func(en *config.Enforcement) {
+	if err := e.core.Update(func(en *contract.Enforcement) {
 		en.MFA.Requirement = mfa.Requirement{{Factor: mfa.TOTP}}
-		en.MFA.Enforcement = config.EnforcementUserOptIn
+		en.MFA.Enforcement = contract.EnforcementUserOptIn
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -445,8 +445,8 @@ func TestRunPollsTheFeedAndAppliesChanges(t *testing.T) {
 		t.Fatalf("before revocation: %d %s", r.status, r.body)
 	}
 	eventually(t, 5*time.Second, func() bool { return e.core.FeedNotModified.Load() >= 2 })
-	if err := e.core.Update(func(en *config.Enforcement) {
-		en.RevokedSessions = append(en.RevokedSessions, config.RevokedSession{HandleHash: config.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()})
+	if err := e.core.Update(func(en *contract.Enforcement) {
+		en.RevokedSessions = append(en.RevokedSessions, contract.RevokedSession{HandleHash: contract.SessionHandleHash("handle-1"), RevokedAt: e.clock.Now().Unix()})
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/totp"
 	"github.com/twofold-dev/twofold/test/mailbox"
 )
@@ -230,7 +230,7 @@ var signInLink = regexp.MustCompile(`http://\S+/auth/verify\?\S+#\S+`)
 
 func TestEmailCodeAndLinkSignInInABrowser(t *testing.T) {
 	box := mailbox.Start(t)
-	sys := startWith(t, "links", func(sidecar string) config.TenantConfig {
+	sys := startWith(t, "links", func(sidecar string) contract.TenantConfig {
 		return tenantConfig(t, `{"firstFactors":["otp-email","link-email"],"websiteDomain":"`+sidecar+`",
 			"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.Port)+`,"from":"Links <no-reply@links.test>","tls":"none"}}}`)
 	})

@@ -23,8 +23,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/config"
 	"github.com/twofold-dev/twofold/test/coreproc"
 	"github.com/twofold-dev/twofold/test/proc"
 	"github.com/twofold-dev/twofold/test/testenv"
@@ -70,14 +70,14 @@ type system struct {
 
 // start runs the core, puts tenantID's configuration, and starts the sample app and a
 // sidecar for the tenant in front of it.
-func start(t *testing.T, tenantID string, cfg config.TenantConfig) *system {
+func start(t *testing.T, tenantID string, cfg contract.TenantConfig) *system {
 	t.Helper()
-	return startWith(t, tenantID, func(string) config.TenantConfig { return cfg })
+	return startWith(t, tenantID, func(string) contract.TenantConfig { return cfg })
 }
 
 // startWith is start for a configuration that needs the sidecar's URL (the website domain
 // of sign-in links).
-func startWith(t *testing.T, tenantID string, cfg func(sidecarURL string) config.TenantConfig) *system {
+func startWith(t *testing.T, tenantID string, cfg func(sidecarURL string) contract.TenantConfig) *system {
 	t.Helper()
 	sidecarAddr, adminAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	core := coreproc.Start(t, coreproc.Options{})
@@ -102,9 +102,9 @@ func startWith(t *testing.T, tenantID string, cfg func(sidecarURL string) config
 
 // tenantConfig parses a tenant configuration; cookies are not Secure because the sidecar
 // serves plain http on loopback.
-func tenantConfig(t *testing.T, s string) config.TenantConfig {
+func tenantConfig(t *testing.T, s string) contract.TenantConfig {
 	t.Helper()
-	var c config.TenantConfig
+	var c contract.TenantConfig
 	if err := json.Unmarshal([]byte(s), &c); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/delivery/smtp"
 	"github.com/twofold-dev/twofold/core/delivery/twilio"
@@ -46,12 +46,12 @@ func NewBuilder(p outbound.Policy) *Builder {
 
 // FromConfig builds the senders of c with the default outbound policy, which refuses every
 // internal destination. Errors wrap delivery.ErrInvalidConfig.
-func FromConfig(c config.TenantConfig) (Senders, error) {
+func FromConfig(c contract.TenantConfig) (Senders, error) {
 	return (&Builder{}).FromConfig(c)
 }
 
 // FromConfig builds the senders of c. Errors wrap delivery.ErrInvalidConfig.
-func (b *Builder) FromConfig(c config.TenantConfig) (Senders, error) {
+func (b *Builder) FromConfig(c contract.TenantConfig) (Senders, error) {
 	var s Senders
 	if c.Branding != nil {
 		s.Templates.AppName = c.Branding.AppName

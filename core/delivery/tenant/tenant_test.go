@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/twofold-dev/twofold/core/config"
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/delivery/smtp"
 	"github.com/twofold-dev/twofold/core/delivery/twilio"
@@ -12,10 +12,10 @@ import (
 )
 
 func TestFromConfig(t *testing.T) {
-	smtpCfg := &config.Email{SMTP: &config.SMTP{Host: "smtp.example.com", Port: 587, From: "Acme <no-reply@example.com>", TLS: "starttls"}}
+	smtpCfg := &contract.Email{SMTP: &contract.SMTP{Host: "smtp.example.com", Port: 587, From: "Acme <no-reply@example.com>", TLS: "starttls"}}
 	tests := []struct {
 		name      string
-		cfg       config.TenantConfig
+		cfg       contract.TenantConfig
 		wantEmail any
 		wantSMS   any
 		wantApp   string
@@ -24,33 +24,33 @@ func TestFromConfig(t *testing.T) {
 		{name: "no delivery settings give no senders"},
 		{
 			name: "smtp and twilio give an email and an SMS sender named after the app",
-			cfg: config.TenantConfig{Email: smtpCfg, Branding: &config.Branding{AppName: "Acme"},
-				SMS: &config.SMS{Provider: "twilio", Twilio: &config.Twilio{AccountSID: "AC1", AuthToken: "t", From: "+15550000000"}}},
+			cfg: contract.TenantConfig{Email: smtpCfg, Branding: &contract.Branding{AppName: "Acme"},
+				SMS: &contract.SMS{Provider: "twilio", Twilio: &contract.Twilio{AccountSID: "AC1", AuthToken: "t", From: "+15550000000"}}},
 			wantEmail: &smtp.Sender{}, wantSMS: &twilio.Sender{}, wantApp: "Acme",
 		},
 		{
 			name:    "a webhook gives a webhook SMS sender",
-			cfg:     config.TenantConfig{SMS: &config.SMS{Provider: "webhook", Webhook: &config.SMSWebhook{URL: "https://hooks.example.com/sms", Secret: "s"}}},
+			cfg:     contract.TenantConfig{SMS: &contract.SMS{Provider: "webhook", Webhook: &contract.SMSWebhook{URL: "https://hooks.example.com/sms", Secret: "s"}}},
 			wantSMS: &webhook.Sender{},
 		},
 		{
 			name:    "a webhook without a secret is refused",
-			cfg:     config.TenantConfig{SMS: &config.SMS{Provider: "webhook", Webhook: &config.SMSWebhook{URL: "https://hooks.example.com/sms"}}},
+			cfg:     contract.TenantConfig{SMS: &contract.SMS{Provider: "webhook", Webhook: &contract.SMSWebhook{URL: "https://hooks.example.com/sms"}}},
 			wantErr: delivery.ErrInvalidConfig,
 		},
 		{
 			name:    "a twilio provider without settings is refused",
-			cfg:     config.TenantConfig{SMS: &config.SMS{Provider: "twilio"}},
+			cfg:     contract.TenantConfig{SMS: &contract.SMS{Provider: "twilio"}},
 			wantErr: delivery.ErrInvalidConfig,
 		},
 		{
 			name:    "an unknown provider is refused",
-			cfg:     config.TenantConfig{SMS: &config.SMS{Provider: "pigeon"}},
+			cfg:     contract.TenantConfig{SMS: &contract.SMS{Provider: "pigeon"}},
 			wantErr: delivery.ErrInvalidConfig,
 		},
 		{
 			name:    "smtp credentials in clear to a remote host are refused",
-			cfg:     config.TenantConfig{Email: &config.Email{SMTP: &config.SMTP{Host: "smtp.example.com", Port: 25, From: "a@example.com", TLS: "none", Username: "u"}}},
+			cfg:     contract.TenantConfig{Email: &contract.Email{SMTP: &contract.SMTP{Host: "smtp.example.com", Port: 25, From: "a@example.com", TLS: "none", Username: "u"}}},
 			wantErr: delivery.ErrInvalidConfig,
 		},
 	}

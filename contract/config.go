@@ -1,16 +1,10 @@
-// Package config holds the shapes of the contracts between Twofold's components: a tenant's
-// configuration as the controllers send it to the core's admin API (TenantConfig), what the
-// core answers (TenantState) and the enforcement feed the sidecars poll (Enforcement).
-//
-// It depends only on the standard library and core/mfa, because the sidecar imports it and
-// its binary must stay small.
-package config
+package contract
 
 import (
 	"crypto/sha256"
 	"encoding/base64"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // Redacted replaces every secret in a configuration answered by the admin API.

@@ -1,4 +1,4 @@
-package config
+package contract
 
 import (
 	"crypto/sha256"
@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/twofold-dev/twofold/core/mfa"
+	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
 // Defaults and limits applied by Normalize and Validate.

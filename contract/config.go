@@ -255,13 +255,6 @@ type RevokedSession struct {
 	RevokedAt  int64  `json:"revokedAt"`
 }
 
-// HeaderServedTenants is set by a sidecar on every request it forwards to the core: the
-// comma-separated tenant ids whose sign-in the app's origin serves (the sidecar's tenant and
-// its extra auth tenants). The hosted pages refuse any other tenant there, so a form field
-// cannot sign a browser into another tenant on this app's origin. The sidecar deletes the
-// header from what clients send (it carries the identity prefix).
-const HeaderServedTenants = "X-Twofold-Served-Tenants"
-
 // SessionHandleHash is how the enforcement feed names a session: the unpadded base64url
 // SHA-256 of its handle (43 characters). A sidecar hashes the sessionHandle of a verified
 // token once and compares; the feed itself reveals no handle.

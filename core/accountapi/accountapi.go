@@ -159,12 +159,12 @@ func (a *API) Register(mux *http.ServeMux) {
 // internalError logs err and answers 500 GENERAL_ERROR without details.
 func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error(err, "Failed request", "method", r.Method, "path", r.URL.Path)
-	httpapi.WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": "GENERAL_ERROR", "message": "internal error"})
+	httpapi.WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
 }
 
 // generalError answers 200 GENERAL_ERROR with a message the SDKs show to the user.
 func generalError(w http.ResponseWriter, format string, args ...any) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "GENERAL_ERROR", "message": fmt.Sprintf(format, args...)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": fmt.Sprintf(format, args...)})
 }
 
 func status(w http.ResponseWriter, s string) {

@@ -19,18 +19,9 @@ import (
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
-// EmailVerificationClaimKey is the access-token claim of email verification, as SuperTokens
-// names it: {"v": verified, "t": unix milliseconds when the value was fetched}.
-const EmailVerificationClaimKey = "st-ev"
-
-// EmailVerificationClaim is the value of the st-ev claim.
-type EmailVerificationClaim struct {
-	V bool  `json:"v"`
-	T int64 `json:"t"`
-}
-
+// evClaim is the st-ev claim (contract.EmailVerificationClaim) saying v at now.
 func evClaim(v bool, now time.Time) json.RawMessage {
-	b, _ := json.Marshal(EmailVerificationClaim{V: v, T: now.UnixMilli()})
+	b, _ := json.Marshal(contract.EmailVerificationClaim{V: &v, T: now.UnixMilli()})
 	return b
 }
 
@@ -70,7 +61,7 @@ func WithEmailVerification(next httpapi.ClaimsFunc, clock func() time.Time) http
 		verified := !slices.ContainsFunc(u.LoginMethods, func(lm store.LoginMethod) bool {
 			return lm.TenantID == t.ID && lm.RecipeID == recipe && lm.Email != "" && !lm.Verified
 		})
-		claims[EmailVerificationClaimKey] = evClaim(verified, clock())
+		claims[contract.EmailVerificationClaimKey] = evClaim(verified, clock())
 		return claims, nil
 	}
 }
@@ -96,18 +87,18 @@ func (a *API) syncClaim(w http.ResponseWriter, r *http.Request, t tenant.Tenant,
 	if t.Config.EmailVerification != contract.EmailVerificationRequired {
 		return nil
 	}
-	if raw, ok := sess.Claims[EmailVerificationClaimKey]; ok {
-		var c EmailVerificationClaim
-		if json.Unmarshal(raw, &c) == nil && c.V == verified {
+	if raw, ok := sess.Claims[contract.EmailVerificationClaimKey]; ok {
+		var c contract.EmailVerificationClaim
+		if json.Unmarshal(raw, &c) == nil && c.Verified() == verified {
 			return nil
 		}
 	}
 	_, tokens, err := a.opts.Sessions.UpdateClaims(r.Context(), sess.Handle, func(claims map[string]json.RawMessage) error {
-		claims[EmailVerificationClaimKey] = evClaim(verified, a.opts.Clock())
+		claims[contract.EmailVerificationClaimKey] = evClaim(verified, a.opts.Clock())
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("update the %s claim: %w", EmailVerificationClaimKey, err)
+		return fmt.Errorf("update the %s claim: %w", contract.EmailVerificationClaimKey, err)
 	}
 	_, transport := session.AccessTokenFrom(r)
 	if transport == "" {
@@ -156,7 +147,7 @@ func (a *API) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 			a.internalError(w, r, err)
 			return
 		}
-		status(w, "EMAIL_ALREADY_VERIFIED_ERROR")
+		status(w, contract.StatusEmailAlreadyVerified)
 		return
 	}
 	sender, templates, ok := a.sender(w, r, t, delivery.Email)
@@ -195,7 +186,7 @@ func (a *API) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.API.Audit(r, "Sent an email verification email", t.ID, u.ID, "success")
-	status(w, "OK")
+	status(w, contract.StatusOK)
 }
 
 // verifyEmail serves POST /user/email/verify {method: "token", token}; a session, when the
@@ -222,7 +213,7 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := a.opts.Store.ConsumeAccountToken(r.Context(), store.TokenEmailVerification, hashToken(body.Token), a.opts.Clock())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && tok.TenantID != t.ID) {
-		status(w, "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR")
+		status(w, contract.StatusEmailVerificationInvalidToken)
 		return
 	}
 	if err != nil {
@@ -232,7 +223,7 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	u, err := a.opts.Store.SetEmailVerified(r.Context(), tok.RecipeUserID, tok.Email)
 	if errors.Is(err, store.ErrNotFound) {
 		// The login method changed its email, or is gone, since the token was sent.
-		status(w, "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR")
+		status(w, contract.StatusEmailVerificationInvalidToken)
 		return
 	}
 	if err != nil {
@@ -248,7 +239,7 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "user": httpapi.UserJSON(u)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
 }
 
 // isEmailVerified serves GET /user/email/verify (session required) and brings the session's
@@ -268,5 +259,5 @@ func (a *API) isEmailVerified(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "isVerified": verified})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "isVerified": verified})
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/httpapi"
@@ -120,7 +121,7 @@ func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Te
 	for _, u := range owners {
 		if u.ID != sess.UserID {
 			a.opts.API.Audit(r, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
-			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED", "reason": ReasonContactTaken})
+			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
 			return false, store.User{}, false
 		}
 	}
@@ -132,7 +133,7 @@ func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Te
 		}
 		if !known {
 			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "new_email_address", "factor", factor)
-			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED", "reason": ReasonNewEmail})
+			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonNewEmail})
 			return false, store.User{}, false
 		}
 	}
@@ -240,7 +241,7 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if flow, ok = firstFactorFlow(t, ch); !ok {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED",
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
 			"reason": fmt.Sprintf("signing in with a code by %s is not enabled for tenant %q", channelName(ch), t.ID)})
 		return
 	}
@@ -261,7 +262,7 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.API.Audit(r, "Sent a sign-in code", t.ID, sess.UserID, "success", "channel", string(ch), "secondary", secondary)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "OK", "deviceId": sec.DeviceID,
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "deviceId": sec.DeviceID,
 		"preAuthSessionId": d.PreAuthSessionID, "flowType": string(flow)})
 }
 
@@ -283,7 +284,7 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := a.opts.Store.GetPasswordlessDevice(r.Context(), t.ID, body.PreAuthSessionID)
 	if errors.Is(err, store.ErrNotFound) {
-		status(w, "RESTART_FLOW_ERROR")
+		status(w, contract.StatusRestartFlow)
 		return
 	}
 	if err != nil {
@@ -298,12 +299,12 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if live >= MaxLiveCodes {
-		status(w, "RESTART_FLOW_ERROR")
+		status(w, contract.StatusRestartFlow)
 		return
 	}
 	code, sec, err := d.Resend(body.DeviceID, now)
 	if errors.Is(err, passwordless.ErrRestartFlow) {
-		status(w, "RESTART_FLOW_ERROR")
+		status(w, contract.StatusRestartFlow)
 		return
 	}
 	if err != nil {
@@ -322,14 +323,14 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 	}
 	err = a.opts.Store.AddPasswordlessCode(r.Context(), t.ID, d.PreAuthSessionID, code)
 	if errors.Is(err, store.ErrNotFound) {
-		status(w, "RESTART_FLOW_ERROR")
+		status(w, contract.StatusRestartFlow)
 		return
 	}
 	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
-	status(w, "OK")
+	status(w, contract.StatusOK)
 }
 
 func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
@@ -369,7 +370,7 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		status(w, "RESTART_FLOW_ERROR")
+		status(w, contract.StatusRestartFlow)
 		return
 	case err != nil:
 		a.internalError(w, r, err)
@@ -400,7 +401,7 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(t.Config.FirstFactors, factor) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED",
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
 			"reason": fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)})
 		return
 	}
@@ -415,7 +416,7 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 		event = "Signed up"
 	}
 	a.opts.API.Audit(r, event, t.ID, u.ID, "success", "recipe", "passwordless", "factor", factor)
-	a.startSession(w, r, t, u, recipeUserID, factor, map[string]any{"status": "OK", "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
+	a.startSession(w, r, t, u, recipeUserID, factor, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
 }
 
 // completeSecondary finishes a secondary factor whose code was right: the linking rules are
@@ -440,7 +441,7 @@ func (a *API) completeSecondary(w http.ResponseWriter, r *http.Request, t tenant
 	if u.ID != sess.UserID {
 		// Another user took the contact between the check and the link.
 		a.opts.API.Audit(r, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "SIGN_IN_UP_NOT_ALLOWED", "reason": ReasonContactTaken})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
 		return
 	}
 	if _, err := a.opts.MFA.Complete(r.Context(), w, r, sess, factor); err != nil {
@@ -448,7 +449,7 @@ func (a *API) completeSecondary(w http.ResponseWriter, r *http.Request, t tenant
 		return
 	}
 	a.opts.API.Audit(r, "Completed factor", t.ID, u.ID, "success", "factor", factor, "setup", setup)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
 }
 
 func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
@@ -479,7 +480,7 @@ func (a *API) contactExists(w http.ResponseWriter, r *http.Request, param string
 	}
 	c, err := normalise(v)
 	if err != nil {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "exists": false})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": false})
 		return
 	}
 	var users []store.User
@@ -493,5 +494,5 @@ func (a *API) contactExists(w http.ResponseWriter, r *http.Request, param string
 		return
 	}
 	exists := slices.ContainsFunc(users, func(u store.User) bool { return hasPasswordlessLogin(u, t.ID, c) })
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "exists": exists})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
 }

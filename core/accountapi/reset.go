@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
@@ -62,7 +63,7 @@ func hostedLink(t tenant.Tenant, page, token string) string {
 }
 
 func fieldError(w http.ResponseWriter, id, msg string) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR",
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
 		"formFields": emailpassword.FieldErrors{{ID: id, Error: msg}}})
 }
 
@@ -156,7 +157,7 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 		}
 		a.opts.API.Audit(r, "Asked for a password reset", t.ID, u.ID, "success")
 	}()
-	status(w, "OK")
+	status(w, contract.StatusOK)
 }
 
 // resetPassword serves POST /user/password/reset {method: "token", token, formFields:
@@ -195,7 +196,7 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 	tok, err := a.opts.Store.ConsumeAccountToken(r.Context(), store.TokenPasswordReset, hashToken(body.Token), a.opts.Clock())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && tok.TenantID != t.ID) {
 		a.opts.API.Audit(r, "Refused password reset", t.ID, "", "invalid_token")
-		status(w, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
+		status(w, contract.StatusResetPasswordInvalidToken)
 		return
 	}
 	if err != nil {
@@ -211,7 +212,7 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if err != nil || !slices.ContainsFunc(u.LoginMethods, func(lm store.LoginMethod) bool {
 		return lm.RecipeUserID == tok.RecipeUserID && lm.RecipeID == store.RecipeEmailPassword && lm.Email == tok.Email
 	}) {
-		status(w, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
+		status(w, contract.StatusResetPasswordInvalidToken)
 		return
 	}
 	hash, err := a.opts.PasswordParams.Hash(password)
@@ -234,5 +235,5 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.API.Audit(r, "Reset password", t.ID, u.ID, "success", "revokedSessions", n)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "user": httpapi.UserJSON(u)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/session"
 )
@@ -94,7 +95,7 @@ func (u *UI) totpRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done := "removed"
-	if a.Status != "OK" {
+	if a.Status != contract.StatusOK {
 		done = "not-removed"
 	}
 	redirect(w, withQuery(AccountPath, "done", done))

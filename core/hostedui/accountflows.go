@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
@@ -68,11 +69,11 @@ func (u *UI) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Email = email
 	switch a.Status {
-	case "OK":
+	case contract.StatusOK:
 		v.Title, v.Sent = "Check your email", true
 		v.Notice = "If " + email + " has an account, we sent it a link to choose a new password."
 		u.render(w, r, http.StatusOK, "reset", v)
-	case "FIELD_ERROR":
+	case contract.StatusFieldError:
 		v.FieldErrors = fieldErrors(a)
 		u.render(w, r, http.StatusUnprocessableEntity, "reset", v)
 	default:
@@ -94,7 +95,7 @@ func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		v, err := u.signInView(w, r, t, false)
 		if err != nil {
 			u.internalError(w, r, err)
@@ -111,9 +112,9 @@ func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusUnprocessableEntity
 	switch a.Status {
-	case "FIELD_ERROR":
+	case contract.StatusFieldError:
 		v.FieldErrors = fieldErrors(a)
-	case "RESET_PASSWORD_INVALID_TOKEN_ERROR":
+	case contract.StatusResetPasswordInvalidToken:
 		status, v.Token, v.Title = http.StatusGone, "", "Reset your password"
 		v.Error = "This link has expired or was already used. Ask for a new one."
 	default:
@@ -165,7 +166,7 @@ func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "EMAIL_ALREADY_VERIFIED_ERROR" {
+	if a.Status == contract.StatusEmailAlreadyVerified {
 		redirect(w, SafeRedirect(r.PostFormValue("redirectToPath")))
 		return
 	}
@@ -179,7 +180,7 @@ func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		v.Sent, v.Notice = true, "We sent a link to "+v.Email+". Open it to verify your email."
 	} else {
 		status = http.StatusServiceUnavailable
@@ -207,7 +208,7 @@ func (u *UI) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		v.Verified = true
 		v.Notice = "Thank you: your email address is verified."
 	} else {

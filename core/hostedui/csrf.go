@@ -14,7 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/contract"
 )
 
 // CSRF protection of the hosted forms. Every browser gets a random id in a cookie; every form
@@ -91,12 +91,12 @@ func (u *UI) csrfToken(w http.ResponseWriter, r *http.Request, secure bool) (str
 // still names its session: a page left open past the token's lifetime can still sign out.
 func (u *UI) csrfSession(w http.ResponseWriter, r *http.Request) string {
 	token := ""
-	if c, err := r.Cookie(session.CookieAccessToken); err == nil {
+	if c, err := r.Cookie(contract.CookieAccessToken); err == nil {
 		token = c.Value
 	}
 	if w != nil {
 		for _, sc := range w.Header().Values("Set-Cookie") {
-			if c, err := http.ParseSetCookie(sc); err == nil && c.Name == session.CookieAccessToken {
+			if c, err := http.ParseSetCookie(sc); err == nil && c.Name == contract.CookieAccessToken {
 				token = c.Value
 				if c.MaxAge < 0 {
 					token = ""

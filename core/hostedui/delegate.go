@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/session"
 )
@@ -59,7 +60,7 @@ type call struct {
 
 func (u *UI) newCall(w http.ResponseWriter, r *http.Request) *call {
 	c := &call{w: w, r: r}
-	if ck, err := r.Cookie(session.CookieAccessToken); err == nil {
+	if ck, err := r.Cookie(contract.CookieAccessToken); err == nil {
 		c.access = ck.Value
 	}
 	return c
@@ -80,7 +81,7 @@ func (u *UI) fdi(c *call, method, path string, body any) (answer, error) {
 	req.RemoteAddr = c.r.RemoteAddr
 	req.Host = c.r.Host
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(session.HeaderAuthMode, string(session.TransportCookie))
+	req.Header.Set(contract.HeaderAuthMode, string(session.TransportCookie))
 	// The form's CSRF token was checked; rid is what the FDI asks of cookie requests when
 	// cookies are SameSite=None.
 	req.Header.Set("rid", accountapi.HostedUIRecipeID)
@@ -88,13 +89,13 @@ func (u *UI) fdi(c *call, method, path string, body any) (answer, error) {
 		req.Header.Set("X-Forwarded-For", fwd)
 	}
 	if c.access != "" {
-		req.AddCookie(&http.Cookie{Name: session.CookieAccessToken, Value: c.access})
+		req.AddCookie(&http.Cookie{Name: contract.CookieAccessToken, Value: c.access})
 	}
 	rec := &recorder{header: http.Header{}}
 	u.opts.Core.ServeHTTP(rec, req)
 	for _, sc := range rec.header.Values("Set-Cookie") {
 		c.w.Header().Add("Set-Cookie", sc)
-		if ck, err := http.ParseSetCookie(sc); err == nil && ck.Name == session.CookieAccessToken {
+		if ck, err := http.ParseSetCookie(sc); err == nil && ck.Name == contract.CookieAccessToken {
 			c.access = ck.Value
 			if ck.MaxAge < 0 {
 				c.access = ""

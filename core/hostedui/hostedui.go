@@ -278,7 +278,7 @@ func (u *UI) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bo
 // false without a usable session; refresh reports that the token expired and a refresh may
 // bring the session back.
 func (u *UI) currentSession(ctx context.Context, r *http.Request) (sess session.Session, refresh, ok bool) {
-	c, err := r.Cookie(session.CookieAccessToken)
+	c, err := r.Cookie(contract.CookieAccessToken)
 	if err != nil || c.Value == "" {
 		return session.Session{}, false, false
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
@@ -230,7 +231,7 @@ func (u *UI) qrCode(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	req.AddCookie(&http.Cookie{Name: session.CookieAccessToken, Value: c.access})
+	req.AddCookie(&http.Cookie{Name: contract.CookieAccessToken, Value: c.access})
 	req.RemoteAddr = r.RemoteAddr
 	rec := &recorder{header: http.Header{}}
 	u.opts.Core.ServeHTTP(rec, req)
@@ -246,11 +247,7 @@ func (u *UI) qrCode(w http.ResponseWriter, r *http.Request) {
 
 // claimRefusal is the reason of a 403 invalid-claim answer.
 func claimRefusal(a answer) string {
-	var errs []struct {
-		Reason struct {
-			Message string `json:"message"`
-		} `json:"reason"`
-	}
+	var errs []contract.ClaimValidationError
 	_ = json.Unmarshal(a.Body["claimValidationErrors"], &errs)
 	if len(errs) > 0 {
 		return errs[0].Reason.Message
@@ -280,7 +277,7 @@ func (u *UI) totpSetup(w http.ResponseWriter, r *http.Request) {
 			u.renderTOTP(w, r, m, http.StatusForbidden, func(v *view) { v.Error = "You cannot set up an authenticator app now: " + claimRefusal(a) + "." })
 			return
 		}
-		if a.Status != "OK" {
+		if a.Status != contract.StatusOK {
 			u.internalError(w, r, errors.New("create TOTP device: "+firstNonEmpty(a.Status, a.Message)))
 			return
 		}
@@ -334,17 +331,17 @@ func (u *UI) totpVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case a.Status == "OK":
+	case a.Status == contract.StatusOK:
 		var was bool
 		_ = json.Unmarshal(a.Body["wasAlreadyVerified"], &was)
 		u.afterMFA(c, m, name != "" && !was)
-	case a.Status == "INVALID_TOTP_ERROR":
+	case a.Status == contract.StatusInvalidTOTP:
 		u.renderTOTP(w, r, m, http.StatusUnprocessableEntity, func(v *view) {
 			v.FieldErrors["code"] = attemptsMessage(a, "code")
 		})
-	case a.Status == "LIMIT_REACHED_ERROR":
+	case a.Status == contract.StatusLimitReached:
 		u.renderTOTP(w, r, m, http.StatusTooManyRequests, func(v *view) { v.Error = lockedMessage(a) })
-	case a.Status == "UNKNOWN_DEVICE_ERROR" || a.Status == "UNKNOWN_USER_ID_ERROR":
+	case a.Status == contract.StatusUnknownDevice || a.Status == contract.StatusUnknownUserID:
 		redirect(w, withQuery(MFAPath+"/totp", "setup", "1", "redirectToPath", m.back))
 	case a.Code == http.StatusForbidden:
 		u.renderTOTP(w, r, m, http.StatusForbidden, func(v *view) { v.Error = "This step is not allowed now: " + claimRefusal(a) + "." })
@@ -398,7 +395,7 @@ func (u *UI) showNewCodes(c *call, t tenant.Tenant, next string) {
 		u.internalError(c.w, c.r, err)
 		return
 	}
-	if a.Status != "OK" {
+	if a.Status != contract.StatusOK {
 		u.errorPage(c.w, c.r, http.StatusForbidden, "Recovery codes not created", "New recovery codes cannot be created now: "+firstNonEmpty(claimRefusal(a), a.Status)+".")
 		return
 	}
@@ -456,13 +453,13 @@ func (u *UI) recoveryVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch a.Status {
-	case "OK":
+	case contract.StatusOK:
 		u.afterMFA(c, m, false)
-	case "INVALID_RECOVERY_CODE_ERROR":
+	case contract.StatusInvalidRecoveryCode:
 		u.renderRecovery(w, r, m, http.StatusUnprocessableEntity, attemptsMessage(a, "recovery code"))
-	case "LIMIT_REACHED_ERROR":
+	case contract.StatusLimitReached:
 		u.renderRecovery(w, r, m, http.StatusTooManyRequests, lockedMessage(a))
-	case "NO_RECOVERY_CODES_ERROR":
+	case contract.StatusNoRecoveryCodes:
 		u.renderRecovery(w, r, m, http.StatusUnprocessableEntity, "You have no recovery codes left.")
 	default:
 		u.internalError(w, r, errors.New("verify recovery code: "+firstNonEmpty(a.Status, a.Message)))
@@ -581,7 +578,7 @@ func (u *UI) otpSend(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status != "OK" {
+	if a.Status != contract.StatusOK {
 		v, err := u.mfaView(w, r, m, "Code not sent")
 		if err != nil {
 			u.internalError(w, r, err)
@@ -630,7 +627,7 @@ func (u *UI) otpVerify(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		u.afterMFA(c, m, false)
 		return
 	}

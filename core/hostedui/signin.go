@@ -11,7 +11,6 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -100,12 +99,12 @@ func nextStep(sess session.Session, back string) (string, error) {
 	if !claim.V {
 		return withQuery(MFAPath, "redirectToPath", back), nil
 	}
-	if raw, ok := sess.Claims[accountapi.EmailVerificationClaimKey]; ok {
-		var ev accountapi.EmailVerificationClaim
+	if raw, ok := sess.Claims[contract.EmailVerificationClaimKey]; ok {
+		var ev contract.EmailVerificationClaim
 		if err := json.Unmarshal(raw, &ev); err != nil {
-			return "", fmt.Errorf("decode %s claim: %w", accountapi.EmailVerificationClaimKey, err)
+			return "", fmt.Errorf("decode %s claim: %w", contract.EmailVerificationClaimKey, err)
 		}
-		if !ev.V {
+		if !ev.Verified() {
 			return withQuery(VerifyEmailPath, "redirectToPath", back), nil
 		}
 	}
@@ -158,7 +157,7 @@ func (u *UI) passwordAction(w http.ResponseWriter, r *http.Request, signUp bool)
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		u.afterSignIn(c, SafeRedirect(r.PostFormValue("redirectToPath")))
 		return
 	}
@@ -170,13 +169,13 @@ func (u *UI) passwordAction(w http.ResponseWriter, r *http.Request, signUp bool)
 	v.Email = email
 	status := http.StatusUnprocessableEntity
 	switch a.Status {
-	case "WRONG_CREDENTIALS_ERROR":
+	case contract.StatusWrongCredentials:
 		status = http.StatusUnauthorized
 		v.Error = "Incorrect email or password."
-	case "FIELD_ERROR":
+	case contract.StatusFieldError:
 		v.FieldErrors = fieldErrors(a)
 		v.Error = "Please correct the highlighted fields."
-	case "SIGN_IN_NOT_ALLOWED", "SIGN_UP_NOT_ALLOWED":
+	case contract.StatusSignInNotAllowed, contract.StatusSignUpNotAllowed:
 		status = http.StatusForbidden
 		v.Error = "Signing in with a password is not enabled here."
 	default:
@@ -224,7 +223,7 @@ func (u *UI) firstFactorCodeSend(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		v, err := u.codeView(w, r, t, "", contact, a.str("deviceId"), a.str("preAuthSessionId"))
 		if err != nil {
 			u.internalError(w, r, err)
@@ -262,7 +261,7 @@ func (u *UI) firstFactorCodeResend(w http.ResponseWriter, r *http.Request) {
 
 // renderResent shows the code page after a resend, or the start page when the attempt is over.
 func (u *UI) renderResent(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string, a answer, deviceID, preAuth string) {
-	if a.Status != "OK" {
+	if a.Status != contract.StatusOK {
 		u.restart(w, r, t, factor, "That sign-in attempt has ended. Please start again.")
 		return
 	}
@@ -294,13 +293,13 @@ func (u *UI) restart(w http.ResponseWriter, r *http.Request, t tenant.Tenant, fa
 // codeFailure renders the code page again for a wrong or expired code, or starts over.
 func (u *UI) codeFailure(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string, a answer) {
 	switch a.Status {
-	case "INCORRECT_USER_INPUT_CODE_ERROR", "EXPIRED_USER_INPUT_CODE_ERROR":
+	case contract.StatusIncorrectUserInputCode, contract.StatusExpiredUserInputCode:
 		v, err := u.codeView(w, r, t, factor, r.PostFormValue("contact"), r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId"))
 		if err != nil {
 			u.internalError(w, r, err)
 			return
 		}
-		if a.Status == "EXPIRED_USER_INPUT_CODE_ERROR" {
+		if a.Status == contract.StatusExpiredUserInputCode {
 			v.FieldErrors["code"] = "That code has expired. Send a new code."
 		} else {
 			var failed, max int
@@ -331,7 +330,7 @@ func (u *UI) firstFactorCodeConsume(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		u.afterSignIn(c, SafeRedirect(r.PostFormValue("redirectToPath")))
 		return
 	}
@@ -374,7 +373,7 @@ func (u *UI) magicLinkConsume(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		u.afterSignIn(c, SafeRedirect(r.PostFormValue("redirectToPath")))
 		return
 	}
@@ -385,7 +384,7 @@ func (u *UI) magicLinkConsume(w http.ResponseWriter, r *http.Request) {
 // under) and goes back; without a usable refresh token it goes to the sign-in page.
 func (u *UI) refreshPage(w http.ResponseWriter, r *http.Request) {
 	back := SafeRedirect(r.FormValue("redirectToPath"))
-	c, err := r.Cookie(session.CookieRefreshToken)
+	c, err := r.Cookie(contract.CookieRefreshToken)
 	if err == nil && c.Value != "" {
 		sess, tokens, err := u.opts.Sessions.Refresh(r.Context(), c.Value)
 		if err == nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/tenant"
 	"github.com/twofold-dev/twofold/core/thirdparty"
@@ -128,7 +129,7 @@ func (u *UI) thirdPartyCallback(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, r, err)
 		return
 	}
-	if a.Status == "OK" {
+	if a.Status == contract.StatusOK {
 		u.afterSignIn(call, st.Back)
 		return
 	}

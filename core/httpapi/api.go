@@ -184,7 +184,7 @@ func (a *API) auditEvent(r *http.Request, msg, tenantID, userID, outcome string,
 // internalError logs err and answers 500 without details.
 func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error(err, "Failed request", "method", r.Method, "path", r.URL.Path)
-	writeJSON(w, http.StatusInternalServerError, map[string]string{"status": "GENERAL_ERROR", "message": "internal error"})
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
 }
 
 // tenantOf returns the request's tenant (the {tenant} segment, public when absent), or

@@ -94,7 +94,7 @@ func (a *API) loginMethods(w http.ResponseWriter, r *http.Request) {
 		return f == mfa.OTPEmail || f == mfa.OTPPhone || f == mfa.LinkEmail || f == mfa.LinkPhone
 	})
 	writeJSON(w, http.StatusOK, map[string]any{
-		"status":        "OK",
+		"status":        contract.StatusOK,
 		"emailPassword": map[string]bool{"enabled": slices.Contains(c.FirstFactors, mfa.EmailPassword)},
 		"thirdParty":    map[string]any{"enabled": slices.Contains(c.FirstFactors, mfa.ThirdParty), "providers": providers},
 		"passwordless":  map[string]bool{"enabled": passwordless},
@@ -159,7 +159,7 @@ func (a *API) firstFactorAllowed(w http.ResponseWriter, t tenant.Tenant, factor,
 
 func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 	t, ok := a.tenantOf(w, r)
-	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, "SIGN_UP_NOT_ALLOWED") {
+	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, contract.StatusSignUpNotAllowed) {
 		return
 	}
 	email, password, ok := formFields(w, r)
@@ -171,12 +171,12 @@ func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &fe):
 		a.metrics.signIns.WithLabelValues("emailpassword-signup", "field_error").Inc()
-		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR", "formFields": fe})
+		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
 		return
 	case errors.Is(err, emailpassword.ErrEmailTaken):
 		a.metrics.signIns.WithLabelValues("emailpassword-signup", "email_exists").Inc()
 		a.auditEvent(r, "Refused sign-up", t.ID, "", "email_exists", "recipe", "emailpassword")
-		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR",
+		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
 			"formFields": emailpassword.FieldErrors{{ID: "email", Error: emailpassword.MsgEmailExists}}})
 		return
 	case err != nil:
@@ -185,12 +185,12 @@ func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 	}
 	a.metrics.signIns.WithLabelValues("emailpassword-signup", "success").Inc()
 	a.auditEvent(r, "Signed up", t.ID, u.ID, "success", "recipe", "emailpassword")
-	a.startSession(w, r, t, u, u.ID, mfa.EmailPassword, map[string]any{"status": "OK", "user": toUserJSON(u)})
+	a.startSession(w, r, t, u, u.ID, mfa.EmailPassword, map[string]any{"status": contract.StatusOK, "user": toUserJSON(u)})
 }
 
 func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	t, ok := a.tenantOf(w, r)
-	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, "SIGN_IN_NOT_ALLOWED") {
+	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, contract.StatusSignInNotAllowed) {
 		return
 	}
 	email, password, ok := formFields(w, r)
@@ -200,7 +200,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	account := emailpassword.NormaliseEmail(email)
 	if fe := emailpassword.ValidateSignIn(account, password); len(fe) > 0 {
 		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR", "formFields": fe})
+		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
 		return
 	}
 	client := clientKey(a.clientAddr(r))
@@ -222,7 +222,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &fe):
 		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		writeJSON(w, http.StatusOK, map[string]any{"status": "FIELD_ERROR", "formFields": fe})
+		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
 		return
 	case errors.Is(err, emailpassword.ErrWrongCredentials):
 		a.metrics.signIns.WithLabelValues("emailpassword", "wrong_credentials").Inc()
@@ -230,7 +230,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 		if !res.LocksAccount.IsZero() {
 			a.auditEvent(r, "Locked sign-in", t.ID, "", "locked", "recipe", "emailpassword", "email", account, "lockedUntil", res.LocksAccount.UTC().Format(time.RFC3339))
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "WRONG_CREDENTIALS_ERROR"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusWrongCredentials})
 		return
 	case err != nil:
 		a.internalError(w, r, err)
@@ -248,7 +248,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 			recipeUserID = lm.RecipeUserID
 		}
 	}
-	a.startSession(w, r, t, u, recipeUserID, mfa.EmailPassword, map[string]any{"status": "OK", "user": toUserJSON(u)})
+	a.startSession(w, r, t, u, recipeUserID, mfa.EmailPassword, map[string]any{"status": contract.StatusOK, "user": toUserJSON(u)})
 }
 
 // refuseThrottledSignIn answers a sign-in refused by the throttle, for the account's lock or
@@ -268,7 +268,7 @@ func (a *API) refuseThrottledSignIn(w http.ResponseWriter, r *http.Request, tena
 	a.metrics.signIns.WithLabelValues("emailpassword", outcome).Inc()
 	a.auditEvent(r, "Refused sign-in", tenantID, "", outcome, "recipe", "emailpassword", "email", account)
 	w.Header().Set("Retry-After", strconv.Itoa(max(int(left.Round(time.Second)/time.Second), 1)))
-	writeJSON(w, http.StatusOK, map[string]any{"status": "GENERAL_ERROR", "message": msg, "retryAfterMs": left.Milliseconds()})
+	writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "message": msg, "retryAfterMs": left.Milliseconds()})
 }
 
 // startSession creates a session whose st-mfa claim records factor as completed now, writes
@@ -303,7 +303,7 @@ func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "OK", "exists": exists})
+	writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
 }
 
 func (a *API) authorisationURL(w http.ResponseWriter, r *http.Request) {
@@ -329,10 +329,10 @@ func (a *API) authorisationURL(w http.ResponseWriter, r *http.Request) {
 	u, verifier, err := a.opts.ThirdParty.AuthorisationURL(r.Context(), p, redirect)
 	if err != nil {
 		a.log.Error(err, "Failed to build an authorisation URL", "tenant", t.ID, "provider", id)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "GENERAL_ERROR", "message": "the provider " + id + " cannot be reached"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": "the provider " + id + " cannot be reached"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "OK", "urlWithQueryParams": u, "pkceCodeVerifier": verifier})
+	writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "urlWithQueryParams": u, "pkceCodeVerifier": verifier})
 }
 
 func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
@@ -383,7 +383,7 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if !a.firstFactorAllowed(w, t, mfa.ThirdParty, "SIGN_IN_UP_NOT_ALLOWED") {
+	if !a.firstFactorAllowed(w, t, mfa.ThirdParty, contract.StatusSignInUpNotAllowed) {
 		return
 	}
 	p, err := thirdparty.Find(t.Config, body.ThirdPartyID)
@@ -401,7 +401,7 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, thirdparty.ErrBadRedirect), errors.Is(err, thirdparty.ErrProvider):
 		a.metrics.signIns.WithLabelValues("thirdparty", "provider_error").Inc()
 		a.auditEvent(r, "Refused sign-in", t.ID, "", "provider_error", "recipe", "thirdparty", "provider", p.ID, "reason", err.Error())
-		writeJSON(w, http.StatusOK, map[string]string{"status": "GENERAL_ERROR", "message": err.Error()})
+		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": err.Error()})
 		return
 	case err != nil:
 		a.internalError(w, r, err)
@@ -415,7 +415,7 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 			recipeUserID = lm.RecipeUserID
 		}
 	}
-	a.startSession(w, r, t, u, recipeUserID, mfa.ThirdParty, map[string]any{"status": "OK", "createdNewRecipeUser": created, "user": toUserJSON(u)})
+	a.startSession(w, r, t, u, recipeUserID, mfa.ThirdParty, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": toUserJSON(u)})
 }
 
 func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
@@ -423,7 +423,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	sess, tokens, err := a.opts.Sessions.Refresh(r.Context(), token)
 	if errors.Is(err, session.ErrUnauthorised) && transport == session.TransportHeader {
 		// The Authorization header may be the application's own; a refresh cookie still counts.
-		if c, cerr := r.Cookie(session.CookieRefreshToken); cerr == nil && c.Value != "" {
+		if c, cerr := r.Cookie(contract.CookieRefreshToken); cerr == nil && c.Value != "" {
 			transport = session.TransportCookie
 			sess, tokens, err = a.opts.Sessions.Refresh(r.Context(), c.Value)
 		}
@@ -473,7 +473,7 @@ func (a *API) defaultSettings(r *http.Request, tenantID string) session.Settings
 func (a *API) signOut(w http.ResponseWriter, r *http.Request) {
 	token, transport := session.AccessTokenFrom(r)
 	if token == "" {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "OK"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
 		return
 	}
 	sess, err := a.opts.Sessions.Verify(r.Context(), token, session.VerifyOptions{})
@@ -493,7 +493,7 @@ func (a *API) signOut(w http.ResponseWriter, r *http.Request) {
 	a.metrics.sessions.WithLabelValues("signout", "success").Inc()
 	a.auditEvent(r, "Signed out", sess.TenantID, sess.UserID, "success", "session", sess.Handle)
 	a.opts.Sessions.ClearTokens(w, settings)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "OK"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
 }
 
 func (a *API) jwks(w http.ResponseWriter, r *http.Request) {

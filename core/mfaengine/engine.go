@@ -480,22 +480,10 @@ func (e *Engine) updateWith(ctx context.Context, w http.ResponseWriter, r *http.
 	return updated, nil
 }
 
-// claimError is the body of a 403 invalid-claim answer.
-type claimError struct {
-	Message               string            `json:"message"`
-	ClaimValidationErrors []claimValidation `json:"claimValidationErrors"`
-}
-
-type claimValidation struct {
-	ID     string            `json:"id"`
-	Reason map[string]string `json:"reason"`
-}
-
 // WriteClaimError answers 403 {"message":"invalid claim","claimValidationErrors":[{"id":"st-mfa",
 // "reason":{"message":reason}}]}, as SuperTokens does when the st-mfa claim refuses a request.
 func WriteClaimError(w http.ResponseWriter, reason string) {
-	httpapi.WriteJSON(w, http.StatusForbidden, claimError{Message: "invalid claim",
-		ClaimValidationErrors: []claimValidation{{ID: mfa.ClaimKey, Reason: map[string]string{"message": reason}}}})
+	httpapi.WriteJSON(w, http.StatusForbidden, contract.InvalidClaim(contract.MFARefusal(reason, nil)))
 }
 
 // WriteSetupError answers err from CheckSetup: the 403 invalid claim for a refusal, and

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/session"
@@ -26,7 +27,7 @@ func (e *Engine) Register(mux *http.ServeMux) {
 // InternalError logs err and answers 500 {"status":"GENERAL_ERROR","message":"internal error"}.
 func (e *Engine) InternalError(w http.ResponseWriter, r *http.Request, err error) {
 	e.opts.Logger.Error(err, "Failed request", "method", r.Method, "path", r.URL.Path)
-	httpapi.WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": "GENERAL_ERROR", "message": "internal error"})
+	httpapi.WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
 }
 
 // sessionOf returns the session Require put in the request.
@@ -74,7 +75,7 @@ func (e *Engine) info(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	emails, phones := contacts(u, sess.RecipeUserID)
-	body := infoBody{Status: "OK", Factors: infoFactors{Next: nonNil(next), AlreadySetup: nonNil(st.SetUp), AllowedToSetup: nonNil(st.AllowedToSetUp)},
+	body := infoBody{Status: contract.StatusOK, Factors: infoFactors{Next: nonNil(next), AlreadySetup: nonNil(st.SetUp), AllowedToSetup: nonNil(st.AllowedToSetUp)},
 		Emails: map[string][]string{}, PhoneNumbers: map[string][]string{}}
 	for _, f := range st.Available {
 		switch f {
@@ -133,7 +134,7 @@ func (e *Engine) writeUserMFA(w http.ResponseWriter, r *http.Request, sess sessi
 		e.InternalError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, userMFABody{Status: "OK", RequiredSecondaryFactors: nonNil(own),
+	httpapi.WriteJSON(w, http.StatusOK, userMFABody{Status: contract.StatusOK, RequiredSecondaryFactors: nonNil(own),
 		Enforcement: t.Config.MFA.Enforcement, AvailableFactors: nonNil(Available(t))})
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
@@ -190,8 +191,8 @@ const (
 )
 
 var statusNames = map[Status]string{
-	StatusOK: "OK", StatusIncorrectCode: "INCORRECT_USER_INPUT_CODE_ERROR",
-	StatusExpiredCode: "EXPIRED_USER_INPUT_CODE_ERROR", StatusRestartFlow: "RESTART_FLOW_ERROR",
+	StatusOK: contract.StatusOK, StatusIncorrectCode: contract.StatusIncorrectUserInputCode,
+	StatusExpiredCode: contract.StatusExpiredUserInputCode, StatusRestartFlow: contract.StatusRestartFlow,
 }
 
 // String returns the SuperTokens response status.

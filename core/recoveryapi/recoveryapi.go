@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
@@ -100,7 +101,7 @@ func (a *API) generate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "codes": set.Codes})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "codes": set.Codes})
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +110,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		a.opts.Engine.InternalError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "remaining": unused, "total": total})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "remaining": unused, "total": total})
 }
 
 func (a *API) verify(w http.ResponseWriter, r *http.Request) {
@@ -132,11 +133,11 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 	_, err := a.opts.Store.UseRecoveryCode(ctx, sess.UserID, now, func(limit store.AttemptLimit, codes []store.RecoveryCode) (store.RecoveryAttempt, error) {
 		l := totp.Limiter(limit)
 		if l.Locked(now) {
-			status, retryAfter = "LIMIT_REACHED_ERROR", l.RetryAfter(now)
+			status, retryAfter = contract.StatusLimitReached, l.RetryAfter(now)
 			return store.RecoveryAttempt{Limit: limit}, nil
 		}
 		if len(codes) == 0 {
-			status = "NO_RECOVERY_CODES_ERROR"
+			status = contract.StatusNoRecoveryCodes
 			return store.RecoveryAttempt{Limit: limit}, nil
 		}
 		hashes := make([][]byte, len(codes))
@@ -146,16 +147,16 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		i, err := recovery.Verify(sess.UserID, body.Code, hashes)
 		if err == nil {
 			l.Succeed()
-			status = "OK"
+			status = contract.StatusOK
 			return store.RecoveryAttempt{Limit: store.AttemptLimit(l), CodeID: codes[i].ID}, nil
 		}
 		l.Fail(now)
-		status, failures = "INVALID_RECOVERY_CODE_ERROR", l.Failures
+		status, failures = contract.StatusInvalidRecoveryCode, l.Failures
 		return store.RecoveryAttempt{Limit: store.AttemptLimit(l)}, nil
 	})
 	if errors.Is(err, store.ErrCodeUsed) {
 		// Another request used this code first; it is not accepted twice.
-		status, failures = "INVALID_RECOVERY_CODE_ERROR", 0
+		status, failures = contract.StatusInvalidRecoveryCode, 0
 		if l, lerr := a.opts.Store.GetAttemptLimit(ctx, sess.UserID); lerr == nil {
 			failures = l.Failures
 		}
@@ -166,11 +167,11 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch status {
-	case "OK":
-	case "LIMIT_REACHED_ERROR":
+	case contract.StatusOK:
+	case contract.StatusLimitReached:
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "retryAfterMs": retryAfter.Milliseconds()})
 		return
-	case "INVALID_RECOVERY_CODE_ERROR":
+	case contract.StatusInvalidRecoveryCode:
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "currentNumberOfFailedAttempts": failures, "maxNumberOfFailedAttempts": totp.MaxFailures})
 		return
 	default:
@@ -185,5 +186,5 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		a.opts.Engine.InternalError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "OK"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
 }

@@ -21,7 +21,7 @@ func (h *harness) viaSidecar(tenant string, extraTenants ...string) (*harness, *
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
-			"app": "yes", "user": r.Header.Get(proxy.HeaderUserID), "tenant": r.Header.Get(proxy.HeaderTenantID),
+			"app": "yes", "user": r.Header.Get(contract.HeaderUserID), "tenant": r.Header.Get(contract.HeaderTenantID),
 		})
 	}))
 	h.t.Cleanup(app.Close)

@@ -8,16 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Names of the cookies and headers of SuperTokens' session transport.
-const (
-	CookieAccessToken  = "sAccessToken"
-	CookieRefreshToken = "sRefreshToken"
-	HeaderAuthMode     = "st-auth-mode"
-	HeaderAccessToken  = "st-access-token"
-	HeaderRefreshToken = "st-refresh-token"
-	HeaderFrontToken   = "front-token"
+	"github.com/twofold-dev/twofold/contract"
 )
 
 // Transport is how tokens travel: in cookies or in headers.
@@ -32,7 +24,7 @@ const (
 // RequestedTransport is the transport a client asks for when a session is created: the
 // st-auth-mode header, header mode when it is absent.
 func RequestedTransport(r *http.Request) Transport {
-	if strings.EqualFold(strings.TrimSpace(r.Header.Get(HeaderAuthMode)), "cookie") {
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get(contract.HeaderAuthMode)), "cookie") {
 		return TransportCookie
 	}
 	return TransportHeader
@@ -59,7 +51,7 @@ func AccessTokenFrom(r *http.Request) (string, Transport) {
 	if t := bearer(r); t != "" {
 		return t, TransportHeader
 	}
-	if t := cookie(r, CookieAccessToken); t != "" {
+	if t := cookie(r, contract.CookieAccessToken); t != "" {
 		return t, TransportCookie
 	}
 	return "", ""
@@ -70,7 +62,7 @@ func RefreshTokenFrom(r *http.Request) (string, Transport) {
 	if t := bearer(r); t != "" {
 		return t, TransportHeader
 	}
-	if t := cookie(r, CookieRefreshToken); t != "" {
+	if t := cookie(r, contract.CookieRefreshToken); t != "" {
 		return t, TransportCookie
 	}
 	return "", ""
@@ -129,23 +121,23 @@ func (m *Manager) refreshPath() string {
 func (m *Manager) WriteTokens(w http.ResponseWriter, t Transport, tokens Tokens, s Settings) {
 	// No shared cache may keep an answer that carries tokens.
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set(HeaderFrontToken, tokens.FrontToken())
-	exposed := []string{HeaderFrontToken}
+	w.Header().Set(contract.HeaderFrontToken, tokens.FrontToken())
+	exposed := []string{contract.HeaderFrontToken}
 	if t == TransportCookie {
 		expiry := tokens.RefreshTokenExpiry
 		if expiry.IsZero() {
 			expiry = tokens.AccessTokenExpiry
 		}
-		m.setCookie(w, s, CookieAccessToken, tokens.AccessToken, "/", expiry)
+		m.setCookie(w, s, contract.CookieAccessToken, tokens.AccessToken, "/", expiry)
 		if tokens.RefreshToken != "" {
-			m.setCookie(w, s, CookieRefreshToken, tokens.RefreshToken, m.refreshPath(), tokens.RefreshTokenExpiry)
+			m.setCookie(w, s, contract.CookieRefreshToken, tokens.RefreshToken, m.refreshPath(), tokens.RefreshTokenExpiry)
 		}
 	} else {
-		w.Header().Set(HeaderAccessToken, tokens.AccessToken)
-		exposed = append(exposed, HeaderAccessToken)
+		w.Header().Set(contract.HeaderAccessToken, tokens.AccessToken)
+		exposed = append(exposed, contract.HeaderAccessToken)
 		if tokens.RefreshToken != "" {
-			w.Header().Set(HeaderRefreshToken, tokens.RefreshToken)
-			exposed = append(exposed, HeaderRefreshToken)
+			w.Header().Set(contract.HeaderRefreshToken, tokens.RefreshToken)
+			exposed = append(exposed, contract.HeaderRefreshToken)
 		}
 	}
 	exposeHeaders(w, exposed...)
@@ -154,13 +146,13 @@ func (m *Manager) WriteTokens(w http.ResponseWriter, t Transport, tokens Tokens,
 // ClearTokens tells the client to drop its tokens, in both modes.
 func (m *Manager) ClearTokens(w http.ResponseWriter, s Settings) {
 	w.Header().Set("Cache-Control", "no-store")
-	m.setCookie(w, s, CookieAccessToken, "", "/", time.Time{})
-	m.setCookie(w, s, CookieRefreshToken, "", m.refreshPath(), time.Time{})
+	m.setCookie(w, s, contract.CookieAccessToken, "", "/", time.Time{})
+	m.setCookie(w, s, contract.CookieRefreshToken, "", m.refreshPath(), time.Time{})
 	// An empty token header is how the SDKs are told to drop a stored token.
-	w.Header().Set(HeaderAccessToken, "")
-	w.Header().Set(HeaderRefreshToken, "")
-	w.Header().Set(HeaderFrontToken, "remove")
-	exposeHeaders(w, HeaderFrontToken, HeaderAccessToken, HeaderRefreshToken)
+	w.Header().Set(contract.HeaderAccessToken, "")
+	w.Header().Set(contract.HeaderRefreshToken, "")
+	w.Header().Set(contract.HeaderFrontToken, "remove")
+	exposeHeaders(w, contract.HeaderFrontToken, contract.HeaderAccessToken, contract.HeaderRefreshToken)
 }
 
 // WriteError answers a session error in FDI's shape: 401 {"message":"try refresh token"},
@@ -175,7 +167,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnauthorized)
-	json.NewEncoder(w).Encode(map[string]string{"message": msg})
+	json.NewEncoder(w).Encode(contract.MessageBody{Message: msg})
 }
 
 type ctxKey struct{}

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/twofold-dev/twofold/contract"
 )
 
 func TestRequestedTransport(t *testing.T) {
@@ -23,7 +25,7 @@ func TestRequestedTransport(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/auth/signin", nil)
 			if tt.header != "" {
-				r.Header.Set(HeaderAuthMode, tt.header)
+				r.Header.Set(contract.HeaderAuthMode, tt.header)
 			}
 			if got := RequestedTransport(r); got != tt.want {
 				t.Fatalf("RequestedTransport = %q, want %q", got, tt.want)
@@ -54,8 +56,8 @@ func TestFrontTokenIsBase64JSONWithUidAteAndUp(t *testing.T) {
 func TestTokensFromRequestPreferTheHeader(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Authorization", "Bearer from-header")
-	r.AddCookie(&http.Cookie{Name: CookieAccessToken, Value: "from-cookie"})
-	r.AddCookie(&http.Cookie{Name: CookieRefreshToken, Value: "refresh-cookie"})
+	r.AddCookie(&http.Cookie{Name: contract.CookieAccessToken, Value: "from-cookie"})
+	r.AddCookie(&http.Cookie{Name: contract.CookieRefreshToken, Value: "refresh-cookie"})
 	if tok, tr := AccessTokenFrom(r); tok != "from-header" || tr != TransportHeader {
 		t.Fatalf("AccessTokenFrom = %q, %q", tok, tr)
 	}

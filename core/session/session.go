@@ -18,6 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/store"
@@ -26,11 +27,11 @@ import (
 // Errors callers branch on; their texts are the FDI 401 messages.
 var (
 	// ErrUnauthorised: no session, or a revoked or unknown one. Sign in again.
-	ErrUnauthorised = errors.New("unauthorised")
+	ErrUnauthorised = errors.New(contract.MessageUnauthorised)
 	// ErrTryRefreshToken: the access token is expired or cannot be verified; refreshing may help.
-	ErrTryRefreshToken = errors.New("try refresh token")
+	ErrTryRefreshToken = errors.New(contract.MessageTryRefreshToken)
 	// ErrTokenTheft: a rotated refresh token was reused; the session is revoked.
-	ErrTokenTheft = errors.New("token theft detected")
+	ErrTokenTheft = errors.New(contract.MessageTokenTheft)
 	// ErrReservedClaim: a custom claim would overwrite a field of the token layout.
 	ErrReservedClaim = errors.New("claim name is reserved by the access-token layout")
 )

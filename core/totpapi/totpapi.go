@@ -109,7 +109,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	for _, d := range devices {
 		out = append(out, deviceJSON{Name: d.Name, Period: d.Period, Skew: d.Skew, Verified: d.Verified})
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "devices": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "devices": out})
 }
 
 // account is the otpauth label's account: the user's email, else phone number, else id.
@@ -183,14 +183,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	}
 	err = a.opts.Store.CreateTOTPDevice(ctx, d)
 	if errors.Is(err, store.ErrDeviceExists) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "DEVICE_ALREADY_EXISTS_ERROR"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusDeviceAlreadyExists})
 		return
 	}
 	if err != nil {
 		a.opts.Engine.InternalError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "OK", "deviceName": d.Name, "secret": secret, "qrCodeString": uri})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "deviceName": d.Name, "secret": secret, "qrCodeString": uri})
 }
 
 func (a *API) defaultName(ctx context.Context, userID string) (string, error) {
@@ -237,7 +237,7 @@ func (a *API) qr(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		httpapi.WriteJSON(w, http.StatusNotFound, map[string]string{"status": "UNKNOWN_DEVICE_ERROR", "message": fmt.Sprintf("no TOTP device %q", name)})
+		httpapi.WriteJSON(w, http.StatusNotFound, map[string]string{"status": contract.StatusUnknownDevice, "message": fmt.Sprintf("no TOTP device %q", name)})
 		return
 	}
 	if d.Verified {
@@ -348,9 +348,9 @@ func (a *API) check(ctx context.Context, issuer, userID, name, code string) (res
 func writeFailure(w http.ResponseWriter, res result) {
 	switch res.outcome {
 	case locked:
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "LIMIT_REACHED_ERROR", "retryAfterMs": res.retryAfter.Milliseconds()})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusLimitReached, "retryAfterMs": res.retryAfter.Milliseconds()})
 	default:
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "INVALID_TOTP_ERROR",
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusInvalidTOTP,
 			"currentNumberOfFailedAttempts": res.failures, "maxNumberOfFailedAttempts": totp.MaxFailures})
 	}
 }
@@ -389,7 +389,7 @@ func (a *API) verifyDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !found {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "UNKNOWN_DEVICE_ERROR"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusUnknownDevice})
 		return
 	}
 	if !d.Verified {
@@ -402,7 +402,7 @@ func (a *API) verifyDevice(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.finish(w, r, sess, body.DeviceName, body.TOTP, map[string]any{"status": "OK", "wasAlreadyVerified": d.Verified})
+	a.finish(w, r, sess, body.DeviceName, body.TOTP, map[string]any{"status": contract.StatusOK, "wasAlreadyVerified": d.Verified})
 }
 
 func (a *API) verify(w http.ResponseWriter, r *http.Request) {
@@ -410,7 +410,7 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.finish(w, r, sessionOf(r), "", body.TOTP, map[string]string{"status": "OK"})
+	a.finish(w, r, sessionOf(r), "", body.TOTP, map[string]string{"status": contract.StatusOK})
 }
 
 // finish verifies the code and, when accepted, completes totp in the session and answers ok.
@@ -428,9 +428,9 @@ func (a *API) finish(w http.ResponseWriter, r *http.Request, sess session.Sessio
 	}
 	switch res.outcome {
 	case noDevice:
-		status := "UNKNOWN_USER_ID_ERROR"
+		status := contract.StatusUnknownUserID
 		if name != "" {
-			status = "UNKNOWN_DEVICE_ERROR" // removed between the look-up and the check
+			status = contract.StatusUnknownDevice // removed between the look-up and the check
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": status})
 		return
@@ -479,5 +479,5 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 		mfaengine.WriteClaimError(w, mfa.ClaimNotSatisfiedMessage)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "OK", "didDeviceExist": existed})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "didDeviceExist": existed})
 }

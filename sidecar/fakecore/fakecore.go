@@ -187,13 +187,7 @@ type Token struct {
 	MFA           mfa.Claim `json:"st-mfa"`
 	// EV is the st-ev claim; nil leaves it out, as the core does unless the tenant requires
 	// email verification.
-	EV *EmailVerification `json:"st-ev,omitempty"`
-}
-
-// EmailVerification is the st-ev claim.
-type EmailVerification struct {
-	V bool  `json:"v"`
-	T int64 `json:"t"`
+	EV *contract.EmailVerificationClaim `json:"st-ev,omitempty"`
 }
 
 // Mint signs t with the core's signing key.

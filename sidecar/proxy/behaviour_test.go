@@ -502,12 +502,13 @@ func TestAdminEndpointsReportHealthReadinessAndDecisions(t *testing.T) {
 }
 
 func TestEmailVerificationIsRequiredOnlyWhenTheFeedSaysSo(t *testing.T) {
-	verified := &fakecore.EmailVerification{V: true, T: 1}
-	unverified := &fakecore.EmailVerification{V: false, T: 1}
+	yes, no := true, false
+	verified := &contract.EmailVerificationClaim{V: &yes, T: 1}
+	unverified := &contract.EmailVerificationClaim{V: &no, T: 1}
 	tests := []struct {
 		name     string
 		required bool
-		ev       *fakecore.EmailVerification
+		ev       *contract.EmailVerificationClaim
 		accept   string
 		status   int
 		body     string

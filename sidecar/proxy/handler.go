@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
@@ -61,10 +62,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch d.outcome {
 	case OutcomeAllowed:
 		h := r.Header
-		h[HeaderUserID] = d.sess.hdrUser
-		h[HeaderTenantID] = d.sess.hdrTenant
-		h[HeaderSession] = d.sess.hdrSession
-		h[HeaderFactors] = d.sess.hdrFactors
+		h[contract.HeaderUserID] = d.sess.hdrUser
+		h[contract.HeaderTenantID] = d.sess.hdrTenant
+		h[contract.HeaderSession] = d.sess.hdrSession
+		h[contract.HeaderFactors] = d.sess.hdrFactors
 		if isUpgrade(r) {
 			p.serveUpgrade(w, r, d.sess)
 			return
@@ -288,7 +289,7 @@ func tokenFrom(r *http.Request) string {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if ok && name == AccessTokenCookie {
+			if ok && name == contract.CookieAccessToken {
 				if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
 					val = val[1 : len(val)-1]
 				}
@@ -299,43 +300,20 @@ func tokenFrom(r *http.Request) string {
 	return ""
 }
 
-// Response bodies, as SuperTokens sends them.
+// Response bodies, as SuperTokens sends them, encoded once.
 var (
-	bodyUnauthorised = []byte(`{"message":"unauthorised"}`)
-	bodyTryRefresh   = []byte(`{"message":"try refresh token"}`)
-	bodyInvalidClaim = []byte(`{"message":"invalid claim","claimValidationErrors":[{"id":"st-mfa","reason":{"message":"` + mfa.ClaimNotSatisfiedMessage + `"}}]}`)
+	bodyUnauthorised = mustJSON(contract.MessageBody{Message: contract.MessageUnauthorised})
+	bodyTryRefresh   = mustJSON(contract.MessageBody{Message: contract.MessageTryRefreshToken})
+	bodyInvalidClaim = mustJSON(contract.InvalidClaim(contract.MFARefusal(mfa.ClaimNotSatisfiedMessage, nil)))
 )
 
-// invalidClaimBody is the 403 body; nextFactors is Twofold's addition to the reason when the
-// sidecar computed the next set (SDKs read only id and message).
-type invalidClaimBody struct {
-	Message               string       `json:"message"`
-	ClaimValidationErrors []claimError `json:"claimValidationErrors"`
-}
-
-type claimError struct {
-	ID     string      `json:"id"`
-	Reason claimReason `json:"reason"`
-}
-
-type claimReason struct {
-	Message     string   `json:"message"`
-	NextFactors []string `json:"nextFactors,omitempty"`
-	// ExpectedValue and ActualValue are the st-ev failure's fields, as SuperTokens' boolean
-	// claim validator reports them.
-	ExpectedValue *bool `json:"expectedValue,omitempty"`
-	ActualValue   *bool `json:"actualValue,omitempty"`
-}
-
-// evFailure is the st-ev claim error: "value does not exist" without the claim, "wrong
-// value" with v false.
-func evFailure(actual *bool) claimError {
-	expected := true
-	r := claimReason{Message: "wrong value", ExpectedValue: &expected, ActualValue: actual}
-	if actual == nil {
-		r.Message = "value does not exist"
+// mustJSON encodes v, which cannot fail for the bodies above.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
 	}
-	return claimError{ID: "st-ev", Reason: r}
+	return b
 }
 
 // refuse logs the decision and answers: 503 when the sidecar cannot decide, a redirect to
@@ -397,18 +375,14 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision) {
 	case OutcomeInvalidClaim:
 		w.WriteHeader(http.StatusForbidden)
 		if emailUnverified {
-			_ = json.NewEncoder(w).Encode(invalidClaimBody{Message: "invalid claim", ClaimValidationErrors: []claimError{evFailure(d.sess.ev)}})
+			_ = json.NewEncoder(w).Encode(contract.InvalidClaim(contract.EmailVerificationRefusal(d.sess.ev)))
 			return
 		}
 		if len(d.next) == 0 {
 			_, _ = w.Write(bodyInvalidClaim)
 			return
 		}
-		b := invalidClaimBody{Message: "invalid claim", ClaimValidationErrors: []claimError{{
-			ID:     mfa.ClaimKey,
-			Reason: claimReason{Message: mfa.ClaimNotSatisfiedMessage, NextFactors: d.next},
-		}}}
-		_ = json.NewEncoder(w).Encode(b)
+		_ = json.NewEncoder(w).Encode(contract.InvalidClaim(contract.MFARefusal(mfa.ClaimNotSatisfiedMessage, d.next)))
 	default:
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write(bodyUnauthorised)

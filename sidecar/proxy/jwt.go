@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 )
 
@@ -48,18 +49,13 @@ type jwtHeader struct {
 
 // jwtClaims is the part of a SuperTokens v5 access-token payload the sidecar enforces.
 type jwtClaims struct {
-	Sub           string     `json:"sub"`
-	TenantID      string     `json:"tId"`
-	SessionHandle string     `json:"sessionHandle"`
-	Iss           string     `json:"iss"`
-	Exp           *int64     `json:"exp"`
-	MFA           *mfa.Claim `json:"st-mfa"`
-	EV            *evClaim   `json:"st-ev"`
-}
-
-// evClaim is SuperTokens' email-verification claim, st-ev: {"v": verified, "t": fetched at}.
-type evClaim struct {
-	V *bool `json:"v"`
+	Sub           string                           `json:"sub"`
+	TenantID      string                           `json:"tId"`
+	SessionHandle string                           `json:"sessionHandle"`
+	Iss           string                           `json:"iss"`
+	Exp           *int64                           `json:"exp"`
+	MFA           *mfa.Claim                       `json:"st-mfa"`
+	EV            *contract.EmailVerificationClaim `json:"st-ev"`
 }
 
 // parsedToken is a token whose header and payload decoded and whose signature verified.

@@ -31,19 +31,6 @@ import (
 	"github.com/twofold-dev/twofold/contract"
 )
 
-// Identity headers set on requests forwarded to the app. Every incoming header starting with
-// IdentityHeaderPrefix (any case, "_" counting as "-") is deleted first, on every path.
-const (
-	IdentityHeaderPrefix = "X-Twofold-"
-	HeaderUserID         = "X-Twofold-User-Id"
-	HeaderTenantID       = "X-Twofold-Tenant-Id"
-	HeaderSession        = "X-Twofold-Session"
-	HeaderFactors        = "X-Twofold-Factors"
-)
-
-// AccessTokenCookie is the cookie SuperTokens keeps the access token in.
-const AccessTokenCookie = "sAccessToken"
-
 // Defaults applied by New to zero Options fields.
 const (
 	DefaultTenant              = contract.PublicTenantID
@@ -284,7 +271,7 @@ func rewriteToApp(pr *httputil.ProxyRequest, upstream *url.URL) {
 	pr.Out.URL.Host = upstream.Host
 	out, in := pr.Out.Header, pr.In.Header
 	stripIdentity(out)
-	for _, k := range [...]string{HeaderUserID, HeaderTenantID, HeaderSession, HeaderFactors} {
+	for _, k := range [...]string{contract.HeaderUserID, contract.HeaderTenantID, contract.HeaderSession, contract.HeaderFactors} {
 		if v, ok := in[k]; ok {
 			out[k] = v
 		}
@@ -304,15 +291,15 @@ func stripIdentity(h http.Header) {
 	}
 }
 
-// isIdentityHeader reports whether name starts with IdentityHeaderPrefix, ignoring case and
+// isIdentityHeader reports whether name starts with contract.IdentityHeaderPrefix, ignoring case and
 // reading "_" as "-". It compares byte by byte and allocates nothing: it runs on every header
 // of every request.
 func isIdentityHeader(name string) bool {
-	if len(name) < len(IdentityHeaderPrefix) {
+	if len(name) < len(contract.IdentityHeaderPrefix) {
 		return false
 	}
-	for i := 0; i < len(IdentityHeaderPrefix); i++ {
-		c, want := name[i], IdentityHeaderPrefix[i]
+	for i := 0; i < len(contract.IdentityHeaderPrefix); i++ {
+		c, want := name[i], contract.IdentityHeaderPrefix[i]
 		switch {
 		case c == want:
 		case c == '_' && want == '-':

@@ -86,7 +86,7 @@ test: verify-generated lint envtest chromium postgres $(HELM) $(KUSTOMIZE) ## Ru
 	$(MAKE) fuzz
 
 # Fuzz targets for every parser an attacker reaches, as package:FuzzName.
-FUZZ_TARGETS := ./core/mfa:FuzzRequirementGrammar ./core/server:FuzzRequestsNeverCrashTheCore \
+FUZZ_TARGETS := ./contract/mfa:FuzzRequirementGrammar ./core/server:FuzzRequestsNeverCrashTheCore \
 	./sidecar/proxy:FuzzReturnPathStaysOnTheOrigin ./sidecar/proxy:FuzzVerifyNeverAcceptsGarbage \
 	./sidecar/proxy:FuzzCanonicalPathCoversWhatTheAppReads
 FUZZTIME ?= 10s

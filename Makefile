@@ -78,12 +78,13 @@ chromium: ## Install Debian's chromium for the browser tests when it is missing.
 postgres: ## Install Debian's postgresql for the PostgreSQL store's tests when it is missing.
 	hack/postgres.sh install >/dev/null
 
-test: verify-generated lint envtest chromium postgres $(HELM) $(KUSTOMIZE) ## Run every test: unit, envtest, chart, browser, end-to-end.
+test: verify-generated lint envtest chromium postgres $(HELM) $(KUSTOMIZE) ## Run every test: unit, envtest, chart, browser, end-to-end, fuzz, real cluster (root).
 	KUBEBUILDER_ASSETS="$$(ENVTEST_ASSETS_DIR=$(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh)" \
 	HELM_VERSION=$(HELM_VERSION) KUSTOMIZE_VERSION=$(KUSTOMIZE_VERSION) \
 		go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) test-core-postgres
 	$(MAKE) fuzz
+	$(MAKE) cluster-test
 
 # Fuzz targets for every parser an attacker reaches, as package:FuzzName.
 FUZZ_TARGETS := ./contract/mfa:FuzzRequirementGrammar ./core/server:FuzzRequestsNeverCrashTheCore \
@@ -121,8 +122,13 @@ cluster-down: ## Tear down the cluster in $(CLUSTER_STATE) and undo its changes 
 	K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/cluster/down.sh $(CLUSTER_STATE)
 
 .PHONY: cluster-test
-cluster-test: cluster-binaries ## Run the cluster smoke test (root, a few minutes; not part of make test).
-	K8S_VERSION=$(ENVTEST_K8S_VERSION) go test -tags cluster -count=1 -timeout 30m -v ./test/cluster/
+cluster-test: cluster-binaries ## Run the tests on a real single-node cluster: harness, chart on SQLite and on PostgreSQL (root, about 8 minutes).
+	K8S_VERSION=$(ENVTEST_K8S_VERSION) go test -tags cluster -count=1 -timeout 40m -v ./test/cluster/
+
+.PHONY: bench-cluster
+bench-cluster: cluster-binaries ## Measure the injected sidecar in a real pod at 1,000 req/s (root; LOAD_SECONDS per round, default 20).
+	K8S_VERSION=$(ENVTEST_K8S_VERSION) TWOFOLD_LOAD_SECONDS=$(or $(LOAD_SECONDS),20) go test -tags cluster -count=1 -timeout 40m -v \
+		-run 'TestTheChartRunsThreeCoreReplicasOnPostgreSQL' ./test/cluster/ | sed -n '/in-cluster load/,/peak memory/p'
 
 ##@ Demo
 

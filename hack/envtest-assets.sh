@@ -29,29 +29,9 @@ trap 'rm -rf "$work"' EXIT
 
 if [[ ! -x "$DEST/kube-apiserver" ]]; then
   log "Building kube-apiserver v$K8S_VERSION from the Go module proxy (first time only: about 5 minutes on 2 cores)"
-  mod="$work/apiserver"
-  mkdir -p "$mod"
-  cd "$mod"
-  go mod init twofold.local/envtest-apiserver >/dev/null 2>&1
-  # k8s.io/kubernetes replaces its staging modules with local folders the module zip does not
-  # carry; point each of them at the published module of the matching version instead.
-  go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" >"$work/k8s.json"
-  gomod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p' "$work/k8s.json")"
-  minor="${K8S_VERSION#1.}"
-  {
-    echo "require k8s.io/kubernetes v$K8S_VERSION"
-    grep -E '=> \./staging/src/' "$gomod" | awk -v v="v0.$minor" '{print "replace " $1 " => " $1 " " v}'
-  } >>go.mod
-  cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-GO
-  go mod tidy >/dev/null 2>&1 || go mod tidy
-  go build -o "$DEST/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-  mv "$DEST/kube-apiserver.tmp" "$DEST/kube-apiserver"
+  # shellcheck source=hack/k8s-build.sh
+  source "$ROOT/hack/k8s-build.sh"
+  k8s_build "$work" "$DEST" "$K8S_VERSION" kube-apiserver
   log "Built $DEST/kube-apiserver"
 fi
 

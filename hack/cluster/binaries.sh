@@ -18,6 +18,8 @@ DEST="${CLUSTER_BIN_DIR:-$ROOT/bin/k8s/$K8S_VERSION}"
 KUBE_CMDS=(kubelet kube-controller-manager kube-scheduler kube-proxy kubectl)
 
 log() { printf '[cluster-binaries] %s\n' "$*" >&2; }
+# shellcheck source=hack/k8s-build.sh
+source "$ROOT/hack/k8s-build.sh"
 die() { log "$*"; exit 1; }
 
 # Debian packages, each named with a binary that shows it is installed.
@@ -42,61 +44,20 @@ install_packages() {
 
 # The -X flags that make a binary built outside the Kubernetes release tooling report its
 # version (without them, v0.0.0-master; the node's kubeletVersion would say so too).
-version_ldflags() {
-  local v="v$K8S_VERSION" major="${K8S_VERSION%%.*}" minor flags="-s -w" p
-  minor="${K8S_VERSION#*.}" minor="${minor%%.*}"
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    flags+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
-    flags+=" -X $p.buildDate=1970-01-01T00:00:00Z"
-  done
-  echo "$flags"
-}
-
 build_kube() {
   local missing=() c
   for c in "${KUBE_CMDS[@]}"; do
     [[ -x "$DEST/$c" ]] || missing+=("$c")
   done
-  # envtest's kube-apiserver (hack/envtest-assets.sh) is built without the version flags and
-  # reports v0.0.0-master, which Helm refuses against a chart's kubeVersion (">=1.29.0-0"):
-  # relink it with them (the packages are in the build cache, so only the link step runs).
+  # An API server built before it carried its version says v0.0.0-master, which Helm refuses
+  # against a chart's kubeVersion: build it again.
   if ! "$DEST/kube-apiserver" --version 2>/dev/null | grep -qxF "Kubernetes v$K8S_VERSION"; then
     missing+=(kube-apiserver)
   fi
   [[ ${#missing[@]} -eq 0 ]] && return 0
   log "Building ${missing[*]} v$K8S_VERSION from the Go module proxy (first time only: about 5 minutes on 2 cores)"
-  local mod="$work/kube" gomod minor
-  mkdir -p "$mod"
-  (
-    cd "$mod"
-    go mod init twofold.local/cluster-kube >/dev/null 2>&1
-    # k8s.io/kubernetes replaces its staging modules with folders its module zip does not carry;
-    # point each at the published module of the matching version (as hack/envtest-assets.sh does).
-    go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" >"$work/k8s.json"
-    gomod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p' "$work/k8s.json")"
-    minor="${K8S_VERSION#1.}"
-    {
-      echo "require k8s.io/kubernetes v$K8S_VERSION"
-      grep -E '=> \./staging/src/' "$gomod" | awk -v v="v0.$minor" '{print "replace " $1 " => " $1 " " v}'
-    } >>go.mod
-    {
-      printf '//go:build tools\n\npackage tools\n\nimport (\n'
-      for c in "${missing[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
-      printf ')\n'
-    } >tools.go
-    go mod tidy >/dev/null 2>&1 || go mod tidy
-    local pkgs=()
-    for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-    mkdir -p "$work/out"
-    # One go build for all of them, so shared packages compile once.
-    go build -ldflags "$(version_ldflags)" -o "$work/out/" "${pkgs[@]}"
-  )
-  for c in "${missing[@]}"; do
-    # Copied next to its place, then renamed: tests may be running the kube-apiserver there.
-    cp "$work/out/$c" "$DEST/$c.tmp"
-    mv "$DEST/$c.tmp" "$DEST/$c"
-    log "Built $DEST/$c"
-  done
+  k8s_build "$work" "$DEST" "$K8S_VERSION" "${missing[@]}"
+  for c in "${missing[@]}"; do log "Built $DEST/$c"; done
 }
 
 build_coredns() {

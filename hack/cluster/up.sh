@@ -214,6 +214,10 @@ clusterDomain: cluster.local
 clusterDNS:
 - $DNS_IP
 serializeImagePulls: false
+# Mounted Secrets and ConfigMaps are refreshed when the kubelet syncs the pod: every 10 s here
+# instead of every minute, so a Secret written after its pod started (the manager's webhook
+# certificate, docs/install.md) arrives sooner and the tests wait less.
+syncFrequency: 10s
 rotateCertificates: false
 maxPods: 60
 YAML
@@ -265,7 +269,7 @@ build_images() {
     PAUSE_TAR="$shared"
     PAUSE_IMAGE="$("$S/bin/cluster-kit" image-ref "$shared")"
   else
-    (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$S/bin/pause" ./hack/cluster/pause)
+    (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$S/bin/pause" ./hack/pause)
     "$S/bin/cluster-kit" image -ref "$PAUSE_IMAGE_DEFAULT" -binary "$S/bin/pause" -out "$S/images/pause.tar" -user 65535
     PAUSE_TAR="$S/images/pause.tar"
     PAUSE_IMAGE="$PAUSE_IMAGE_DEFAULT"

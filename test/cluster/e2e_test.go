@@ -109,9 +109,28 @@ spec:
   allowedSecondaryFactors: [totp]
 `
 
+// sampleAppContainers is the pod spec's containers of the sample app listening on listen, with
+// its port and readiness probe named http.
+func sampleAppContainers(listen string) string {
+	return `      containers:
+      - name: app
+        image: ghcr.io/twofold-dev/twofold-sampleapp:0.1.0
+        imagePullPolicy: Never
+        args: [-listen, "` + listen + `"]
+        ports:
+        - name: http
+          containerPort: 8080
+        readinessProbe:
+          httpGet:
+            path: /healthz
+            port: http
+          periodSeconds: 1
+`
+}
+
 // sampleApp listens on 127.0.0.1 only, so nothing but the sidecar reaches it, and declares
 // its port and readiness probe by the name the Service's targetPort uses.
-const sampleApp = `
+var sampleApp = `
 apiVersion: v1
 kind: Namespace
 metadata:
@@ -135,20 +154,7 @@ spec:
         twofold.dev/tenant: demo
         twofold.dev/port: http
     spec:
-      containers:
-      - name: app
-        image: ghcr.io/twofold-dev/twofold-sampleapp:0.1.0
-        imagePullPolicy: Never
-        args: [-listen, "127.0.0.1:8080"]
-        ports:
-        - name: http
-          containerPort: 8080
-        readinessProbe:
-          httpGet:
-            path: /healthz
-            port: http
-          periodSeconds: 1
----
+` + sampleAppContainers("127.0.0.1:8080") + `---
 apiVersion: v1
 kind: Service
 metadata:

@@ -53,6 +53,7 @@ import (
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
@@ -159,16 +160,16 @@ func (a *API) Register(mux *http.ServeMux) {
 // internalError logs err and answers 500 GENERAL_ERROR without details.
 func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error(err, "Failed request", "method", r.Method, "path", r.URL.Path)
-	httpapi.WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
+	httpkit.WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
 }
 
 // generalError answers 200 GENERAL_ERROR with a message the SDKs show to the user.
 func generalError(w http.ResponseWriter, format string, args ...any) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": fmt.Sprintf(format, args...)})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": fmt.Sprintf(format, args...)})
 }
 
 func status(w http.ResponseWriter, s string) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": s})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": s})
 }
 
 // channelName words a channel for messages: "email" or "SMS".
@@ -269,7 +270,7 @@ func (a *API) startSession(w http.ResponseWriter, r *http.Request, t tenant.Tena
 		return
 	}
 	a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), tokens, httpapi.SessionSettings(t.Config))
-	httpapi.WriteJSON(w, http.StatusOK, body)
+	httpkit.WriteJSON(w, http.StatusOK, body)
 }
 
 // backgroundSlot takes one of the slots for sends that outlive their request, or, when all

@@ -13,6 +13,7 @@ import (
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -200,15 +201,15 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		Method string `json:"method"`
 		Token  string `json:"token"`
 	}
-	if !httpapi.Decode(w, r, &body) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	switch {
 	case body.Method != "token":
-		httpapi.WriteError(w, http.StatusBadRequest, "method", "Unsupported method for email verification: use \"token\"")
+		httpkit.WriteError(w, http.StatusBadRequest, "method", "Unsupported method for email verification: use \"token\"")
 		return
 	case body.Token == "":
-		httpapi.WriteError(w, http.StatusBadRequest, "token", "Please provide the email verification token")
+		httpkit.WriteError(w, http.StatusBadRequest, "token", "Please provide the email verification token")
 		return
 	}
 	tok, err := a.opts.Store.ConsumeAccountToken(r.Context(), store.TokenEmailVerification, hashToken(body.Token), a.opts.Clock())
@@ -239,7 +240,7 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
 }
 
 // isEmailVerified serves GET /user/email/verify (session required) and brings the session's
@@ -259,5 +260,5 @@ func (a *API) isEmailVerified(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "isVerified": verified})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "isVerified": verified})
 }

@@ -8,12 +8,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/core/attempts"
 	"github.com/twofold-dev/twofold/core/delivery"
-	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
-	"github.com/twofold-dev/twofold/core/totp"
 )
 
 // metrics count what the limits of this file decide.
@@ -62,7 +62,7 @@ func (a *API) reserveSend(w http.ResponseWriter, r *http.Request, t tenant.Tenan
 	a.metrics.codes.WithLabelValues(string(ch), "limited").Inc()
 	a.opts.API.Audit(r, "Refused to send a sign-in code", t.ID, userID, "send_limit", "channel", string(ch))
 	left := until.Sub(now)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "retryAfterMs": left.Milliseconds(),
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "retryAfterMs": left.Milliseconds(),
 		"message": fmt.Sprintf("Too many codes were sent to this %s. Try again in %s.", contactWord(ch), minutes(left))})
 	return false
 }
@@ -75,7 +75,7 @@ func (a *API) reserveFactorAttempt(w http.ResponseWriter, r *http.Request, t ten
 	now := a.opts.Clock()
 	var retry time.Duration
 	_, err := a.opts.Store.UpdateAttemptLimit(r.Context(), userID, func(l store.AttemptLimit) store.AttemptLimit {
-		lim := totp.Limiter(l)
+		lim := attempts.Limiter(l)
 		if retry = lim.RetryAfter(now); retry > 0 {
 			return l
 		}
@@ -91,7 +91,7 @@ func (a *API) reserveFactorAttempt(w http.ResponseWriter, r *http.Request, t ten
 	}
 	a.metrics.attempts.WithLabelValues("locked").Inc()
 	a.opts.API.Audit(r, "Refused sign-in code", t.ID, userID, "locked")
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "retryAfterMs": retry.Milliseconds(),
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "retryAfterMs": retry.Milliseconds(),
 		"message": fmt.Sprintf("Too many wrong codes. Try again in %s.", minutes(retry))})
 	return false
 }

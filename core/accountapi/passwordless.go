@@ -10,7 +10,8 @@ import (
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/mfaengine"
+	"github.com/twofold-dev/twofold/core/httpkit"
+	"github.com/twofold-dev/twofold/core/mfaapi"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -88,7 +89,7 @@ func (a *API) linkingSession(w http.ResponseWriter, r *http.Request, t tenant.Te
 		return session.Session{}, false, true
 	}
 	if sess.TenantID != t.ID {
-		httpapi.WriteError(w, http.StatusBadRequest, "", "the session belongs to tenant %q, not %q", sess.TenantID, t.ID)
+		httpkit.WriteError(w, http.StatusBadRequest, "", "the session belongs to tenant %q, not %q", sess.TenantID, t.ID)
 		return session.Session{}, false, false
 	}
 	return sess, true, true
@@ -121,7 +122,7 @@ func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Te
 	for _, u := range owners {
 		if u.ID != sess.UserID {
 			a.opts.API.Audit(r, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
-			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
+			httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
 			return false, store.User{}, false
 		}
 	}
@@ -133,12 +134,12 @@ func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Te
 		}
 		if !known {
 			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "new_email_address", "factor", factor)
-			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonNewEmail})
+			httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonNewEmail})
 			return false, store.User{}, false
 		}
 	}
 	if err := a.opts.MFA.CheckSetup(r.Context(), sess, factor); err != nil {
-		if mfaengine.WriteSetupError(w, err) {
+		if mfaapi.WriteSetupError(w, err) {
 			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "setup_denied", "factor", factor, "reason", err.Error())
 			return false, store.User{}, false
 		}
@@ -220,11 +221,11 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 		PhoneNumber                     *string `json:"phoneNumber"`
 		ShouldTryLinkingWithSessionUser *bool   `json:"shouldTryLinkingWithSessionUser"`
 	}
-	if !httpapi.Decode(w, r, &body) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	if (body.Email == nil) == (body.PhoneNumber == nil) {
-		httpapi.WriteError(w, http.StatusBadRequest, "", "Please provide exactly one of email or phoneNumber")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide exactly one of email or phoneNumber")
 		return
 	}
 	contact, ch, ok := contactOf(w, body.Email, body.PhoneNumber)
@@ -241,7 +242,7 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if flow, ok = firstFactorFlow(t, ch); !ok {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
 			"reason": fmt.Sprintf("signing in with a code by %s is not enabled for tenant %q", channelName(ch), t.ID)})
 		return
 	}
@@ -262,7 +263,7 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.API.Audit(r, "Sent a sign-in code", t.ID, sess.UserID, "success", "channel", string(ch), "secondary", secondary)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "deviceId": sec.DeviceID,
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "deviceId": sec.DeviceID,
 		"preAuthSessionId": d.PreAuthSessionID, "flowType": string(flow)})
 }
 
@@ -275,11 +276,11 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 		DeviceID         string `json:"deviceId"`
 		PreAuthSessionID string `json:"preAuthSessionId"`
 	}
-	if !httpapi.Decode(w, r, &body) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	if body.DeviceID == "" || body.PreAuthSessionID == "" {
-		httpapi.WriteError(w, http.StatusBadRequest, "", "Please provide a deviceId and a preAuthSessionId")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide a deviceId and a preAuthSessionId")
 		return
 	}
 	d, err := a.opts.Store.GetPasswordlessDevice(r.Context(), t.ID, body.PreAuthSessionID)
@@ -345,16 +346,16 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 		LinkCode                        string `json:"linkCode"`
 		ShouldTryLinkingWithSessionUser *bool  `json:"shouldTryLinkingWithSessionUser"`
 	}
-	if !httpapi.Decode(w, r, &body) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	in := passwordless.Input{DeviceID: body.DeviceID, UserInputCode: body.UserInputCode, LinkCode: body.LinkCode}
 	switch {
 	case body.PreAuthSessionID == "":
-		httpapi.WriteError(w, http.StatusBadRequest, "", "Please provide preAuthSessionId")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide preAuthSessionId")
 		return
 	case (in.LinkCode != "") == (in.DeviceID != "" || in.UserInputCode != ""), in.LinkCode == "" && (in.DeviceID == "" || in.UserInputCode == ""):
-		httpapi.WriteError(w, http.StatusBadRequest, "", "Please provide one of (linkCode) or (deviceId+userInputCode) and not both")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide one of (linkCode) or (deviceId+userInputCode) and not both")
 		return
 	}
 	sess, secondary, ok := a.linkingSession(w, r, t, body.ShouldTryLinkingWithSessionUser)
@@ -387,7 +388,7 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 	switch out.Status {
 	case passwordless.StatusIncorrectCode, passwordless.StatusExpiredCode:
 		a.opts.API.Audit(r, "Refused sign-in code", t.ID, sess.UserID, out.Status.String(), "failedAttempts", out.FailedAttempts)
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": out.Status.String(),
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": out.Status.String(),
 			"failedCodeInputAttemptCount": out.FailedAttempts, "maximumCodeInputAttempts": out.MaxAttempts})
 		return
 	case passwordless.StatusRestartFlow:
@@ -401,7 +402,7 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(t.Config.FirstFactors, factor) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
 			"reason": fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)})
 		return
 	}
@@ -441,15 +442,19 @@ func (a *API) completeSecondary(w http.ResponseWriter, r *http.Request, t tenant
 	if u.ID != sess.UserID {
 		// Another user took the contact between the check and the link.
 		a.opts.API.Audit(r, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
 		return
 	}
-	if _, err := a.opts.MFA.Complete(r.Context(), w, r, sess, factor); err != nil {
+	upd, err := a.opts.MFA.Complete(r.Context(), sess, factor)
+	if err == nil {
+		err = mfaapi.WriteUpdate(w, r, a.opts.Sessions, upd)
+	}
+	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
 	a.opts.API.Audit(r, "Completed factor", t.ID, u.ID, "success", "factor", factor, "setup", setup)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
 }
 
 func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
@@ -475,12 +480,12 @@ func (a *API) contactExists(w http.ResponseWriter, r *http.Request, param string
 	}
 	v := r.URL.Query().Get(param)
 	if v == "" {
-		httpapi.WriteError(w, http.StatusBadRequest, "", "Please provide the %s as a GET param", param)
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the %s as a GET param", param)
 		return
 	}
 	c, err := normalise(v)
 	if err != nil {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": false})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": false})
 		return
 	}
 	var users []store.User
@@ -494,5 +499,5 @@ func (a *API) contactExists(w http.ResponseWriter, r *http.Request, param string
 		return
 	}
 	exists := slices.ContainsFunc(users, func(u store.User) bool { return hasPasswordlessLogin(u, t.ID, c) })
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
 }

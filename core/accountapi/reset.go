@@ -13,6 +13,7 @@ import (
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -22,7 +23,7 @@ import (
 // with SuperTokens' messages when its shape is wrong.
 func formValues(w http.ResponseWriter, raw json.RawMessage) (map[string]string, bool) {
 	if len(raw) == 0 || string(raw) == "null" {
-		httpapi.WriteError(w, http.StatusBadRequest, "", "Missing input param: formFields")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Missing input param: formFields")
 		return nil, false
 	}
 	var fields []struct {
@@ -30,14 +31,14 @@ func formValues(w http.ResponseWriter, raw json.RawMessage) (map[string]string, 
 		Value json.RawMessage `json:"value"`
 	}
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		httpapi.WriteError(w, http.StatusBadRequest, "", "formFields must be an array of {id, value} objects")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "formFields must be an array of {id, value} objects")
 		return nil, false
 	}
 	out := map[string]string{}
 	for _, f := range fields {
 		var v string
 		if f.ID == "" || json.Unmarshal(f.Value, &v) != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, "", "All elements of formFields must contain an 'id' and a string 'value'")
+			httpkit.WriteError(w, http.StatusBadRequest, "", "All elements of formFields must contain an 'id' and a string 'value'")
 			return nil, false
 		}
 		out[f.ID] = v
@@ -63,7 +64,7 @@ func hostedLink(t tenant.Tenant, page, token string) string {
 }
 
 func fieldError(w http.ResponseWriter, id, msg string) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
 		"formFields": emailpassword.FieldErrors{{ID: id, Error: msg}}})
 }
 
@@ -79,7 +80,7 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		FormFields json.RawMessage `json:"formFields"`
 	}
-	if !httpapi.Decode(w, r, &body) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	values, ok := formValues(w, body.FormFields)
@@ -173,11 +174,11 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 		Token      string          `json:"token"`
 		FormFields json.RawMessage `json:"formFields"`
 	}
-	if !httpapi.Decode(w, r, &body) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	if body.Method != "" && body.Method != "token" {
-		httpapi.WriteError(w, http.StatusBadRequest, "method", "Unsupported method for password reset: use \"token\"")
+		httpkit.WriteError(w, http.StatusBadRequest, "method", "Unsupported method for password reset: use \"token\"")
 		return
 	}
 	values, ok := formValues(w, body.FormFields)
@@ -185,7 +186,7 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Token == "" {
-		httpapi.WriteError(w, http.StatusBadRequest, "token", "Please provide the password reset token")
+		httpkit.WriteError(w, http.StatusBadRequest, "token", "Please provide the password reset token")
 		return
 	}
 	password := values["password"]
@@ -235,5 +236,5 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.API.Audit(r, "Reset password", t.ID, u.ID, "success", "revokedSessions", n)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
 }

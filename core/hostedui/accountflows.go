@@ -20,10 +20,10 @@ const (
 
 // resetView is the password-reset page: the email form without a token, the new-password
 // form with one.
-func (u *UI) resetView(w http.ResponseWriter, r *http.Request, t tenant.Tenant) (view, error) {
+func (u *UI) resetView(w http.ResponseWriter, r *http.Request, t tenant.Tenant) (View, error) {
 	v, err := u.newView(w, r, t, "Reset your password")
 	if err != nil {
-		return view{}, err
+		return View{}, err
 	}
 	v.Token = r.FormValue("token")
 	v.TokenInFragment = v.Token == "" && r.Method == http.MethodGet && r.URL.Query().Get("link") == "1"
@@ -42,10 +42,10 @@ func (u *UI) resetPasswordPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := u.resetView(w, r, t)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusOK, "reset", v)
+	u.Render(w, r, http.StatusOK, "reset", v)
 }
 
 // forgotPassword sends a reset link. The answer is the same whether the email has an
@@ -59,12 +59,12 @@ func (u *UI) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/password/reset/token",
 		map[string]any{"formFields": []map[string]string{{"id": "email", "value": email}}})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v, err := u.resetView(w, r, t)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.Email = email
@@ -72,13 +72,13 @@ func (u *UI) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	case contract.StatusOK:
 		v.Title, v.Sent = "Check your email", true
 		v.Notice = "If " + email + " has an account, we sent it a link to choose a new password."
-		u.render(w, r, http.StatusOK, "reset", v)
+		u.Render(w, r, http.StatusOK, "reset", v)
 	case contract.StatusFieldError:
 		v.FieldErrors = fieldErrors(a)
-		u.render(w, r, http.StatusUnprocessableEntity, "reset", v)
+		u.Render(w, r, http.StatusUnprocessableEntity, "reset", v)
 	default:
 		v.Error = "The email could not be sent: " + firstNonEmpty(a.Message, a.Status) + "."
-		u.render(w, r, http.StatusServiceUnavailable, "reset", v)
+		u.Render(w, r, http.StatusServiceUnavailable, "reset", v)
 	}
 }
 
@@ -92,22 +92,22 @@ func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
 	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/password/reset", map[string]any{"method": "token",
 		"token": r.PostFormValue("token"), "formFields": []map[string]string{{"id": "password", "value": r.PostFormValue("password")}}})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusOK {
 		v, err := u.signInView(w, r, t, false)
 		if err != nil {
-			u.internalError(w, r, err)
+			u.InternalError(w, r, err)
 			return
 		}
 		v.Notice = "Your password was changed and every session was signed out. Sign in with the new password."
-		u.render(w, r, http.StatusOK, "signin", v)
+		u.Render(w, r, http.StatusOK, "signin", v)
 		return
 	}
 	v, err := u.resetView(w, r, t)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	status := http.StatusUnprocessableEntity
@@ -120,7 +120,7 @@ func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
 	default:
 		v.Error = "The password could not be changed: " + firstNonEmpty(a.Message, a.Status) + "."
 	}
-	u.render(w, r, status, "reset", v)
+	u.Render(w, r, status, "reset", v)
 }
 
 // verifyEmailPage confirms an email from the link's token (with a click, so mail scanners do
@@ -132,51 +132,51 @@ func (u *UI) verifyEmailPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := u.newView(w, r, t, "Verify your email")
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.Token = r.FormValue("token")
 	v.TokenInFragment = v.Token == "" && r.URL.Query().Get("link") == "1"
 	if v.Token == "" && !v.TokenInFragment {
-		sess, ok := u.requireSession(w, r)
+		sess, ok := u.RequireSession(w, r)
 		if !ok {
 			return
 		}
 		if v.Email, err = u.contactFor(r.Context(), sess, "otp-email"); err != nil {
-			u.internalError(w, r, err)
+			u.InternalError(w, r, err)
 			return
 		}
 	}
-	u.render(w, r, http.StatusOK, "verifyemail", v)
+	u.Render(w, r, http.StatusOK, "verifyemail", v)
 }
 
 // sendVerificationEmail sends the signed-in user a verification link.
 func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
-	sess, ok := u.requireSession(w, r)
+	sess, ok := u.RequireSession(w, r)
 	if !ok {
 		return
 	}
 	t, err := u.opts.Tenants.Current(r.Context(), sess.TenantID)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/email/verify/token", map[string]any{})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusEmailAlreadyVerified {
-		redirect(w, SafeRedirect(r.PostFormValue("redirectToPath")))
+		Redirect(w, SafeRedirect(r.PostFormValue("redirectToPath")))
 		return
 	}
 	v, err := u.newView(w, r, t, "Verify your email")
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if v.Email, err = u.contactFor(r.Context(), sess, "otp-email"); err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	status := http.StatusOK
@@ -186,7 +186,7 @@ func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 		v.Error = "The email could not be sent: " + firstNonEmpty(a.Message, a.Status) + "."
 	}
-	u.render(w, r, status, "verifyemail", v)
+	u.Render(w, r, status, "verifyemail", v)
 }
 
 // verifyEmail uses the link's token; a session of the same login method gets its st-ev claim
@@ -199,12 +199,12 @@ func (u *UI) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/email/verify",
 		map[string]string{"method": "token", "token": r.PostFormValue("token")})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v, err := u.newView(w, r, t, "Email verified")
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	status := http.StatusOK
@@ -215,5 +215,5 @@ func (u *UI) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		status, v.Title = http.StatusGone, "Verify your email"
 		v.Error = "This link has expired or was already used. Sign in and ask for a new one."
 	}
-	u.render(w, r, status, "verifyemail", v)
+	u.Render(w, r, status, "verifyemail", v)
 }

@@ -20,10 +20,10 @@ import (
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store/sqlite"
-	"github.com/twofold-dev/twofold/core/totp"
 )
 
 const adminKey = "test-admin-key"

@@ -9,18 +9,22 @@
 // Content-Security-Policy (no inline scripts or styles, no framing), and redirectToPath is only
 // ever followed when it is a same-origin path.
 //
-// The pages are a frontend of the core's own API: a form that changes something (sign in,
-// verify a code, generate recovery codes) is handed in process, as JSON, to the FDI handler
+// The pages are a frontend of the core's own rules. A factor package serves its own steps
+// (core/factors/totp: enter a code, set up an app, remove one) with the kit in factors.go,
+// calling its operations directly. The forms of the rest (sign in, email and SMS codes,
+// recovery codes, password reset) are still handed in process, as JSON, to the FDI handler
 // that serves the same action to the SuperTokens SDKs, with the browser's session cookie; the
-// cookies that handler sets go back to the browser. So the hosted pages get exactly the
-// endpoints' rules (rate limits, the MFA setup rule, audit lines, metrics) and keep none of
-// their own. Reads (the MFA state, devices, sessions, branding) use the Go APIs directly.
+// cookies that handler sets go back to the browser (delegate.go). Either way the hosted pages
+// get exactly the rules the endpoints apply (rate limits, the MFA setup rule, audit lines)
+// and keep none of their own. Reads (the MFA state, devices, sessions, branding) use the Go
+// APIs directly.
 package hostedui
 
 import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -33,6 +37,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -67,8 +72,12 @@ type Options struct {
 
 // UI serves the hosted pages.
 type UI struct {
-	opts  Options
-	pages map[string]*template.Template
+	opts   Options
+	layout *template.Template
+	pages  map[string]*template.Template
+	// hosted are the second factors the MFA pages offer: those served here and those whose
+	// package added its steps (AddFactor).
+	hosted []string
 }
 
 // New parses the embedded templates and returns the UI.
@@ -82,27 +91,39 @@ func New(opts Options) (*UI, error) {
 	if opts.Secrets == nil {
 		return nil, errors.New("hostedui: Options.Secrets is required to sign CSRF tokens")
 	}
-	u := &UI{opts: opts, pages: map[string]*template.Template{}}
-	names, err := fs.Glob(templateFS, "templates/*.html")
+	u := &UI{opts: opts, pages: map[string]*template.Template{}, hosted: []string{mfa.OTPEmail, mfa.OTPPhone, mfa.RecoveryCode}}
+	var err error
+	u.layout, err = template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, err
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
-	if err != nil {
+	if err := u.parsePages(templateFS); err != nil {
 		return nil, err
+	}
+	return u, nil
+}
+
+// parsePages parses every templates/*.html of fsys but the layout as a page inside the layout.
+func (u *UI) parsePages(fsys fs.FS) error {
+	names, err := fs.Glob(fsys, "templates/*.html")
+	if err != nil {
+		return err
 	}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
 		if name == "layout" {
 			continue
 		}
-		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
+		if _, dup := u.pages[name]; dup {
+			return fmt.Errorf("hosted page %q is defined twice", name)
+		}
+		t, err := template.Must(u.layout.Clone()).ParseFS(fsys, n)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		u.pages[name] = t
 	}
-	return u, nil
+	return nil
 }
 
 // Paths of the pages; the sidecar's enforcement feed points browsers at SignInPath and MFAPath.
@@ -113,21 +134,19 @@ const (
 	AccountPath = "/auth/account"
 	// MagicLinkPath is where passwordless sign-in links point (websiteBasePath + /verify).
 	MagicLinkPath = "/auth/verify"
-	// uiPrefix holds the assets, the QR code and the form actions. Its second segment is no
+	// UIPrefix holds the assets, the QR code and the form actions. Its second segment is no
 	// FDI path word, so these routes never overlap a tenant's FDI routes.
-	uiPrefix = "/auth/ui"
+	UIPrefix = "/auth/ui"
 )
 
 // Register adds the pages, assets and form actions to mux.
 func (u *UI) Register(mux *http.ServeMux) {
-	page := func(h http.HandlerFunc) http.Handler { return secure(h) }
-	action := func(h http.HandlerFunc) http.Handler { return secure(u.checkCSRF(h)) }
+	page, action := u.Page, u.Action
 	for _, p := range []string{"/auth", "/auth/{tenant}"} {
 		mux.Handle("GET "+p+"/signin", page(u.signInPage))
 		mux.Handle("GET "+p+"/signup", page(u.signUpPage))
 	}
 	mux.Handle("GET "+MFAPath, page(u.mfaPage))
-	mux.Handle("GET "+MFAPath+"/totp", page(u.totpPage))
 	mux.Handle("GET "+MFAPath+"/recovery-code", page(u.recoveryPage))
 	mux.Handle("GET "+MFAPath+"/otp-email", page(u.otpPage))
 	mux.Handle("GET "+MFAPath+"/otp-phone", page(u.otpPage))
@@ -136,35 +155,31 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+ResetPasswordPath, page(u.resetPasswordPage))
 	mux.Handle("GET /auth/{tenant}/reset-password", page(u.resetPasswordPage))
 	mux.Handle("GET "+VerifyEmailPath, page(u.verifyEmailPage))
-	mux.Handle("GET "+uiPrefix+"/callback/{provider}", page(u.thirdPartyCallback))
+	mux.Handle("GET "+UIPrefix+"/callback/{provider}", page(u.thirdPartyCallback))
 	mux.Handle("GET /auth/session/refresh/ui", page(u.refreshPage))
 
-	mux.Handle("GET "+uiPrefix+"/static/{file}", secure(http.HandlerFunc(serveStatic)))
-	mux.Handle("GET "+uiPrefix+"/theme.css", secure(http.HandlerFunc(u.themeCSS)))
-	mux.Handle("GET "+uiPrefix+"/totp/qr.png", page(u.qrCode))
-	mux.Handle("GET "+uiPrefix+"/thirdparty/start", page(u.thirdPartyStart))
+	mux.Handle("GET "+UIPrefix+"/static/{file}", secure(http.HandlerFunc(serveStatic)))
+	mux.Handle("GET "+UIPrefix+"/theme.css", secure(http.HandlerFunc(u.themeCSS)))
+	mux.Handle("GET "+UIPrefix+"/thirdparty/start", page(u.thirdPartyStart))
 
-	mux.Handle("POST "+uiPrefix+"/action/signin", action(u.signIn))
-	mux.Handle("POST "+uiPrefix+"/action/signup", action(u.signUp))
-	mux.Handle("POST "+uiPrefix+"/action/code/send", action(u.firstFactorCodeSend))
-	mux.Handle("POST "+uiPrefix+"/action/code/resend", action(u.firstFactorCodeResend))
-	mux.Handle("POST "+uiPrefix+"/action/code/consume", action(u.firstFactorCodeConsume))
-	mux.Handle("POST "+uiPrefix+"/action/link/consume", action(u.magicLinkConsume))
-	mux.Handle("POST "+uiPrefix+"/action/totp/setup", action(u.totpSetup))
-	mux.Handle("POST "+uiPrefix+"/action/totp/verify", action(u.totpVerify))
-	mux.Handle("POST "+uiPrefix+"/action/totp/remove", action(u.totpRemove))
-	mux.Handle("POST "+uiPrefix+"/action/recovery/verify", action(u.recoveryVerify))
-	mux.Handle("POST "+uiPrefix+"/action/recovery/generate", action(u.recoveryGenerate))
-	mux.Handle("POST "+uiPrefix+"/action/recovery/download", action(u.recoveryDownload))
-	mux.Handle("POST "+uiPrefix+"/action/otp/send", action(u.otpSend))
-	mux.Handle("POST "+uiPrefix+"/action/otp/resend", action(u.otpResend))
-	mux.Handle("POST "+uiPrefix+"/action/otp/verify", action(u.otpVerify))
-	mux.Handle("POST "+uiPrefix+"/action/sessions/revoke-others", action(u.revokeOthers))
-	mux.Handle("POST "+uiPrefix+"/action/signout", action(u.signOut))
-	mux.Handle("POST "+uiPrefix+"/action/password/forgot", action(u.forgotPassword))
-	mux.Handle("POST "+uiPrefix+"/action/password/reset", action(u.resetPassword))
-	mux.Handle("POST "+uiPrefix+"/action/email/send", action(u.sendVerificationEmail))
-	mux.Handle("POST "+uiPrefix+"/action/email/verify", action(u.verifyEmail))
+	mux.Handle("POST "+UIPrefix+"/action/signin", action(u.signIn))
+	mux.Handle("POST "+UIPrefix+"/action/signup", action(u.signUp))
+	mux.Handle("POST "+UIPrefix+"/action/code/send", action(u.firstFactorCodeSend))
+	mux.Handle("POST "+UIPrefix+"/action/code/resend", action(u.firstFactorCodeResend))
+	mux.Handle("POST "+UIPrefix+"/action/code/consume", action(u.firstFactorCodeConsume))
+	mux.Handle("POST "+UIPrefix+"/action/link/consume", action(u.magicLinkConsume))
+	mux.Handle("POST "+UIPrefix+"/action/recovery/verify", action(u.recoveryVerify))
+	mux.Handle("POST "+UIPrefix+"/action/recovery/generate", action(u.recoveryGenerate))
+	mux.Handle("POST "+UIPrefix+"/action/recovery/download", action(u.recoveryDownload))
+	mux.Handle("POST "+UIPrefix+"/action/otp/send", action(u.otpSend))
+	mux.Handle("POST "+UIPrefix+"/action/otp/resend", action(u.otpResend))
+	mux.Handle("POST "+UIPrefix+"/action/otp/verify", action(u.otpVerify))
+	mux.Handle("POST "+UIPrefix+"/action/sessions/revoke-others", action(u.revokeOthers))
+	mux.Handle("POST "+UIPrefix+"/action/signout", action(u.signOut))
+	mux.Handle("POST "+UIPrefix+"/action/password/forgot", action(u.forgotPassword))
+	mux.Handle("POST "+UIPrefix+"/action/password/reset", action(u.resetPassword))
+	mux.Handle("POST "+UIPrefix+"/action/email/send", action(u.sendVerificationEmail))
+	mux.Handle("POST "+UIPrefix+"/action/email/verify", action(u.verifyEmail))
 }
 
 // secure sets the security headers of every hosted answer: a CSP without inline code that
@@ -268,7 +283,7 @@ func (u *UI) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bo
 		return tenant.Tenant{}, false
 	}
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return tenant.Tenant{}, false
 	}
 	return t, true
@@ -289,9 +304,9 @@ func (u *UI) currentSession(ctx context.Context, r *http.Request) (sess session.
 	return sess, false, true
 }
 
-// requireSession returns the browser's session, or redirects to the refresh page (expired
+// RequireSession returns the browser's session, or redirects to the refresh page (expired
 // token) or the sign-in page, which then sends the browser to back, and returns false.
-func (u *UI) requireSession(w http.ResponseWriter, r *http.Request) (session.Session, bool) {
+func (u *UI) RequireSession(w http.ResponseWriter, r *http.Request) (session.Session, bool) {
 	sess, refresh, ok := u.currentSession(r.Context(), r)
 	if ok {
 		return sess, true
@@ -301,21 +316,21 @@ func (u *UI) requireSession(w http.ResponseWriter, r *http.Request) (session.Ses
 		back = AccountPath
 	}
 	if refresh && r.Method == http.MethodGet {
-		redirect(w, withQuery("/auth/session/refresh/ui", "redirectToPath", r.URL.RequestURI()))
+		Redirect(w, WithQuery("/auth/session/refresh/ui", "redirectToPath", r.URL.RequestURI()))
 		return session.Session{}, false
 	}
-	redirect(w, withQuery(SignInPath, "redirectToPath", back, "tenantId", r.FormValue("tenantId")))
+	Redirect(w, WithQuery(SignInPath, "redirectToPath", back, "tenantId", r.FormValue("tenantId")))
 	return session.Session{}, false
 }
 
-// redirect answers 303 See Other to a same-origin location the caller built or validated.
-func redirect(w http.ResponseWriter, location string) {
+// Redirect answers 303 See Other to a same-origin location the caller built or validated.
+func Redirect(w http.ResponseWriter, location string) {
 	w.Header().Set("Location", location)
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// withQuery appends the non-empty key, value pairs to path as a query string.
-func withQuery(path string, kv ...string) string {
+// WithQuery appends the non-empty key, value pairs to path as a query string.
+func WithQuery(path string, kv ...string) string {
 	q := url.Values{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] != "" && !(kv[i] == "redirectToPath" && kv[i+1] == "/") && !(kv[i] == "tenantId" && kv[i+1] == contract.PublicTenantID) {
@@ -328,7 +343,8 @@ func withQuery(path string, kv ...string) string {
 	return path + "?" + q.Encode()
 }
 
-func (u *UI) internalError(w http.ResponseWriter, r *http.Request, err error) {
+// InternalError logs err and answers the error page without details.
+func (u *UI) InternalError(w http.ResponseWriter, r *http.Request, err error) {
 	u.opts.Logger.Error(err, "Failed hosted page", "method", r.Method, "path", r.URL.Path)
 	u.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The request could not be completed. Please try again.")
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,235 +13,113 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/mfaapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
-	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
-// hostedFactors are the second factors the hosted pages can complete.
-var hostedFactors = []string{mfa.TOTP, mfa.OTPEmail, mfa.OTPPhone, mfa.RecoveryCode}
-
-// mfaContext is a session on an MFA page with where it stands.
-type mfaContext struct {
-	sess session.Session
-	t    tenant.Tenant
-	st   mfaengine.State
-	// offered are the factors of the next set the user can complete or set up now.
-	offered []string
-	back    string
+// MFAPage is a browser's session on an MFA page, with where it stands.
+type MFAPage struct {
+	Session session.Session
+	Tenant  tenant.Tenant
+	State   mfaengine.State
+	// Offered are the factors of the next set the user can complete or set up now.
+	Offered []string
+	// Back is the validated redirectToPath: where the browser goes once MFA is done.
+	Back string
 }
 
-// loadMFA verifies the browser's session and brings its st-mfa claim up to date (new cookies
+// LoadMFA verifies the browser's session and brings its st-mfa claim up to date (new cookies
 // when v changed). It answers the request itself (a redirect or an error) and returns false
 // when there is no session.
-func (u *UI) loadMFA(w http.ResponseWriter, r *http.Request) (mfaContext, bool) {
-	sess, ok := u.requireSession(w, r)
+func (u *UI) LoadMFA(w http.ResponseWriter, r *http.Request) (MFAPage, bool) {
+	sess, ok := u.RequireSession(w, r)
 	if !ok {
-		return mfaContext{}, false
+		return MFAPage{}, false
 	}
 	t, err := u.opts.Tenants.Current(r.Context(), sess.TenantID)
 	if err != nil {
-		u.internalError(w, r, err)
-		return mfaContext{}, false
+		u.InternalError(w, r, err)
+		return MFAPage{}, false
 	}
-	sess, st, err := u.opts.MFA.Resync(r.Context(), w, r, sess)
+	upd, err := u.opts.MFA.Resync(r.Context(), sess)
+	if err == nil {
+		err = mfaapi.WriteUpdate(w, r, u.opts.Sessions, upd)
+	}
 	if err != nil {
 		if errors.Is(err, session.ErrUnauthorised) {
-			redirect(w, withQuery(SignInPath, "tenantId", t.ID))
-			return mfaContext{}, false
+			Redirect(w, WithQuery(SignInPath, "tenantId", t.ID))
+			return MFAPage{}, false
 		}
-		u.internalError(w, r, err)
-		return mfaContext{}, false
+		u.InternalError(w, r, err)
+		return MFAPage{}, false
 	}
-	m := mfaContext{sess: sess, t: t, st: st, back: SafeRedirect(r.FormValue("redirectToPath"))}
+	sess, st := upd.Session, upd.State
+	m := MFAPage{Session: sess, Tenant: t, State: st, Back: SafeRedirect(r.FormValue("redirectToPath"))}
 	for _, f := range st.Next {
 		// Recovery codes are offered to users who have some; they are created after another
 		// factor is set up, not as a factor of their own here.
 		setUp := slices.Contains(st.SetUp, f)
-		if slices.Contains(hostedFactors, f) && (setUp || (slices.Contains(st.AllowedToSetUp, f) && f != mfa.RecoveryCode)) {
-			m.offered = append(m.offered, f)
+		if slices.Contains(u.hosted, f) && (setUp || (slices.Contains(st.AllowedToSetUp, f) && f != mfa.RecoveryCode)) {
+			m.Offered = append(m.Offered, f)
 		}
 	}
 	return m, true
 }
 
-// mfaView starts an MFA page's data.
-func (u *UI) mfaView(w http.ResponseWriter, r *http.Request, m mfaContext, title string) (view, error) {
-	v, err := u.newView(w, r, m.t, title)
+// MFAView starts an MFA page's data.
+func (u *UI) MFAView(w http.ResponseWriter, r *http.Request, m MFAPage, title string) (View, error) {
+	v, err := u.newView(w, r, m.Tenant, title)
 	if err != nil {
-		return view{}, err
+		return View{}, err
 	}
-	v.Factors = m.offered
-	v.CanUseCode = slices.Contains(m.offered, mfa.RecoveryCode)
+	v.Factors = m.Offered
+	v.CanUseCode = slices.Contains(m.Offered, mfa.RecoveryCode)
 	return v, nil
 }
 
 // mfaPage is where the sidecar sends a browser whose session has not met its requirement: it
 // goes straight to the one factor to complete, or shows a chooser.
 func (u *UI) mfaPage(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
+	m, ok := u.LoadMFA(w, r)
 	if !ok {
 		return
 	}
 	choose := r.FormValue("choose") != ""
-	if m.st.V && !choose {
-		u.afterFactor(w, r, m.sess, m.back)
+	if m.State.V && !choose {
+		u.afterFactor(w, r, m.Session, m.Back)
 		return
 	}
-	if len(m.offered) == 0 {
-		v, err := u.mfaView(w, r, m, "Two-step verification")
+	if len(m.Offered) == 0 {
+		v, err := u.MFAView(w, r, m, "Two-step verification")
 		if err != nil {
-			u.internalError(w, r, err)
+			u.InternalError(w, r, err)
 			return
 		}
-		if m.st.V {
-			u.afterFactor(w, r, m.sess, m.back)
+		if m.State.V {
+			u.afterFactor(w, r, m.Session, m.Back)
 			return
 		}
 		v.Error = "Your account has no second step you can complete here. Please contact your administrator."
-		u.render(w, r, http.StatusForbidden, "choose", v)
+		u.Render(w, r, http.StatusForbidden, "choose", v)
 		return
 	}
 	// A recovery code only stands in for a lost factor: offer it from that factor's page.
-	primary := slices.DeleteFunc(slices.Clone(m.offered), func(f string) bool { return f == mfa.RecoveryCode })
+	primary := slices.DeleteFunc(slices.Clone(m.Offered), func(f string) bool { return f == mfa.RecoveryCode })
 	if len(primary) == 0 {
-		primary = m.offered
+		primary = m.Offered
 	}
 	if len(primary) == 1 && !choose {
-		redirect(w, withQuery(MFAPath+"/"+primary[0], "redirectToPath", m.back))
+		Redirect(w, WithQuery(MFAPath+"/"+primary[0], "redirectToPath", m.Back))
 		return
 	}
-	v, err := u.mfaView(w, r, m, "Confirm it's you")
+	v, err := u.MFAView(w, r, m, "Confirm it's you")
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusOK, "choose", v)
-}
-
-// pendingDevice is the newest TOTP device this session created that is not verified yet: the
-// one being set up.
-func (u *UI) pendingDevice(ctx context.Context, sess session.Session) (store.TOTPDevice, bool, error) {
-	devices, err := u.opts.Store.ListTOTPDevices(ctx, sess.UserID)
-	if err != nil {
-		return store.TOTPDevice{}, false, err
-	}
-	var found store.TOTPDevice
-	ok := false
-	for _, d := range devices {
-		// Another session's device being set up is not ours to show: its secret would let
-		// that session's holder, perhaps a password thief, hold the authenticator for good.
-		if !d.Verified && d.CreatedBySession == sess.Handle && (!ok || !d.CreatedAt.Before(found.CreatedAt)) {
-			found, ok = d, true
-		}
-	}
-	return found, ok, nil
-}
-
-// groupSecret spaces a base32 secret in groups of four for reading.
-func groupSecret(s string) string {
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// totpPage asks for a code from the authenticator app, or sets one up: when the user has none,
-// or with ?setup=1 (adding a device from the account page).
-func (u *UI) totpPage(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
-	if !ok {
-		return
-	}
-	u.renderTOTP(w, r, m, http.StatusOK, nil)
-}
-
-func (u *UI) renderTOTP(w http.ResponseWriter, r *http.Request, m mfaContext, status int, edit func(*view)) {
-	ctx := r.Context()
-	hasTOTP := slices.Contains(m.st.SetUp, mfa.TOTP)
-	setup := !hasTOTP || r.FormValue("setup") != "" || r.PostFormValue("deviceName") != ""
-	title := "Enter your code"
-	if setup {
-		title = "Set up your authenticator app"
-	}
-	v, err := u.mfaView(w, r, m, title)
-	if err != nil {
-		u.internalError(w, r, err)
-		return
-	}
-	v.Factor, v.SetupMode = mfa.TOTP, setup
-	if setup {
-		if err := u.opts.MFA.CheckSetup(ctx, m.sess, mfa.TOTP); err != nil {
-			var denied *mfaengine.SetupDeniedError
-			if !errors.As(err, &denied) {
-				u.internalError(w, r, err)
-				return
-			}
-			if hasTOTP {
-				v.SetupMode, v.Title = false, "Enter your code"
-				v.Error = "Finish signing in before adding another authenticator app."
-			} else {
-				v.Error = "You cannot set up an authenticator app now: " + denied.Reason + "."
-				u.render(w, r, http.StatusForbidden, "choose", v)
-				return
-			}
-		}
-	}
-	if v.SetupMode {
-		d, ok, err := u.pendingDevice(ctx, m.sess)
-		if err != nil {
-			u.internalError(w, r, err)
-			return
-		}
-		if ok {
-			v.DeviceName, v.Secret, v.QRURL = d.Name, groupSecret(d.Secret), uiPrefix+"/totp/qr.png"
-		}
-	}
-	if edit != nil {
-		edit(&v)
-	}
-	u.render(w, r, status, "totp", v)
-}
-
-// qrCode serves the QR code of the device being set up, found from the session: the URL
-// carries no secret.
-func (u *UI) qrCode(w http.ResponseWriter, r *http.Request) {
-	sess, ok := u.requireSession(w, r)
-	if !ok {
-		return
-	}
-	d, ok, err := u.pendingDevice(r.Context(), sess)
-	if err != nil {
-		u.internalError(w, r, err)
-		return
-	}
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	c := u.newCall(w, r)
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "/auth/totp/device/qr?deviceName="+url.QueryEscape(d.Name), nil)
-	if err != nil {
-		u.internalError(w, r, err)
-		return
-	}
-	req.AddCookie(&http.Cookie{Name: contract.CookieAccessToken, Value: c.access})
-	req.RemoteAddr = r.RemoteAddr
-	rec := &recorder{header: http.Header{}}
-	u.opts.Core.ServeHTTP(rec, req)
-	if rec.status != http.StatusOK || rec.header.Get("Content-Type") != "image/png" {
-		u.opts.Logger.Info("No QR code for the device being set up", "status", rec.status)
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "image/png")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Write(rec.body.Bytes())
+	u.Render(w, r, http.StatusOK, "choose", v)
 }
 
 // claimRefusal is the reason of a 403 invalid-claim answer.
@@ -255,41 +132,9 @@ func claimRefusal(a answer) string {
 	return a.Message
 }
 
-// totpSetup creates a TOTP device (or reuses the one being set up) and shows its QR code.
-func (u *UI) totpSetup(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
-	if !ok {
-		return
-	}
-	_, pending, err := u.pendingDevice(r.Context(), m.sess)
-	if err != nil {
-		u.internalError(w, r, err)
-		return
-	}
-	if !pending {
-		c := u.newCall(w, r)
-		a, err := u.fdi(c, http.MethodPost, "/auth/totp/device", map[string]any{})
-		if err != nil {
-			u.internalError(w, r, err)
-			return
-		}
-		if a.Code == http.StatusForbidden {
-			u.renderTOTP(w, r, m, http.StatusForbidden, func(v *view) { v.Error = "You cannot set up an authenticator app now: " + claimRefusal(a) + "." })
-			return
-		}
-		if a.Status != contract.StatusOK {
-			u.internalError(w, r, errors.New("create TOTP device: "+firstNonEmpty(a.Status, a.Message)))
-			return
-		}
-	}
-	redirect(w, withQuery(MFAPath+"/totp", "setup", "1", "redirectToPath", m.back))
-}
-
-// attemptsMessage words a wrong-code answer with its attempt counts.
-func attemptsMessage(a answer, what string) string {
-	var failed, max int
-	_ = json.Unmarshal(a.Body["currentNumberOfFailedAttempts"], &failed)
-	_ = json.Unmarshal(a.Body["maxNumberOfFailedAttempts"], &max)
+// AttemptsMessage words a wrong answer (what: "code", "recovery code") with the attempts left
+// before the lock.
+func AttemptsMessage(what string, failed, max int) string {
 	msg := "That " + what + " is not right."
 	if max > failed {
 		msg += " Attempts left before a 15-minute lock: " + strconv.Itoa(max-failed) + "."
@@ -297,102 +142,70 @@ func attemptsMessage(a answer, what string) string {
 	return msg
 }
 
+// LockedMessage words a lock that ends in retryAfter.
+func LockedMessage(retryAfter time.Duration) string {
+	minutes := (retryAfter + time.Minute - 1) / time.Minute
+	return "Too many wrong codes. Try again in " + strconv.Itoa(int(minutes)) + " minutes, or use a recovery code later."
+}
+
+// attemptsMessage words a wrong-code answer with its attempt counts.
+func attemptsMessage(a answer, what string) string {
+	var failed, max int
+	_ = json.Unmarshal(a.Body["currentNumberOfFailedAttempts"], &failed)
+	_ = json.Unmarshal(a.Body["maxNumberOfFailedAttempts"], &max)
+	return AttemptsMessage(what, failed, max)
+}
+
 // lockedMessage words a LIMIT_REACHED_ERROR.
 func lockedMessage(a answer) string {
 	var ms int64
 	_ = json.Unmarshal(a.Body["retryAfterMs"], &ms)
-	minutes := (time.Duration(ms)*time.Millisecond + time.Minute - 1) / time.Minute
-	return "Too many wrong codes. Try again in " + strconv.Itoa(int(minutes)) + " minutes, or use a recovery code later."
-}
-
-// totpVerify checks a code: of the device being set up (deviceName set) or of any of the
-// user's devices.
-func (u *UI) totpVerify(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
-	if !ok {
-		return
-	}
-	code := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("code")), " ", "")
-	name := r.PostFormValue("deviceName")
-	if code == "" {
-		u.renderTOTP(w, r, m, http.StatusUnprocessableEntity, func(v *view) { v.FieldErrors["code"] = "Enter the 6-digit code from the app." })
-		return
-	}
-	c := u.newCall(w, r)
-	var a answer
-	var err error
-	if name != "" {
-		a, err = u.fdi(c, http.MethodPost, "/auth/totp/device/verify", map[string]string{"deviceName": name, "totp": code})
-	} else {
-		a, err = u.fdi(c, http.MethodPost, "/auth/totp/verify", map[string]string{"totp": code})
-	}
-	if err != nil {
-		u.internalError(w, r, err)
-		return
-	}
-	switch {
-	case a.Status == contract.StatusOK:
-		var was bool
-		_ = json.Unmarshal(a.Body["wasAlreadyVerified"], &was)
-		u.afterMFA(c, m, name != "" && !was)
-	case a.Status == contract.StatusInvalidTOTP:
-		u.renderTOTP(w, r, m, http.StatusUnprocessableEntity, func(v *view) {
-			v.FieldErrors["code"] = attemptsMessage(a, "code")
-		})
-	case a.Status == contract.StatusLimitReached:
-		u.renderTOTP(w, r, m, http.StatusTooManyRequests, func(v *view) { v.Error = lockedMessage(a) })
-	case a.Status == contract.StatusUnknownDevice || a.Status == contract.StatusUnknownUserID:
-		redirect(w, withQuery(MFAPath+"/totp", "setup", "1", "redirectToPath", m.back))
-	case a.Code == http.StatusForbidden:
-		u.renderTOTP(w, r, m, http.StatusForbidden, func(v *view) { v.Error = "This step is not allowed now: " + claimRefusal(a) + "." })
-	default:
-		u.internalError(w, r, errors.New("verify TOTP: "+firstNonEmpty(a.Status, a.Message)))
-	}
+	return LockedMessage(time.Duration(ms) * time.Millisecond)
 }
 
 // afterMFA continues once a second factor is completed: to the next factor while the
 // requirement is not met, to the recovery codes after a first MFA setup, else back to where
 // the browser was going.
-func (u *UI) afterMFA(c *call, m mfaContext, firstSetup bool) {
+func (u *UI) afterMFA(c *call, m MFAPage, firstSetup bool) {
 	ctx := c.r.Context()
 	sess, err := u.opts.Sessions.Verify(ctx, c.access, session.VerifyOptions{})
 	if err != nil {
-		u.internalError(c.w, c.r, err)
+		u.InternalError(c.w, c.r, err)
 		return
 	}
 	st, err := u.opts.MFA.SessionState(ctx, sess)
 	if err != nil {
-		u.internalError(c.w, c.r, err)
+		u.InternalError(c.w, c.r, err)
 		return
 	}
 	if !st.V {
-		redirect(c.w, withQuery(MFAPath, "redirectToPath", m.back))
+		Redirect(c.w, WithQuery(MFAPath, "redirectToPath", m.Back))
 		return
 	}
-	next, err := nextStep(sess, m.back)
+	next, err := nextStep(sess, m.Back)
 	if err != nil {
-		u.internalError(c.w, c.r, err)
+		u.InternalError(c.w, c.r, err)
 		return
 	}
 	if firstSetup && slices.Contains(st.Available, mfa.RecoveryCode) {
 		_, total, err := u.opts.Store.CountRecoveryCodes(ctx, sess.UserID)
 		if err != nil {
-			u.internalError(c.w, c.r, err)
+			u.InternalError(c.w, c.r, err)
 			return
 		}
 		if total == 0 {
-			u.showNewCodes(c, m.t, next)
+			u.showNewCodes(c, m.Tenant, next)
 			return
 		}
 	}
-	redirect(c.w, next)
+	Redirect(c.w, next)
 }
 
 // showNewCodes generates a set of recovery codes and shows it, this once.
 func (u *UI) showNewCodes(c *call, t tenant.Tenant, next string) {
 	a, err := u.fdi(c, http.MethodPost, "/auth/recovery-codes", map[string]any{})
 	if err != nil {
-		u.internalError(c.w, c.r, err)
+		u.InternalError(c.w, c.r, err)
 		return
 	}
 	if a.Status != contract.StatusOK {
@@ -401,43 +214,43 @@ func (u *UI) showNewCodes(c *call, t tenant.Tenant, next string) {
 	}
 	var codes []string
 	if err := json.Unmarshal(a.Body["codes"], &codes); err != nil {
-		u.internalError(c.w, c.r, err)
+		u.InternalError(c.w, c.r, err)
 		return
 	}
 	v, err := u.newView(c.w, c.r, t, "Save your recovery codes")
 	if err != nil {
-		u.internalError(c.w, c.r, err)
+		u.InternalError(c.w, c.r, err)
 		return
 	}
 	v.Codes, v.CodesText, v.Continue = codes, strings.Join(codes, "\n"), next
-	u.render(c.w, c.r, http.StatusOK, "codes", v)
+	u.Render(c.w, c.r, http.StatusOK, "codes", v)
 }
 
 // recoveryPage asks for a recovery code.
 func (u *UI) recoveryPage(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
+	m, ok := u.LoadMFA(w, r)
 	if !ok {
 		return
 	}
 	u.renderRecovery(w, r, m, http.StatusOK, "")
 }
 
-func (u *UI) renderRecovery(w http.ResponseWriter, r *http.Request, m mfaContext, status int, msg string) {
-	v, err := u.mfaView(w, r, m, "Use a recovery code")
+func (u *UI) renderRecovery(w http.ResponseWriter, r *http.Request, m MFAPage, status int, msg string) {
+	v, err := u.MFAView(w, r, m, "Use a recovery code")
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.Factor = mfa.RecoveryCode
 	if msg != "" {
 		v.FieldErrors["code"] = msg
 	}
-	u.render(w, r, status, "recovery", v)
+	u.Render(w, r, status, "recovery", v)
 }
 
 // recoveryVerify uses up a recovery code.
 func (u *UI) recoveryVerify(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
+	m, ok := u.LoadMFA(w, r)
 	if !ok {
 		return
 	}
@@ -449,7 +262,7 @@ func (u *UI) recoveryVerify(w http.ResponseWriter, r *http.Request) {
 	c := u.newCall(w, r)
 	a, err := u.fdi(c, http.MethodPost, "/auth/recovery-codes/verify", map[string]string{"code": code})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	switch a.Status {
@@ -462,7 +275,7 @@ func (u *UI) recoveryVerify(w http.ResponseWriter, r *http.Request) {
 	case contract.StatusNoRecoveryCodes:
 		u.renderRecovery(w, r, m, http.StatusUnprocessableEntity, "You have no recovery codes left.")
 	default:
-		u.internalError(w, r, errors.New("verify recovery code: "+firstNonEmpty(a.Status, a.Message)))
+		u.InternalError(w, r, errors.New("verify recovery code: "+firstNonEmpty(a.Status, a.Message)))
 	}
 }
 
@@ -521,23 +334,23 @@ func factorOf(r *http.Request) string {
 
 // otpPage offers to send a code by email or SMS as a second factor.
 func (u *UI) otpPage(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
+	m, ok := u.LoadMFA(w, r)
 	if !ok {
 		return
 	}
 	factor := factorOf(r)
-	contact, err := u.contactFor(r.Context(), m.sess, factor)
+	contact, err := u.contactFor(r.Context(), m.Session, factor)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	title := "Get a code by email"
 	if factor == mfa.OTPPhone {
 		title = "Get a code by text message"
 	}
-	v, err := u.mfaView(w, r, m, title)
+	v, err := u.MFAView(w, r, m, title)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.Factor, v.Contact = factor, contact
@@ -546,26 +359,26 @@ func (u *UI) otpPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if contact == "" {
 		v.Error = "Your account has no " + map[string]string{mfa.OTPEmail: "email address", mfa.OTPPhone: "phone number"}[factor] + " to send a code to."
-		u.render(w, r, http.StatusUnprocessableEntity, "choose", v)
+		u.Render(w, r, http.StatusUnprocessableEntity, "choose", v)
 		return
 	}
-	u.render(w, r, http.StatusOK, "otp", v)
+	u.Render(w, r, http.StatusOK, "otp", v)
 }
 
 // otpSend sends a second-factor code to the user's own email or phone number.
 func (u *UI) otpSend(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
+	m, ok := u.LoadMFA(w, r)
 	if !ok {
 		return
 	}
 	factor := factorOf(r)
-	contact, err := u.contactFor(r.Context(), m.sess, factor)
+	contact, err := u.contactFor(r.Context(), m.Session, factor)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if contact == "" {
-		redirect(w, withQuery(MFAPath+"/"+factor, "redirectToPath", m.back))
+		Redirect(w, WithQuery(MFAPath+"/"+factor, "redirectToPath", m.Back))
 		return
 	}
 	key := "email"
@@ -573,63 +386,63 @@ func (u *UI) otpSend(w http.ResponseWriter, r *http.Request) {
 		key = "phoneNumber"
 	}
 	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.t.ID+"/signinup/code", map[string]any{key: contact, "shouldTryLinkingWithSessionUser": true})
+	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.Tenant.ID+"/signinup/code", map[string]any{key: contact, "shouldTryLinkingWithSessionUser": true})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status != contract.StatusOK {
-		v, err := u.mfaView(w, r, m, "Code not sent")
+		v, err := u.MFAView(w, r, m, "Code not sent")
 		if err != nil {
-			u.internalError(w, r, err)
+			u.InternalError(w, r, err)
 			return
 		}
 		v.Factor, v.Contact = factor, contact
 		v.Error = "The code could not be sent: " + firstNonEmpty(claimRefusal(a), a.str("reason"), a.Status) + "."
-		u.render(w, r, http.StatusUnprocessableEntity, "otp", v)
+		u.Render(w, r, http.StatusUnprocessableEntity, "otp", v)
 		return
 	}
-	v, err := u.codeView(w, r, m.t, factor, contact, a.str("deviceId"), a.str("preAuthSessionId"))
+	v, err := u.codeView(w, r, m.Tenant, factor, contact, a.str("deviceId"), a.str("preAuthSessionId"))
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusOK, "code", v)
+	u.Render(w, r, http.StatusOK, "code", v)
 }
 
 // otpResend sends another second-factor code for the same attempt.
 func (u *UI) otpResend(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
+	m, ok := u.LoadMFA(w, r)
 	if !ok {
 		return
 	}
 	deviceID, preAuth := r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId")
 	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.t.ID+"/signinup/code/resend", map[string]string{"deviceId": deviceID, "preAuthSessionId": preAuth})
+	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.Tenant.ID+"/signinup/code/resend", map[string]string{"deviceId": deviceID, "preAuthSessionId": preAuth})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
-	u.renderResent(w, r, m.t, factorOf(r), a, deviceID, preAuth)
+	u.renderResent(w, r, m.Tenant, factorOf(r), a, deviceID, preAuth)
 }
 
 // otpVerify completes the second factor with the code the user received.
 func (u *UI) otpVerify(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.loadMFA(w, r)
+	m, ok := u.LoadMFA(w, r)
 	if !ok {
 		return
 	}
 	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.t.ID+"/signinup/code/consume", map[string]any{
+	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.Tenant.ID+"/signinup/code/consume", map[string]any{
 		"deviceId": r.PostFormValue("deviceId"), "preAuthSessionId": r.PostFormValue("preAuthSessionId"),
 		"userInputCode": strings.TrimSpace(r.PostFormValue("code")), "shouldTryLinkingWithSessionUser": true})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusOK {
 		u.afterMFA(c, m, false)
 		return
 	}
-	u.codeFailure(w, r, m.t, factorOf(r), a)
+	u.codeFailure(w, r, m.Tenant, factorOf(r), a)
 }

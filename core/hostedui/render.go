@@ -12,8 +12,8 @@ import (
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
-// view is what every page template gets; each page uses the fields it needs.
-type view struct {
+// View is what every page template gets; each page uses the fields it needs.
+type View struct {
 	Title          string
 	Brand          Branding
 	TenantID       string
@@ -120,21 +120,21 @@ func factorName(f string) string {
 
 // newView starts a page's data for tenant t: branding, the CSRF token and the validated
 // redirectToPath of the request.
-func (u *UI) newView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, title string) (view, error) {
+func (u *UI) newView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, title string) (View, error) {
 	settings, err := u.opts.Sessions.Settings(r.Context(), t.ID)
 	if err != nil {
-		return view{}, err
+		return View{}, err
 	}
 	tok, err := u.csrfToken(w, r, settings.CookieSecure)
 	if err != nil {
-		return view{}, err
+		return View{}, err
 	}
-	return view{Title: title, Brand: brandingOf(t), TenantID: t.ID, CSRF: tok,
+	return View{Title: title, Brand: brandingOf(t), TenantID: t.ID, CSRF: tok,
 		RedirectToPath: SafeRedirect(r.FormValue("redirectToPath")), FieldErrors: map[string]string{}}, nil
 }
 
-// render writes page name with status.
-func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+// Render writes page name with status.
+func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name string, v View) {
 	t, ok := u.pages[name]
 	if !ok {
 		u.opts.Logger.Error(nil, "No such hosted page template", "page", name)
@@ -154,9 +154,9 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 
 // errorPage renders a page that only says what went wrong, with the public tenant's look.
 func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	v := view{Title: title, Error: msg, Brand: Branding{AppName: "Twofold", PrimaryColor: DefaultPrimaryColor}, RedirectToPath: "/"}
+	v := View{Title: title, Error: msg, Brand: Branding{AppName: "Twofold", PrimaryColor: DefaultPrimaryColor}, RedirectToPath: "/"}
 	if t, err := u.opts.Tenants.Current(r.Context(), contract.PublicTenantID); err == nil {
 		v.Brand = brandingOf(t)
 	}
-	u.render(w, r, status, "error", v)
+	u.Render(w, r, status, "error", v)
 }

@@ -17,14 +17,14 @@ import (
 )
 
 // signInView fills in the first factors tenant t offers.
-func (u *UI) signInView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, signUp bool) (view, error) {
+func (u *UI) signInView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, signUp bool) (View, error) {
 	title := "Sign in"
 	if signUp {
 		title = "Create your account"
 	}
 	v, err := u.newView(w, r, t, title)
 	if err != nil {
-		return view{}, err
+		return View{}, err
 	}
 	ff := t.Config.FirstFactors
 	v.SignUp = signUp
@@ -66,25 +66,25 @@ func (u *UI) firstFactorPage(w http.ResponseWriter, r *http.Request, signUp bool
 		u.afterFactor(w, r, sess, back)
 		return
 	} else if refresh && r.FormValue("refreshed") == "" {
-		redirect(w, withQuery("/auth/session/refresh/ui", "redirectToPath", r.URL.RequestURI()))
+		Redirect(w, WithQuery("/auth/session/refresh/ui", "redirectToPath", r.URL.RequestURI()))
 		return
 	}
 	v, err := u.signInView(w, r, t, signUp)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusOK, "signin", v)
+	u.Render(w, r, http.StatusOK, "signin", v)
 }
 
 // afterFactor sends a browser on once a factor is done: see nextStep.
 func (u *UI) afterFactor(w http.ResponseWriter, r *http.Request, sess session.Session, back string) {
 	next, err := nextStep(sess, back)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
-	redirect(w, next)
+	Redirect(w, next)
 }
 
 // nextStep is where a browser with session sess goes on its way to back: the MFA step while
@@ -97,7 +97,7 @@ func nextStep(sess session.Session, back string) (string, error) {
 		return "", err
 	}
 	if !claim.V {
-		return withQuery(MFAPath, "redirectToPath", back), nil
+		return WithQuery(MFAPath, "redirectToPath", back), nil
 	}
 	if raw, ok := sess.Claims[contract.EmailVerificationClaimKey]; ok {
 		var ev contract.EmailVerificationClaim
@@ -105,7 +105,7 @@ func nextStep(sess session.Session, back string) (string, error) {
 			return "", fmt.Errorf("decode %s claim: %w", contract.EmailVerificationClaimKey, err)
 		}
 		if !ev.Verified() {
-			return withQuery(VerifyEmailPath, "redirectToPath", back), nil
+			return WithQuery(VerifyEmailPath, "redirectToPath", back), nil
 		}
 	}
 	return back, nil
@@ -116,7 +116,7 @@ func nextStep(sess session.Session, back string) (string, error) {
 func (u *UI) afterSignIn(c *call, back string) {
 	sess, err := u.opts.Sessions.Verify(c.r.Context(), c.access, session.VerifyOptions{})
 	if err != nil {
-		u.internalError(c.w, c.r, err)
+		u.InternalError(c.w, c.r, err)
 		return
 	}
 	u.afterFactor(c.w, c.r, sess, back)
@@ -154,7 +154,7 @@ func (u *UI) passwordAction(w http.ResponseWriter, r *http.Request, signUp bool)
 	a, err := u.fdi(c, http.MethodPost, path, map[string]any{"formFields": []map[string]string{
 		{"id": "email", "value": email}, {"id": "password", "value": r.PostFormValue("password")}}})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusOK {
@@ -163,7 +163,7 @@ func (u *UI) passwordAction(w http.ResponseWriter, r *http.Request, signUp bool)
 	}
 	v, err := u.signInView(w, r, t, signUp)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.Email = email
@@ -181,7 +181,7 @@ func (u *UI) passwordAction(w http.ResponseWriter, r *http.Request, signUp bool)
 	default:
 		v.Error = "Signing in did not work: " + firstNonEmpty(a.Message, a.Status)
 	}
-	u.render(w, r, status, "signin", v)
+	u.Render(w, r, status, "signin", v)
 }
 
 func firstNonEmpty(s ...string) string {
@@ -194,10 +194,10 @@ func firstNonEmpty(s ...string) string {
 }
 
 // codeView is the code entry page for a code that was just sent.
-func (u *UI) codeView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor, contact, deviceID, preAuth string) (view, error) {
+func (u *UI) codeView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor, contact, deviceID, preAuth string) (View, error) {
 	v, err := u.newView(w, r, t, "Check your messages")
 	if err != nil {
-		return view{}, err
+		return View{}, err
 	}
 	v.Factor, v.Contact, v.DeviceID, v.PreAuthSessionID = factor, contact, deviceID, preAuth
 	return v, nil
@@ -220,27 +220,27 @@ func (u *UI) firstFactorCodeSend(w http.ResponseWriter, r *http.Request) {
 	c := u.newCall(w, r)
 	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code", body)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusOK {
 		v, err := u.codeView(w, r, t, "", contact, a.str("deviceId"), a.str("preAuthSessionId"))
 		if err != nil {
-			u.internalError(w, r, err)
+			u.InternalError(w, r, err)
 			return
 		}
 		v.LinkOnly = a.str("flowType") == "MAGIC_LINK"
-		u.render(w, r, http.StatusOK, "code", v)
+		u.Render(w, r, http.StatusOK, "code", v)
 		return
 	}
 	v, err := u.signInView(w, r, t, false)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.FieldErrors[field] = firstNonEmpty(a.Message, a.str("reason"), "The code could not be sent.")
 	v.Error = "The code could not be sent."
-	u.render(w, r, http.StatusUnprocessableEntity, "signin", v)
+	u.Render(w, r, http.StatusUnprocessableEntity, "signin", v)
 }
 
 // firstFactorCodeResend sends another code for the same sign-in attempt.
@@ -253,7 +253,7 @@ func (u *UI) firstFactorCodeResend(w http.ResponseWriter, r *http.Request) {
 	deviceID, preAuth := r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId")
 	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code/resend", map[string]string{"deviceId": deviceID, "preAuthSessionId": preAuth})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	u.renderResent(w, r, t, "", a, deviceID, preAuth)
@@ -267,27 +267,27 @@ func (u *UI) renderResent(w http.ResponseWriter, r *http.Request, t tenant.Tenan
 	}
 	v, err := u.codeView(w, r, t, factor, r.PostFormValue("contact"), deviceID, preAuth)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.Notice = "We sent a new code."
-	u.render(w, r, http.StatusOK, "code", v)
+	u.Render(w, r, http.StatusOK, "code", v)
 }
 
 // restart shows the page a code flow starts from with msg: sign-in for a first factor, the
 // MFA step for a second.
 func (u *UI) restart(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor, msg string) {
 	if factor != "" {
-		redirect(w, withQuery(MFAPath+"/"+factor, "redirectToPath", SafeRedirect(r.PostFormValue("redirectToPath")), "restart", "1"))
+		Redirect(w, WithQuery(MFAPath+"/"+factor, "redirectToPath", SafeRedirect(r.PostFormValue("redirectToPath")), "restart", "1"))
 		return
 	}
 	v, err := u.signInView(w, r, t, false)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.Error = msg
-	u.render(w, r, http.StatusGone, "signin", v)
+	u.Render(w, r, http.StatusGone, "signin", v)
 }
 
 // codeFailure renders the code page again for a wrong or expired code, or starts over.
@@ -296,7 +296,7 @@ func (u *UI) codeFailure(w http.ResponseWriter, r *http.Request, t tenant.Tenant
 	case contract.StatusIncorrectUserInputCode, contract.StatusExpiredUserInputCode:
 		v, err := u.codeView(w, r, t, factor, r.PostFormValue("contact"), r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId"))
 		if err != nil {
-			u.internalError(w, r, err)
+			u.InternalError(w, r, err)
 			return
 		}
 		if a.Status == contract.StatusExpiredUserInputCode {
@@ -310,7 +310,7 @@ func (u *UI) codeFailure(w http.ResponseWriter, r *http.Request, t tenant.Tenant
 				v.FieldErrors["code"] += " Attempts left: " + strconv.Itoa(max-failed) + "."
 			}
 		}
-		u.render(w, r, http.StatusUnprocessableEntity, "code", v)
+		u.Render(w, r, http.StatusUnprocessableEntity, "code", v)
 	default:
 		u.restart(w, r, t, factor, "Too many wrong codes, or the code is no longer valid. Please start again.")
 	}
@@ -327,7 +327,7 @@ func (u *UI) firstFactorCodeConsume(w http.ResponseWriter, r *http.Request) {
 		"deviceId": r.PostFormValue("deviceId"), "preAuthSessionId": r.PostFormValue("preAuthSessionId"),
 		"userInputCode": strings.TrimSpace(r.PostFormValue("code"))})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusOK {
@@ -348,11 +348,11 @@ func (u *UI) magicLinkPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := u.newView(w, r, t, "Finish signing in")
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	v.PreAuthSessionID = r.FormValue("preAuthSessionId")
-	u.render(w, r, http.StatusOK, "link", v)
+	u.Render(w, r, http.StatusOK, "link", v)
 }
 
 // magicLinkConsume signs in with the code of a sign-in link.
@@ -370,7 +370,7 @@ func (u *UI) magicLinkConsume(w http.ResponseWriter, r *http.Request) {
 	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code/consume", map[string]string{
 		"preAuthSessionId": r.PostFormValue("preAuthSessionId"), "linkCode": linkCode})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusOK {
@@ -390,15 +390,15 @@ func (u *UI) refreshPage(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			settings, serr := u.opts.Sessions.Settings(r.Context(), sess.TenantID)
 			if serr != nil {
-				u.internalError(w, r, serr)
+				u.InternalError(w, r, serr)
 				return
 			}
 			u.opts.Sessions.WriteTokens(w, session.TransportCookie, tokens, settings)
-			redirect(w, back)
+			Redirect(w, back)
 			return
 		}
 		if !errors.Is(err, session.ErrUnauthorised) && !errors.Is(err, session.ErrTokenTheft) {
-			u.internalError(w, r, err)
+			u.InternalError(w, r, err)
 			return
 		}
 	}
@@ -406,7 +406,7 @@ func (u *UI) refreshPage(w http.ResponseWriter, r *http.Request) {
 		u.opts.Sessions.ClearTokens(w, httpapi.SessionSettings(t.Config))
 	}
 	// The sign-in page must not send the browser back here.
-	redirect(w, withQuery(SignInPath, "redirectToPath", back, "refreshed", "1"))
+	Redirect(w, WithQuery(SignInPath, "redirectToPath", back, "refreshed", "1"))
 }
 
 // signOut ends the session through the FDI endpoint and shows the sign-in page.
@@ -418,7 +418,7 @@ func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := u.fdi(c, http.MethodPost, "/auth/signout", map[string]any{})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Code == http.StatusUnauthorized {
@@ -428,5 +428,5 @@ func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
 			u.opts.Sessions.ClearTokens(w, httpapi.SessionSettings(t.Config))
 		}
 	}
-	redirect(w, withQuery(SignInPath, "tenantId", tenantID))
+	Redirect(w, WithQuery(SignInPath, "tenantId", tenantID))
 }

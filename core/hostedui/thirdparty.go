@@ -41,7 +41,7 @@ func callbackURL(r *http.Request, t tenant.Tenant, id string) string {
 		}
 		origin = scheme + "://" + r.Host
 	}
-	return origin + uiPrefix + "/callback/" + url.PathEscape(id)
+	return origin + UIPrefix + "/callback/" + url.PathEscape(id)
 }
 
 // thirdPartyStart sends the browser to the provider's authorisation endpoint (the
@@ -65,14 +65,14 @@ func (u *UI) thirdPartyStart(w http.ResponseWriter, r *http.Request) {
 	}
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	st := oauthState{State: base64.RawURLEncoding.EncodeToString(b), Verifier: verifier, Tenant: t.ID, Provider: p.ID,
 		Back: SafeRedirect(r.FormValue("redirectToPath"))}
 	target, err := url.Parse(authURL)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	q := target.Query()
@@ -81,11 +81,11 @@ func (u *UI) thirdPartyStart(w http.ResponseWriter, r *http.Request) {
 	raw, _ := json.Marshal(st)
 	settings, err := u.opts.Sessions.Settings(r.Context(), t.ID)
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	// Lax: the provider sends the browser back with a top-level GET from its own site.
-	http.SetCookie(w, &http.Cookie{Name: OAuthCookie, Value: base64.RawURLEncoding.EncodeToString(raw), Path: uiPrefix + "/callback",
+	http.SetCookie(w, &http.Cookie{Name: OAuthCookie, Value: base64.RawURLEncoding.EncodeToString(raw), Path: UIPrefix + "/callback",
 		MaxAge: int((10 * time.Minute).Seconds()), HttpOnly: true, Secure: settings.CookieSecure, SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Location", target.String())
 	w.WriteHeader(http.StatusSeeOther)
@@ -109,7 +109,7 @@ func (u *UI) thirdPartyCallback(w http.ResponseWriter, r *http.Request) {
 			"This sign-in link is not valid in this browser, or it expired. Please start again.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: OAuthCookie, Value: "", Path: uiPrefix + "/callback", MaxAge: -1, HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: OAuthCookie, Value: "", Path: UIPrefix + "/callback", MaxAge: -1, HttpOnly: true})
 	t, err := u.opts.Tenants.Current(r.Context(), st.Tenant)
 	if err != nil {
 		u.errorPage(w, r, http.StatusNotFound, "Unknown organisation", "There is no sign-in page for "+st.Tenant+".")
@@ -126,7 +126,7 @@ func (u *UI) thirdPartyCallback(w http.ResponseWriter, r *http.Request) {
 		"redirectURIInfo": map[string]any{"redirectURIOnProviderDashboard": callbackURL(r, t, st.Provider),
 			"redirectURIQueryParams": params, "pkceCodeVerifier": st.Verifier}})
 	if err != nil {
-		u.internalError(w, r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if a.Status == contract.StatusOK {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -34,15 +35,15 @@ func ownerParam(w http.ResponseWriter, r *http.Request) (owner string, ok bool) 
 	owner = q.Get("owner")
 	switch {
 	case owner == "":
-		writeError(w, http.StatusBadRequest, "owner", "owner is empty: name the claimant (the controllers send namespace/name/uid) or leave the parameter out")
+		httpkit.WriteError(w, http.StatusBadRequest, "owner", "owner is empty: name the claimant (the controllers send namespace/name/uid) or leave the parameter out")
 		return "", false
 	case len(owner) > maxOwnerLength:
-		writeError(w, http.StatusBadRequest, "owner", "owner is %d characters long; at most %d are allowed", len(owner), maxOwnerLength)
+		httpkit.WriteError(w, http.StatusBadRequest, "owner", "owner is %d characters long; at most %d are allowed", len(owner), maxOwnerLength)
 		return "", false
 	}
 	for _, c := range []byte(owner) {
 		if c <= ' ' || c > '~' {
-			writeError(w, http.StatusBadRequest, "owner", "owner may hold only visible ASCII characters (no spaces)")
+			httpkit.WriteError(w, http.StatusBadRequest, "owner", "owner may hold only visible ASCII characters (no spaces)")
 			return "", false
 		}
 	}
@@ -68,7 +69,7 @@ func (a *API) writeClaimed(w http.ResponseWriter, r *http.Request, id, owner, ac
 		msg = fmt.Sprintf("tenant %q is not owned by %s (nobody has claimed it); only its owner can %s it", id, owner, action)
 	}
 	a.auditEvent(r, "Refused tenant change by a non-owner", id, "", "refused", "action", action, "claimant", owner, "owner", ce.Owner)
-	writeJSON(w, http.StatusConflict, claimedBody{Message: msg, Field: "owner", Owner: ce.Owner})
+	httpkit.WriteJSON(w, http.StatusConflict, claimedBody{Message: msg, Field: "owner", Owner: ce.Owner})
 	return true
 }
 
@@ -83,7 +84,7 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c contract.TenantConfig
-	if !decode(w, r, &c, true) {
+	if !httpkit.DecodeStrict(w, r, &c) {
 		return
 	}
 	before, err := a.opts.Tenants.Get(r.Context(), id)
@@ -113,30 +114,30 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 	if owner != "" && before.Owner != owner {
 		a.auditEvent(r, "Claimed tenant", id, "", "success", "owner", owner)
 	}
-	writeJSON(w, status, redacted(state))
+	httpkit.WriteJSON(w, status, redacted(state))
 }
 
 func writeValidationError(w http.ResponseWriter, err error) {
 	var ve *contract.ValidationError
 	if errors.As(err, &ve) {
-		writeError(w, http.StatusBadRequest, ve.Field, "%s", ve.Message)
+		httpkit.WriteError(w, http.StatusBadRequest, ve.Field, "%s", ve.Message)
 		return
 	}
-	writeError(w, http.StatusBadRequest, "", "%v", err)
+	httpkit.WriteError(w, http.StatusBadRequest, "", "%v", err)
 }
 
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("tenant")
 	state, err := a.opts.Tenants.Get(r.Context(), id)
 	if errors.Is(err, tenant.ErrUnknownTenant) {
-		writeError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
+		httpkit.WriteError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
 		return
 	}
 	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, redacted(state))
+	httpkit.WriteJSON(w, http.StatusOK, redacted(state))
 }
 
 func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +150,7 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 	for _, s := range list {
 		out.Tenants = append(out.Tenants, redacted(s))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpkit.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +159,7 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("deleteUsers"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "deleteUsers", "deleteUsers must be true or false, not %q", v)
+			httpkit.WriteError(w, http.StatusBadRequest, "deleteUsers", "deleteUsers must be true or false, not %q", v)
 			return
 		}
 		deleteUsers = b
@@ -173,10 +174,10 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, tenant.ErrUnknownTenant):
-		writeError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
+		httpkit.WriteError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
 		return
 	case errors.Is(err, tenant.ErrPublicTenantUsers):
-		writeError(w, http.StatusBadRequest, "deleteUsers", "%v", err)
+		httpkit.WriteError(w, http.StatusBadRequest, "deleteUsers", "%v", err)
 		return
 	case err != nil:
 		a.internalError(w, r, err)
@@ -197,7 +198,7 @@ func (a *API) releaseTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	before, err := a.opts.Tenants.Get(r.Context(), id)
 	if errors.Is(err, tenant.ErrUnknownTenant) {
-		writeError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
+		httpkit.WriteError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
 		return
 	}
 	if err != nil {
@@ -210,7 +211,7 @@ func (a *API) releaseTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, tenant.ErrUnknownTenant):
-		writeError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
+		httpkit.WriteError(w, http.StatusNotFound, "tenantId", "unknown tenant %q", id)
 		return
 	case err != nil:
 		a.internalError(w, r, err)
@@ -219,13 +220,13 @@ func (a *API) releaseTenant(w http.ResponseWriter, r *http.Request) {
 	if before.Owner != "" {
 		a.auditEvent(r, "Released tenant", id, "", "success", "owner", before.Owner, "forced", owner == "")
 	}
-	writeJSON(w, http.StatusOK, redacted(state))
+	httpkit.WriteJSON(w, http.StatusOK, redacted(state))
 }
 
 func (a *API) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
 	userID := r.PathValue("user")
 	if _, err := a.opts.Store.GetUser(r.Context(), userID); errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "userId", "unknown user %q", userID)
+		httpkit.WriteError(w, http.StatusNotFound, "userId", "unknown user %q", userID)
 		return
 	} else if err != nil {
 		a.internalError(w, r, err)
@@ -238,14 +239,14 @@ func (a *API) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	a.metrics.sessions.WithLabelValues("revoke", "success").Add(float64(n))
 	a.auditEvent(r, "Revoked user sessions", "", userID, "success", "revoked", n, "by", "admin")
-	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]int{"revoked": n})
 }
 
 func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) {
 	handle := r.PathValue("handle")
 	st, err := a.opts.Sessions.Revoke(r.Context(), handle)
 	if errors.Is(err, session.ErrUnauthorised) {
-		writeError(w, http.StatusNotFound, "sessionHandle", "unknown session %q", handle)
+		httpkit.WriteError(w, http.StatusNotFound, "sessionHandle", "unknown session %q", handle)
 		return
 	}
 	if err != nil {

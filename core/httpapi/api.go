@@ -22,6 +22,7 @@ import (
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -132,7 +133,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("POST /admin/v1/users/{user}/sessions/revoke", a.admin(a.revokeUserSessions))
 	mux.Handle("DELETE /admin/v1/sessions/{handle}", a.admin(a.revokeSession))
 	mux.Handle("/admin/", a.admin(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "", "no admin endpoint %s %s", r.Method, r.URL.Path)
+		httpkit.WriteError(w, http.StatusNotFound, "", "no admin endpoint %s %s", r.Method, r.URL.Path)
 	}))
 
 	if a.opts.Routes != nil {
@@ -140,17 +141,17 @@ func (a *API) Handler() http.Handler {
 	}
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.opts.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeError(w, http.StatusMethodNotAllowed, "", "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))
+			httpkit.WriteError(w, http.StatusMethodNotAllowed, "", "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))
 			return
 		}
-		writeError(w, http.StatusNotFound, "", "no endpoint %s %s", r.Method, r.URL.Path)
+		httpkit.WriteError(w, http.StatusNotFound, "", "no endpoint %s %s", r.Method, r.URL.Path)
 	})
 	return a.metrics.instrument(mux)
 }
@@ -158,14 +159,14 @@ func (a *API) Handler() http.Handler {
 func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	if err := a.opts.Store.Ping(r.Context()); err != nil {
 		a.log.Error(err, "Failed readiness check")
-		writeError(w, http.StatusServiceUnavailable, "", "the store does not answer")
+		httpkit.WriteError(w, http.StatusServiceUnavailable, "", "the store does not answer")
 		return
 	}
 	if _, err := a.opts.Keys.JWKS(r.Context()); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "", "no signing keys loaded")
+		httpkit.WriteError(w, http.StatusServiceUnavailable, "", "no signing keys loaded")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // auditEvent writes one audit log line for a security event.
@@ -183,8 +184,7 @@ func (a *API) auditEvent(r *http.Request, msg, tenantID, userID, outcome string,
 
 // internalError logs err and answers 500 without details.
 func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
-	a.log.Error(err, "Failed request", "method", r.Method, "path", r.URL.Path)
-	writeJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
+	httpkit.InternalError(a.log, w, r, err)
 }
 
 // tenantOf returns the request's tenant (the {tenant} segment, public when absent), or
@@ -196,7 +196,7 @@ func (a *API) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, b
 	}
 	t, err := a.opts.Tenants.Current(r.Context(), id)
 	if errors.Is(err, tenant.ErrUnknownTenant) {
-		writeError(w, http.StatusNotFound, "", "unknown tenant %q", id)
+		httpkit.WriteError(w, http.StatusNotFound, "", "unknown tenant %q", id)
 		return tenant.Tenant{}, false
 	}
 	if err != nil {
@@ -210,7 +210,7 @@ func (a *API) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, b
 func (a *API) admin(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.opts.AdminKey == "" {
-			writeError(w, http.StatusNotFound, "", "the admin API is off: start the core with an admin key (TWOFOLD_ADMIN_KEY or TWOFOLD_ADMIN_KEY_FILE)")
+			httpkit.WriteError(w, http.StatusNotFound, "", "the admin API is off: start the core with an admin key (TWOFOLD_ADMIN_KEY or TWOFOLD_ADMIN_KEY_FILE)")
 			return
 		}
 		got := ""
@@ -221,7 +221,7 @@ func (a *API) admin(h http.HandlerFunc) http.Handler {
 		gotHash := sha256.Sum256([]byte(got))
 		if got == "" || subtle.ConstantTimeCompare(gotHash[:], a.keyHash[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="twofold-admin"`)
-			writeError(w, http.StatusUnauthorized, "", "missing or wrong admin key: send Authorization: Bearer <admin key>")
+			httpkit.WriteError(w, http.StatusUnauthorized, "", "missing or wrong admin key: send Authorization: Bearer <admin key>")
 			return
 		}
 		h(w, r)
@@ -259,18 +259,6 @@ func (a *API) TenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, b
 func (a *API) Audit(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
 	a.auditEvent(r, msg, tenantID, userID, outcome, kv...)
 }
-
-// WriteJSON answers v as JSON with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
-
-// WriteError answers {"message": ..., "field": ...} with status.
-func WriteError(w http.ResponseWriter, status int, field, format string, args ...any) {
-	writeError(w, status, field, format, args...)
-}
-
-// Decode reads the JSON request body into v, answering 400 or 413 with a specific message
-// and returning false when it cannot.
-func Decode(w http.ResponseWriter, r *http.Request, v any) bool { return decode(w, r, v, false) }
 
 // allowedMethods lists the methods that have an endpoint at the request's path, for a 405.
 func allowedMethods(mux *http.ServeMux, r *http.Request) []string {

@@ -12,6 +12,7 @@ import (
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -93,7 +94,7 @@ func (a *API) loginMethods(w http.ResponseWriter, r *http.Request) {
 	passwordless := slices.ContainsFunc(c.FirstFactors, func(f string) bool {
 		return f == mfa.OTPEmail || f == mfa.OTPPhone || f == mfa.LinkEmail || f == mfa.LinkPhone
 	})
-	writeJSON(w, http.StatusOK, map[string]any{
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{
 		"status":        contract.StatusOK,
 		"emailPassword": map[string]bool{"enabled": slices.Contains(c.FirstFactors, mfa.EmailPassword)},
 		"thirdParty":    map[string]any{"enabled": slices.Contains(c.FirstFactors, mfa.ThirdParty), "providers": providers},
@@ -109,38 +110,38 @@ func formFields(w http.ResponseWriter, r *http.Request) (email, password string,
 		FormFields                      json.RawMessage `json:"formFields"`
 		ShouldTryLinkingWithSessionUser *bool           `json:"shouldTryLinkingWithSessionUser"`
 	}
-	if !decode(w, r, &body, false) {
+	if !httpkit.Decode(w, r, &body) {
 		return "", "", false
 	}
 	if len(body.FormFields) == 0 || string(body.FormFields) == "null" {
-		writeError(w, http.StatusBadRequest, "", "Missing input param: formFields")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Missing input param: formFields")
 		return "", "", false
 	}
 	if body.ShouldTryLinkingWithSessionUser != nil && *body.ShouldTryLinkingWithSessionUser {
-		writeError(w, http.StatusBadRequest, "", "shouldTryLinkingWithSessionUser is not supported by this core yet: sign in without it")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "shouldTryLinkingWithSessionUser is not supported by this core yet: sign in without it")
 		return "", "", false
 	}
 	var fields []json.RawMessage
 	if err := json.Unmarshal(body.FormFields, &fields); err != nil {
-		writeError(w, http.StatusBadRequest, "", "formFields must be an array")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "formFields must be an array")
 		return "", "", false
 	}
 	values := map[string]string{}
 	for _, raw := range fields {
 		var f map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &f); err != nil || f == nil {
-			writeError(w, http.StatusBadRequest, "", "All elements of formFields must be an object")
+			httpkit.WriteError(w, http.StatusBadRequest, "", "All elements of formFields must be an object")
 			return "", "", false
 		}
 		var id string
 		if err := json.Unmarshal(f["id"], &id); err != nil || id == "" || f["value"] == nil {
-			writeError(w, http.StatusBadRequest, "", "All elements of formFields must contain an 'id' and 'value' field")
+			httpkit.WriteError(w, http.StatusBadRequest, "", "All elements of formFields must contain an 'id' and 'value' field")
 			return "", "", false
 		}
 		if id == "email" || id == "password" {
 			var v string
 			if err := json.Unmarshal(f["value"], &v); err != nil {
-				writeError(w, http.StatusBadRequest, "", "The value of formFields with id = %s must be a string", id)
+				httpkit.WriteError(w, http.StatusBadRequest, "", "The value of formFields with id = %s must be a string", id)
 				return "", "", false
 			}
 			values[id] = v
@@ -153,7 +154,7 @@ func (a *API) firstFactorAllowed(w http.ResponseWriter, t tenant.Tenant, factor,
 	if slices.Contains(t.Config.FirstFactors, factor) {
 		return true
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": status, "reason": fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": status, "reason": fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)})
 	return false
 }
 
@@ -171,12 +172,12 @@ func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &fe):
 		a.metrics.signIns.WithLabelValues("emailpassword-signup", "field_error").Inc()
-		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
 		return
 	case errors.Is(err, emailpassword.ErrEmailTaken):
 		a.metrics.signIns.WithLabelValues("emailpassword-signup", "email_exists").Inc()
 		a.auditEvent(r, "Refused sign-up", t.ID, "", "email_exists", "recipe", "emailpassword")
-		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
 			"formFields": emailpassword.FieldErrors{{ID: "email", Error: emailpassword.MsgEmailExists}}})
 		return
 	case err != nil:
@@ -200,7 +201,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	account := emailpassword.NormaliseEmail(email)
 	if fe := emailpassword.ValidateSignIn(account, password); len(fe) > 0 {
 		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
 		return
 	}
 	client := clientKey(a.clientAddr(r))
@@ -222,7 +223,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &fe):
 		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
 		return
 	case errors.Is(err, emailpassword.ErrWrongCredentials):
 		a.metrics.signIns.WithLabelValues("emailpassword", "wrong_credentials").Inc()
@@ -230,7 +231,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 		if !res.LocksAccount.IsZero() {
 			a.auditEvent(r, "Locked sign-in", t.ID, "", "locked", "recipe", "emailpassword", "email", account, "lockedUntil", res.LocksAccount.UTC().Format(time.RFC3339))
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusWrongCredentials})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusWrongCredentials})
 		return
 	case err != nil:
 		a.internalError(w, r, err)
@@ -268,7 +269,7 @@ func (a *API) refuseThrottledSignIn(w http.ResponseWriter, r *http.Request, tena
 	a.metrics.signIns.WithLabelValues("emailpassword", outcome).Inc()
 	a.auditEvent(r, "Refused sign-in", tenantID, "", outcome, "recipe", "emailpassword", "email", account)
 	w.Header().Set("Retry-After", strconv.Itoa(max(int(left.Round(time.Second)/time.Second), 1)))
-	writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "message": msg, "retryAfterMs": left.Milliseconds()})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "message": msg, "retryAfterMs": left.Milliseconds()})
 }
 
 // startSession creates a session whose st-mfa claim records factor as completed now, writes
@@ -285,7 +286,7 @@ func (a *API) startSession(w http.ResponseWriter, r *http.Request, t tenant.Tena
 		return
 	}
 	a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), tokens, a.settings(t))
-	writeJSON(w, http.StatusOK, body)
+	httpkit.WriteJSON(w, http.StatusOK, body)
 }
 
 func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
@@ -295,7 +296,7 @@ func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
 	}
 	email := r.URL.Query().Get("email")
 	if email == "" {
-		writeError(w, http.StatusBadRequest, "", "Please provide the email as a GET param")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the email as a GET param")
 		return
 	}
 	exists, err := a.opts.EmailPassword.EmailExists(r.Context(), t.ID, email)
@@ -303,7 +304,7 @@ func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
 }
 
 func (a *API) authorisationURL(w http.ResponseWriter, r *http.Request) {
@@ -314,25 +315,25 @@ func (a *API) authorisationURL(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	id, redirect := q.Get("thirdPartyId"), q.Get("redirectURIOnProviderDashboard")
 	if id == "" {
-		writeError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId as a GET param")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId as a GET param")
 		return
 	}
 	if redirect == "" {
-		writeError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard as a GET param")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard as a GET param")
 		return
 	}
 	p, err := thirdparty.Find(t.Config, id)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", id, t.ID)
+		httpkit.WriteError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", id, t.ID)
 		return
 	}
 	u, verifier, err := a.opts.ThirdParty.AuthorisationURL(r.Context(), p, redirect)
 	if err != nil {
 		a.log.Error(err, "Failed to build an authorisation URL", "tenant", t.ID, "provider", id)
-		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": "the provider " + id + " cannot be reached"})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": "the provider " + id + " cannot be reached"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "urlWithQueryParams": u, "pkceCodeVerifier": verifier})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "urlWithQueryParams": u, "pkceCodeVerifier": verifier})
 }
 
 func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
@@ -350,31 +351,31 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 		OAuthTokens                     json.RawMessage `json:"oAuthTokens"`
 		ShouldTryLinkingWithSessionUser bool            `json:"shouldTryLinkingWithSessionUser"`
 	}
-	if !decode(w, r, &body, false) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	switch {
 	case body.ThirdPartyID == "":
-		writeError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId in request body")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId in request body")
 		return
 	case body.ShouldTryLinkingWithSessionUser:
-		writeError(w, http.StatusBadRequest, "", "shouldTryLinkingWithSessionUser is not supported by this core yet: sign in without it")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "shouldTryLinkingWithSessionUser is not supported by this core yet: sign in without it")
 		return
 	case body.RedirectURIInfo == nil && len(body.OAuthTokens) > 0:
-		writeError(w, http.StatusBadRequest, "", "oAuthTokens are not accepted: send redirectURIInfo so the core exchanges the code itself")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "oAuthTokens are not accepted: send redirectURIInfo so the core exchanges the code itself")
 		return
 	case body.RedirectURIInfo == nil:
-		writeError(w, http.StatusBadRequest, "", "Please provide one of redirectURIInfo or oAuthTokens in the request body")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide one of redirectURIInfo or oAuthTokens in the request body")
 		return
 	case body.RedirectURIInfo.RedirectURIOnProviderDashboard == "":
-		writeError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard in redirectURIInfo")
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard in redirectURIInfo")
 		return
 	}
 	query := map[string]string{}
 	if raw := body.RedirectURIInfo.RedirectURIQueryParams; len(raw) > 0 && string(raw) != "null" {
 		var params map[string]any
 		if err := json.Unmarshal(raw, &params); err != nil {
-			writeError(w, http.StatusBadRequest, "", "redirectURIQueryParams must be an object")
+			httpkit.WriteError(w, http.StatusBadRequest, "", "redirectURIQueryParams must be an object")
 			return
 		}
 		for k, v := range params {
@@ -388,7 +389,7 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := thirdparty.Find(t.Config, body.ThirdPartyID)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", body.ThirdPartyID, t.ID)
+		httpkit.WriteError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", body.ThirdPartyID, t.ID)
 		return
 	}
 	u, created, err := a.opts.ThirdParty.SignInUp(r.Context(), t.ID, p, body.RedirectURIInfo.RedirectURIOnProviderDashboard, query, body.RedirectURIInfo.PKCECodeVerifier)
@@ -396,12 +397,12 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, thirdparty.ErrNoEmail):
 		a.metrics.signIns.WithLabelValues("thirdparty", "no_email").Inc()
 		a.auditEvent(r, "Refused sign-in", t.ID, "", "no_email", "recipe", "thirdparty", "provider", p.ID)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "NO_EMAIL_GIVEN_BY_PROVIDER"})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "NO_EMAIL_GIVEN_BY_PROVIDER"})
 		return
 	case errors.Is(err, thirdparty.ErrBadRedirect), errors.Is(err, thirdparty.ErrProvider):
 		a.metrics.signIns.WithLabelValues("thirdparty", "provider_error").Inc()
 		a.auditEvent(r, "Refused sign-in", t.ID, "", "provider_error", "recipe", "thirdparty", "provider", p.ID, "reason", err.Error())
-		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": err.Error()})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": err.Error()})
 		return
 	case err != nil:
 		a.internalError(w, r, err)
@@ -453,7 +454,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	a.metrics.sessions.WithLabelValues("refresh", "success").Inc()
 	a.opts.Sessions.WriteTokens(w, transport, tokens, a.settings(t))
-	writeJSON(w, http.StatusOK, map[string]any{})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{})
 }
 
 // defaultSettings are the cookie settings used to clear cookies of a session whose tenant
@@ -473,7 +474,7 @@ func (a *API) defaultSettings(r *http.Request, tenantID string) session.Settings
 func (a *API) signOut(w http.ResponseWriter, r *http.Request) {
 	token, transport := session.AccessTokenFrom(r)
 	if token == "" {
-		writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
 		return
 	}
 	sess, err := a.opts.Sessions.Verify(r.Context(), token, session.VerifyOptions{})
@@ -493,7 +494,7 @@ func (a *API) signOut(w http.ResponseWriter, r *http.Request) {
 	a.metrics.sessions.WithLabelValues("signout", "success").Inc()
 	a.auditEvent(r, "Signed out", sess.TenantID, sess.UserID, "success", "session", sess.Handle)
 	a.opts.Sessions.ClearTokens(w, settings)
-	writeJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
 }
 
 func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
@@ -522,7 +523,7 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	iss := a.opts.Sessions.Issuer()
-	writeJSON(w, http.StatusOK, map[string]any{
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                iss,
 		"jwks_uri":                              iss + "/jwt/jwks.json",
 		"id_token_signing_alg_values_supported": []string{"RS256"},

@@ -1,9 +1,10 @@
 // Package mfaengine is the auth core's multi-factor engine: it works out which requirement
 // applies to a user (tenant policy, Required or UserOptIn enforcement, the user's own required
 // factors, the enrolment grace period, the maximum factor age), writes the st-mfa claim
-// {c, v} into sessions when they start and whenever a factor is completed, applies
-// SuperTokens' setup rule, and serves PUT /auth/mfa/info and the user's own MFA settings
-// (GET/PUT /auth/user/mfa).
+// {c, v} into sessions when they start and whenever a factor is completed, and applies
+// SuperTokens' setup rule. It knows no transport: its operations take a session and return
+// the session's new state and tokens (Update), which the HTTP edge (core/mfaapi, the
+// factors' endpoints, the hosted pages) sends to the client.
 //
 // Rules, in the order they apply:
 //
@@ -28,7 +29,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
@@ -36,7 +36,6 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -100,7 +99,7 @@ type State struct {
 
 // SetupDeniedError is the setup rule's refusal; Reason is SuperTokens' exact text, and the
 // error unwraps to mfa.ErrSetupNotInNextSet, mfa.ErrSetupAlreadySatisfiable or
-// ErrFactorNotAvailable. Answer it with WriteClaimError(w, err.Reason).
+// ErrFactorNotAvailable. The HTTP edge answers it with the 403 invalid claim carrying Reason.
 type SetupDeniedError struct {
 	Factor string
 	Reason string
@@ -314,7 +313,7 @@ func (p policy) claim(c mfa.Completed, now time.Time) (json.RawMessage, bool, er
 	return b, v, nil
 }
 
-// Claims is the httpapi.ClaimsFunc of new sessions: st-mfa {c, v} for user u, who just
+// Claims computes the claims of new sessions (the core's ClaimsFunc): st-mfa {c, v} for user u, who just
 // completed the factors in completed, from the requirement that applies to them.
 func (e *Engine) Claims(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
 	p, err := e.policyFor(ctx, t, u)
@@ -327,8 +326,6 @@ func (e *Engine) Claims(ctx context.Context, t tenant.Tenant, u store.User, comp
 	}
 	return map[string]json.RawMessage{mfa.ClaimKey: b}, nil
 }
-
-var _ httpapi.ClaimsFunc = (*Engine)(nil).Claims
 
 func (e *Engine) load(ctx context.Context, tenantID, userID string) (tenant.Tenant, policy, error) {
 	t, err := e.opts.Tenants.Current(ctx, tenantID)
@@ -387,7 +384,7 @@ func (e *Engine) CheckSetup(ctx context.Context, sess session.Session, factorID 
 // RequireSatisfied returns ErrNotSatisfied unless the session's requirement is met now
 // (recomputed, so an aged-out factor counts as not completed). Endpoints that weaken a
 // user's protection (removing a verified device, disabling a factor, replacing recovery
-// codes) call it and answer WriteClaimError(w, mfa.ClaimNotSatisfiedMessage).
+// codes) call it; the HTTP edge answers the 403 invalid claim with mfa.ClaimNotSatisfiedMessage.
 func (e *Engine) RequireSatisfied(ctx context.Context, sess session.Session) error {
 	s, err := e.SessionState(ctx, sess)
 	if err != nil {
@@ -399,53 +396,50 @@ func (e *Engine) RequireSatisfied(ctx context.Context, sess session.Session) err
 	return nil
 }
 
+// Update is a session whose st-mfa claim the engine brought up to date: the session with its
+// current claims, where it stands now, and the tokens that carry a changed claim to the
+// client. The caller sends Tokens in whatever transport it serves (session.Manager's
+// WriteTokensFor for an HTTP request).
+type Update struct {
+	Session session.Session
+	State   State
+	// Tokens are the new access token and front-token; nil when the claim did not change.
+	Tokens *session.Tokens
+}
+
 // Complete marks factorID completed now in the session (no new session), recomputes v, and
-// writes the new access token and front-token on w in the transport the request used.
-func (e *Engine) Complete(ctx context.Context, w http.ResponseWriter, r *http.Request, sess session.Session, factorID string) (session.Session, error) {
+// returns the session with the new tokens.
+func (e *Engine) Complete(ctx context.Context, sess session.Session, factorID string) (Update, error) {
+	_, p, err := e.load(ctx, sess.TenantID, sess.UserID)
+	if err != nil {
+		return Update{Session: sess}, err
+	}
 	now := e.opts.Clock()
-	return e.update(ctx, w, r, sess, func(c mfa.Completed) { c[factorID] = now.Unix() })
+	return e.updateWith(ctx, sess, p, func(c mfa.Completed) { c[factorID] = now.Unix() })
 }
 
 // Resync recomputes the session's v from the requirement that applies now and, when the
-// claim changes, stores it and writes the new tokens on w. It returns the session and its
-// state.
-func (e *Engine) Resync(ctx context.Context, w http.ResponseWriter, r *http.Request, sess session.Session) (session.Session, State, error) {
+// claim changes, stores it and returns the new tokens with the session and its state.
+func (e *Engine) Resync(ctx context.Context, sess session.Session) (Update, error) {
 	claim, err := sess.MFA()
 	if err != nil {
-		return sess, State{}, err
+		return Update{Session: sess}, err
 	}
 	_, p, err := e.load(ctx, sess.TenantID, sess.UserID)
 	if err != nil {
-		return sess, State{}, err
+		return Update{Session: sess}, err
 	}
-	now := e.opts.Clock()
-	st := p.state(claim.C, now)
+	st := p.state(claim.C, e.opts.Clock())
 	_, hasClaim := sess.Claims[mfa.ClaimKey]
 	if hasClaim && st.V == claim.V {
-		return sess, st, nil
+		return Update{Session: sess, State: st}, nil
 	}
-	sess, err = e.updateWith(ctx, w, r, sess, p, func(mfa.Completed) {})
-	if err != nil {
-		return sess, State{}, err
-	}
-	claim, err = sess.MFA()
-	if err != nil {
-		return sess, State{}, err
-	}
-	return sess, p.state(claim.C, now), nil
+	return e.updateWith(ctx, sess, p, func(mfa.Completed) {})
 }
 
-func (e *Engine) update(ctx context.Context, w http.ResponseWriter, r *http.Request, sess session.Session, edit func(mfa.Completed)) (session.Session, error) {
-	_, p, err := e.load(ctx, sess.TenantID, sess.UserID)
-	if err != nil {
-		return sess, err
-	}
-	return e.updateWith(ctx, w, r, sess, p, edit)
-}
-
-// updateWith edits the completed factors inside the store's transaction, recomputes v with
-// p and writes the new tokens.
-func (e *Engine) updateWith(ctx context.Context, w http.ResponseWriter, r *http.Request, sess session.Session, p policy, edit func(mfa.Completed)) (session.Session, error) {
+// updateWith edits the completed factors inside the store's transaction and recomputes v
+// with p.
+func (e *Engine) updateWith(ctx context.Context, sess session.Session, p policy, edit func(mfa.Completed)) (Update, error) {
 	now := e.opts.Clock()
 	updated, tokens, err := e.opts.Sessions.UpdateClaims(ctx, sess.Handle, func(claims map[string]json.RawMessage) error {
 		c := mfa.Claim{C: mfa.Completed{}}
@@ -466,33 +460,11 @@ func (e *Engine) updateWith(ctx context.Context, w http.ResponseWriter, r *http.
 		return nil
 	})
 	if err != nil {
-		return sess, fmt.Errorf("update the %s claim: %w", mfa.ClaimKey, err)
+		return Update{Session: sess}, fmt.Errorf("update the %s claim: %w", mfa.ClaimKey, err)
 	}
-	settings, err := e.opts.Sessions.Settings(ctx, updated.TenantID)
+	claim, err := updated.MFA()
 	if err != nil {
-		return sess, fmt.Errorf("session settings: %w", err)
+		return Update{Session: updated}, err
 	}
-	_, transport := session.AccessTokenFrom(r)
-	if transport == "" {
-		transport = session.TransportHeader
-	}
-	e.opts.Sessions.WriteTokens(w, transport, tokens, settings)
-	return updated, nil
-}
-
-// WriteClaimError answers 403 {"message":"invalid claim","claimValidationErrors":[{"id":"st-mfa",
-// "reason":{"message":reason}}]}, as SuperTokens does when the st-mfa claim refuses a request.
-func WriteClaimError(w http.ResponseWriter, reason string) {
-	httpapi.WriteJSON(w, http.StatusForbidden, contract.InvalidClaim(contract.MFARefusal(reason, nil)))
-}
-
-// WriteSetupError answers err from CheckSetup: the 403 invalid claim for a refusal, and
-// false when err is something else (the caller answers 500).
-func WriteSetupError(w http.ResponseWriter, err error) bool {
-	var denied *SetupDeniedError
-	if errors.As(err, &denied) {
-		WriteClaimError(w, denied.Reason)
-		return true
-	}
-	return false
+	return Update{Session: updated, State: p.state(claim.C, now), Tokens: &tokens}, nil
 }

@@ -7,7 +7,7 @@
 // with a compare-and-set (UPDATE ... SET used_at = $now WHERE id = $id AND used_at IS NULL) so
 // two replicas cannot both accept the same code. Generating a new set replaces the old one.
 //
-// Failed attempts should count toward the same per-user lockout as TOTP (totp.Limiter): a
+// Failed attempts should count toward the same per-user lockout as TOTP (attempts.Limiter): a
 // recovery code stands in for the device.
 package recovery
 

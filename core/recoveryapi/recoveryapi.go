@@ -22,14 +22,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
+
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/attempts"
+	"github.com/twofold-dev/twofold/core/httpkit"
+	"github.com/twofold-dev/twofold/core/mfaapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/recovery"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
-	"github.com/twofold-dev/twofold/core/totp"
 )
 
 // Options are the API's dependencies.
@@ -38,6 +41,7 @@ type Options struct {
 	Sessions *session.Manager
 	Engine   *mfaengine.Engine
 	Clock    func() time.Time
+	Logger   logr.Logger
 }
 
 // API serves the recovery-code endpoints.
@@ -50,7 +54,14 @@ func New(opts Options) *API {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = logr.Discard()
+	}
 	return &API{opts: opts}
+}
+
+func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	httpkit.InternalError(a.opts.Logger, w, r, err)
 }
 
 // Register adds the endpoints to mux.
@@ -61,17 +72,12 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /auth/recovery-codes/verify", req(a.verify))
 }
 
-func sessionOf(r *http.Request) session.Session {
-	s, _ := session.FromContext(r.Context())
-	return s
-}
-
 func (a *API) generate(w http.ResponseWriter, r *http.Request) {
-	sess := sessionOf(r)
+	sess := session.Of(r)
 	ctx := r.Context()
 	unused, _, err := a.opts.Store.CountRecoveryCodes(ctx, sess.UserID)
 	if err != nil {
-		a.opts.Engine.InternalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	if unused > 0 {
@@ -79,51 +85,51 @@ func (a *API) generate(w http.ResponseWriter, r *http.Request) {
 		// meets its requirement may.
 		if err := a.opts.Engine.RequireSatisfied(ctx, sess); err != nil {
 			if errors.Is(err, mfaengine.ErrNotSatisfied) {
-				mfaengine.WriteClaimError(w, mfa.ClaimNotSatisfiedMessage)
+				httpkit.WriteClaimError(w, mfa.ClaimNotSatisfiedMessage)
 				return
 			}
-			a.opts.Engine.InternalError(w, r, err)
+			a.internalError(w, r, err)
 			return
 		}
 	} else if err := a.opts.Engine.CheckSetup(ctx, sess, mfa.RecoveryCode); err != nil {
-		if !mfaengine.WriteSetupError(w, err) {
-			a.opts.Engine.InternalError(w, r, err)
+		if !mfaapi.WriteSetupError(w, err) {
+			a.internalError(w, r, err)
 		}
 		return
 	}
 	set, err := recovery.Generate(sess.UserID)
 	if err != nil {
-		a.opts.Engine.InternalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	if err := a.opts.Store.ReplaceRecoveryCodes(ctx, sess.UserID, set.Hashes, a.opts.Clock()); err != nil {
-		a.opts.Engine.InternalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "codes": set.Codes})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "codes": set.Codes})
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
-	unused, total, err := a.opts.Store.CountRecoveryCodes(r.Context(), sessionOf(r).UserID)
+	unused, total, err := a.opts.Store.CountRecoveryCodes(r.Context(), session.Of(r).UserID)
 	if err != nil {
-		a.opts.Engine.InternalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "remaining": unused, "total": total})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "remaining": unused, "total": total})
 }
 
 func (a *API) verify(w http.ResponseWriter, r *http.Request) {
-	sess := sessionOf(r)
+	sess := session.Of(r)
 	ctx := r.Context()
 	var body struct {
 		Code string `json:"code"`
 	}
-	if !httpapi.Decode(w, r, &body) {
+	if !httpkit.Decode(w, r, &body) {
 		return
 	}
 	if strings.TrimSpace(body.Code) == "" {
-		httpapi.WriteError(w, http.StatusBadRequest, "code", "code is required: one of your recovery codes, e.g. abcd-efgh-jkmn")
+		httpkit.WriteError(w, http.StatusBadRequest, "code", "code is required: one of your recovery codes, e.g. abcd-efgh-jkmn")
 		return
 	}
 	now := a.opts.Clock()
@@ -131,7 +137,7 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 	var failures int
 	var retryAfter time.Duration
 	_, err := a.opts.Store.UseRecoveryCode(ctx, sess.UserID, now, func(limit store.AttemptLimit, codes []store.RecoveryCode) (store.RecoveryAttempt, error) {
-		l := totp.Limiter(limit)
+		l := attempts.Limiter(limit)
 		if l.Locked(now) {
 			status, retryAfter = contract.StatusLimitReached, l.RetryAfter(now)
 			return store.RecoveryAttempt{Limit: limit}, nil
@@ -163,28 +169,21 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		err = nil
 	}
 	if err != nil {
-		a.opts.Engine.InternalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	switch status {
 	case contract.StatusOK:
 	case contract.StatusLimitReached:
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "retryAfterMs": retryAfter.Milliseconds()})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "retryAfterMs": retryAfter.Milliseconds()})
 		return
 	case contract.StatusInvalidRecoveryCode:
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "currentNumberOfFailedAttempts": failures, "maxNumberOfFailedAttempts": totp.MaxFailures})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": status, "currentNumberOfFailedAttempts": failures, "maxNumberOfFailedAttempts": attempts.MaxFailures})
 		return
 	default:
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": status})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": status})
 		return
 	}
-	if _, err := a.opts.Engine.Complete(ctx, w, r, sess, mfa.RecoveryCode); err != nil {
-		if errors.Is(err, session.ErrUnauthorised) {
-			session.WriteError(w, err)
-			return
-		}
-		a.opts.Engine.InternalError(w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
+	upd, err := a.opts.Engine.Complete(ctx, sess, mfa.RecoveryCode)
+	mfaapi.WriteCompleted(a.opts.Logger, w, r, a.opts.Sessions, upd, err, map[string]string{"status": contract.StatusOK})
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/attempts"
 	"github.com/twofold-dev/twofold/core/server"
-	"github.com/twofold-dev/twofold/core/totp"
 )
 
 // One contact receives a bounded number of codes: asking for thirty sent five, and the rest
@@ -131,8 +131,8 @@ func TestAPersonWhoKnowsThePasswordCannotGrindTheEmailCodeByOpeningDevices(t *te
 			}
 		}
 	}
-	if !locked || wrong != totp.MaxFailures {
-		t.Fatalf("%d wrong codes were evaluated before the lockout (locked: %v), want %d", wrong, locked, totp.MaxFailures)
+	if !locked || wrong != attempts.MaxFailures {
+		t.Fatalf("%d wrong codes were evaluated before the lockout (locked: %v), want %d", wrong, locked, attempts.MaxFailures)
 	}
 	if l, err := h.srv.Store.GetAttemptLimit(context.Background(), userID); err != nil || l.LockedUntil.IsZero() {
 		t.Fatalf("the user's shared MFA lockout = %+v, %v; want locked, so TOTP and recovery codes are refused too", l, err)
@@ -143,7 +143,7 @@ func TestAPersonWhoKnowsThePasswordCannotGrindTheEmailCodeByOpeningDevices(t *te
 		attacker.wantV(false)
 	})
 	t.Run("after the lockout the right code is accepted and the count starts again", func(t *testing.T) {
-		h.clock.Advance(totp.LockDuration)
+		h.clock.Advance(attempts.LockDuration)
 		again := ada.signIn()
 		created := mustStatus(t, again.secondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
 		mustStatus(t, again.consumeSecondary(created, mails.last(t, "ada@example.com").code(t)), http.StatusOK, "OK")

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/totp"
+	"github.com/twofold-dev/twofold/core/factors/totp"
 )
 
 const mfaPassword = "correct horse 1"

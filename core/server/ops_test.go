@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -137,7 +137,7 @@ func TestLaterPartsAddEndpointsThatRequireASession(t *testing.T) {
 				sess, _ := session.FromContext(r.Context())
 				claim, err := sess.MFA()
 				if err != nil {
-					httpapi.WriteError(w, 500, "", "%v", err)
+					httpkit.WriteError(w, 500, "", "%v", err)
 					return
 				}
 				claim.C[mfa.TOTP] = 1
@@ -148,13 +148,13 @@ func TestLaterPartsAddEndpointsThatRequireASession(t *testing.T) {
 					return err
 				})
 				if err != nil {
-					httpapi.WriteError(w, 500, "", "%v", err)
+					httpkit.WriteError(w, 500, "", "%v", err)
 					return
 				}
 				_, transport := session.AccessTokenFrom(r)
 				settings, _ := s.Sessions.Settings(r.Context(), sess.TenantID)
 				s.Sessions.WriteTokens(w, transport, tokens, settings)
-				httpapi.WriteJSON(w, 200, map[string]string{"status": "OK"})
+				httpkit.WriteJSON(w, 200, map[string]string{"status": "OK"})
 			})))
 		}
 	})

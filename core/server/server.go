@@ -20,9 +20,11 @@ import (
 	"github.com/twofold-dev/twofold/core/accountapi"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/hostedui"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/keys"
+	"github.com/twofold-dev/twofold/core/mfaapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/recoveryapi"
@@ -30,7 +32,6 @@ import (
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
 	"github.com/twofold-dev/twofold/core/thirdparty"
-	"github.com/twofold-dev/twofold/core/totpapi"
 )
 
 // MaintenanceInterval is how often Run rotates keys and deletes dead sessions.
@@ -82,6 +83,8 @@ type Server struct {
 	ThirdParty    *thirdparty.Recipe
 	// MFA evaluates MFA requirements and keeps sessions' st-mfa claims current.
 	MFA *mfaengine.Engine
+	// TOTP is the totp factor: its operations, FDI endpoints and hosted steps.
+	TOTP *totp.Factor
 	// Account serves passwordless, email verification and password reset.
 	Account *accountapi.API
 	API     *httpapi.API
@@ -157,11 +160,20 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: hosted UI: %w", err)
 	}
+	s.TOTP, err = totp.New(totp.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA,
+		Pages: ui, Clock: opts.Clock, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("server: totp: %w", err)
+	}
+	// The factors: each registers its endpoints and hosted steps itself.
+	factors := []interface{ Register(*http.ServeMux) }{s.TOTP}
 	routes := func(mux *http.ServeMux) {
 		ui.Register(mux)
-		s.MFA.Register(mux)
-		totpapi.New(totpapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)
-		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock}).Register(mux)
+		mfaapi.New(mfaapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Logger: opts.Logger}).Register(mux)
+		for _, f := range factors {
+			f.Register(mux)
+		}
+		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock, Logger: opts.Logger}).Register(mux)
 		s.Account.Register(mux)
 		if opts.Routes != nil {
 			opts.Routes(s, mux)

@@ -12,9 +12,9 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
-	"github.com/twofold-dev/twofold/core/totp"
 )
 
 // BenchmarkTOTPVerify is POST /auth/totp/verify with a correct code: verify the session, one

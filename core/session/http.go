@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -143,6 +144,21 @@ func (m *Manager) WriteTokens(w http.ResponseWriter, t Transport, tokens Tokens,
 	exposeHeaders(w, exposed...)
 }
 
+// WriteTokensFor puts tokens of a session of tenantID in the response to r, in the transport
+// r used for its access token (headers when it used none), with the tenant's cookie settings.
+func (m *Manager) WriteTokensFor(w http.ResponseWriter, r *http.Request, tenantID string, tokens Tokens) error {
+	settings, err := m.Settings(r.Context(), tenantID)
+	if err != nil {
+		return fmt.Errorf("session settings: %w", err)
+	}
+	_, transport := AccessTokenFrom(r)
+	if transport == "" {
+		transport = TransportHeader
+	}
+	m.WriteTokens(w, transport, tokens, settings)
+	return nil
+}
+
 // ClearTokens tells the client to drop its tokens, in both modes.
 func (m *Manager) ClearTokens(w http.ResponseWriter, s Settings) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -176,6 +192,12 @@ type ctxKey struct{}
 func FromContext(ctx context.Context) (Session, bool) {
 	s, ok := ctx.Value(ctxKey{}).(Session)
 	return s, ok
+}
+
+// Of returns the session Require verified for r: the handlers Require wraps use it.
+func Of(r *http.Request) Session {
+	s, _ := FromContext(r.Context())
+	return s
 }
 
 // WithSession returns ctx carrying s, as Require does.

@@ -19,7 +19,7 @@ var (
 )
 
 // AttemptLimit is a user's failed-attempt state, shared by TOTP and recovery codes (one per
-// user, so adding devices does not multiply an attacker's guesses). It mirrors totp.Limiter;
+// user, so adding devices does not multiply an attacker's guesses). It mirrors attempts.Limiter;
 // the zero value is a user with no failures.
 type AttemptLimit struct {
 	Failures    int

@@ -11,7 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/twofold-dev/twofold/contract"
-	"github.com/twofold-dev/twofold/core/totp"
+	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/test/mailbox"
 )
 

@@ -21,7 +21,7 @@ import (
 
 	authv1alpha1 "github.com/twofold-dev/twofold/api/v1alpha1"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/totp"
+	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/test/coreproc"
 	"github.com/twofold-dev/twofold/test/proc"
 	"github.com/twofold-dev/twofold/test/testenv"

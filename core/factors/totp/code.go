@@ -1,23 +1,7 @@
-// Package totp implements time-based one-time passwords (RFC 6238) for Twofold's totp factor,
-// on top of github.com/pquerna/otp: secrets, the otpauth:// URI and its QR code, verification
-// with a skew window and replay protection, and the failed-attempt limiter.
-//
-// The package keeps no state. The store is expected to persist, per TOTP device, the secret
-// and the last accepted time step, and per user a Limiter (Failures, LockedUntil), and to
-// apply one verification as one transaction:
-//
-//  1. load the user's Limiter; if Locked(now), answer LIMIT_REACHED_ERROR with
-//     RetryAfter(now) in milliseconds and stop;
-//  2. call Verify with the device's secret and last used step (POST /totp/verify names no
-//     device: try each verified device of the user, and count one failure if none accepts);
-//  3. on success, store the returned step with a compare-and-set
-//     (UPDATE ... SET last_step = $new WHERE last_step < $new) so two replicas racing with
-//     the same code cannot both accept it, then call Succeed and save the Limiter;
-//  4. on failure, call Fail(now), save the Limiter and answer INVALID_TOTP_ERROR with
-//     Failures and MaxFailures.
-//
-// With PostgreSQL the Limiter row is read with SELECT ... FOR UPDATE, so the limit holds
-// across core replicas.
+// This file holds the factor's rules: secrets, codes and their verification (RFC 6238 on top
+// of github.com/pquerna/otp). It keeps no state; the operations apply it in the store's
+// transactions.
+
 package totp
 
 import (

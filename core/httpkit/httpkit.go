@@ -1,4 +1,9 @@
-package httpapi
+// Package httpkit is the core's small HTTP toolkit, shared by every adapter at the HTTP edge
+// (the FDI and admin handlers, each factor's endpoints): decoding a JSON body with specific
+// errors, answering JSON, the error shape both APIs use, the 500 answer and the 403 st-mfa
+// refusal. Nothing below the edge (the MFA engine, the factors' operations, the store)
+// imports it.
+package httpkit
 
 import (
 	"encoding/json"
@@ -7,6 +12,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/go-logr/logr"
+
+	"github.com/twofold-dev/twofold/contract"
 )
 
 // MaxBodyBytes bounds every request body; larger ones are answered 413.
@@ -19,7 +28,8 @@ type errorBody struct {
 	Field   string `json:"field,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
@@ -27,8 +37,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, field, format string, args ...any) {
-	writeJSON(w, status, errorBody{Message: fmt.Sprintf(format, args...), Field: field})
+// WriteError answers {"message": ..., "field": ...} with status.
+func WriteError(w http.ResponseWriter, status int, field, format string, args ...any) {
+	WriteJSON(w, status, errorBody{Message: fmt.Sprintf(format, args...), Field: field})
 }
 
 // decodeError turns a JSON decoding failure into a status and a message naming the problem.
@@ -74,8 +85,14 @@ func jsonKind(goKind string) string {
 	return "a " + goKind
 }
 
+// Decode reads the JSON request body into v, answering 400 or 413 with a specific message
+// and returning false when it cannot. Unknown fields are ignored, as SuperTokens does.
+func Decode(w http.ResponseWriter, r *http.Request, v any) bool { return decode(w, r, v, false) }
+
+// DecodeStrict is Decode refusing unknown fields (the admin API).
+func DecodeStrict(w http.ResponseWriter, r *http.Request, v any) bool { return decode(w, r, v, true) }
+
 // decode reads one JSON value into v; on failure it answers the request and returns false.
-// strict refuses unknown fields (the admin API); FDI ignores them like SuperTokens does.
 func decode(w http.ResponseWriter, r *http.Request, v any, strict bool) bool {
 	dec := json.NewDecoder(r.Body)
 	if strict {
@@ -93,8 +110,21 @@ func decode(w http.ResponseWriter, r *http.Request, v any, strict bool) bool {
 	}
 	if err != nil {
 		status, field, msg := decodeError(err)
-		writeError(w, status, field, "%s", msg)
+		WriteError(w, status, field, "%s", msg)
 		return false
 	}
 	return true
+}
+
+// InternalError logs err and answers 500 {"status":"GENERAL_ERROR","message":"internal error"}
+// without details.
+func InternalError(log logr.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	log.Error(err, "Failed request", "method", r.Method, "path", r.URL.Path)
+	WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
+}
+
+// WriteClaimError answers 403 {"message":"invalid claim","claimValidationErrors":[{"id":"st-mfa",
+// "reason":{"message":reason}}]}, as SuperTokens does when the st-mfa claim refuses a request.
+func WriteClaimError(w http.ResponseWriter, reason string) {
+	WriteJSON(w, http.StatusForbidden, contract.InvalidClaim(contract.MFARefusal(reason, nil)))
 }

@@ -1,4 +1,9 @@
-package totp
+// Package attempts is the core's failed-attempt limit: five wrong answers in a row lock the
+// user out for 15 minutes. One limit per user is shared by TOTP codes, recovery codes and
+// second-factor email and SMS codes, so switching between them gives an attacker no extra
+// guesses; the store keeps it (store.AttemptLimit) and saves it in the transaction that checks
+// an answer.
+package attempts
 
 import "time"
 

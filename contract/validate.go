@@ -456,6 +456,21 @@ func (c TenantConfig) Redact() TenantConfig {
 
 // Enforcement builds the sidecar feed of a tenant from its normalised configuration.
 func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string, revoked []RevokedSession) Enforcement {
+	if revoked == nil {
+		revoked = []RevokedSession{}
+	}
+	return Enforcement{
+		V:                 EnforcementVersion,
+		TenantID:          tenantID,
+		ConfigVersion:     version,
+		EnforcementPolicy: c.EnforcementPolicy(tenantID, issuer),
+		RevokedSessions:   revoked,
+	}
+}
+
+// EnforcementPolicy builds the policy part of a tenant's sidecar feed from its normalised
+// configuration.
+func (c TenantConfig) EnforcementPolicy(tenantID, issuer string) EnforcementPolicy {
 	routes := c.MFA.Routes
 	if routes == nil {
 		routes = []Route{}
@@ -464,9 +479,6 @@ func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string,
 	if req == nil {
 		req = mfa.Requirement{}
 	}
-	if revoked == nil {
-		revoked = []RevokedSession{}
-	}
 	base := strings.TrimSuffix(c.WebsiteBasePath, "/")
 	signIn := base + "/signin"
 	if tenantID != PublicTenantID {
@@ -474,10 +486,7 @@ func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string,
 		// escaping).
 		signIn += "?tenantId=" + tenantID
 	}
-	return Enforcement{
-		V:                          EnforcementVersion,
-		TenantID:                   tenantID,
-		ConfigVersion:              version,
+	return EnforcementPolicy{
 		Issuer:                     issuer,
 		AccessTokenLifetimeSeconds: c.Session.AccessTokenLifetimeSeconds,
 		MFA: EnforcementMFA{
@@ -487,7 +496,6 @@ func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string,
 			Routes:              routes,
 		},
 		EmailVerificationRequired: c.EmailVerification == EmailVerificationRequired,
-		RevokedSessions:           revoked,
 		HostedUI:                  HostedUI{SignIn: signIn, MFA: base + "/mfa", VerifyEmail: base + "/verify-email"},
 	}
 }

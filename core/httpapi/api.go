@@ -117,7 +117,7 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("GET "+prefix+"/emailpassword/email/exists", a.emailExists)
 		mux.HandleFunc("GET "+prefix+"/authorisationurl", a.authorisationURL)
 		mux.HandleFunc("POST "+prefix+"/signinup", a.thirdPartySignInUp)
-		mux.HandleFunc("GET "+prefix+"/enforcement", a.enforcement)
+		mux.HandleFunc("GET "+prefix+"/enforcement", a.enforcementFeed)
 	}
 	mux.HandleFunc("POST /auth/session/refresh", a.refresh)
 	mux.HandleFunc("POST /auth/signout", a.signOut)

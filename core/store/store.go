@@ -183,6 +183,23 @@ type Session struct {
 	CurrentRefreshHash string
 }
 
+// Revocations answers RevocationsSince.
+type Revocations struct {
+	// Sessions are the revoked sessions, in the order they were revoked.
+	Sessions []Revocation
+	// Cursor is the tenant's revocation cursor these sessions bring the reader to.
+	Cursor int64
+	// Full is set when Sessions lists every session revoked at or after notBefore rather
+	// than those revoked after since.
+	Full bool
+}
+
+// Revocation is one revoked session.
+type Revocation struct {
+	Handle    string
+	RevokedAt time.Time
+}
+
 // Rotation is the outcome of presenting a refresh token.
 type Rotation struct {
 	Session Session
@@ -218,6 +235,14 @@ type Sessions interface {
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) (int, error)
 	// RevokedSince lists the tenant's sessions revoked at or after since, oldest first.
 	RevokedSince(ctx context.Context, tenantID string, since time.Time) ([]Session, error)
+	// RevocationsSince lists what a reader that has seen the tenant's revocations up to the
+	// cursor since needs to know: the sessions revoked after it, at or after notBefore, with
+	// the tenant's current cursor to ask with next time. Every revocation takes its tenant's
+	// next cursor value in the transaction that revokes, so nothing committed after a
+	// reader's ask is missed by its next one. With since 0 (a first ask), or a since beyond
+	// the current cursor (the reader saw another database), it lists every session revoked at
+	// or after notBefore and sets Full.
+	RevocationsSince(ctx context.Context, tenantID string, since int64, notBefore time.Time) (Revocations, error)
 	// DeleteSessionsBefore removes sessions revoked or expired before t, with their tokens.
 	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
 }

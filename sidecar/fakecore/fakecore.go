@@ -48,6 +48,7 @@ type Core struct {
 	body        []byte
 	etag        string
 	down        bool
+	answer      []byte // set by SetFeedAnswer
 
 	// Counters of requests served, for tests that assert on traffic to the core.
 	JWKSRequests     atomic.Int64
@@ -55,6 +56,8 @@ type Core struct {
 	FeedNotModified  atomic.Int64
 	OtherRequests    atomic.Int64
 	LastOtherHeaders atomic.Pointer[http.Header]
+	// LastFeedQuery is the query string of the last feed request.
+	LastFeedQuery atomic.Pointer[string]
 }
 
 // New returns a core for tenant with issuer, one signing key (kid "k1") and a feed that
@@ -66,14 +69,16 @@ func New(tenant, issuer string) (*Core, error) {
 	}
 	c := &Core{keys: []Key{k}}
 	c.enforcement = contract.Enforcement{
-		V:                          contract.EnforcementVersion,
-		TenantID:                   tenant,
-		ConfigVersion:              1,
-		Issuer:                     issuer,
-		AccessTokenLifetimeSeconds: 3600,
-		MFA:                        contract.EnforcementMFA{Requirement: mfa.Requirement{}, Enforcement: contract.EnforcementRequired, Routes: []contract.Route{}},
-		RevokedSessions:            []contract.RevokedSession{},
-		HostedUI:                   contract.HostedUI{SignIn: "/auth/signin", MFA: "/auth/mfa"},
+		V:             contract.EnforcementVersion,
+		TenantID:      tenant,
+		ConfigVersion: 1,
+		EnforcementPolicy: contract.EnforcementPolicy{
+			Issuer:                     issuer,
+			AccessTokenLifetimeSeconds: 3600,
+			MFA:                        contract.EnforcementMFA{Requirement: mfa.Requirement{}, Enforcement: contract.EnforcementRequired, Routes: []contract.Route{}},
+			HostedUI:                   contract.HostedUI{SignIn: "/auth/signin", MFA: "/auth/mfa"},
+		},
+		RevokedSessions: []contract.RevokedSession{},
 	}
 	if err := c.encodeLocked(); err != nil {
 		return nil, err
@@ -114,6 +119,14 @@ func (c *Core) SigningKey() Key {
 	return c.keys[0]
 }
 
+// SetFeedAnswer makes the feed answer 200 with exactly body, whatever was asked, until it is
+// set to nil: answers a real core would not give, to see what a sidecar does with them.
+func (c *Core) SetFeedAnswer(body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.answer = body
+}
+
 // SetDown makes every request fail with 503 (true) or be served again (false).
 func (c *Core) SetDown(down bool) {
 	c.mu.Lock()
@@ -138,6 +151,16 @@ func (c *Core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(JWKS(keys...))
 	case "/auth/" + tenant + "/enforcement":
 		c.FeedRequests.Add(1)
+		q := r.URL.RawQuery
+		c.LastFeedQuery.Store(&q)
+		c.mu.Lock()
+		answer := c.answer
+		c.mu.Unlock()
+		if answer != nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(answer)
+			return
+		}
 		w.Header().Set("ETag", etag)
 		if r.Header.Get("If-None-Match") == etag {
 			c.FeedNotModified.Add(1)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,8 +38,11 @@ type policy struct {
 	required    bool
 	requirement mfa.Requirement
 	maxAge      time.Duration
-	routes      []route             // longest prefix first
-	revoked     map[string]struct{} // by contract.SessionHandleHash
+	routes      []route // longest prefix first
+	revoked     *revokedSet
+	// lifetime is the tenant's access-token lifetime: a revocation older than that concerns
+	// no token that is still valid.
+	lifetime time.Duration
 	// emailVerification requires st-ev.v to be true (the tenant's emailVerification is REQUIRED).
 	emailVerification bool
 	signIn            string
@@ -47,9 +51,22 @@ type policy struct {
 }
 
 // isRevoked reports whether the feed lists the session as revoked.
-func (p *policy) isRevoked(s *session) bool {
-	_, revoked := p.revoked[s.handleHash]
-	return revoked
+func (p *policy) isRevoked(s *session) bool { return p.revoked.has(s.handleHash) }
+
+// keepSince is the unix second before which a revocation concerns no token that can still be
+// valid (0, keep everything, when the feed named no lifetime).
+func (p *policy) keepSince(now time.Time) int64 {
+	if p.lifetime <= 0 {
+		return 0
+	}
+	return now.Add(-p.lifetime - revocationMargin).Unix()
+}
+
+// withRevoked returns a copy of p holding revoked instead of its list.
+func (p *policy) withRevoked(revoked *revokedSet) *policy {
+	q := *p
+	q.revoked = revoked
+	return &q
 }
 
 // route is a compiled step-up rule.
@@ -88,26 +105,43 @@ func (p *policy) match(path, method string, allowPublic bool) *route {
 	return nil
 }
 
-// compilePolicy validates a feed answer for tenant and turns it into a snapshot.
-func compilePolicy(e *contract.Enforcement, tenant string) (*policy, error) {
+// compilePolicy validates a full feed answer (version 2) for tenant and turns it into a
+// snapshot.
+func compilePolicy(e *contract.Enforcement, tenant string, now time.Time) (*policy, error) {
 	if e.V != contract.EnforcementVersion {
-		return nil, fmt.Errorf("%w: version %d, this sidecar understands %d", ErrFeed, e.V, contract.EnforcementVersion)
+		return nil, fmt.Errorf("%w: version %d, this sidecar understands %d and %d", ErrFeed, e.V,
+			contract.EnforcementVersion, contract.EnforcementChangesVersion)
 	}
 	if e.TenantID != tenant {
 		return nil, fmt.Errorf("%w: tenant %q, want %q", ErrFeed, e.TenantID, tenant)
 	}
+	p, err := compileEnforcementPolicy(&e.EnforcementPolicy, e.ConfigVersion)
+	if err != nil {
+		return nil, err
+	}
+	revoked, err := (&revokedSet{}).with(e.RevokedSessions, true, p.keepSince(now))
+	if err != nil {
+		return nil, err
+	}
+	return p.withRevoked(revoked), nil
+}
+
+// compileEnforcementPolicy validates the policy part of a feed answer and turns it into a
+// snapshot with an empty revocation list.
+func compileEnforcementPolicy(e *contract.EnforcementPolicy, version int64) (*policy, error) {
 	if err := e.MFA.Requirement.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: requirement: %w", ErrFeed, err)
 	}
 	p := &policy{
-		version: e.ConfigVersion,
+		version: version,
 		issuer:  e.Issuer,
 		// Anything but an explicit UserOptIn is enforced for everyone: an unknown mode
 		// must not switch enforcement off.
 		required:          e.MFA.Enforcement != contract.EnforcementUserOptIn,
 		requirement:       e.MFA.Requirement,
 		maxAge:            time.Duration(max(e.MFA.MaxFactorAgeSeconds, 0)) * time.Second,
-		revoked:           make(map[string]struct{}, len(e.RevokedSessions)),
+		revoked:           &revokedSet{},
+		lifetime:          time.Duration(max(e.AccessTokenLifetimeSeconds, 0)) * time.Second,
 		emailVerification: e.EmailVerificationRequired,
 		signIn:            DefaultSignInPath,
 		mfaPage:           DefaultMFAPath,
@@ -121,12 +155,6 @@ func compilePolicy(e *contract.Enforcement, tenant string) (*policy, error) {
 	}
 	if isSafeReturnPath(e.HostedUI.VerifyEmail) {
 		p.verifyEmail = e.HostedUI.VerifyEmail
-	}
-	for i, r := range e.RevokedSessions {
-		if r.HandleHash == "" {
-			return nil, fmt.Errorf("%w: revoked session %d has no handleHash", ErrFeed, i)
-		}
-		p.revoked[r.HandleHash] = struct{}{}
 	}
 	for i, r := range e.MFA.Routes {
 		if !strings.HasPrefix(r.PathPrefix, "/") {
@@ -158,7 +186,9 @@ func compilePolicy(e *contract.Enforcement, tenant string) (*policy, error) {
 	return p, nil
 }
 
-// feed polls the core's enforcement feed with If-None-Match and publishes compiled snapshots.
+// feed polls the core's enforcement feed and publishes compiled snapshots. It asks for the
+// changes since the revocation cursor and configuration version it holds (version 3), with
+// If-None-Match, and takes a version 2 answer (a core older than this sidecar) as a full one.
 type feed struct {
 	url    string
 	tenant string
@@ -167,8 +197,10 @@ type feed struct {
 
 	current atomic.Pointer[policy]
 
-	mu          sync.Mutex // serialises polls and guards etag
+	mu          sync.Mutex // serialises polls and guards etag and cursor
 	etag        string
+	cursor      int64        // revocation cursor of the current snapshot; 0 asks for everything
+	resync      bool         // the last incremental answer was refused: ask for everything
 	lastSuccess atomic.Int64 // unix nanoseconds of the last 200 or 304
 
 	polls       atomic.Uint64
@@ -194,13 +226,23 @@ func (f *feed) poll(ctx context.Context) error {
 	return nil
 }
 
+// requestURL asks for the changes since what the current snapshot holds.
+func (f *feed) requestURL(current *policy) string {
+	u := f.url + "?v=" + strconv.Itoa(contract.EnforcementChangesVersion) + "&since=" + strconv.FormatInt(f.cursor, 10)
+	if current != nil && !f.resync {
+		u += "&cv=" + strconv.FormatInt(current.version, 10)
+	}
+	return u
+}
+
 func (f *feed) pollLocked(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
+	current := f.current.Load()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.requestURL(current), nil)
 	if err != nil {
 		return fmt.Errorf("building feed request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	if f.etag != "" && f.current.Load() != nil {
+	if f.etag != "" && current != nil {
 		req.Header.Set("If-None-Match", f.etag)
 	}
 	resp, err := f.client.Do(req)
@@ -222,15 +264,70 @@ func (f *feed) pollLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading enforcement feed: %w", err)
 	}
-	var e contract.Enforcement
-	if err := json.Unmarshal(body, &e); err != nil {
-		return fmt.Errorf("%w: %w", ErrFeed, err)
-	}
-	p, err := compilePolicy(&e, f.tenant)
+	next, cursor, err := f.decide(current, body)
 	if err != nil {
+		// Start again from a full answer rather than ask for changes to a state that could
+		// not take them.
+		f.cursor, f.resync = 0, true
 		return err
 	}
-	f.current.Store(p)
+	f.current.Store(next)
+	f.cursor, f.resync = cursor, false
 	f.etag = resp.Header.Get("ETag")
 	return nil
+}
+
+// decide turns an answer into the next snapshot and the cursor to ask with next time.
+func (f *feed) decide(current *policy, body []byte) (*policy, int64, error) {
+	var version struct {
+		V int `json:"v"`
+	}
+	if err := json.Unmarshal(body, &version); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrFeed, err)
+	}
+	if version.V == contract.EnforcementChangesVersion {
+		var c contract.EnforcementChanges
+		if err := json.Unmarshal(body, &c); err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrFeed, err)
+		}
+		next, err := f.applyChanges(current, &c)
+		return next, c.Cursor, err
+	}
+	var e contract.Enforcement
+	if err := json.Unmarshal(body, &e); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrFeed, err)
+	}
+	next, err := compilePolicy(&e, f.tenant, f.now())
+	return next, 0, err
+}
+
+// applyChanges validates an incremental answer and applies it to the current snapshot.
+func (f *feed) applyChanges(current *policy, c *contract.EnforcementChanges) (*policy, error) {
+	if c.TenantID != f.tenant {
+		return nil, fmt.Errorf("%w: tenant %q, want %q", ErrFeed, c.TenantID, f.tenant)
+	}
+	if c.Cursor < 0 {
+		return nil, fmt.Errorf("%w: negative revocation cursor %d", ErrFeed, c.Cursor)
+	}
+	next := current
+	if c.Policy != nil {
+		p, err := compileEnforcementPolicy(c.Policy, c.ConfigVersion)
+		if err != nil {
+			return nil, err
+		}
+		if current != nil {
+			p.revoked = current.revoked
+		}
+		next = p
+	} else if current == nil || current.version != c.ConfigVersion || f.resync {
+		return nil, fmt.Errorf("%w: no policy for configuration version %d", ErrFeed, c.ConfigVersion)
+	}
+	if !c.Full && (current == nil || f.resync) {
+		return nil, fmt.Errorf("%w: changes without a full list to apply them to", ErrFeed)
+	}
+	revoked, err := next.revoked.with(c.RevokedSessions, c.Full, next.keepSince(f.now()))
+	if err != nil {
+		return nil, err
+	}
+	return next.withRevoked(revoked), nil
 }

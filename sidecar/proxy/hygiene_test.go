@@ -522,12 +522,7 @@ func TestAFeedOfAnotherVersionOrWithoutHashesIsRefusedAndTheLastOneKept(t *testi
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			if err := e.core.Update(func(en *contract.Enforcement) {
-				en.RevokedSessions = []contract.RevokedSession{{HandleHash: contract.SessionHandleHash("handle-1"), RevokedAt: 1}}
-			}); err != nil {
-				t.Fatal(err)
-			}
-			e.refresh()
+			e.revokeInFeed("handle-1")
 			if err := e.core.Update(tc.change); err != nil {
 				t.Fatal(err)
 			}
@@ -539,4 +534,48 @@ func TestAFeedOfAnotherVersionOrWithoutHashesIsRefusedAndTheLastOneKept(t *testi
 			}
 		})
 	}
+}
+
+func TestAnIncrementalAnswerTheSidecarCannotApplyIsRefusedAndEverythingAskedForAgain(t *testing.T) {
+	tests := []struct {
+		name   string
+		answer string
+		want   string
+	}{
+		{"an answer for another tenant", `{"v":3,"tenantId":"other","configVersion":2,"cursor":5,"full":false,"revokedSessions":[]}`, `tenant "other"`},
+		{"changes without the policy of a version the sidecar does not hold", `{"v":3,"tenantId":"acme","configVersion":9,"cursor":5,"full":false,"revokedSessions":[]}`, "no policy for configuration version 9"},
+		{"a revoked session without a hash", `{"v":3,"tenantId":"acme","configVersion":2,"cursor":5,"full":false,"revokedSessions":[{"revokedAt":1}]}`, "no handleHash"},
+		{"a negative cursor", `{"v":3,"tenantId":"acme","configVersion":2,"cursor":-1,"full":false,"revokedSessions":[]}`, "negative revocation cursor"},
+		{"a version this sidecar does not know", `{"v":4,"tenantId":"acme"}`, "version 4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.revokeInFeed("handle-1")
+			e.core.SetFeedAnswer([]byte(tc.answer))
+			if err := e.proxy.Refresh(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Refresh: %v, want an error mentioning %q", err, tc.want)
+			}
+			if r := e.get("/", bearer(e.token())...); r.status != 401 {
+				t.Errorf("the revocation of the last good feed no longer holds: %d %s", r.status, r.body)
+			}
+			e.core.SetFeedAnswer(nil)
+			e.refresh()
+			if q := *e.core.LastFeedQuery.Load(); q != "v=3&since=0" {
+				t.Errorf("after the refused answer the sidecar asked with %q, want everything again (v=3&since=0)", q)
+			}
+		})
+	}
+}
+
+// revokeInFeed lists the session handle as revoked in the fake core's feed and has the sidecar
+// take it.
+func (e *env) revokeInFeed(handle string) {
+	e.t.Helper()
+	if err := e.core.Update(func(en *contract.Enforcement) {
+		en.RevokedSessions = []contract.RevokedSession{{HandleHash: contract.SessionHandleHash(handle), RevokedAt: 1}}
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.refresh()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -137,7 +138,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 			// A sibling of the current token or an older ancestor: two clients hold tokens of
 			// one session, so one of them stole it.
 			theft = true
-			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE handle = $1`, sess.Handle, now); err != nil {
+			if err := revoke(ctx, tx, sess, now); err != nil {
 				return err
 			}
 			sess.RevokedAt = now.UTC().Truncate(time.Microsecond)
@@ -198,16 +199,51 @@ func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update f
 	return sess, nil
 }
 
-// RevokeSession implements store.Sessions, in one statement: the first revocation time stays.
+// nextRevocationSeq takes the tenant's next revocation cursor value inside tx. The counter's
+// row stays locked until tx ends, so the revocations of one tenant commit in cursor order and
+// a reader that sees a cursor value sees every revocation up to it. Locks are taken session
+// rows first, then counters in tenant order, everywhere, so revocations cannot deadlock.
+func nextRevocationSeq(ctx context.Context, tx pgx.Tx, tenantID string) (int64, error) {
+	var seq int64
+	err := tx.QueryRow(ctx, `INSERT INTO revocation_counters (tenant_id, seq) VALUES ($1, 1)
+		ON CONFLICT (tenant_id) DO UPDATE SET seq = revocation_counters.seq + 1 RETURNING seq`, tenantID).Scan(&seq)
+	return seq, err
+}
+
+// revoke marks a live session, whose row tx has locked, revoked at now with its tenant's
+// next revocation cursor value.
+func revoke(ctx context.Context, tx pgx.Tx, sess store.Session, now time.Time) error {
+	seq, err := nextRevocationSeq(ctx, tx, sess.TenantID)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2, revoke_seq = $3 WHERE handle = $1`, sess.Handle, now, seq)
+	return err
+}
+
+// RevokeSession implements store.Sessions: the first revocation time stays.
 func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time) (store.Session, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	sess, err := scanSession(s.pool.QueryRow(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE handle = $1
-		RETURNING `+sessionColumns, handle, now))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Session{}, fmt.Errorf("session %q: %w", handle, store.ErrNotFound)
+	var sess store.Session
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		var err error
+		sess, err = scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE handle = $1 FOR UPDATE`, handle))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("session %q: %w", handle, store.ErrNotFound)
+		}
+		if err != nil || !sess.RevokedAt.IsZero() {
+			return err
+		}
+		if err := revoke(ctx, tx, sess, now); err != nil {
+			return err
+		}
+		sess.RevokedAt = now.UTC().Truncate(time.Microsecond)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, err
 	}
 	if err != nil {
+		err, _ = unwrapDecided(err)
 		return store.Session{}, fmt.Errorf("postgres: revoke session: %w", err)
 	}
 	return sess, nil
@@ -215,13 +251,69 @@ func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time)
 
 // RevokeUserSessions implements store.Sessions.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) (int, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND (user_id = $2 OR recipe_user_id = $2)`, now, userID)
+	var n int
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		n = 0
+		rows, err := tx.Query(ctx, `SELECT tenant_id FROM sessions
+			WHERE revoked_at IS NULL AND (user_id = $1 OR recipe_user_id = $1) ORDER BY handle FOR UPDATE`, userID)
+		if err != nil {
+			return err
+		}
+		tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		slices.Sort(tenants)
+		for _, t := range slices.Compact(tenants) {
+			seq, err := nextRevocationSeq(ctx, tx, t)
+			if err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1, revoke_seq = $2
+				WHERE revoked_at IS NULL AND tenant_id = $3 AND (user_id = $4 OR recipe_user_id = $4)`, now, seq, t, userID)
+			if err != nil {
+				return err
+			}
+			n += int(tag.RowsAffected())
+		}
+		return nil
+	})
 	if err != nil {
+		err, _ = unwrapDecided(err)
 		return 0, fmt.Errorf("postgres: revoke sessions of user: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
+}
+
+// RevocationsSince implements store.Sessions. The cursor is read first; rows above it are
+// left for the next ask, so a revocation committing between the two reads is not skipped.
+func (s *Store) RevocationsSince(ctx context.Context, tenantID string, since int64, notBefore time.Time) (store.Revocations, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	var out store.Revocations
+	err := s.pool.QueryRow(ctx, `SELECT seq FROM revocation_counters WHERE tenant_id = $1`, tenantID).Scan(&out.Cursor)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return store.Revocations{}, fmt.Errorf("postgres: read revocation cursor: %w", err)
+	}
+	out.Full = since <= 0 || since > out.Cursor
+	if out.Full {
+		since = 0
+	}
+	rows, err := s.pool.Query(ctx, `SELECT handle, revoked_at FROM sessions
+		WHERE tenant_id = $1 AND revoke_seq > $2 AND revoke_seq <= $3 AND revoked_at >= $4 ORDER BY revoke_seq, handle`,
+		tenantID, since, out.Cursor, notBefore)
+	if err != nil {
+		return store.Revocations{}, fmt.Errorf("postgres: list revocations: %w", err)
+	}
+	out.Sessions, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Revocation, error) {
+		var r store.Revocation
+		err := row.Scan(&r.Handle, &r.RevokedAt)
+		return r, err
+	})
+	if err != nil {
+		return store.Revocations{}, fmt.Errorf("postgres: list revocations: %w", err)
+	}
+	return out, nil
 }
 
 // RevokedSince implements store.Sessions.

@@ -119,7 +119,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 			// A sibling of the current token or an older ancestor: two clients hold tokens of
 			// one session, so one of them stole it.
 			theft = true
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE handle = ?`, ms(now), handle); err != nil {
+			if err := revoke(ctx, tx, sess, now); err != nil {
 				return err
 			}
 			sess.RevokedAt = fromMS(ms(now))
@@ -189,7 +189,7 @@ func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time)
 		if !sess.RevokedAt.IsZero() {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE handle = ?`, ms(now), handle); err != nil {
+		if err := revoke(ctx, tx, sess, now); err != nil {
 			return err
 		}
 		sess.RevokedAt = fromMS(ms(now))
@@ -208,17 +208,98 @@ func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time)
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL AND (user_id = ? OR recipe_user_id = ?)`, ms(now), userID, userID)
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT tenant_id FROM sessions
+			WHERE revoked_at IS NULL AND (user_id = ? OR recipe_user_id = ?) ORDER BY tenant_id`, userID, userID)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		var tenants []string
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return err
+			}
+			tenants = append(tenants, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, t := range tenants {
+			seq, err := nextRevocationSeq(ctx, tx, t)
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_seq = ?
+				WHERE revoked_at IS NULL AND tenant_id = ? AND (user_id = ? OR recipe_user_id = ?)`, ms(now), seq, t, userID, userID)
+			if err != nil {
+				return err
+			}
+			affected, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += affected
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: revoke sessions of user: %w", err)
 	}
 	return int(n), nil
+}
+
+// nextRevocationSeq takes the tenant's next revocation cursor value inside tx.
+func nextRevocationSeq(ctx context.Context, tx *sql.Tx, tenantID string) (int64, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO revocation_counters (tenant_id, seq) VALUES (?, 1)
+		ON CONFLICT (tenant_id) DO UPDATE SET seq = revocation_counters.seq + 1 RETURNING seq`, tenantID).Scan(&seq)
+	return seq, err
+}
+
+// revoke marks a live session revoked at now with its tenant's next revocation cursor value.
+func revoke(ctx context.Context, tx *sql.Tx, sess store.Session, now time.Time) error {
+	seq, err := nextRevocationSeq(ctx, tx, sess.TenantID)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_seq = ? WHERE handle = ?`, ms(now), seq, sess.Handle)
+	return err
+}
+
+// RevocationsSince implements store.Sessions. The cursor is read first; rows above it are
+// left for the next ask, so a revocation committing between the two reads is not skipped.
+func (s *Store) RevocationsSince(ctx context.Context, tenantID string, since int64, notBefore time.Time) (store.Revocations, error) {
+	var out store.Revocations
+	err := s.r.QueryRowContext(ctx, `SELECT seq FROM revocation_counters WHERE tenant_id = ?`, tenantID).Scan(&out.Cursor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.Revocations{}, fmt.Errorf("sqlite: read revocation cursor: %w", err)
+	}
+	out.Full = since <= 0 || since > out.Cursor
+	if out.Full {
+		since = 0
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT handle, revoked_at FROM sessions
+		WHERE tenant_id = ? AND revoke_seq > ? AND revoke_seq <= ? AND revoked_at >= ? ORDER BY revoke_seq, handle`,
+		tenantID, since, out.Cursor, ms(notBefore))
+	if err != nil {
+		return store.Revocations{}, fmt.Errorf("sqlite: list revocations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r store.Revocation
+		var at int64
+		if err := rows.Scan(&r.Handle, &at); err != nil {
+			return store.Revocations{}, fmt.Errorf("sqlite: list revocations: %w", err)
+		}
+		r.RevokedAt = fromMS(at)
+		out.Sessions = append(out.Sessions, r)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Revocations{}, fmt.Errorf("sqlite: list revocations: %w", err)
+	}
+	return out, nil
 }
 
 // RevokedSince implements store.Sessions.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/mfaapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -44,8 +43,8 @@ func (u *UI) LoadMFA(w http.ResponseWriter, r *http.Request) (MFAPage, bool) {
 		return MFAPage{}, false
 	}
 	upd, err := u.opts.MFA.Resync(r.Context(), sess)
-	if err == nil {
-		err = mfaapi.WriteUpdate(w, r, u.opts.Sessions, upd)
+	if err == nil && upd.Tokens != nil {
+		err = u.opts.Sessions.WriteTokensFor(w, r, upd.Session.TenantID, *upd.Tokens)
 	}
 	if err != nil {
 		if errors.Is(err, session.ErrUnauthorised) {

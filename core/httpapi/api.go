@@ -82,6 +82,8 @@ type API struct {
 	audit   logr.Logger
 	metrics *Metrics
 	keyHash [32]byte
+	// revocations serves the incremental enforcement feed.
+	revocations revocationCache
 }
 
 // New returns the API; Handler gives its http.Handler.

@@ -30,15 +30,15 @@ func (a *API) enforcementFeed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lifetime := time.Duration(t.Config.Session.AccessTokenLifetimeSeconds) * time.Second
-	revs, err := a.opts.Store.RevocationsSince(r.Context(), t.ID, since, a.opts.Clock().Add(-lifetime))
+	revoked, cursor, full, err := a.revocations.since(r.Context(), a.opts.Store, t.ID, since, a.opts.Clock().Add(-lifetime))
 	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
-	etag := contract.EnforcementChangesETag(t.Version, revs.Cursor)
+	etag := contract.EnforcementChangesETag(t.Version, cursor)
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "no-cache")
-	unchanged := !revs.Full && revs.Cursor == since && cv == t.Version
+	unchanged := !full && cursor == since && cv == t.Version
 	if match := r.Header.Get("If-None-Match"); unchanged && match != "" && etagMatches(match, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -47,17 +47,13 @@ func (a *API) enforcementFeed(w http.ResponseWriter, r *http.Request) {
 		V:               contract.EnforcementChangesVersion,
 		TenantID:        t.ID,
 		ConfigVersion:   t.Version,
-		Cursor:          revs.Cursor,
-		Full:            revs.Full,
-		RevokedSessions: make([]contract.RevokedSession, 0, len(revs.Sessions)),
+		Cursor:          cursor,
+		Full:            full,
+		RevokedSessions: revoked,
 	}
 	if cv != t.Version {
 		p := t.Config.EnforcementPolicy(t.ID, a.opts.Sessions.Issuer())
 		changes.Policy = &p
-	}
-	for _, s := range revs.Sessions {
-		changes.RevokedSessions = append(changes.RevokedSessions,
-			contract.RevokedSession{HandleHash: contract.SessionHandleHash(s.Handle), RevokedAt: s.RevokedAt.Unix()})
 	}
 	body, err := json.Marshal(changes)
 	if err != nil {

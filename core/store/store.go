@@ -198,6 +198,8 @@ type Revocations struct {
 type Revocation struct {
 	Handle    string
 	RevokedAt time.Time
+	// Seq is the tenant's revocation cursor value the revocation took.
+	Seq int64
 }
 
 // Rotation is the outcome of presenting a refresh token.
@@ -243,6 +245,10 @@ type Sessions interface {
 	// the current cursor (the reader saw another database), it lists every session revoked at
 	// or after notBefore and sets Full.
 	RevocationsSince(ctx context.Context, tenantID string, since int64, notBefore time.Time) (Revocations, error)
+	// RevocationCursor returns the tenant's current revocation cursor (0 while nothing was
+	// ever revoked): one indexed read, for a reader that only needs to know whether anything
+	// changed.
+	RevocationCursor(ctx context.Context, tenantID string) (int64, error)
 	// DeleteSessionsBefore removes sessions revoked or expired before t, with their tokens.
 	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/twofold-dev/twofold/contract"
 )
 
 // Refresh polls the enforcement feed once and fetches the JWKS when the sidecar holds no
@@ -122,4 +124,11 @@ func (p *Proxy) AdminHandler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// SessionRevoked reports whether the enforcement feed the proxy holds lists the session with
+// this handle as revoked; false before the first feed.
+func (p *Proxy) SessionRevoked(handle string) bool {
+	pol := p.feed.load()
+	return pol != nil && pol.revoked.has(contract.SessionHandleHash(handle))
 }

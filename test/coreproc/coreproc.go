@@ -67,5 +67,8 @@ func (c *Core) Stop() { c.p.Signal(syscall.SIGTERM) }
 // Kill ends the process with SIGKILL, as a crash would.
 func (c *Core) Kill() { c.p.Signal(syscall.SIGKILL) }
 
+// CPUTime returns the CPU time (user and system) the current process has used so far.
+func (c *Core) CPUTime() (time.Duration, error) { return c.p.CPUTime() }
+
 // Logs returns what the current process printed so far.
 func (c *Core) Logs() string { return c.p.Output() }

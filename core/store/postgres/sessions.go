@@ -285,21 +285,33 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 	return n, nil
 }
 
+// RevocationCursor implements store.Sessions.
+func (s *Store) RevocationCursor(ctx context.Context, tenantID string) (int64, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	var cursor int64
+	err := s.pool.QueryRow(ctx, `SELECT seq FROM revocation_counters WHERE tenant_id = $1`, tenantID).Scan(&cursor)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("postgres: read revocation cursor: %w", err)
+	}
+	return cursor, nil
+}
+
 // RevocationsSince implements store.Sessions. The cursor is read first; rows above it are
 // left for the next ask, so a revocation committing between the two reads is not skipped.
 func (s *Store) RevocationsSince(ctx context.Context, tenantID string, since int64, notBefore time.Time) (store.Revocations, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
 	var out store.Revocations
-	err := s.pool.QueryRow(ctx, `SELECT seq FROM revocation_counters WHERE tenant_id = $1`, tenantID).Scan(&out.Cursor)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return store.Revocations{}, fmt.Errorf("postgres: read revocation cursor: %w", err)
+	var err error
+	if out.Cursor, err = s.RevocationCursor(ctx, tenantID); err != nil {
+		return store.Revocations{}, err
 	}
 	out.Full = since <= 0 || since > out.Cursor
 	if out.Full {
 		since = 0
 	}
-	rows, err := s.pool.Query(ctx, `SELECT handle, revoked_at FROM sessions
+	rows, err := s.pool.Query(ctx, `SELECT handle, revoked_at, revoke_seq FROM sessions
 		WHERE tenant_id = $1 AND revoke_seq > $2 AND revoke_seq <= $3 AND revoked_at >= $4 ORDER BY revoke_seq, handle`,
 		tenantID, since, out.Cursor, notBefore)
 	if err != nil {
@@ -307,7 +319,7 @@ func (s *Store) RevocationsSince(ctx context.Context, tenantID string, since int
 	}
 	out.Sessions, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Revocation, error) {
 		var r store.Revocation
-		err := row.Scan(&r.Handle, &r.RevokedAt)
+		err := row.Scan(&r.Handle, &r.RevokedAt, &r.Seq)
 		return r, err
 	})
 	if err != nil {

@@ -268,19 +268,29 @@ func revoke(ctx context.Context, tx *sql.Tx, sess store.Session, now time.Time) 
 	return err
 }
 
+// RevocationCursor implements store.Sessions.
+func (s *Store) RevocationCursor(ctx context.Context, tenantID string) (int64, error) {
+	var cursor int64
+	err := s.r.QueryRowContext(ctx, `SELECT seq FROM revocation_counters WHERE tenant_id = ?`, tenantID).Scan(&cursor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sqlite: read revocation cursor: %w", err)
+	}
+	return cursor, nil
+}
+
 // RevocationsSince implements store.Sessions. The cursor is read first; rows above it are
 // left for the next ask, so a revocation committing between the two reads is not skipped.
 func (s *Store) RevocationsSince(ctx context.Context, tenantID string, since int64, notBefore time.Time) (store.Revocations, error) {
 	var out store.Revocations
-	err := s.r.QueryRowContext(ctx, `SELECT seq FROM revocation_counters WHERE tenant_id = ?`, tenantID).Scan(&out.Cursor)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return store.Revocations{}, fmt.Errorf("sqlite: read revocation cursor: %w", err)
+	var err error
+	if out.Cursor, err = s.RevocationCursor(ctx, tenantID); err != nil {
+		return store.Revocations{}, err
 	}
 	out.Full = since <= 0 || since > out.Cursor
 	if out.Full {
 		since = 0
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT handle, revoked_at FROM sessions
+	rows, err := s.r.QueryContext(ctx, `SELECT handle, revoked_at, revoke_seq FROM sessions
 		WHERE tenant_id = ? AND revoke_seq > ? AND revoke_seq <= ? AND revoked_at >= ? ORDER BY revoke_seq, handle`,
 		tenantID, since, out.Cursor, ms(notBefore))
 	if err != nil {
@@ -290,7 +300,7 @@ func (s *Store) RevocationsSince(ctx context.Context, tenantID string, since int
 	for rows.Next() {
 		var r store.Revocation
 		var at int64
-		if err := rows.Scan(&r.Handle, &at); err != nil {
+		if err := rows.Scan(&r.Handle, &at, &r.Seq); err != nil {
 			return store.Revocations{}, fmt.Errorf("sqlite: list revocations: %w", err)
 		}
 		r.RevokedAt = fromMS(at)

@@ -56,6 +56,13 @@ func testRevocationCursor(t *testing.T, open Factory) {
 		if again := since(t, s, "public", next.Cursor); len(again.Sessions) != 0 || again.Cursor != next.Cursor || again.Full {
 			t.Fatalf("asking with the current cursor = %+v, want nothing at cursor %d", again, next.Cursor)
 		}
+		if got := must(s.RevocationCursor(ctx, "public"))(t); got != next.Cursor {
+			t.Fatalf("RevocationCursor = %d, want %d", got, next.Cursor)
+		}
+		if next.Sessions[0].Seq <= first.Cursor || next.Sessions[1].Seq != next.Cursor {
+			t.Fatalf("cursor values of s2 and s3 = %d and %d, want above %d and the last at %d",
+				next.Sessions[0].Seq, next.Sessions[1].Seq, first.Cursor, next.Cursor)
+		}
 	})
 	t.Run("revoking a revoked session does not list it again", func(t *testing.T) {
 		s := open(t)

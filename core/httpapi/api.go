@@ -61,9 +61,6 @@ type Options struct {
 	AdminKey string
 	// Claims computes a new session's claims; DefaultClaims when nil.
 	Claims ClaimsFunc
-	// Routes, when set, registers further endpoints (the MFA, passwordless and TOTP parts) on
-	// the same mux, so they share the body limit, metrics and 404 handling.
-	Routes func(mux *http.ServeMux)
 	// Registry receives the metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   logr.Logger
@@ -86,7 +83,7 @@ type API struct {
 	revocations revocationCache
 }
 
-// New returns the API; Handler gives its http.Handler.
+// New returns the API; Register adds its endpoints to the core's router and Handler wraps it.
 func New(opts Options) *API {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -108,9 +105,9 @@ func New(opts Options) *API {
 	return a
 }
 
-// Handler returns the router with every endpoint, instrumented and body-limited.
-func (a *API) Handler() http.Handler {
-	mux := http.NewServeMux()
+// Register adds the API's endpoints to mux: FDI sign-in and sessions, the admin API, the
+// enforcement feed, JWKS, health, readiness and metrics.
+func (a *API) Register(mux *http.ServeMux) {
 	// FDI: each tenant-scoped route is served with and without the /<tenantId> segment.
 	for _, prefix := range []string{"/auth", "/auth/{tenant}"} {
 		mux.HandleFunc("GET "+prefix+"/loginmethods", a.loginMethods)
@@ -138,15 +135,16 @@ func (a *API) Handler() http.Handler {
 		httpkit.WriteError(w, http.StatusNotFound, "", "no admin endpoint %s %s", r.Method, r.URL.Path)
 	}))
 
-	if a.opts.Routes != nil {
-		a.opts.Routes(mux)
-	}
-
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.opts.Registry, promhttp.HandlerOpts{}))
+}
+
+// Handler returns mux, on which every part of the core has registered, with a JSON 404 or 405
+// for any other request, instrumented and body-limited, so that every endpoint shares them.
+func (a *API) Handler(mux *http.ServeMux) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))

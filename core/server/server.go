@@ -73,6 +73,11 @@ type Options struct {
 	Routes func(s *Server, mux *http.ServeMux)
 }
 
+// Part is a part of the core that serves endpoints: the API, the hosted pages, each factor.
+type Part interface {
+	Register(mux *http.ServeMux)
+}
+
 // Server is an assembled auth core.
 type Server struct {
 	Store         store.Store
@@ -152,37 +157,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		opts.Claims = s.MFA.Claims
 	}
 	opts.Claims = accountapi.WithEmailVerification(opts.Claims, opts.Clock)
-	ui, err := hostedui.New(hostedui.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, MFA: s.MFA,
-		ThirdParty: s.ThirdParty, Secrets: s.Keys, Core: http.HandlerFunc(s.ServeHTTP), Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui"),
-		Audit: func(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
-			s.API.Audit(r, msg, tenantID, userID, outcome, kv...)
-		}})
-	if err != nil {
-		return nil, fmt.Errorf("server: hosted UI: %w", err)
-	}
-	s.TOTP, err = totp.New(totp.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA,
-		Pages: ui, Clock: opts.Clock, Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("server: totp: %w", err)
-	}
-	// The factors: each registers its endpoints and hosted steps itself.
-	factors := []interface{ Register(*http.ServeMux) }{s.TOTP}
-	routes := func(mux *http.ServeMux) {
-		ui.Register(mux)
-		mfaapi.New(mfaapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Logger: opts.Logger}).Register(mux)
-		for _, f := range factors {
-			f.Register(mux)
-		}
-		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock, Logger: opts.Logger}).Register(mux)
-		s.Account.Register(mux)
-		if opts.Routes != nil {
-			opts.Routes(s, mux)
-		}
-	}
 	s.API = httpapi.New(httpapi.Options{
 		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,
 		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
-		Claims: opts.Claims, Routes: routes, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
+		Claims: opts.Claims, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
 		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
@@ -192,7 +170,35 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.handler = s.API.Handler()
+	// The hosted pages that are not a factor's hand their forms to the FDI endpoints through
+	// the core's whole handler, built below.
+	ui, err := hostedui.New(hostedui.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, MFA: s.MFA,
+		ThirdParty: s.ThirdParty, Secrets: s.Keys, Core: http.HandlerFunc(s.ServeHTTP), Audit: s.API.Audit,
+		Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui")})
+	if err != nil {
+		return nil, fmt.Errorf("server: hosted UI: %w", err)
+	}
+	s.TOTP, err = totp.New(totp.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA,
+		Pages: ui, Clock: opts.Clock, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("server: totp: %w", err)
+	}
+	// Every part registers its own endpoints on one router; a factor registers its FDI
+	// endpoints and its hosted steps.
+	factors := []Part{s.TOTP}
+	parts := append([]Part{s.API, ui,
+		mfaapi.New(mfaapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Logger: opts.Logger}),
+		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock, Logger: opts.Logger}),
+		s.Account,
+	}, factors...)
+	mux := http.NewServeMux()
+	for _, p := range parts {
+		p.Register(mux)
+	}
+	if opts.Routes != nil {
+		opts.Routes(s, mux)
+	}
+	s.handler = s.API.Handler(mux)
 	return s, nil
 }
 

@@ -5,8 +5,9 @@
 //
 // FEEDSIM_SIDECARS, FEEDSIM_RATE (revocations per second) and FEEDSIM_SECONDS change the load
 // (1,000, 100 and 20 by default). Each benchmark reports the core's CPU in cores, the bytes of
-// an average poll answer, and how long after a revocation was acknowledged the sidecars refused
-// the session (p50, p99, max over every sidecar and revocation).
+// an average poll answer, how long after a revocation was acknowledged the sidecars refused
+// the session (p50, p99, max over every sidecar and revocation) and how many (sidecar,
+// revocation) pairs were still not refused two seconds after the last revocation.
 package feedsim_test
 
 import (
@@ -150,22 +151,25 @@ func BenchmarkEnforcementFeedAtScale(b *testing.B) {
 	modes := []struct {
 		name string
 		make func(b *testing.B, core *coreproc.Core, client *http.Client) follower
+		// mustKeepUp fails the benchmark when a sidecar never refused a revoked session; the
+		// version 2 list is measured for comparison only, and falls behind at this scale.
+		mustKeepUp bool
 	}{
-		{"incremental", newSidecar},
+		{"incremental", newSidecar, true},
 		{"full list (version 2)", func(b *testing.B, core *coreproc.Core, client *http.Client) follower {
 			return &fullPoller{url: core.URL + "/auth/" + tenant + "/enforcement", client: client}
-		}},
+		}, false},
 	}
 	for _, mode := range modes {
 		b.Run(mode.name, func(b *testing.B) {
 			for range b.N {
-				simulate(b, sidecars, rate, seconds, mode.make)
+				simulate(b, sidecars, rate, seconds, mode.make, mode.mustKeepUp)
 			}
 		})
 	}
 }
 
-func simulate(b *testing.B, sidecars, rate, seconds int, makeFollower func(*testing.B, *coreproc.Core, *http.Client) follower) {
+func simulate(b *testing.B, sidecars, rate, seconds int, makeFollower func(*testing.B, *coreproc.Core, *http.Client) follower, mustKeepUp bool) {
 	ctx := b.Context()
 	// Sessions are seeded into the core's database before it starts: creating them through
 	// sign-ins would cost a password hash each.
@@ -267,9 +271,10 @@ func simulate(b *testing.B, sidecars, rate, seconds int, makeFollower func(*test
 	}
 	slices.Sort(all)
 	want := sidecars * len(log)
-	if len(all) != want {
+	if len(all) != want && mustKeepUp {
 		b.Errorf("%d of %d (sidecar, revocation) pairs were never refused", want-len(all), want)
 	}
+	b.ReportMetric(float64(want-len(all)), "never-refused")
 	pct := func(p float64) time.Duration {
 		if len(all) == 0 {
 			return 0

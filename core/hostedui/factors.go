@@ -9,7 +9,6 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/twofold-dev/twofold/core/mfaengine"
-	"github.com/twofold-dev/twofold/core/session"
 )
 
 // A factor package (core/factors/<factor>) serves its own hosted steps with what this file
@@ -54,7 +53,7 @@ func (u *UI) AfterFactor(w http.ResponseWriter, r *http.Request, m MFAPage, upd 
 			return
 		}
 		// The hosted pages keep the session in cookies, whatever else the request carries.
-		u.opts.Sessions.WriteTokens(w, session.TransportCookie, *upd.Tokens, settings)
+		u.opts.Sessions.WriteCookies(w, *upd.Tokens, settings)
 		c.access = upd.Tokens.AccessToken
 	}
 	u.afterMFA(c, m, firstSetup)

@@ -125,14 +125,7 @@ func (m *Manager) WriteTokens(w http.ResponseWriter, t Transport, tokens Tokens,
 	w.Header().Set(contract.HeaderFrontToken, tokens.FrontToken())
 	exposed := []string{contract.HeaderFrontToken}
 	if t == TransportCookie {
-		expiry := tokens.RefreshTokenExpiry
-		if expiry.IsZero() {
-			expiry = tokens.AccessTokenExpiry
-		}
-		m.setCookie(w, s, contract.CookieAccessToken, tokens.AccessToken, "/", expiry)
-		if tokens.RefreshToken != "" {
-			m.setCookie(w, s, contract.CookieRefreshToken, tokens.RefreshToken, m.refreshPath(), tokens.RefreshTokenExpiry)
-		}
+		m.WriteCookies(w, tokens, s)
 	} else {
 		w.Header().Set(contract.HeaderAccessToken, tokens.AccessToken)
 		exposed = append(exposed, contract.HeaderAccessToken)
@@ -142,6 +135,20 @@ func (m *Manager) WriteTokens(w http.ResponseWriter, t Transport, tokens Tokens,
 		}
 	}
 	exposeHeaders(w, exposed...)
+}
+
+// WriteCookies sets the token cookies alone, without the front-token header the SDKs read:
+// for pages that keep the session in cookies (the hosted pages). A Tokens without a refresh
+// token leaves the client's as is.
+func (m *Manager) WriteCookies(w http.ResponseWriter, tokens Tokens, s Settings) {
+	expiry := tokens.RefreshTokenExpiry
+	if expiry.IsZero() {
+		expiry = tokens.AccessTokenExpiry
+	}
+	m.setCookie(w, s, contract.CookieAccessToken, tokens.AccessToken, "/", expiry)
+	if tokens.RefreshToken != "" {
+		m.setCookie(w, s, contract.CookieRefreshToken, tokens.RefreshToken, m.refreshPath(), tokens.RefreshTokenExpiry)
+	}
 }
 
 // WriteTokensFor puts tokens of a session of tenantID in the response to r, in the transport

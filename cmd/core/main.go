@@ -33,6 +33,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
@@ -54,6 +55,8 @@ type settings struct {
 	// trustedProxies lists the peers whose X-Forwarded-For names the client; empty for the
 	// default (loopback and private ranges).
 	trustedProxies string
+	// signingAlgorithm is what new access-token signing keys sign with.
+	signingAlgorithm string
 	// started, when set, is called once the core serves (tests use it instead of polling).
 	started func(addr string)
 }
@@ -69,6 +72,7 @@ func main() {
 	flag.StringVar(&s.issuer, "issuer", env("TWOFOLD_ISSUER", ""), "access-token issuer, the public URL of /auth (TWOFOLD_ISSUER); http://localhost:<port>/auth when empty")
 	flag.StringVar(&s.outboundAllow, "outbound-allow", env("TWOFOLD_OUTBOUND_ALLOW", ""), "internal destinations tenants' OIDC providers, Twilio base URL and SMS webhook may be at, comma-separated: CIDRs, IP addresses, host names, *.suffix patterns (TWOFOLD_OUTBOUND_ALLOW); loopback, private, link-local and cluster-internal destinations are refused otherwise")
 	flag.StringVar(&s.trustedProxies, "trusted-proxies", env("TWOFOLD_TRUSTED_PROXIES", ""), "peers whose X-Forwarded-For names the client for the audit log and the per-client sign-in budget, comma-separated CIDRs and addresses (TWOFOLD_TRUSTED_PROXIES); loopback and the private ranges when empty: narrow it to your pod network")
+	flag.StringVar(&s.signingAlgorithm, "signing-algorithm", env("TWOFOLD_SIGNING_ALGORITHM", "RS256"), "algorithm access tokens are signed with: RS256, ES256 or EdDSA (TWOFOLD_SIGNING_ALGORITHM); changing it rotates to a key of the new one, published beside the old key before it signs. SuperTokens back-end SDKs that verify tokens themselves need RS256 (docs/supertokens-compatibility.md)")
 	flag.Parse()
 
 	zl, err := zap.NewProduction()
@@ -119,6 +123,10 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 			return fmt.Errorf("-trusted-proxies: %w", err)
 		}
 	}
+	algorithm, err := keys.ParseAlgorithm(s.signingAlgorithm)
+	if err != nil {
+		return fmt.Errorf("-signing-algorithm: %w", err)
+	}
 	isPostgres := strings.HasPrefix(s.database, "postgres://") || strings.HasPrefix(s.database, "postgresql://")
 	if strings.Contains(s.database, "://") && !isPostgres {
 		return fmt.Errorf("database %q: give a SQLite file path or a postgres:// URL", s.database)
@@ -147,7 +155,7 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := server.New(ctx, server.Options{Store: st, Issuer: issuer, AdminKey: key, Logger: log, Registry: reg,
-		Outbound: outbound.Policy{Allow: allow}, TrustedProxies: proxies})
+		Outbound: outbound.Policy{Allow: allow}, TrustedProxies: proxies, Keys: keys.Options{Algorithm: algorithm}})
 	if err != nil {
 		ln.Close()
 		return err
@@ -160,7 +168,7 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Started the auth core", "version", version.Version, "address", ln.Addr().String(), "database", database, "issuer", issuer, "adminAPI", key != "", "outboundAllow", allow.String())
+	log.Info("Started the auth core", "version", version.Version, "address", ln.Addr().String(), "database", database, "issuer", issuer, "signingAlgorithm", algorithm, "adminAPI", key != "", "outboundAllow", allow.String())
 	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), database)
 	if s.started != nil {
 		s.started(ln.Addr().String())

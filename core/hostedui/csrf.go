@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/twofold-dev/twofold/contract"
 )
@@ -44,7 +41,7 @@ const (
 type SecretSource interface {
 	DeriveSecret(ctx context.Context, purpose string) (kid string, secret []byte, err error)
 	DeriveSecretFor(ctx context.Context, kid, purpose string) ([]byte, error)
-	PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
+	Verify(ctx context.Context, token string) (payload []byte, kid string, err error)
 }
 
 func csrfCookieName(secure bool) string {
@@ -107,15 +104,7 @@ func (u *UI) csrfSession(w http.ResponseWriter, r *http.Request) string {
 	if token == "" {
 		return ""
 	}
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil || len(jws.Signatures) != 1 {
-		return ""
-	}
-	pub, err := u.opts.Secrets.PublicKey(r.Context(), jws.Signatures[0].Header.KeyID)
-	if err != nil {
-		return ""
-	}
-	body, err := jws.Verify(pub)
+	body, _, err := u.opts.Secrets.Verify(r.Context(), token)
 	if err != nil {
 		return ""
 	}

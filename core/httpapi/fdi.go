@@ -523,10 +523,22 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	iss := a.opts.Sessions.Issuer()
+	set, err := a.opts.Keys.JWKS(r.Context())
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	// The algorithms of the published keys, in the JWKS's order (newest first).
+	algs := []string{}
+	for _, k := range set.Keys {
+		if !slices.Contains(algs, k.Algorithm) {
+			algs = append(algs, k.Algorithm)
+		}
+	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                iss,
 		"jwks_uri":                              iss + "/jwt/jwks.json",
-		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"id_token_signing_alg_values_supported": algs,
 	})
 }
 

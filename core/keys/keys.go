@@ -1,15 +1,25 @@
-// Package keys manages the RS256 keys that sign access tokens. Keys live in the store so every
-// replica signs with and publishes the same keys:
+// Package keys manages the keys that sign access tokens: RS256 (the default, which every
+// SuperTokens SDK verifies), ES256 or EdDSA. Keys live in the store so every replica signs with
+// and publishes the same keys:
 //
 //   - a new key is created only inside a store transaction that finds no key younger than the
 //     rotation interval, so replicas that rotate at the same moment create one key between them;
 //   - a new key is published at once but signs only after ActivationDelay, longer than the
 //     replicas' reload period, so no token carries a kid some replica's JWKS lacks;
-//   - a replaced key stays published until the tokens it signed have expired.
+//   - a replaced key stays published until the tokens it signed have expired;
+//   - changing the algorithm creates a key of the new one at once, published beside the old
+//     key, which keeps signing until the new key activates: a switch is a rotation.
+//
+// A token is verified with the key its kid names, by that key's algorithm only: the alg a
+// token's header claims must be the key's, never a reason to try another.
 package keys
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
@@ -18,6 +28,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +49,27 @@ const (
 // ErrUnknownKey is returned for a kid the store does not hold.
 var ErrUnknownKey = errors.New("unknown signing key")
 
+// ErrAlgorithm is returned for a token whose header names another algorithm than its key's.
+var ErrAlgorithm = errors.New("algorithm does not match the signing key")
+
+// Algorithms are the JWS algorithms a core signs access tokens with, the default first.
+var Algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+
+// ParseAlgorithm reads a signing algorithm setting; empty is the default, RS256.
+func ParseAlgorithm(s string) (jose.SignatureAlgorithm, error) {
+	if s == "" {
+		return jose.RS256, nil
+	}
+	if a := jose.SignatureAlgorithm(s); slices.Contains(Algorithms, a) {
+		return a, nil
+	}
+	names := make([]string, len(Algorithms))
+	for i, a := range Algorithms {
+		names[i] = string(a)
+	}
+	return "", fmt.Errorf("signing algorithm %q: want one of %s", s, strings.Join(names, ", "))
+}
+
 // Options configure a Manager. Zero values take the defaults.
 type Options struct {
 	// RotationInterval is how long a key signs before a new one is created.
@@ -49,12 +82,15 @@ type Options struct {
 	MaxTokenLifetime time.Duration
 	// Clock returns the current time.
 	Clock func() time.Time
+	// Algorithm is what new keys sign with; RS256 when empty.
+	Algorithm jose.SignatureAlgorithm
 }
 
 // Key is a loaded signing key.
 type Key struct {
 	KID       string
-	Private   *rsa.PrivateKey
+	Algorithm jose.SignatureAlgorithm
+	Private   crypto.Signer
 	CreatedAt time.Time
 	signer    jose.Signer
 }
@@ -87,12 +123,15 @@ func New(st store.Keys, opts Options) *Manager {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	if opts.Algorithm == "" {
+		opts.Algorithm = jose.RS256
+	}
 	return &Manager{store: st, opts: opts}
 }
 
-// Rotate creates a key when none is younger than the rotation interval, deletes keys whose
-// tokens have all expired, and reloads the key set. created reports whether this call stored
-// a key (false when another replica did).
+// Rotate creates a key of the configured algorithm when none is younger than the rotation
+// interval, deletes keys whose tokens have all expired, and reloads the key set. created
+// reports whether this call stored a key (false when another replica did).
 func (m *Manager) Rotate(ctx context.Context) (created bool, err error) {
 	now := m.opts.Clock()
 	stored, err := m.store.ListSigningKeys(ctx)
@@ -100,16 +139,12 @@ func (m *Manager) Rotate(ctx context.Context) (created bool, err error) {
 		return false, fmt.Errorf("rotate signing keys: %w", err)
 	}
 	notBefore := now.Add(-m.opts.RotationInterval)
-	if len(stored) == 0 || !stored[0].CreatedAt.After(notBefore) {
-		priv, err := rsa.GenerateKey(rand.Reader, keyBits)
+	i := slices.IndexFunc(stored, func(k store.SigningKey) bool { return store.KeyAlgorithm(k) == string(m.opts.Algorithm) })
+	if i < 0 || !stored[i].CreatedAt.After(notBefore) {
+		k, err := generate(m.opts.Algorithm, now)
 		if err != nil {
-			return false, fmt.Errorf("generate signing key: %w", err)
+			return false, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return false, fmt.Errorf("encode signing key: %w", err)
-		}
-		k := store.SigningKey{KID: kidOf(&priv.PublicKey), PrivateDER: der, CreatedAt: now}
 		if created, err = m.store.CreateSigningKeyIfNone(ctx, k, notBefore); err != nil {
 			return false, fmt.Errorf("rotate signing keys: %w", err)
 		}
@@ -125,10 +160,48 @@ func (m *Manager) Rotate(ctx context.Context) (created bool, err error) {
 	return created, nil
 }
 
+// generate makes a new key pair for alg.
+func generate(alg jose.SignatureAlgorithm, now time.Time) (store.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, keyBits)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		err = fmt.Errorf("unsupported algorithm %q", alg)
+	}
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("generate signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("encode signing key: %w", err)
+	}
+	kid, err := kidOf(priv.Public())
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return store.SigningKey{KID: kid, Algorithm: string(alg), PrivateDER: der, CreatedAt: now}, nil
+}
+
 // kidOf derives a key id from the public key, so the same key has the same kid everywhere.
-func kidOf(pub *rsa.PublicKey) string {
-	sum := sha256.Sum256(x509.MarshalPKCS1PublicKey(pub))
-	return "s-" + base64.RawURLEncoding.EncodeToString(sum[:12])
+// RSA keys hash their PKCS#1 form, as they always have; others their PKIX form.
+func kidOf(pub crypto.PublicKey) (string, error) {
+	var der []byte
+	if rsaPub, ok := pub.(*rsa.PublicKey); ok {
+		der = x509.MarshalPKCS1PublicKey(rsaPub)
+	} else {
+		var err error
+		if der, err = x509.MarshalPKIXPublicKey(pub); err != nil {
+			return "", fmt.Errorf("encode public key: %w", err)
+		}
+	}
+	sum := sha256.Sum256(der)
+	return "s-" + base64.RawURLEncoding.EncodeToString(sum[:12]), nil
 }
 
 // Reload re-reads the key set from the store.
@@ -166,16 +239,40 @@ func load(s store.SigningKey) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode signing key %s: %w", s.KID, err)
 	}
-	priv, ok := parsed.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("signing key %s is %T, not RSA", s.KID, parsed)
+	alg := jose.SignatureAlgorithm(store.KeyAlgorithm(s))
+	var priv crypto.Signer
+	switch k := parsed.(type) {
+	case *rsa.PrivateKey:
+		priv = k
+		err = wantAlgorithm(s.KID, alg, jose.RS256)
+	case *ecdsa.PrivateKey:
+		priv = k
+		err = wantAlgorithm(s.KID, alg, jose.ES256)
+		if err == nil && k.Curve != elliptic.P256() {
+			err = fmt.Errorf("signing key %s is on %s, not P-256", s.KID, k.Curve.Params().Name)
+		}
+	case ed25519.PrivateKey:
+		priv = k
+		err = wantAlgorithm(s.KID, alg, jose.EdDSA)
+	default:
+		err = fmt.Errorf("signing key %s is %T, not RSA, ECDSA or Ed25519", s.KID, parsed)
+	}
+	if err != nil {
+		return nil, err
 	}
 	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("version", "5")
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: priv, KeyID: s.KID, Algorithm: string(jose.RS256)}}, opts)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: s.KID, Algorithm: string(alg)}}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("signer for key %s: %w", s.KID, err)
 	}
-	return &Key{KID: s.KID, Private: priv, CreatedAt: s.CreatedAt, signer: signer}, nil
+	return &Key{KID: s.KID, Algorithm: alg, Private: priv, CreatedAt: s.CreatedAt, signer: signer}, nil
+}
+
+func wantAlgorithm(kid string, stored, fits jose.SignatureAlgorithm) error {
+	if stored != fits {
+		return fmt.Errorf("signing key %s is stored for %s but its key type signs %s", kid, stored, fits)
+	}
+	return nil
 }
 
 // current returns the loaded keys, reloading them when they are older than ReloadInterval.
@@ -228,14 +325,26 @@ func (m *Manager) Sign(ctx context.Context, payload []byte) (string, error) {
 	return out, nil
 }
 
-// active returns the key that signs now: the newest one published for at least
-// ActivationDelay, or the newest one when none is that old. keys must not be empty.
+// active returns the key that signs now: the newest key of the configured algorithm published
+// for at least ActivationDelay; while a key of a new algorithm waits to activate, the newest
+// one of any algorithm published that long; the newest one when none is that old (a fresh
+// installation). keys must not be empty.
 func (m *Manager) active(keys []*Key) *Key {
 	activeBefore := m.opts.Clock().Add(-m.opts.ActivationDelay)
+	var fallback *Key
 	for _, c := range keys {
-		if !c.CreatedAt.After(activeBefore) {
+		if c.CreatedAt.After(activeBefore) {
+			continue
+		}
+		if c.Algorithm == m.opts.Algorithm {
 			return c
 		}
+		if fallback == nil {
+			fallback = c
+		}
+	}
+	if fallback != nil {
+		return fallback
 	}
 	return keys[0]
 }
@@ -297,12 +406,12 @@ func derive(k *Key, purpose string) ([]byte, error) {
 	return hkdf.Key(sha256.New, der, []byte(k.KID), "twofold/"+purpose, 32)
 }
 
-// PublicKey returns the public key of kid, reloading once from the store when it is unknown.
-func (m *Manager) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
-	find := func(keys []*Key) *rsa.PublicKey {
+// key returns the loaded key kid, reloading once from the store when it is unknown.
+func (m *Manager) key(ctx context.Context, kid string) (*Key, error) {
+	find := func(keys []*Key) *Key {
 		for _, k := range keys {
 			if k.KID == kid {
-				return &k.Private.PublicKey
+				return k
 			}
 		}
 		return nil
@@ -311,19 +420,46 @@ func (m *Manager) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, er
 	if err != nil {
 		return nil, err
 	}
-	if pub := find(keys); pub != nil {
-		return pub, nil
+	if k := find(keys); k != nil {
+		return k, nil
 	}
 	if err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
-	pub := find(m.keys)
+	k := find(m.keys)
 	m.mu.RUnlock()
-	if pub == nil {
+	if k == nil {
 		return nil, fmt.Errorf("kid %q: %w", kid, ErrUnknownKey)
 	}
-	return pub, nil
+	return k, nil
+}
+
+// Verify checks a compact JWS signed by one of the core's keys and returns its payload and the
+// kid that signed it. The kid picks the key, and the key's algorithm is the only one accepted:
+// a header naming another (none, HS256 with a public key as the secret, RS256 against an EC
+// key, ...) is refused before any signature is checked.
+func (m *Manager) Verify(ctx context.Context, token string) (payload []byte, kid string, err error) {
+	jws, err := jose.ParseSigned(token, Algorithms)
+	if err != nil {
+		return nil, "", fmt.Errorf("malformed token: %w", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, "", fmt.Errorf("token has %d signatures, want 1", len(jws.Signatures))
+	}
+	h := jws.Signatures[0].Header
+	k, err := m.key(ctx, h.KeyID)
+	if err != nil {
+		return nil, h.KeyID, err
+	}
+	if jose.SignatureAlgorithm(h.Algorithm) != k.Algorithm {
+		return nil, h.KeyID, fmt.Errorf("%w: the header says %q, key %s signs %s", ErrAlgorithm, h.Algorithm, k.KID, k.Algorithm)
+	}
+	payload, err = jws.Verify(k.Private.Public())
+	if err != nil {
+		return nil, h.KeyID, fmt.Errorf("signature: %w", err)
+	}
+	return payload, h.KeyID, nil
 }
 
 // JWKS returns every published public key, newest first.
@@ -334,7 +470,7 @@ func (m *Manager) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
 	}
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
 	for _, k := range keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.Private.PublicKey, KeyID: k.KID, Algorithm: string(jose.RS256), Use: "sig"})
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.KID, Algorithm: string(k.Algorithm), Use: "sig"})
 	}
 	return set, nil
 }

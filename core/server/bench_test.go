@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -29,7 +32,10 @@ type benchCore struct {
 	client *http.Client
 }
 
-func newBenchCore(b *testing.B) *benchCore {
+func newBenchCore(b *testing.B) *benchCore { return newBenchCoreSigning(b, jose.RS256) }
+
+// newBenchCoreSigning is newBenchCore with access tokens signed with alg.
+func newBenchCoreSigning(b *testing.B, alg jose.SignatureAlgorithm) *benchCore {
 	b.Helper()
 	ctx := context.Background()
 	st, err := openTestStore(ctx, testDatabase(b))
@@ -38,7 +44,8 @@ func newBenchCore(b *testing.B) *benchCore {
 	}
 	b.Cleanup(func() { st.Close() })
 	ts := httptest.NewUnstartedServer(nil)
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey})
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey,
+		Keys: keys.Options{Algorithm: alg}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,8 +132,17 @@ func BenchmarkSignIn(b *testing.B) {
 
 // BenchmarkRefresh rotates refresh tokens: each goroutine follows its own session's chain,
 // so every request is a first use of a child token (the promoting, writing path).
-func BenchmarkRefresh(b *testing.B) {
-	c := newBenchCore(b)
+// bySigningAlgorithm runs bench once per signing algorithm, side by side in one run.
+func bySigningAlgorithm(b *testing.B, bench func(b *testing.B, alg jose.SignatureAlgorithm)) {
+	for _, alg := range keys.Algorithms {
+		b.Run(string(alg), func(b *testing.B) { bench(b, alg) })
+	}
+}
+
+func BenchmarkRefresh(b *testing.B) { bySigningAlgorithm(b, benchmarkRefresh) }
+
+func benchmarkRefresh(b *testing.B, alg jose.SignatureAlgorithm) {
+	c := newBenchCoreSigning(b, alg)
 	const sessions = 64
 	tokens := make([]string, sessions)
 	for i := range tokens {

@@ -285,11 +285,23 @@ func frontToken(t *testing.T, r response) map[string]any {
 // payloadOf decodes an access token's payload without verifying it.
 func payloadOf(t *testing.T, token string) map[string]any {
 	t.Helper()
+	return jwsPart(t, token, 1)
+}
+
+// headerOf decodes an access token's JOSE header.
+func headerOf(t *testing.T, token string) map[string]any {
+	t.Helper()
+	return jwsPart(t, token, 0)
+}
+
+// jwsPart decodes part i (0 the header, 1 the payload) of a compact JWS as a JSON object.
+func jwsPart(t *testing.T, token string, i int) map[string]any {
+	t.Helper()
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		t.Fatalf("access token %q is not a compact JWS", token)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/passwordless"
@@ -34,8 +36,10 @@ func seedDevices(b *testing.B, c *benchCore, tenantID, email string, n int) [][]
 // BenchmarkPasswordlessConsume is POST /signinup/code/consume as a first factor: the device
 // checked and deleted in one transaction, the passwordless user found, a session created
 // and its token signed. Every request signs the same user in with a fresh device.
-func BenchmarkPasswordlessConsume(b *testing.B) {
-	c := newBenchCore(b)
+func BenchmarkPasswordlessConsume(b *testing.B) { bySigningAlgorithm(b, benchmarkPasswordlessConsume) }
+
+func benchmarkPasswordlessConsume(b *testing.B, alg jose.SignatureAlgorithm) {
+	c := newBenchCoreSigning(b, alg)
 	ctx := context.Background()
 	if _, _, err := c.srv.Tenants.Put(ctx, "acme", contract.TenantConfig{FirstFactors: []string{"otp-email"}}); err != nil {
 		b.Fatal(err)

@@ -10,20 +10,25 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/factors/totp"
+	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
 )
 
 // BenchmarkTOTPVerify is POST /auth/totp/verify with a correct code: verify the session, one
 // store transaction for the attempt limit and the device's step (compare-and-set), a second
-// for the session's claims, and an RS256 signature for the new access token. Replay
+// for the session's claims, and a signature for the new access token (each algorithm). Replay
 // protection accepts one code per device and time step, so the benchmark spreads requests
 // over many users and moves an injected clock 30 s forward each time every user has had a
 // turn; the client computes each code as an authenticator app would.
-func BenchmarkTOTPVerify(b *testing.B) {
+func BenchmarkTOTPVerify(b *testing.B) { bySigningAlgorithm(b, benchmarkTOTPVerify) }
+
+func benchmarkTOTPVerify(b *testing.B, alg jose.SignatureAlgorithm) {
 	const users = 1024
 	ctx := context.Background()
 	var nowNanos atomic.Int64
@@ -37,7 +42,8 @@ func BenchmarkTOTPVerify(b *testing.B) {
 	}
 	b.Cleanup(func() { st.Close() })
 	ts := httptest.NewUnstartedServer(nil)
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey, Clock: clock})
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey, Clock: clock,
+		Keys: keys.Options{Algorithm: alg}})
 	if err != nil {
 		b.Fatal(err)
 	}

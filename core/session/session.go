@@ -16,8 +16,6 @@ import (
 	"net/http"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/keys"
@@ -339,27 +337,16 @@ type VerifyOptions struct {
 	CheckDatabase bool
 }
 
-// Verify checks an access token: RS256 signature by a published key, issuer, expiry and,
+// Verify checks an access token: the signature by a published key, with that key's algorithm,
+// issuer, expiry and,
 // with CheckDatabase, that the session is still live.
 func (m *Manager) Verify(ctx context.Context, token string, opts VerifyOptions) (Session, error) {
 	if token == "" {
 		return Session{}, ErrUnauthorised
 	}
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	body, _, err := m.opts.Keys.Verify(ctx, token)
 	if err != nil {
-		return Session{}, fmt.Errorf("%w: malformed access token: %w", ErrTryRefreshToken, err)
-	}
-	if len(jws.Signatures) != 1 {
-		return Session{}, fmt.Errorf("%w: access token has %d signatures", ErrTryRefreshToken, len(jws.Signatures))
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	pub, err := m.opts.Keys.PublicKey(ctx, kid)
-	if err != nil {
-		return Session{}, fmt.Errorf("%w: %w", ErrTryRefreshToken, err)
-	}
-	body, err := jws.Verify(pub)
-	if err != nil {
-		return Session{}, fmt.Errorf("%w: access token signature: %w", ErrTryRefreshToken, err)
+		return Session{}, fmt.Errorf("%w: access token: %w", ErrTryRefreshToken, err)
 	}
 	var p struct {
 		Sub           string `json:"sub"`

@@ -253,17 +253,29 @@ type Sessions interface {
 	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
 }
 
-// SigningKey is an RS256 key pair (PKCS#8 DER private key).
+// SigningKey is an access-token signing key pair (PKCS#8 DER private key).
 type SigningKey struct {
-	KID        string
+	KID string
+	// Algorithm is the JWS algorithm the key signs with: RS256, ES256 or EdDSA; RS256 when
+	// empty.
+	Algorithm  string
 	PrivateDER []byte
 	CreatedAt  time.Time
 }
 
+// KeyAlgorithm is k's algorithm, RS256 when it names none.
+func KeyAlgorithm(k SigningKey) string {
+	if k.Algorithm == "" {
+		return "RS256"
+	}
+	return k.Algorithm
+}
+
 // Keys stores access-token signing keys.
 type Keys interface {
-	// CreateSigningKeyIfNone stores k unless a key created after notBefore exists; in one
-	// transaction, so concurrent replicas create at most one key per rotation interval.
+	// CreateSigningKeyIfNone stores k unless a key of k's algorithm created after notBefore
+	// exists; in one transaction, so concurrent replicas create at most one key per algorithm
+	// and rotation interval.
 	// created reports whether k was stored.
 	CreateSigningKeyIfNone(ctx context.Context, k SigningKey, notBefore time.Time) (created bool, err error)
 	// ListSigningKeys returns every stored key, newest first.

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/rsa"
 	"sync"
 
 	"github.com/twofold-dev/twofold/contract"
@@ -26,12 +25,12 @@ type session struct {
 	// kid and key are what the signature was verified with: a hit counts only while the
 	// current JWKS still maps kid to the same key.
 	kid string
-	key *rsa.PublicKey
+	key *publicKey
 
 	hdrUser, hdrTenant, hdrSession, hdrFactors []string
 }
 
-func newSession(c *jwtClaims, kid string, key *rsa.PublicKey) *session {
+func newSession(c *jwtClaims, kid string, key *publicKey) *session {
 	s := &session{
 		kid:        kid,
 		key:        key,

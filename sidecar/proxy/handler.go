@@ -163,7 +163,7 @@ func (p *Proxy) verify(ctx context.Context, tok string, pol *policy, now int64) 
 	if err != nil {
 		return nil, err
 	}
-	if err := verifyRS256(key, h, pl, sig); err != nil {
+	if err := key.verify(hdr.Alg, h, pl, sig); err != nil {
 		return nil, err
 	}
 	var c jwtClaims

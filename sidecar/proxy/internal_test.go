@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/rsa"
 	"fmt"
 	"net/http"
 	"testing"
@@ -128,19 +127,20 @@ func TestACachedTokenNeedsItsKeyToStayInTheJWKS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ks := &keyStore{}
-	set := map[string]*rsa.PublicKey{"k1": &k1.Private.PublicKey}
+	first := &publicKey{alg: algRS256, rsa: &k1.Private.PublicKey}
+	set := map[string]*publicKey{"k1": first}
 	ks.keys.Store(&set)
 	p := &Proxy{keys: ks}
-	s := &session{kid: "k1", key: &k1.Private.PublicKey}
+	s := &session{kid: "k1", key: first}
 	if !p.keyStillValid(s) {
 		t.Fatal("the verifying key is in the JWKS, yet the entry is invalid")
 	}
-	replaced := map[string]*rsa.PublicKey{"k1": &k2.Private.PublicKey}
+	replaced := map[string]*publicKey{"k1": {alg: algRS256, rsa: &k2.Private.PublicKey}}
 	ks.keys.Store(&replaced)
 	if p.keyStillValid(s) {
 		t.Error("an entry verified with a replaced key still counts")
 	}
-	ks.keys.Store(&map[string]*rsa.PublicKey{})
+	ks.keys.Store(&map[string]*publicKey{})
 	if p.keyStillValid(s) {
 		t.Error("an entry verified with a removed key still counts")
 	}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +31,7 @@ type keyStore struct {
 	// verified with a retired key leave the cache.
 	onRemoved func()
 
-	keys atomic.Pointer[map[string]*rsa.PublicKey]
+	keys atomic.Pointer[map[string]*publicKey]
 
 	mu          sync.Mutex // serialises fetches
 	lastAttempt time.Time
@@ -42,7 +41,7 @@ type keyStore struct {
 }
 
 // get returns the key for kid from the current set.
-func (s *keyStore) get(kid string) (*rsa.PublicKey, bool) {
+func (s *keyStore) get(kid string) (*publicKey, bool) {
 	m := s.keys.Load()
 	if m == nil {
 		return nil, false
@@ -65,7 +64,7 @@ func (s *keyStore) count() int {
 // lookup returns the key for kid, fetching the JWKS again when kid is unknown and the last
 // fetch attempt is older than minRefetch. Concurrent callers with the same unknown kid wait
 // for one fetch and then see its result.
-func (s *keyStore) lookup(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (s *keyStore) lookup(ctx context.Context, kid string) (*publicKey, error) {
 	if k, ok := s.get(kid); ok {
 		return k, nil
 	}
@@ -114,7 +113,7 @@ func (s *keyStore) fetchLocked(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-func (s *keyStore) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error) {
+func (s *keyStore) fetch(ctx context.Context) (map[string]*publicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building JWKS request: %w", err)

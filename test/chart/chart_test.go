@@ -52,6 +52,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			want: "at '/core/database/type': value must be one of 'sqlite', 'postgres'",
 		},
 		{
+			name: "an unknown signing algorithm is refused",
+			args: []string{"--set", "core.signingAlgorithm=HS256"},
+			want: "at '/core/signingAlgorithm': value must be one of 'RS256', 'ES256', 'EdDSA'",
+		},
+		{
 			name: "an empty manager image repository is refused",
 			args: []string{"--set", "manager.image.repository="},
 			want: "at '/manager/image/repository': minLength: got 0, want 1",
@@ -345,6 +350,16 @@ func TestRenderedChart(t *testing.T) {
 				}
 				if v := envVar(t, c, "TWOFOLD_OUTBOUND_ALLOW"); v["value"] != "10.0.0.0/8,*.corp.example" {
 					t.Errorf("TWOFOLD_OUTBOUND_ALLOW = %v", v)
+				}
+			},
+		},
+		{
+			name: "the signing algorithm reaches the core, RS256 by default",
+			args: []string{"--set", "core.signingAlgorithm=ES256"},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				c := container(t, find(t, objs, "Deployment", "twofold-core"), "core")
+				if v := envVar(t, c, "TWOFOLD_SIGNING_ALGORITHM"); v["value"] != "ES256" {
+					t.Errorf("TWOFOLD_SIGNING_ALGORITHM = %v", v)
 				}
 			},
 		},

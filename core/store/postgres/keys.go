@@ -21,13 +21,15 @@ func (s *Store) CreateSigningKeyIfNone(ctx context.Context, k store.SigningKey, 
 			return err
 		}
 		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE created_at > $1)`, notBefore).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE created_at > $1 AND algorithm = $2)`,
+			notBefore, store.KeyAlgorithm(k)).Scan(&exists); err != nil {
 			return err
 		}
 		if exists {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (kid, private_der, created_at) VALUES ($1, $2, $3)`, k.KID, k.PrivateDER, k.CreatedAt); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (kid, algorithm, private_der, created_at) VALUES ($1, $2, $3, $4)`,
+			k.KID, store.KeyAlgorithm(k), k.PrivateDER, k.CreatedAt); err != nil {
 			return err
 		}
 		created = true
@@ -43,13 +45,13 @@ func (s *Store) CreateSigningKeyIfNone(ctx context.Context, k store.SigningKey, 
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT kid, private_der, created_at FROM signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := s.pool.Query(ctx, `SELECT kid, algorithm, private_der, created_at FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SigningKey, error) {
 		var k store.SigningKey
-		err := r.Scan(&k.KID, &k.PrivateDER, &k.CreatedAt)
+		err := r.Scan(&k.KID, &k.Algorithm, &k.PrivateDER, &k.CreatedAt)
 		k.CreatedAt = utc(k.CreatedAt)
 		return k, err
 	})

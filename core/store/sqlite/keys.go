@@ -14,13 +14,15 @@ func (s *Store) CreateSigningKeyIfNone(ctx context.Context, k store.SigningKey, 
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM signing_keys WHERE created_at > ?`, ms(notBefore)).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM signing_keys WHERE created_at > ? AND algorithm = ?`,
+			ms(notBefore), store.KeyAlgorithm(k)).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_der, created_at) VALUES (?, ?, ?)`, k.KID, k.PrivateDER, ms(k.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private_der, created_at) VALUES (?, ?, ?, ?)`,
+			k.KID, store.KeyAlgorithm(k), k.PrivateDER, ms(k.CreatedAt)); err != nil {
 			return err
 		}
 		created = true
@@ -34,7 +36,7 @@ func (s *Store) CreateSigningKeyIfNone(ctx context.Context, k store.SigningKey, 
 
 // ListSigningKeys implements store.Keys.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kid, private_der, created_at FROM signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := s.r.QueryContext(ctx, `SELECT kid, algorithm, private_der, created_at FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list signing keys: %w", err)
 	}
@@ -43,7 +45,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	for rows.Next() {
 		var k store.SigningKey
 		var created int64
-		if err := rows.Scan(&k.KID, &k.PrivateDER, &created); err != nil {
+		if err := rows.Scan(&k.KID, &k.Algorithm, &k.PrivateDER, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: list signing keys: %w", err)
 		}
 		k.CreatedAt = fromMS(created)

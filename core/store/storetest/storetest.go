@@ -522,6 +522,22 @@ func testKeys(t *testing.T, open Factory) {
 			t.Fatalf("created %d keys, stored %d, want 1", created, len(keys))
 		}
 	})
+	t.Run("a key of another algorithm is created beside a young key, once", func(t *testing.T) {
+		s := open(t)
+		must(s.CreateSigningKeyIfNone(ctx, store.SigningKey{KID: "rsa", PrivateDER: []byte{1}, CreatedAt: t0}, t0.Add(-time.Hour)))(t)
+		ec := store.SigningKey{KID: "ec", Algorithm: "ES256", PrivateDER: []byte{2}, CreatedAt: t0.Add(time.Minute)}
+		if ok := must(s.CreateSigningKeyIfNone(ctx, ec, t0.Add(-time.Hour)))(t); !ok {
+			t.Fatal("an ES256 key was not created beside a young RS256 key")
+		}
+		ec.KID = "ec2"
+		if ok := must(s.CreateSigningKeyIfNone(ctx, ec, t0.Add(-time.Hour)))(t); ok {
+			t.Fatal("a second ES256 key was created within the interval")
+		}
+		keys := must(s.ListSigningKeys(ctx))(t)
+		if len(keys) != 2 || keys[0].KID != "ec" || keys[0].Algorithm != "ES256" || keys[1].Algorithm != "RS256" {
+			t.Fatalf("ListSigningKeys = %+v, want the ES256 key then the RS256 one", keys)
+		}
+	})
 	t.Run("keys list newest first and superseded keys are deleted", func(t *testing.T) {
 		s := open(t)
 		for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour)} {

@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/httpkit"
@@ -256,21 +253,4 @@ func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) {
 	a.metrics.sessions.WithLabelValues("revoke", "success").Inc()
 	a.auditEvent(r, "Revoked session", st.TenantID, st.UserID, "success", "session", handle, "by", "admin")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// etagOf is a strong entity tag of a body.
-func etagOf(body []byte) string {
-	sum := sha256.Sum256(body)
-	return `"` + hex.EncodeToString(sum[:16]) + `"`
-}
-
-// etagMatches implements If-None-Match: a list of tags, or *.
-func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || t == etag || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
 }

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twofold-dev/twofold/contract"
@@ -88,4 +91,59 @@ func parseFeedQuery(v, since, cv string, hasCV bool) (int64, int64, error) {
 		version = n
 	}
 	return cursor, version, nil
+}
+
+// enforcement serves the sidecar feed with a strong ETag; a matching If-None-Match gets 304.
+func (a *API) enforcement(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	lifetime := time.Duration(t.Config.Session.AccessTokenLifetimeSeconds) * time.Second
+	revoked, err := a.opts.Store.RevokedSince(r.Context(), t.ID, a.opts.Clock().Add(-lifetime))
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	list := make([]contract.RevokedSession, 0, len(revoked))
+	for _, s := range revoked {
+		list = append(list, contract.RevokedSession{HandleHash: contract.SessionHandleHash(s.Handle), RevokedAt: s.RevokedAt.Unix()})
+	}
+	a.writeTagged(w, r, t.Config.Enforcement(t.ID, t.Version, a.opts.Sessions.Issuer(), list), "no-cache")
+}
+
+// writeTagged answers v as JSON with a strong ETag of its body and the given Cache-Control; a
+// matching If-None-Match gets 304 and no body.
+func (a *API) writeTagged(w http.ResponseWriter, r *http.Request, v any, cacheControl string) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	etag := etagOf(body)
+	w.Header().Set("Cache-Control", cacheControl)
+	w.Header().Set("ETag", etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Write(append(body, '\n'))
+}
+
+// etagOf is a strong entity tag of a body.
+func etagOf(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// etagMatches implements If-None-Match: a list of tags, or *.
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || t == etag || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }

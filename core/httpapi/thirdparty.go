@@ -1,0 +1,127 @@
+// Third-party (OIDC) sign-in: the authorisation URL and the sign-in-up with the provider's code.
+
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/httpkit"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/thirdparty"
+)
+
+func (a *API) authorisationURL(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	id, redirect := q.Get("thirdPartyId"), q.Get("redirectURIOnProviderDashboard")
+	if id == "" {
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId as a GET param")
+		return
+	}
+	if redirect == "" {
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard as a GET param")
+		return
+	}
+	p, err := thirdparty.Find(t.Config, id)
+	if err != nil {
+		httpkit.WriteError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", id, t.ID)
+		return
+	}
+	u, verifier, err := a.opts.ThirdParty.AuthorisationURL(r.Context(), p, redirect)
+	if err != nil {
+		a.log.Error(err, "Failed to build an authorisation URL", "tenant", t.ID, "provider", id)
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": "the provider " + id + " cannot be reached"})
+		return
+	}
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "urlWithQueryParams": u, "pkceCodeVerifier": verifier})
+}
+
+func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		ThirdPartyID    string `json:"thirdPartyId"`
+		RedirectURIInfo *struct {
+			RedirectURIOnProviderDashboard string          `json:"redirectURIOnProviderDashboard"`
+			RedirectURIQueryParams         json.RawMessage `json:"redirectURIQueryParams"`
+			PKCECodeVerifier               string          `json:"pkceCodeVerifier"`
+		} `json:"redirectURIInfo"`
+		OAuthTokens                     json.RawMessage `json:"oAuthTokens"`
+		ShouldTryLinkingWithSessionUser bool            `json:"shouldTryLinkingWithSessionUser"`
+	}
+	if !httpkit.Decode(w, r, &body) {
+		return
+	}
+	switch {
+	case body.ThirdPartyID == "":
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the thirdPartyId in request body")
+		return
+	case body.ShouldTryLinkingWithSessionUser:
+		httpkit.WriteError(w, http.StatusBadRequest, "", "shouldTryLinkingWithSessionUser is not supported by this core yet: sign in without it")
+		return
+	case body.RedirectURIInfo == nil && len(body.OAuthTokens) > 0:
+		httpkit.WriteError(w, http.StatusBadRequest, "", "oAuthTokens are not accepted: send redirectURIInfo so the core exchanges the code itself")
+		return
+	case body.RedirectURIInfo == nil:
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide one of redirectURIInfo or oAuthTokens in the request body")
+		return
+	case body.RedirectURIInfo.RedirectURIOnProviderDashboard == "":
+		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the redirectURIOnProviderDashboard in redirectURIInfo")
+		return
+	}
+	query := map[string]string{}
+	if raw := body.RedirectURIInfo.RedirectURIQueryParams; len(raw) > 0 && string(raw) != "null" {
+		var params map[string]any
+		if err := json.Unmarshal(raw, &params); err != nil {
+			httpkit.WriteError(w, http.StatusBadRequest, "", "redirectURIQueryParams must be an object")
+			return
+		}
+		for k, v := range params {
+			if s, ok := v.(string); ok {
+				query[k] = s
+			}
+		}
+	}
+	if !a.firstFactorAllowed(w, t, mfa.ThirdParty, contract.StatusSignInUpNotAllowed) {
+		return
+	}
+	p, err := thirdparty.Find(t.Config, body.ThirdPartyID)
+	if err != nil {
+		httpkit.WriteError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", body.ThirdPartyID, t.ID)
+		return
+	}
+	u, created, err := a.opts.ThirdParty.SignInUp(r.Context(), t.ID, p, body.RedirectURIInfo.RedirectURIOnProviderDashboard, query, body.RedirectURIInfo.PKCECodeVerifier)
+	switch {
+	case errors.Is(err, thirdparty.ErrNoEmail):
+		a.metrics.signIns.WithLabelValues("thirdparty", "no_email").Inc()
+		a.auditEvent(r, "Refused sign-in", t.ID, "", "no_email", "recipe", "thirdparty", "provider", p.ID)
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "NO_EMAIL_GIVEN_BY_PROVIDER"})
+		return
+	case errors.Is(err, thirdparty.ErrBadRedirect), errors.Is(err, thirdparty.ErrProvider):
+		a.metrics.signIns.WithLabelValues("thirdparty", "provider_error").Inc()
+		a.auditEvent(r, "Refused sign-in", t.ID, "", "provider_error", "recipe", "thirdparty", "provider", p.ID, "reason", err.Error())
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": err.Error()})
+		return
+	case err != nil:
+		a.internalError(w, r, err)
+		return
+	}
+	a.metrics.signIns.WithLabelValues("thirdparty", "success").Inc()
+	a.auditEvent(r, "Signed in", t.ID, u.ID, "success", "recipe", "thirdparty", "provider", p.ID, "createdNewRecipeUser", created)
+	recipeUserID := u.ID
+	for _, lm := range u.LoginMethods {
+		if lm.RecipeID == store.RecipeThirdParty && lm.ThirdPartyID == p.ID {
+			recipeUserID = lm.RecipeUserID
+		}
+	}
+	a.startSession(w, r, t, u, recipeUserID, mfa.ThirdParty, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": toUserJSON(u)})
+}

@@ -82,15 +82,6 @@ func (u *UI) AccountSession(w http.ResponseWriter, r *http.Request) (MFAPage, bo
 	return m, true
 }
 
-// recoveryGenerate replaces the user's recovery codes and shows the new set once.
-func (u *UI) recoveryGenerate(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.AccountSession(w, r)
-	if !ok {
-		return
-	}
-	u.showNewCodes(u.newCall(w, r), m.Tenant, AccountPath)
-}
-
 // revokeOthers signs out every other live session of the user in this tenant.
 func (u *UI) revokeOthers(w http.ResponseWriter, r *http.Request) {
 	m, ok := u.AccountSession(w, r)

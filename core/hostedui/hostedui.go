@@ -1,7 +1,7 @@
 // Package hostedui serves Twofold's hosted login and MFA pages from the core, under /auth, for
 // the browsers the sidecar redirects: sign-in and sign-up with the tenant's first factors, the
-// MFA step (factor chooser, TOTP setup and entry, email or SMS code, recovery code), recovery
-// codes shown once, and an account security page.
+// MFA step (factor chooser, email or SMS code, and the steps factor packages add: TOTP setup
+// and entry, recovery codes), and an account security page.
 //
 // The pages are server-rendered with html/template from templates and assets embedded in the
 // binary, and work without JavaScript (a small script only adds copy-to-clipboard). Every form
@@ -10,9 +10,9 @@
 // ever followed when it is a same-origin path.
 //
 // The pages are a frontend of the core's own rules. A factor package serves its own steps
-// (core/factors/totp: enter a code, set up an app, remove one) with the kit in factors.go,
-// calling its operations directly. The forms of the rest (sign in, email and SMS codes,
-// recovery codes, password reset) are still handed in process, as JSON, to the FDI handler
+// (core/factors/totp: enter a code, set up an app, remove one; core/factors/recoverycode: use
+// a code, a new set shown once) with the kit in factors.go, calling its operations directly.
+// The forms of the rest (sign in, email and SMS codes, password reset) are still handed in process, as JSON, to the FDI handler
 // that serves the same action to the SuperTokens SDKs, with the browser's session cookie; the
 // cookies that handler sets go back to the browser (delegate.go). Either way the hosted pages
 // get exactly the rules the endpoints apply (rate limits, the MFA setup rule, audit lines)
@@ -78,6 +78,9 @@ type UI struct {
 	// hosted are the second factors the MFA pages offer: those served here and those whose
 	// package added its steps (AddFactor).
 	hosted []string
+	// afterFirstSetup is the step a factor package added to run after a user's first MFA
+	// setup (AfterFirstSetup): the recovery codes shown once.
+	afterFirstSetup FirstSetupStep
 }
 
 // New parses the embedded templates and returns the UI.
@@ -91,7 +94,7 @@ func New(opts Options) (*UI, error) {
 	if opts.Secrets == nil {
 		return nil, errors.New("hostedui: Options.Secrets is required to sign CSRF tokens")
 	}
-	u := &UI{opts: opts, pages: map[string]*template.Template{}, hosted: []string{mfa.OTPEmail, mfa.OTPPhone, mfa.RecoveryCode}}
+	u := &UI{opts: opts, pages: map[string]*template.Template{}, hosted: []string{mfa.OTPEmail, mfa.OTPPhone}}
 	var err error
 	u.layout, err = template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
@@ -147,7 +150,6 @@ func (u *UI) Register(mux *http.ServeMux) {
 		mux.Handle("GET "+p+"/signup", page(u.signUpPage))
 	}
 	mux.Handle("GET "+MFAPath, page(u.mfaPage))
-	mux.Handle("GET "+MFAPath+"/recovery-code", page(u.recoveryPage))
 	mux.Handle("GET "+MFAPath+"/otp-email", page(u.otpPage))
 	mux.Handle("GET "+MFAPath+"/otp-phone", page(u.otpPage))
 	mux.Handle("GET "+AccountPath, page(u.accountPage))
@@ -168,9 +170,6 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+UIPrefix+"/action/code/resend", action(u.firstFactorCodeResend))
 	mux.Handle("POST "+UIPrefix+"/action/code/consume", action(u.firstFactorCodeConsume))
 	mux.Handle("POST "+UIPrefix+"/action/link/consume", action(u.magicLinkConsume))
-	mux.Handle("POST "+UIPrefix+"/action/recovery/verify", action(u.recoveryVerify))
-	mux.Handle("POST "+UIPrefix+"/action/recovery/generate", action(u.recoveryGenerate))
-	mux.Handle("POST "+UIPrefix+"/action/recovery/download", action(u.recoveryDownload))
 	mux.Handle("POST "+UIPrefix+"/action/otp/send", action(u.otpSend))
 	mux.Handle("POST "+UIPrefix+"/action/otp/resend", action(u.otpResend))
 	mux.Handle("POST "+UIPrefix+"/action/otp/verify", action(u.otpVerify))

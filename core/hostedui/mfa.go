@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,122 +185,11 @@ func (u *UI) afterMFA(c *call, m MFAPage, firstSetup bool) {
 		u.InternalError(c.w, c.r, err)
 		return
 	}
-	if firstSetup && slices.Contains(st.Available, mfa.RecoveryCode) {
-		_, total, err := u.opts.Store.CountRecoveryCodes(ctx, sess.UserID)
-		if err != nil {
-			u.InternalError(c.w, c.r, err)
-			return
-		}
-		if total == 0 {
-			u.showNewCodes(c, m.Tenant, next)
-			return
-		}
+	if firstSetup && slices.Contains(st.Available, mfa.RecoveryCode) && u.afterFirstSetup != nil &&
+		u.afterFirstSetup(c.w, c.r, sess, m.Tenant, next) {
+		return
 	}
 	Redirect(c.w, next)
-}
-
-// showNewCodes generates a set of recovery codes and shows it, this once.
-func (u *UI) showNewCodes(c *call, t tenant.Tenant, next string) {
-	a, err := u.fdi(c, http.MethodPost, "/auth/recovery-codes", map[string]any{})
-	if err != nil {
-		u.InternalError(c.w, c.r, err)
-		return
-	}
-	if a.Status != contract.StatusOK {
-		u.errorPage(c.w, c.r, http.StatusForbidden, "Recovery codes not created", "New recovery codes cannot be created now: "+firstNonEmpty(claimRefusal(a), a.Status)+".")
-		return
-	}
-	var codes []string
-	if err := json.Unmarshal(a.Body["codes"], &codes); err != nil {
-		u.InternalError(c.w, c.r, err)
-		return
-	}
-	v, err := u.newView(c.w, c.r, t, "Save your recovery codes")
-	if err != nil {
-		u.InternalError(c.w, c.r, err)
-		return
-	}
-	v.Codes, v.CodesText, v.Continue = codes, strings.Join(codes, "\n"), next
-	u.Render(c.w, c.r, http.StatusOK, "codes", v)
-}
-
-// recoveryPage asks for a recovery code.
-func (u *UI) recoveryPage(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.LoadMFA(w, r)
-	if !ok {
-		return
-	}
-	u.renderRecovery(w, r, m, http.StatusOK, "")
-}
-
-func (u *UI) renderRecovery(w http.ResponseWriter, r *http.Request, m MFAPage, status int, msg string) {
-	v, err := u.MFAView(w, r, m, "Use a recovery code")
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	v.Factor = mfa.RecoveryCode
-	if msg != "" {
-		v.FieldErrors["code"] = msg
-	}
-	u.Render(w, r, status, "recovery", v)
-}
-
-// recoveryVerify uses up a recovery code.
-func (u *UI) recoveryVerify(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.LoadMFA(w, r)
-	if !ok {
-		return
-	}
-	code := strings.TrimSpace(r.PostFormValue("code"))
-	if code == "" {
-		u.renderRecovery(w, r, m, http.StatusUnprocessableEntity, "Enter one of your recovery codes.")
-		return
-	}
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/recovery-codes/verify", map[string]string{"code": code})
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	switch a.Status {
-	case contract.StatusOK:
-		u.afterMFA(c, m, false)
-	case contract.StatusInvalidRecoveryCode:
-		u.renderRecovery(w, r, m, http.StatusUnprocessableEntity, attemptsMessage(a, "recovery code"))
-	case contract.StatusLimitReached:
-		u.renderRecovery(w, r, m, http.StatusTooManyRequests, lockedMessage(a))
-	case contract.StatusNoRecoveryCodes:
-		u.renderRecovery(w, r, m, http.StatusUnprocessableEntity, "You have no recovery codes left.")
-	default:
-		u.InternalError(w, r, errors.New("verify recovery code: "+firstNonEmpty(a.Status, a.Message)))
-	}
-}
-
-// recoveryCodePattern is one recovery code as shown: groups of letters and digits with dashes.
-var recoveryCodePattern = regexp.MustCompile(`^[a-z0-9]{4}(?:-[a-z0-9]{4})+$`)
-
-// recoveryDownload answers the codes the page showed as a text file. The codes come back in
-// the form body (never a URL); anything that is not a code is dropped.
-func (u *UI) recoveryDownload(w http.ResponseWriter, r *http.Request) {
-	var codes []string
-	for _, line := range strings.Split(r.PostFormValue("codes"), "\n") {
-		if line = strings.TrimSpace(line); recoveryCodePattern.MatchString(line) {
-			codes = append(codes, line)
-		}
-	}
-	if len(codes) == 0 {
-		u.errorPage(w, r, http.StatusBadRequest, "Nothing to download", "The recovery codes were not sent with the form.")
-		return
-	}
-	app := "Twofold"
-	if t, err := u.opts.Tenants.Current(r.Context(), tenantIDOf(r)); err == nil {
-		app = brandingOf(t).AppName
-	}
-	body := app + " recovery codes\n\nEach code signs you in once if you lose your authenticator.\n\n" + strings.Join(codes, "\n") + "\n"
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="recovery-codes.txt"`)
-	w.Write([]byte(body))
 }
 
 // contactFor is the user's email (otp-email) or phone number (otp-phone) a code goes to.

@@ -20,6 +20,7 @@ import (
 	"github.com/twofold-dev/twofold/core/accountapi"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/factors/recoverycode"
 	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/hostedui"
 	"github.com/twofold-dev/twofold/core/httpapi"
@@ -27,7 +28,6 @@ import (
 	"github.com/twofold-dev/twofold/core/mfaapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/outbound"
-	"github.com/twofold-dev/twofold/core/recoveryapi"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -90,6 +90,8 @@ type Server struct {
 	MFA *mfaengine.Engine
 	// TOTP is the totp factor: its operations, FDI endpoints and hosted steps.
 	TOTP *totp.Factor
+	// RecoveryCodes is the recovery-code factor: its operations, FDI endpoints and hosted steps.
+	RecoveryCodes *recoverycode.Factor
 	// Account serves passwordless, email verification and password reset.
 	Account *accountapi.API
 	API     *httpapi.API
@@ -183,12 +185,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: totp: %w", err)
 	}
+	s.RecoveryCodes, err = recoverycode.New(recoverycode.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions,
+		Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("server: recovery codes: %w", err)
+	}
 	// Every part registers its own endpoints on one router; a factor registers its FDI
 	// endpoints and its hosted steps.
-	factors := []Part{s.TOTP}
+	factors := []Part{s.TOTP, s.RecoveryCodes}
 	parts := append([]Part{s.API, ui,
 		mfaapi.New(mfaapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Logger: opts.Logger}),
-		recoveryapi.New(recoveryapi.Options{Store: opts.Store, Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock, Logger: opts.Logger}),
 		s.Account,
 	}, factors...)
 	mux := http.NewServeMux()

@@ -8,16 +8,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/attempts"
-	"github.com/twofold-dev/twofold/core/hostedui"
+	"github.com/twofold-dev/twofold/core/factors"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
-	"github.com/twofold-dev/twofold/core/tenant"
 )
 
 // QRCodeSize is the side of the QR code PNG in pixels.
@@ -47,16 +44,7 @@ var (
 var templates embed.FS
 
 // Options are the factor's dependencies.
-type Options struct {
-	Store    store.Store
-	Tenants  *tenant.Service
-	Sessions *session.Manager
-	Engine   *mfaengine.Engine
-	// Pages renders the hosted steps; without it the factor serves its FDI endpoints only.
-	Pages  *hostedui.UI
-	Clock  func() time.Time
-	Logger logr.Logger
-}
+type Options = factors.Options
 
 // Factor is the totp factor: its operations, and Register for its endpoints and pages.
 type Factor struct {
@@ -65,12 +53,7 @@ type Factor struct {
 
 // New returns the factor and adds its hosted steps to opts.Pages.
 func New(opts Options) (*Factor, error) {
-	if opts.Clock == nil {
-		opts.Clock = time.Now
-	}
-	if opts.Logger.GetSink() == nil {
-		opts.Logger = logr.Discard()
-	}
+	opts = opts.WithDefaults()
 	if opts.Pages != nil {
 		if err := opts.Pages.AddFactor(mfa.TOTP, templates); err != nil {
 			return nil, err

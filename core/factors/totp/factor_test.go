@@ -3,92 +3,38 @@ package totp_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/factors/factortest"
 	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/mfaengine"
-	"github.com/twofold-dev/twofold/core/server"
-	"github.com/twofold-dev/twofold/core/session"
-	"github.com/twofold-dev/twofold/core/store/sqlite"
 )
 
 // The FDI endpoints and the hosted pages are tested through HTTP in core/server and
 // core/hostedui; these tests call the operations as they are, with no request or response.
 
-// core is a whole core in process with a fake clock, and a user signed in with a password to
-// the public tenant, which requires totp.
-type core struct {
-	t   *testing.T
-	srv *server.Server
-	now time.Time
+// core is a whole core in process whose public tenant requires totp.
+type core struct{ *factortest.Core }
+
+func newCore(t *testing.T) core {
+	return core{factortest.New(t, mfa.Requirement{{Factor: mfa.TOTP}})}
 }
 
-func newCore(t *testing.T) *core {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "twofold.db"))
+func (c core) code(secret string) string {
+	c.T.Helper()
+	code, err := totp.DefaultConfig().Code(secret, c.Now)
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c := &core{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	c.srv, err = server.New(ctx, server.Options{Store: st, Issuer: "http://core.test/auth", Clock: func() time.Time { return c.now },
-		PasswordParams: emailpassword.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := contract.TenantConfig{MFA: contract.MFA{Requirement: mfa.Requirement{{Factor: mfa.TOTP}}}}
-	if _, _, err := c.srv.Tenants.Put(ctx, contract.PublicTenantID, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.srv.EmailPassword.SignUp(ctx, contract.PublicTenantID, "ada@example.com", "correct horse 1"); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// signIn starts a session of the user with the password completed.
-func (c *core) signIn() session.Session {
-	c.t.Helper()
-	ctx := context.Background()
-	u, err := c.srv.EmailPassword.SignIn(ctx, contract.PublicTenantID, "ada@example.com", "correct horse 1")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	t, err := c.srv.Tenants.Current(ctx, contract.PublicTenantID)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	claims, err := c.srv.MFA.Claims(ctx, t, u, mfa.Completed{mfa.EmailPassword: c.now.Unix()})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	sess, _, err := c.srv.Sessions.Create(ctx, contract.PublicTenantID, u.ID, u.LoginMethods[0].RecipeUserID, claims)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return sess
-}
-
-func (c *core) code(secret string) string {
-	c.t.Helper()
-	code, err := totp.DefaultConfig().Code(secret, c.now)
-	if err != nil {
-		c.t.Fatal(err)
+		c.T.Fatal(err)
 	}
 	return code
 }
 
 func TestTheOperationsSetUpAndCompleteTOTPWithoutATransport(t *testing.T) {
 	c := newCore(t)
-	ctx, f := context.Background(), c.srv.TOTP
-	sess := c.signIn()
+	ctx, f := context.Background(), c.Srv.TOTP
+	sess := c.SignIn()
 
 	d, err := f.CreateDevice(ctx, sess, "")
 	if err != nil || d.Name != "TOTP Device 1" || !strings.Contains(d.URI, "secret="+d.Secret) {
@@ -103,7 +49,7 @@ func TestTheOperationsSetUpAndCompleteTOTPWithoutATransport(t *testing.T) {
 	if png, err := f.QRCode(ctx, sess, d.Name); err != nil || !strings.HasPrefix(string(png), "\x89PNG") {
 		t.Fatalf("QRCode: %v", err)
 	}
-	if _, err := f.QRCode(ctx, c.signIn(), d.Name); !errors.Is(err, totp.ErrOtherSession) {
+	if _, err := f.QRCode(ctx, c.SignIn(), d.Name); !errors.Is(err, totp.ErrOtherSession) {
 		t.Fatalf("the QR code for another session: %v, want ErrOtherSession", err)
 	}
 	if res, err := f.Verify(ctx, sess, c.code(d.Secret)); err != nil || res.Outcome != totp.NoDevice {
@@ -119,7 +65,7 @@ func TestTheOperationsSetUpAndCompleteTOTPWithoutATransport(t *testing.T) {
 		t.Fatalf("the right code = %+v, %v", res, err)
 	}
 	claim, err := res.Update.Session.MFA()
-	if err != nil || claim.C[mfa.TOTP] != c.now.Unix() || !claim.V {
+	if err != nil || claim.C[mfa.TOTP] != c.Now.Unix() || !claim.V {
 		t.Fatalf("the session's claim after the code = %+v, %v", claim, err)
 	}
 	if res, err := f.Verify(ctx, sess, c.code(d.Secret)); err != nil || res.Outcome != totp.Invalid {
@@ -129,8 +75,8 @@ func TestTheOperationsSetUpAndCompleteTOTPWithoutATransport(t *testing.T) {
 
 func TestASessionThatHasNotMetItsRequirementCannotRemoveAVerifiedDevice(t *testing.T) {
 	c := newCore(t)
-	ctx, f := context.Background(), c.srv.TOTP
-	owner := c.signIn()
+	ctx, f := context.Background(), c.Srv.TOTP
+	owner := c.SignIn()
 	d, err := f.CreateDevice(ctx, owner, "phone")
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +85,7 @@ func TestASessionThatHasNotMetItsRequirementCannotRemoveAVerifiedDevice(t *testi
 		t.Fatalf("verify = %+v, %v", res, err)
 	}
 
-	thief := c.signIn()
+	thief := c.SignIn()
 	if existed, err := f.RemoveDevice(ctx, thief, "phone"); !existed || !errors.Is(err, mfaengine.ErrNotSatisfied) {
 		t.Fatalf("RemoveDevice by a session without totp = %v, %v, want ErrNotSatisfied", existed, err)
 	}

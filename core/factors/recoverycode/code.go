@@ -1,15 +1,4 @@
-// Package recovery implements Twofold's recovery-code factor: a set of one-time codes a user
-// writes down when setting up MFA and uses when their device is lost.
-//
-// A set is shown once, when generated, and only hashes are kept. The store is expected to
-// persist each hash with a used flag (or delete it), per user; verification is one
-// transaction: load the user's unused hashes, call Verify, and mark the returned index used
-// with a compare-and-set (UPDATE ... SET used_at = $now WHERE id = $id AND used_at IS NULL) so
-// two replicas cannot both accept the same code. Generating a new set replaces the old one.
-//
-// Failed attempts should count toward the same per-user lockout as TOTP (attempts.Limiter): a
-// recovery code stands in for the device.
-package recovery
+package recoverycode
 
 import (
 	"crypto/rand"

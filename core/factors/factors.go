@@ -1,0 +1,40 @@
+// Package factors holds what the factor packages below it (core/factors/<factor>) share: the
+// dependencies each is built with. A factor package keeps its rules, its transport-free
+// operations, its FDI endpoints and its hosted steps together; core/server builds each one and
+// registers it on the router.
+package factors
+
+import (
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/twofold-dev/twofold/core/hostedui"
+	"github.com/twofold-dev/twofold/core/mfaengine"
+	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/tenant"
+)
+
+// Options are a factor's dependencies.
+type Options struct {
+	Store    store.Store
+	Tenants  *tenant.Service
+	Sessions *session.Manager
+	Engine   *mfaengine.Engine
+	// Pages renders the hosted steps; without it the factor serves its FDI endpoints only.
+	Pages  *hostedui.UI
+	Clock  func() time.Time
+	Logger logr.Logger
+}
+
+// WithDefaults fills in the clock (time.Now) and the logger (discard) when they are unset.
+func (o Options) WithDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = logr.Discard()
+	}
+	return o
+}

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/crypto/argon2"
 
+	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/session"
@@ -198,6 +200,18 @@ func BenchmarkVerifySession(b *testing.B) {
 				b.Error(err)
 				return
 			}
+		}
+	})
+}
+
+// BenchmarkSignInHashCeiling is the ceiling of BenchmarkSignIn: argon2id with the production
+// parameters and nothing else, on as many goroutines. Run the two in one run and compare.
+func BenchmarkSignInHashCeiling(b *testing.B) {
+	p := emailpassword.DefaultParams
+	salt := make([]byte, p.SaltLen)
+	measure(b, func(pb *testing.PB) {
+		for pb.Next() {
+			argon2.IDKey([]byte("secret123"), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
 		}
 	})
 }

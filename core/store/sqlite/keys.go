@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 // CreateSigningKeyIfNone implements store.Keys.
 func (s *Store) CreateSigningKeyIfNone(ctx context.Context, k store.SigningKey, notBefore time.Time) (bool, error) {
 	created := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM signing_keys WHERE created_at > ? AND algorithm = ?`,
 			ms(notBefore), store.KeyAlgorithm(k)).Scan(&n); err != nil {
@@ -60,7 +59,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 // DeleteSigningKeysSupersededBefore implements store.Keys.
 func (s *Store) DeleteSigningKeysSupersededBefore(ctx context.Context, t time.Time) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE EXISTS (SELECT 1 FROM signing_keys newer
 			WHERE newer.created_at > signing_keys.created_at AND newer.created_at < ?)`, ms(t))
 		if err != nil {

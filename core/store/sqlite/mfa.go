@@ -74,7 +74,7 @@ func (s *Store) ListTOTPDevices(ctx context.Context, userID string) ([]store.TOT
 
 // DeleteTOTPDevice implements store.MFA.
 func (s *Store) DeleteTOTPDevice(ctx context.Context, userID, name string, onlyUnverified bool) (existed, deleted bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx txn) error {
 		var verified bool
 		err := tx.QueryRowContext(ctx, `SELECT verified FROM totp_devices WHERE user_id = ? AND name = ?`, userID, name).Scan(&verified)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -113,7 +113,7 @@ func readLimit(ctx context.Context, q querier, userID string) (store.AttemptLimi
 	return l, nil
 }
 
-func writeLimit(ctx context.Context, tx *sql.Tx, userID string, old, l store.AttemptLimit) error {
+func writeLimit(ctx context.Context, tx txn, userID string, old, l store.AttemptLimit) error {
 	if old == l {
 		return nil
 	}
@@ -171,7 +171,7 @@ func unwrapDecided(err error) (error, bool) {
 // connection, so no other verification of any user interleaves with it.
 func (s *Store) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
 	var out store.TOTPAttempt
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		limit, err := readLimit(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -209,7 +209,7 @@ func (s *Store) VerifyTOTP(ctx context.Context, userID, name string, decide func
 
 // ReplaceRecoveryCodes implements store.MFA.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
@@ -245,7 +245,7 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (unused, 
 // UseRecoveryCode implements store.MFA.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
 	var out store.RecoveryAttempt
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		limit, err := readLimit(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -303,7 +303,7 @@ func (s *Store) MFAPolicyStart(ctx context.Context, userID, tenantID string, now
 	if !errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, fmt.Errorf("sqlite: read MFA policy start: %w", err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO mfa_policy_starts (user_id, tenant_id, started_at) VALUES (?, ?, ?)
 			ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, tenantID, ms(now))
 		if isForeignKeyViolation(err) {

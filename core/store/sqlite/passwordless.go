@@ -13,7 +13,7 @@ import (
 
 var _ store.AccountFlows = (*Store)(nil)
 
-func insertCode(ctx context.Context, tx *sql.Tx, tenantID, preAuthSessionID string, c passwordless.Code) error {
+func insertCode(ctx context.Context, tx txn, tenantID, preAuthSessionID string, c passwordless.Code) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO passwordless_codes (id, tenant_id, pre_auth_session_id, user_input_code_hash, link_code_hash, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, c.ID, tenantID, preAuthSessionID, nullable(c.UserInputCodeHash), nullable(c.LinkCodeHash), ms(c.CreatedAt))
 	return err
@@ -21,7 +21,7 @@ func insertCode(ctx context.Context, tx *sql.Tx, tenantID, preAuthSessionID stri
 
 // CreatePasswordlessDevice implements store.AccountFlows.
 func (s *Store) CreatePasswordlessDevice(ctx context.Context, tenantID string, d passwordless.Device) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO passwordless_devices (tenant_id, pre_auth_session_id, email, phone_number, flow_type, failed_attempts)
 			VALUES (?, ?, ?, ?, ?, ?)`, tenantID, d.PreAuthSessionID, nullable(d.Email), nullable(d.PhoneNumber), string(d.Flow), d.FailedAttempts); err != nil {
 			return err
@@ -89,7 +89,7 @@ func (s *Store) GetPasswordlessDevice(ctx context.Context, tenantID, preAuthSess
 
 // AddPasswordlessCode implements store.AccountFlows.
 func (s *Store) AddPasswordlessCode(ctx context.Context, tenantID, preAuthSessionID string, c passwordless.Code) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM passwordless_devices WHERE tenant_id = ? AND pre_auth_session_id = ?`,
 			tenantID, preAuthSessionID).Scan(&n); err != nil {
@@ -115,7 +115,7 @@ func (s *Store) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSe
 	consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error) {
 	var d passwordless.Device
 	var out passwordless.Outcome
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var err error
 		if d, err = loadDevice(ctx, tx, tenantID, preAuthSessionID); err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Store) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSe
 // DeletePasswordlessDevicesBefore implements store.AccountFlows.
 func (s *Store) DeletePasswordlessDevicesBefore(ctx context.Context, t time.Time) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM passwordless_devices WHERE NOT EXISTS (SELECT 1 FROM passwordless_codes c
 			WHERE c.tenant_id = passwordless_devices.tenant_id AND c.pre_auth_session_id = passwordless_devices.pre_auth_session_id
 			AND c.created_at > ?)`, ms(t))
@@ -179,7 +179,7 @@ func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordles
 		return store.User{}, "", false, fmt.Errorf("sqlite: sign in or up with passwordless: %w", err)
 	}
 	var created bool
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx txn) error {
 		err := tx.QueryRowContext(ctx, find+column+` = ?`, n.TenantID, value).Scan(&recipeUserID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -251,7 +251,7 @@ func (s *Store) passwordlessOwner(ctx context.Context, column, tenantID, value s
 // when the UPDATE matched nothing.
 func (s *Store) updateLoginMethod(ctx context.Context, what, recipeUserID, query string, args ...any) (store.User, error) {
 	var u store.User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
@@ -288,7 +288,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, recipeUserID, passwordHash 
 
 // CreateAccountToken implements store.AccountFlows.
 func (s *Store) CreateAccountToken(ctx context.Context, tok store.AccountToken) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO account_tokens (hash, kind, tenant_id, recipe_user_id, email, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, tok.Hash, tok.Kind, tok.TenantID, tok.RecipeUserID, tok.Email, ms(tok.CreatedAt), ms(tok.ExpiresAt))
 		return err
@@ -303,7 +303,7 @@ func (s *Store) CreateAccountToken(ctx context.Context, tok store.AccountToken) 
 func (s *Store) ConsumeAccountToken(ctx context.Context, kind, hash string, now time.Time) (store.AccountToken, error) {
 	tok := store.AccountToken{Hash: hash, Kind: kind}
 	expired := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var created, expires int64
 		err := tx.QueryRowContext(ctx, `SELECT tenant_id, recipe_user_id, email, created_at, expires_at FROM account_tokens
 			WHERE hash = ? AND kind = ?`, hash, kind).Scan(&tok.TenantID, &tok.RecipeUserID, &tok.Email, &created, &expires)
@@ -339,7 +339,7 @@ func (s *Store) ConsumeAccountToken(ctx context.Context, kind, hash string, now 
 // DeleteAccountTokensBefore implements store.AccountFlows.
 func (s *Store) DeleteAccountTokensBefore(ctx context.Context, t time.Time) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM account_tokens WHERE expires_at <= ?`, ms(t))
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 // reservations are decided one after the other.
 func (s *Store) ReserveSend(ctx context.Context, tenantID string, budgets []store.SendBudget, window time.Duration, now time.Time) (time.Time, error) {
 	var refused time.Time
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		refused = time.Time{}
 		for _, b := range budgets {
 			rows, err := tx.QueryContext(ctx, `SELECT sent_at FROM code_sends WHERE tenant_id = ? AND send_key = ? AND sent_at > ? ORDER BY sent_at`,
@@ -55,7 +54,7 @@ func (s *Store) ReserveSend(ctx context.Context, tenantID string, budgets []stor
 // DeleteSendsBefore implements store.SendLimiter.
 func (s *Store) DeleteSendsBefore(ctx context.Context, t time.Time) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM code_sends WHERE sent_at < ?`, ms(t))
 		if err != nil {
 			return err
@@ -72,7 +71,7 @@ func (s *Store) DeleteSendsBefore(ctx context.Context, t time.Time) (int, error)
 // UpdateAttemptLimit implements store.MFA.
 func (s *Store) UpdateAttemptLimit(ctx context.Context, userID string, update func(store.AttemptLimit) store.AttemptLimit) (store.AttemptLimit, error) {
 	var out store.AttemptLimit
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		old, err := readLimit(ctx, tx, userID)
 		if err != nil {
 			return err

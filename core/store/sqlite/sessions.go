@@ -44,7 +44,7 @@ func claimsText(c json.RawMessage) string {
 
 // CreateSession implements store.Sessions.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`,
 			sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), ms(sess.CreatedAt), ms(sess.ExpiresAt),
 			sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds()); err != nil {
@@ -76,7 +76,7 @@ func (s *Store) GetSession(ctx context.Context, handle string) (store.Session, e
 func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, now time.Time) (store.Rotation, error) {
 	var rot store.Rotation
 	theft := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var handle string
 		var parent sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT session_handle, parent_hash FROM refresh_tokens WHERE hash = ?`, presented).Scan(&handle, &parent)
@@ -154,7 +154,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 // UpdateSessionClaims implements store.Sessions.
 func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update func(json.RawMessage) (json.RawMessage, error)) (store.Session, error) {
 	var sess store.Session
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var err error
 		if sess, err = getSession(ctx, tx, handle); err != nil {
 			return err
@@ -181,7 +181,7 @@ func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update f
 // RevokeSession implements store.Sessions.
 func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time) (store.Session, error) {
 	var sess store.Session
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var err error
 		if sess, err = getSession(ctx, tx, handle); err != nil {
 			return err
@@ -207,7 +207,7 @@ func (s *Store) RevokeSession(ctx context.Context, handle string, now time.Time)
 // RevokeUserSessions implements store.Sessions.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT tenant_id FROM sessions
 			WHERE revoked_at IS NULL AND (user_id = ? OR recipe_user_id = ?) ORDER BY tenant_id`, userID, userID)
 		if err != nil {
@@ -251,7 +251,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 }
 
 // nextRevocationSeq takes the tenant's next revocation cursor value inside tx.
-func nextRevocationSeq(ctx context.Context, tx *sql.Tx, tenantID string) (int64, error) {
+func nextRevocationSeq(ctx context.Context, tx txn, tenantID string) (int64, error) {
 	var seq int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO revocation_counters (tenant_id, seq) VALUES (?, 1)
 		ON CONFLICT (tenant_id) DO UPDATE SET seq = revocation_counters.seq + 1 RETURNING seq`, tenantID).Scan(&seq)
@@ -259,7 +259,7 @@ func nextRevocationSeq(ctx context.Context, tx *sql.Tx, tenantID string) (int64,
 }
 
 // revoke marks a live session revoked at now with its tenant's next revocation cursor value.
-func revoke(ctx context.Context, tx *sql.Tx, sess store.Session, now time.Time) error {
+func revoke(ctx context.Context, tx txn, sess store.Session, now time.Time) error {
 	seq, err := nextRevocationSeq(ctx, tx, sess.TenantID)
 	if err != nil {
 		return err
@@ -337,7 +337,7 @@ func (s *Store) RevokedSince(ctx context.Context, tenantID string, since time.Ti
 // DeleteSessionsBefore implements store.Sessions.
 func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)`, ms(t), ms(t))
 		if err != nil {
 			return err

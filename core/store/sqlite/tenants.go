@@ -42,7 +42,7 @@ func (s *Store) PutTenantOwned(ctx context.Context, id string, cfg json.RawMessa
 func (s *Store) putTenant(ctx context.Context, id string, cfg json.RawMessage, hash string, owner *string, now time.Time) (store.Tenant, bool, error) {
 	var out store.Tenant
 	var created bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		cur, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -94,7 +94,7 @@ func (s *Store) putTenant(ctx context.Context, id string, cfg json.RawMessage, h
 // ReleaseTenant implements store.TenantOwnership.
 func (s *Store) ReleaseTenant(ctx context.Context, id, owner string) (store.Tenant, error) {
 	var out store.Tenant
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		cur, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -167,7 +167,7 @@ func (s *Store) DeleteTenantOwned(ctx context.Context, id, owner string, deleteU
 }
 
 func (s *Store) deleteTenant(ctx context.Context, id string, owner *string, deleteUsers bool) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		if owner != nil {
 			var have string
 			err := tx.QueryRowContext(ctx, `SELECT owner FROM tenants WHERE id = ?`, id).Scan(&have)

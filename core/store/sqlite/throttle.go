@@ -14,7 +14,7 @@ import (
 // after the other.
 func (s *Store) ReserveSignIn(ctx context.Context, a store.SignInAttempt) (store.SignInReservation, error) {
 	var out store.SignInReservation
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		out = store.SignInReservation{}
 		var failures int
 		var until int64
@@ -60,7 +60,7 @@ func (s *Store) ReserveSignIn(ctx context.Context, a store.SignInAttempt) (store
 
 // SignInSucceeded implements store.SignInThrottle.
 func (s *Store) SignInSucceeded(ctx context.Context, tenantID, account, client string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM signin_failures WHERE tenant_id = ? AND account = ?`, tenantID, account); err != nil {
 			return err
 		}

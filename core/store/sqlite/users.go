@@ -60,7 +60,7 @@ func nullable(s string) any {
 // CreateEmailPasswordUser implements store.Users.
 func (s *Store) CreateEmailPasswordUser(ctx context.Context, n store.NewEmailPasswordUser) (store.User, error) {
 	var u store.User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, time_joined, is_primary) VALUES (?, ?, 1)`, n.UserID, ms(n.Now)); err != nil {
 			return err
 		}
@@ -106,7 +106,7 @@ func (s *Store) GetEmailPasswordLogin(ctx context.Context, tenantID, email strin
 func (s *Store) UpsertThirdPartyUser(ctx context.Context, id store.ThirdPartyIdentity, newUserID string, now time.Time) (store.User, bool, error) {
 	var u store.User
 	var created bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var userID string
 		err := tx.QueryRowContext(ctx, `SELECT user_id FROM login_methods WHERE recipe_id = 'thirdparty'
 			AND tenant_id = ? AND third_party_id = ? AND third_party_user_id = ?`, id.TenantID, id.ThirdPartyID, id.ThirdPartyUserID).Scan(&userID)
@@ -189,7 +189,7 @@ func (s *Store) GetUserMetadata(ctx context.Context, userID string) (map[string]
 // UpdateUserMetadata implements store.Users.
 func (s *Store) UpdateUserMetadata(ctx context.Context, userID string, update map[string]json.RawMessage, now time.Time) (map[string]json.RawMessage, error) {
 	var md map[string]json.RawMessage
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		var err error
 		if md, err = readMetadata(ctx, tx, userID); err != nil {
 			return err
@@ -270,7 +270,7 @@ func (s *Store) UsersByPhone(ctx context.Context, tenantID, phone string) ([]sto
 // LinkAccounts implements store.Users.
 func (s *Store) LinkAccounts(ctx context.Context, recipeUserID, primaryUserID string) (store.User, error) {
 	var u store.User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		primary, err := loadUser(ctx, tx, primaryUserID)
 		if err != nil {
 			return err

@@ -371,29 +371,9 @@ func (m *Manager) DeriveSecret(ctx context.Context, purpose string) (kid string,
 // once from the store when kid is unknown; an error wrapping ErrUnknownKey once the key is
 // gone.
 func (m *Manager) DeriveSecretFor(ctx context.Context, kid, purpose string) ([]byte, error) {
-	find := func(keys []*Key) *Key {
-		for _, k := range keys {
-			if k.KID == kid {
-				return k
-			}
-		}
-		return nil
-	}
-	keys, err := m.current(ctx)
+	k, err := m.key(ctx, kid)
 	if err != nil {
 		return nil, err
-	}
-	k := find(keys)
-	if k == nil {
-		if err := m.Reload(ctx); err != nil {
-			return nil, err
-		}
-		m.mu.RLock()
-		k = find(m.keys)
-		m.mu.RUnlock()
-	}
-	if k == nil {
-		return nil, fmt.Errorf("kid %q: %w", kid, ErrUnknownKey)
 	}
 	return derive(k, purpose)
 }

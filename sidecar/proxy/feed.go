@@ -107,7 +107,7 @@ func (p *policy) match(path, method string, allowPublic bool) *route {
 
 // compilePolicy validates a full feed answer (version 2) for tenant and turns it into a
 // snapshot.
-func compilePolicy(e *contract.Enforcement, tenant string, now time.Time) (*policy, error) {
+func compilePolicy(e *contract.Enforcement, tenant string) (*policy, error) {
 	if e.V != contract.EnforcementVersion {
 		return nil, fmt.Errorf("%w: version %d, this sidecar understands %d and %d", ErrFeed, e.V,
 			contract.EnforcementVersion, contract.EnforcementChangesVersion)
@@ -119,7 +119,8 @@ func compilePolicy(e *contract.Enforcement, tenant string, now time.Time) (*poli
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := (&revokedSet{}).with(e.RevokedSessions, true, p.keepSince(now))
+	// A full answer is taken whole: the core lists only what the lifetime still needs.
+	revoked, err := (&revokedSet{}).with(e.RevokedSessions, true, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +298,7 @@ func (f *feed) decide(current *policy, body []byte) (*policy, int64, error) {
 	if err := json.Unmarshal(body, &e); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrFeed, err)
 	}
-	next, err := compilePolicy(&e, f.tenant, f.now())
+	next, err := compilePolicy(&e, f.tenant)
 	return next, 0, err
 }
 

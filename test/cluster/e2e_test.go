@@ -97,6 +97,10 @@ spec:
   firstFactors: [emailpassword]
   websiteDomain: http://` + appIP + `
 ---
+` + totpPolicy
+
+// totpPolicy is the MFAPolicy of tenant demo requiring TOTP.
+const totpPolicy = `
 apiVersion: auth.twofold.dev/v1alpha1
 kind: MFAPolicy
 metadata:

@@ -218,11 +218,14 @@ func (c *cluster) cgroupOf(controller, name, container string, init bool) string
 	return containerCgroup(c.t, controller, uid, id)
 }
 
+// meter is a container whose CPU is read on a load path: its label and cpuacct.usage file.
+type meter struct{ label, usage string }
+
 // loadPath is one way from the host to the sample app, with the containers whose CPU is
 // metered on it.
 type loadPath struct {
 	name, ip string
-	meters   []string // "label=cpuacct.usage file"
+	meters   []meter
 	rounds   []loadRound
 	cpu      map[string][]float64 // label -> microseconds per request, per round
 }
@@ -246,11 +249,11 @@ func measureSidecarUnderLoad(t *testing.T, c *cluster, access string) {
 		return filepath.Join(c.cgroupOf("cpuacct", name, container, init), "cpuacct.usage")
 	}
 	paths := []*loadPath{
-		{name: "straight to the app", ip: plainIP, meters: []string{"app=" + usage("plainapp", "app", false)}},
-		{name: "through a plain proxy in the pod", ip: proxiedIP, meters: []string{
-			"proxy=" + usage("proxiedapp", "proxy", true), "app=" + usage("proxiedapp", "app", false)}},
-		{name: "through the injected sidecar", ip: appIP, meters: []string{
-			"sidecar=" + usage("sampleapp", "twofold-proxy", true), "app=" + usage("sampleapp", "app", false)}},
+		{name: "straight to the app", ip: plainIP, meters: []meter{{"app", usage("plainapp", "app", false)}}},
+		{name: "through a plain proxy in the pod", ip: proxiedIP, meters: []meter{
+			{"proxy", usage("proxiedapp", "proxy", true)}, {"app", usage("proxiedapp", "app", false)}}},
+		{name: "through the injected sidecar", ip: appIP, meters: []meter{
+			{"sidecar", usage("sampleapp", "twofold-proxy", true)}, {"app", usage("sampleapp", "app", false)}}},
 	}
 	memDir := c.cgroupOf("memory", "sampleapp", "twofold-proxy", true)
 	seconds := loadSeconds(t)
@@ -260,8 +263,7 @@ func measureSidecarUnderLoad(t *testing.T, c *cluster, access string) {
 		t.Helper()
 		before := map[string]int64{}
 		for _, m := range p.meters {
-			label, file, _ := strings.Cut(m, "=")
-			before[label] = readCgroupInt(t, file)
+			before[m.label] = readCgroupInt(t, m.usage)
 		}
 		out, err := exec.Command(loadgen, "-url", "http://"+p.ip+"/", "-rate", strconv.Itoa(rate),
 			"-duration", fmt.Sprintf("%ds", seconds), "-warmup", "1s", "-connections", "32",
@@ -278,9 +280,8 @@ func measureSidecarUnderLoad(t *testing.T, c *cluster, access string) {
 				p.name, r.errors, r.requests)
 		}
 		for _, m := range p.meters {
-			label, file, _ := strings.Cut(m, "=")
 			// The warm-up second is sent too but not counted in r.requests.
-			p.cpu[label] = append(p.cpu[label], float64(readCgroupInt(t, file)-before[label])/1e3/float64(r.requests+rate))
+			p.cpu[m.label] = append(p.cpu[m.label], float64(readCgroupInt(t, m.usage)-before[m.label])/1e3/float64(r.requests+rate))
 		}
 		p.rounds = append(p.rounds, r)
 	}
@@ -322,8 +323,7 @@ func measureSidecarUnderLoad(t *testing.T, c *cluster, access string) {
 	for _, p := range paths {
 		var cpu []string
 		for _, m := range p.meters {
-			label, _, _ := strings.Cut(m, "=")
-			cpu = append(cpu, fmt.Sprintf("%s %.0f-%.0f", label, slices.Min(p.cpu[label]), slices.Max(p.cpu[label])))
+			cpu = append(cpu, fmt.Sprintf("%s %.0f-%.0f", m.label, slices.Min(p.cpu[m.label]), slices.Max(p.cpu[m.label])))
 		}
 		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s | %s |\n", p.name, span(each(p, p50)), span(each(p, p99)),
 			over(p, p50), over(p, p99), strings.Join(cpu, ", "))

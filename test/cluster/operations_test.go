@@ -16,18 +16,7 @@ import (
 
 // tightenedPolicy is tenantAndPolicy's MFAPolicy with a step-up rule on /admin that asks for a
 // factor the user has not set up.
-const tightenedPolicy = `
-apiVersion: auth.twofold.dev/v1alpha1
-kind: MFAPolicy
-metadata:
-  name: totp-required
-spec:
-  tenantRefs: [demo]
-  requirement:
-    - factor: totp
-  enforcement: Required
-  allowedSecondaryFactors: [totp]
-  routes:
+const tightenedPolicy = totpPolicy + `  routes:
     - pathPrefix: /admin
       requirement:
         - factor: recovery-code
@@ -90,6 +79,22 @@ func signIn(email, password string) (string, string) {
 		return "", fmt.Sprintf("POST /auth/signin = %d %s", a.status, a.raw)
 	}
 	return id, ""
+}
+
+// signInAgain waits until the user signs in again after what happened (which began at start),
+// logs how long that took, and checks that the core still knows the same user.
+func signInAgain(t *testing.T, after string, start time.Time, email, password, userID string) {
+	t.Helper()
+	var id string
+	poll(t, "signing in again after "+after, 90*time.Second, func() (bool, string) {
+		var why string
+		id, why = signIn(email, password)
+		return id != "", why
+	})
+	t.Logf("%s -> a sign-in answered: %s", after, time.Since(start).Round(100*time.Millisecond))
+	if id != userID {
+		t.Errorf("signed in as %q after %s, want the same user %q", id, after, userID)
+	}
 }
 
 // listeners lists the TCP listening addresses on port in the network namespace of the process
@@ -211,16 +216,7 @@ func TestTheChartKeepsEnforcingThroughChangesOnARealNode(t *testing.T) {
 		start := time.Now()
 		c.kube("deleting the core pod", "-n", releaseNS, "delete", "pod", old, "--timeout=120s")
 		c.kube("waiting for the core's replacement", "-n", releaseNS, "rollout", "status", "deployment/"+release+"-core", "--timeout=180s")
-		var id string
-		poll(t, "signing in again after the core pod was replaced", 90*time.Second, func() (bool, string) {
-			var why string
-			id, why = signIn(email, password)
-			return id != "", why
-		})
-		t.Logf("core pod deleted -> sign-in answered by its replacement: %s", time.Since(start).Round(100*time.Millisecond))
-		if id != userID {
-			t.Errorf("signed in as %q after the core pod was replaced, want the same user %q", id, userID)
-		}
+		signInAgain(t, "the core pod was replaced", start, email, password, userID)
 		if now := c.kube("reading the core pod", "-n", releaseNS, "get", "pod", "-l", "app.kubernetes.io/component=core", "-o", "jsonpath={.items[*].metadata.name}"); now == old {
 			t.Errorf("the core pod is still %s", now)
 		}
@@ -236,16 +232,7 @@ func TestTheChartKeepsEnforcingThroughChangesOnARealNode(t *testing.T) {
 		i.helm("upgrading the release with a core pod annotation", "upgrade", release, "charts/twofold", "-n", releaseNS,
 			"--reuse-values", "--set-string", "core.podAnnotations.example\\.com/rolled=1")
 		c.kube("waiting for the core's rollout", "-n", releaseNS, "rollout", "status", "deployment/"+release+"-core", "--timeout=180s")
-		var id string
-		poll(t, "signing in after the upgrade", 90*time.Second, func() (bool, string) {
-			var why string
-			id, why = signIn(email, password)
-			return id != "", why
-		})
-		t.Logf("helm upgrade -> sign-in answered by the new core: %s", time.Since(start).Round(100*time.Millisecond))
-		if id != userID {
-			t.Errorf("signed in as %q after the upgrade, want the same user %q", id, userID)
-		}
+		signInAgain(t, "the upgrade", start, email, password, userID)
 		if uid := c.kube("reading the core pod", "-n", releaseNS, "get", "pod", "-l", "app.kubernetes.io/component=core", "-o", "jsonpath={.items[*].metadata.uid}"); uid == oldUID {
 			t.Errorf("the core pod was not replaced by the upgrade (uid %s)", uid)
 		}

@@ -52,6 +52,7 @@ type Store interface {
 	LiveSessions
 	Keys
 	MFA
+	WebAuthn
 	AccountFlows
 	SignInThrottle
 	SendLimiter
@@ -111,6 +112,8 @@ type LoginMethod struct {
 	ThirdPartyUserID string
 	Verified         bool
 	TimeJoined       time.Time
+	// WebAuthnCredentialIDs are the credential ids of a webauthn login method.
+	WebAuthnCredentialIDs []string
 }
 
 // NewEmailPasswordUser is what CreateEmailPasswordUser stores.

@@ -55,7 +55,8 @@ func loadUser(ctx context.Context, q querier, id string) (store.User, error) {
 		return store.User{}, fmt.Errorf("user %q: %w", id, store.ErrNotFound)
 	}
 	u.TimeJoined = utc(u.TimeJoined)
-	return u, nil
+	rows.Close()
+	return u, store.AttachCredentialIDs(&u, func() ([]store.WebAuthnCredential, error) { return listCredentials(ctx, q, u.ID) })
 }
 
 // CreateEmailPasswordUser implements store.Users.

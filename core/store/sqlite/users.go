@@ -47,7 +47,11 @@ func loadUser(ctx context.Context, q querier, id string) (store.User, error) {
 		lm.TimeJoined = fromMS(t)
 		u.LoginMethods = append(u.LoginMethods, lm)
 	}
-	return u, rows.Err()
+	if err := rows.Err(); err != nil {
+		return store.User{}, err
+	}
+	rows.Close()
+	return u, store.AttachCredentialIDs(&u, func() ([]store.WebAuthnCredential, error) { return listCredentials(ctx, q, u.ID) })
 }
 
 func nullable(s string) any {

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("signing keys", func(t *testing.T) { testKeys(t, fresh) })
 	t.Run("concurrent writes", func(t *testing.T) { testConcurrency(t, fresh) })
 	t.Run("mfa", func(t *testing.T) { testMFA(t, fresh) })
+	t.Run("webauthn", func(t *testing.T) { testWebAuthn(t, fresh) })
 	t.Run("account flows", func(t *testing.T) { testAccountFlows(t, fresh) })
 	t.Run("sign-in throttle", func(t *testing.T) { testSignInThrottle(t, fresh) })
 	t.Run("send limits", func(t *testing.T) { testSendLimits(t, fresh) })

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/twofold-dev/twofold/core/audit"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/outbound"
@@ -57,6 +59,10 @@ type settings struct {
 	trustedProxies string
 	// signingAlgorithm is what new access-token signing keys sign with.
 	signingAlgorithm string
+	// auditWebhookURL, when set, receives the audit events in batches (docs/audit.md);
+	// auditWebhookTokenFile holds its bearer token.
+	auditWebhookURL, auditWebhookTokenFile string
+	auditWebhookQueueSize                  int
 	// started, when set, is called once the core serves (tests use it instead of polling).
 	started func(addr string)
 }
@@ -73,6 +79,9 @@ func main() {
 	flag.StringVar(&s.outboundAllow, "outbound-allow", env("TWOFOLD_OUTBOUND_ALLOW", ""), "internal destinations tenants' OIDC providers, Twilio base URL and SMS webhook may be at, comma-separated: CIDRs, IP addresses, host names, *.suffix patterns (TWOFOLD_OUTBOUND_ALLOW); loopback, private, link-local and cluster-internal destinations are refused otherwise")
 	flag.StringVar(&s.trustedProxies, "trusted-proxies", env("TWOFOLD_TRUSTED_PROXIES", ""), "peers whose X-Forwarded-For names the client for the audit log and the per-client sign-in budget, comma-separated CIDRs and addresses (TWOFOLD_TRUSTED_PROXIES); loopback and the private ranges when empty: narrow it to your pod network")
 	flag.StringVar(&s.signingAlgorithm, "signing-algorithm", env("TWOFOLD_SIGNING_ALGORITHM", "RS256"), "algorithm access tokens are signed with: RS256, ES256 or EdDSA (TWOFOLD_SIGNING_ALGORITHM); changing it rotates to a key of the new one, published beside the old key before it signs. SuperTokens back-end SDKs that verify tokens themselves need RS256 (docs/supertokens-compatibility.md)")
+	flag.StringVar(&s.auditWebhookURL, "audit-webhook-url", env("TWOFOLD_AUDIT_WEBHOOK_URL", ""), "http(s) URL that receives the audit events as JSON batches, besides the audit log (TWOFOLD_AUDIT_WEBHOOK_URL); off when empty. See docs/audit.md")
+	flag.StringVar(&s.auditWebhookTokenFile, "audit-webhook-token-file", env("TWOFOLD_AUDIT_WEBHOOK_TOKEN_FILE", ""), "file holding the bearer token sent to the audit webhook (TWOFOLD_AUDIT_WEBHOOK_TOKEN_FILE); TWOFOLD_AUDIT_WEBHOOK_TOKEN gives the token itself")
+	flag.IntVar(&s.auditWebhookQueueSize, "audit-webhook-queue-size", envInt("TWOFOLD_AUDIT_WEBHOOK_QUEUE_SIZE", audit.DefaultQueueSize), "audit events held for the webhook at most; more are dropped and counted, never waited for (TWOFOLD_AUDIT_WEBHOOK_QUEUE_SIZE)")
 	flag.Parse()
 
 	zl, err := zap.NewProduction()
@@ -89,6 +98,33 @@ func main() {
 		os.Exit(1)
 	}
 	zl.Sync()
+}
+
+func envInt(name string, fallback int) int {
+	if v, err := strconv.Atoi(env(name, "")); err == nil {
+		return v
+	}
+	return fallback
+}
+
+// auditWebhook starts the audit webhook of the settings, or returns nil when none is set.
+func auditWebhook(s settings, log logr.Logger, reg prometheus.Registerer) (*audit.Webhook, error) {
+	if s.auditWebhookURL == "" {
+		return nil, nil
+	}
+	token := strings.TrimSpace(os.Getenv("TWOFOLD_AUDIT_WEBHOOK_TOKEN"))
+	if s.auditWebhookTokenFile != "" {
+		b, err := os.ReadFile(s.auditWebhookTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("read audit webhook token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if s.auditWebhookQueueSize < 1 {
+		return nil, fmt.Errorf("-audit-webhook-queue-size is %d; give at least 1", s.auditWebhookQueueSize)
+	}
+	return audit.NewWebhook(audit.WebhookOptions{URL: s.auditWebhookURL, Token: token, QueueSize: s.auditWebhookQueueSize,
+		Logger: log.WithName("audit-webhook"), Registry: reg})
 }
 
 // adminKey reads the admin key from TWOFOLD_ADMIN_KEY or the key file. The key itself has no
@@ -154,8 +190,25 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	defer st.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hook, err := auditWebhook(s, log, reg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	var sink audit.Sink
+	if hook != nil {
+		sink = hook
+		defer func() {
+			// Deliver what is queued, within the pod's termination grace period.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := hook.Close(ctx); err != nil {
+				log.Error(err, "Stopped the audit webhook before it delivered every event")
+			}
+		}()
+	}
 	srv, err := server.New(ctx, server.Options{Store: st, Issuer: issuer, AdminKey: key, Logger: log, Registry: reg,
-		Outbound: outbound.Policy{Allow: allow}, TrustedProxies: proxies, Keys: keys.Options{Algorithm: algorithm}})
+		Outbound: outbound.Policy{Allow: allow}, TrustedProxies: proxies, Keys: keys.Options{Algorithm: algorithm}, AuditSink: sink})
 	if err != nil {
 		ln.Close()
 		return err
@@ -168,7 +221,7 @@ func run(ctx context.Context, s settings, log logr.Logger) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Started the auth core", "version", version.Version, "address", ln.Addr().String(), "database", database, "issuer", issuer, "signingAlgorithm", algorithm, "adminAPI", key != "", "outboundAllow", allow.String())
+	log.Info("Started the auth core", "version", version.Version, "address", ln.Addr().String(), "database", database, "issuer", issuer, "signingAlgorithm", algorithm, "adminAPI", key != "", "outboundAllow", allow.String(), "auditWebhook", hook != nil)
 	fmt.Fprintf(os.Stderr, "twofold-core listening on http://%s (database %s)\n", ln.Addr(), database)
 	if s.started != nil {
 		s.started(ln.Addr().String())

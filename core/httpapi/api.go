@@ -21,6 +21,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/audit"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/keys"
@@ -70,6 +71,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// SignInLimits bound password sign-in attempts; DefaultSignInLimits when zero.
 	SignInLimits store.SignInLimits
+	// AuditSink receives every audit event (docs/audit.md) besides the audit log, e.g. an
+	// audit.Webhook; none when nil.
+	AuditSink audit.Sink
 }
 
 // API serves the core's HTTP endpoints.
@@ -100,8 +104,11 @@ func New(opts Options) *API {
 	if opts.SignInLimits == (store.SignInLimits{}) {
 		opts.SignInLimits = emailpassword.DefaultSignInLimits
 	}
-	a := &API{opts: opts, log: opts.Logger, audit: opts.Logger.WithName("audit").WithCallDepth(1), metrics: NewMetrics(opts.Registry)}
+	// The audit logger records each line as an audit event: counted, and handed to the sink.
+	auditLog := audit.NewRecorder(opts.Registry, opts.AuditSink, opts.Clock).Logger(opts.Logger.WithName("audit"))
+	a := &API{opts: opts, log: opts.Logger, audit: auditLog.WithCallDepth(1), metrics: NewMetrics(opts.Registry)}
 	a.keyHash = sha256.Sum256([]byte(opts.AdminKey))
+	a.metrics.registerReadiness(opts.Registry, a.notReady)
 	return a
 }
 
@@ -157,16 +164,24 @@ func (a *API) Handler(mux *http.ServeMux) http.Handler {
 }
 
 func (a *API) ready(w http.ResponseWriter, r *http.Request) {
-	if err := a.opts.Store.Ping(r.Context()); err != nil {
-		a.log.Error(err, "Failed readiness check")
-		httpkit.WriteError(w, http.StatusServiceUnavailable, "", "the store does not answer")
-		return
-	}
-	if _, err := a.opts.Keys.JWKS(r.Context()); err != nil {
-		httpkit.WriteError(w, http.StatusServiceUnavailable, "", "no signing keys loaded")
+	if reason := a.notReady(r.Context()); reason != "" {
+		httpkit.WriteError(w, http.StatusServiceUnavailable, "", "%s", reason)
 		return
 	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// notReady says why the core cannot serve, or "" when it can: the store answers and signing
+// keys are loaded. /readyz and the twofold_core_ready gauge share it.
+func (a *API) notReady(ctx context.Context) string {
+	if err := a.opts.Store.Ping(ctx); err != nil {
+		a.log.Error(err, "Failed readiness check")
+		return "the store does not answer"
+	}
+	if _, err := a.opts.Keys.JWKS(ctx); err != nil {
+		return "no signing keys loaded"
+	}
+	return ""
 }
 
 // auditEvent writes one audit log line for a security event.

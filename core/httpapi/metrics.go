@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,6 +42,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.latency, m.signIns, m.sessions)
 	return m
+}
+
+// readinessTimeout bounds the readiness check a scrape makes.
+const readinessTimeout = 2 * time.Second
+
+// registerReadiness adds twofold_core_ready, the answer /readyz would give at scrape time, so
+// an alert sees a replica that is up but cannot serve (its store does not answer).
+func (m *Metrics) registerReadiness(reg prometheus.Registerer, notReady func(context.Context) string) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "twofold", Subsystem: "core", Name: "ready",
+		Help: "1 when the core is ready to serve (its store answers and signing keys are loaded, as /readyz checks), else 0.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), readinessTimeout)
+		defer cancel()
+		if notReady(ctx) != "" {
+			return 0
+		}
+		return 1
+	}))
 }
 
 type statusRecorder struct {

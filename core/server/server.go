@@ -18,6 +18,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/accountapi"
+	"github.com/twofold-dev/twofold/core/audit"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/factors/recoverycode"
@@ -68,6 +69,9 @@ type Options struct {
 	Keys keys.Options
 	// Claims computes new sessions' claims; the MFA engine's Claims when nil.
 	Claims httpapi.ClaimsFunc
+	// AuditSink receives every audit event (docs/audit.md) besides the audit log, e.g. an
+	// audit.Webhook; none when nil.
+	AuditSink audit.Sink
 	// Routes registers further endpoints on the core's mux; it runs once New has built every
 	// part, so it can use the server's sessions, store and API helpers.
 	Routes func(s *Server, mux *http.ServeMux)
@@ -163,7 +167,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,
 		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
 		Claims: opts.Claims, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
-		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits,
+		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits, AuditSink: opts.AuditSink,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
 		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger, Registry: opts.Registry,

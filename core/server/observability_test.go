@@ -1,0 +1,96 @@
+package server_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twofold-dev/twofold/core/audit"
+	"github.com/twofold-dev/twofold/core/server"
+	"github.com/twofold-dev/twofold/core/store"
+)
+
+// auditEvents is an audit.Sink that keeps what it is given.
+type auditEvents struct {
+	mu     sync.Mutex
+	events []audit.Event
+}
+
+func (s *auditEvents) Enqueue(e audit.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
+func (s *auditEvents) find(typ, outcome string) (audit.Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.events {
+		if e.Type == typ && e.Outcome == outcome {
+			return e, true
+		}
+	}
+	return audit.Event{}, false
+}
+
+func TestSecurityEventsReachTheMetricsAndTheAuditSink(t *testing.T) {
+	sink := &auditEvents{}
+	h := newHarness(t, func(o *server.Options) {
+		o.AuditSink = sink
+		o.SignInLimits = store.SignInLimits{MaxAccountFailures: 2, AccountLock: 15 * time.Minute, MaxClientAttempts: 100, ClientWindow: 15 * time.Minute}
+	})
+	user := h.signUp("", "a@example.com", "secret123").json(t)["user"].(map[string]any)["id"].(string)
+	h.do("POST", "/auth/signin", form("a@example.com", "secret123"))
+	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password1"))
+	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password2"))
+	metrics := string(h.do("GET", "/metrics", nil).Body)
+
+	t.Run("sign-ins are counted by factor and outcome", func(t *testing.T) {
+		for _, want := range []string{
+			`twofold_core_authentications_total{factor="emailpassword",outcome="success"} 1`,
+			`twofold_core_authentications_total{factor="emailpassword",outcome="wrong_credentials"} 2`,
+			`twofold_core_lockouts_total{factor="emailpassword"} 1`,
+			`twofold_core_audit_events_total{outcome="success",type="sign_up"} 1`,
+			`twofold_core_audit_events_total{outcome="locked",type="lockout"} 1`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if strings.Contains(metrics, user) || strings.Contains(metrics, "a@example.com") {
+			t.Errorf("metrics name a user: labels must stay low-cardinality")
+		}
+	})
+	t.Run("the audit sink gets each event with its type, tenant, IP and factor", func(t *testing.T) {
+		tests := []struct{ typ, outcome, user string }{
+			{audit.TypeSignUp, "success", user},
+			{audit.TypeSignIn, "success", user},
+			{audit.TypeSignIn, "wrong_credentials", ""},
+			{audit.TypeLockout, "locked", ""},
+		}
+		for _, tt := range tests {
+			e, ok := sink.find(tt.typ, tt.outcome)
+			if !ok {
+				t.Errorf("no %s event with outcome %s", tt.typ, tt.outcome)
+				continue
+			}
+			if e.User != tt.user || e.Tenant != "public" || e.IP != "127.0.0.1" || e.Factor != "emailpassword" || e.ID == "" || e.Schema != audit.SchemaVersion {
+				t.Errorf("%s event = %+v, want user %q, tenant public, IP 127.0.0.1, factor emailpassword, an id and schema 1", tt.typ, e, tt.user)
+			}
+		}
+	})
+}
+
+func TestTheReadyGaugeFollowsTheStore(t *testing.T) {
+	h := newHarness(t)
+	if m := string(h.do("GET", "/metrics", nil).Body); !strings.Contains(m, "\ntwofold_core_ready 1\n") {
+		t.Fatalf("a core whose store answers does not report twofold_core_ready 1")
+	}
+	if err := h.srv.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := string(h.do("GET", "/metrics", nil).Body); !strings.Contains(m, "\ntwofold_core_ready 0\n") {
+		t.Fatalf("a core whose store is closed does not report twofold_core_ready 0")
+	}
+}

@@ -51,6 +51,8 @@ type TenantConfig struct {
 	WebsiteBasePath string `json:"websiteBasePath,omitempty"`
 	// TOTP holds the parameters of TOTP devices created for this tenant.
 	TOTP TOTP `json:"totp"`
+	// WebAuthn configures passkeys and security keys (the webauthn factor).
+	WebAuthn WebAuthn `json:"webauthn"`
 	// CodeSending limits the one-time codes and links sent per contact and per user.
 	CodeSending CodeSending `json:"codeSending"`
 	// OTPEmail governs the otp-email secondary factor.
@@ -162,6 +164,49 @@ type TOTP struct {
 	Digits        int    `json:"digits,omitempty"`
 	PeriodSeconds int    `json:"periodSeconds,omitempty"`
 	Skew          int    `json:"skew,omitempty"`
+}
+
+// Values of the WebAuthn settings, as the WebAuthn specification spells them.
+const (
+	AttestationNone       = "none"
+	AttestationIndirect   = "indirect"
+	AttestationDirect     = "direct"
+	AttestationEnterprise = "enterprise"
+
+	UserVerificationRequired    = "required"
+	UserVerificationPreferred   = "preferred"
+	UserVerificationDiscouraged = "discouraged"
+
+	AttachmentPlatform      = "platform"
+	AttachmentCrossPlatform = "cross-platform"
+
+	ResidentKeyRequired    = "required"
+	ResidentKeyPreferred   = "preferred"
+	ResidentKeyDiscouraged = "discouraged"
+)
+
+// WebAuthn configures the webauthn factor: the relying party authenticators bind credentials
+// to, and what the core asks of authenticators.
+type WebAuthn struct {
+	// RPName is the name authenticators show. Default: the branding app name, else "Twofold".
+	RPName string `json:"rpName,omitempty"`
+	// RPID is the relying party id: the host of every origin or a registrable suffix of it.
+	// Default: the host of WebsiteDomain.
+	RPID string `json:"rpId,omitempty"`
+	// Origins are the origins a ceremony may come from. Default: WebsiteDomain.
+	Origins []string `json:"origins,omitempty"`
+	// Attestation is the attestation conveyance asked for: none (default), indirect, direct
+	// or enterprise.
+	Attestation string `json:"attestation,omitempty"`
+	// UserVerification is required (default: a PIN or biometric on every use), preferred or
+	// discouraged.
+	UserVerification string `json:"userVerification,omitempty"`
+	// AuthenticatorAttachment limits new credentials to platform authenticators or to
+	// cross-platform ones (security keys, phones); empty allows both.
+	AuthenticatorAttachment string `json:"authenticatorAttachment,omitempty"`
+	// ResidentKey is required (default: discoverable credentials, passkeys, which sign in
+	// without a user name), preferred or discouraged (security keys that keep no credential).
+	ResidentKey string `json:"residentKey,omitempty"`
 }
 
 // Branding is shown by the hosted login pages.

@@ -35,6 +35,28 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 	}
 }
 
+func TestNormalizeDerivesTheRelyingPartyFromTheWebsite(t *testing.T) {
+	c := parse(t, `{"firstFactors":["webauthn"],"websiteDomain":"https://app.example.com/","branding":{"appName":"Acme"}}`).Normalize()
+	w := c.WebAuthn
+	if w.RPID != "app.example.com" || len(w.Origins) != 1 || w.Origins[0] != "https://app.example.com" || w.RPName != "Acme" {
+		t.Fatalf("relying party = %+v, want app.example.com on https://app.example.com named Acme", w)
+	}
+	if w.UserVerification != "required" || w.ResidentKey != "required" || w.Attestation != "none" {
+		t.Fatalf("ceremony defaults = %+v, want user verification and resident keys required, no attestation", w)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	sub := parse(t, `{"firstFactors":["webauthn"],"webauthn":{"rpId":"example.com","origins":["https://a.example.com","https://b.example.com:8443","http://localhost:3000"]}}`).Normalize()
+	if err := sub.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "localhost") {
+		t.Fatalf("an http://localhost origin beside example.com: %v, want it refused as off the relying party id", err)
+	}
+	sub.WebAuthn.Origins = sub.WebAuthn.Origins[:2]
+	if err := sub.Validate(); err != nil {
+		t.Fatalf("subdomains of the relying party id: %v", err)
+	}
+}
+
 func TestHashIgnoresSpelledOutDefaultsAndSeesSecrets(t *testing.T) {
 	a := parse(t, `{}`)
 	b := parse(t, `{"firstFactors":["emailpassword"],"session":{"accessTokenLifetimeSeconds":3600,"cookieSameSite":"lax","cookieSecure":true},"mfa":{"enforcement":"Required"}}`)
@@ -85,9 +107,15 @@ func TestValidateNamesTheOffendingField(t *testing.T) {
 		{"a public route cannot require factors", `{"mfa":{"routes":[{"pathPrefix":"/x","public":true,"requirement":["totp"]}]}}`, "mfa.routes[0]", "public route"},
 		{"an SMTP port out of range is refused", `{"email":{"smtp":{"host":"h","port":70000,"from":"f"}}}`, "email.smtp.port", "70000"},
 		{"an unknown SMS provider is refused", `{"sms":{"provider":"pigeon"}}`, "sms.provider", `"pigeon"`},
-		{"passkeys as a first factor are refused until the core can verify them", `{"firstFactors":["webauthn"]}`, "firstFactors[0]", "webauthn (passkeys) is not available"},
-		{"passkeys in the requirement are refused until the core can verify them", `{"mfa":{"requirement":[{"oneOf":["totp","webauthn"]}]}}`, "mfa.requirement", "webauthn (passkeys) is not available"},
-		{"passkeys in a step-up route are refused until the core can verify them", `{"mfa":{"routes":[{"pathPrefix":"/x","requirement":["webauthn"]}]}}`, "mfa.routes[0].requirement", "webauthn (passkeys) is not available"},
+		{"passkeys as a first factor need an origin", `{"firstFactors":["webauthn"]}`, "webauthn.origins", "set websiteDomain"},
+		{"passkeys in the requirement need an origin", `{"mfa":{"requirement":[{"oneOf":["totp","webauthn"]}]}}`, "webauthn.origins", "set websiteDomain"},
+		{"passkeys in a step-up route need an origin", `{"mfa":{"routes":[{"pathPrefix":"/x","requirement":["webauthn"]}]}}`, "webauthn.origins", "set websiteDomain"},
+		{"a relying party id that is an IP address is refused", `{"firstFactors":["webauthn"],"websiteDomain":"https://10.0.0.1"}`, "webauthn.rpId", "browsers refuse IP addresses"},
+		{"a plain http origin other than localhost is refused", `{"firstFactors":["webauthn"],"websiteDomain":"http://app.example.com"}`, "webauthn.origins[0]", "https origins"},
+		{"an origin off the relying party id is refused", `{"firstFactors":["webauthn"],"webauthn":{"rpId":"example.com","origins":["https://example.com","https://evil.test"]}}`, "webauthn.origins[1]", "not on the relying party id"},
+		{"an origin with a path is refused", `{"firstFactors":["webauthn"],"webauthn":{"rpId":"example.com","origins":["https://example.com/app"]}}`, "webauthn.origins[0]", "not an origin"},
+		{"an unknown user verification is refused", `{"webauthn":{"userVerification":"always"}}`, "webauthn.userVerification", `"always"`},
+		{"an unknown attachment is refused", `{"webauthn":{"authenticatorAttachment":"usb"}}`, "webauthn.authenticatorAttachment", `"usb"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

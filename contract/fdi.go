@@ -23,4 +23,11 @@ const (
 	StatusResetPasswordInvalidToken     = "RESET_PASSWORD_INVALID_TOKEN_ERROR"
 	StatusEmailVerificationInvalidToken = "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR"
 	StatusEmailAlreadyVerified          = "EMAIL_ALREADY_VERIFIED_ERROR"
+	StatusEmailAlreadyExists            = "EMAIL_ALREADY_EXISTS_ERROR"
+	StatusInvalidEmail                  = "INVALID_EMAIL_ERROR"
+	StatusOptionsNotFound               = "OPTIONS_NOT_FOUND_ERROR"
+	StatusInvalidCredentials            = "INVALID_CREDENTIALS_ERROR"
+	StatusInvalidAuthenticator          = "INVALID_AUTHENTICATOR_ERROR"
+	StatusRecoverAccountTokenInvalid    = "RECOVER_ACCOUNT_TOKEN_INVALID_ERROR"
+	StatusCredentialNotFound            = "CREDENTIAL_NOT_FOUND_ERROR"
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -128,6 +129,30 @@ func (c TenantConfig) Normalize() TenantConfig {
 	if out.TOTP.Skew == 0 {
 		out.TOTP.Skew = 1
 	}
+	w := &out.WebAuthn
+	if w.RPName == "" {
+		w.RPName = "Twofold"
+		if out.Branding != nil && out.Branding.AppName != "" {
+			w.RPName = out.Branding.AppName
+		}
+	}
+	if len(w.Origins) == 0 && out.WebsiteDomain != "" {
+		w.Origins = []string{strings.TrimSuffix(out.WebsiteDomain, "/")}
+	}
+	if w.RPID == "" && len(w.Origins) > 0 {
+		if u, err := url.Parse(w.Origins[0]); err == nil {
+			w.RPID = u.Hostname()
+		}
+	}
+	if w.Attestation == "" {
+		w.Attestation = AttestationNone
+	}
+	if w.UserVerification == "" {
+		w.UserVerification = UserVerificationRequired
+	}
+	if w.ResidentKey == "" {
+		w.ResidentKey = ResidentKeyRequired
+	}
 	cs := &out.CodeSending
 	if cs.MaxPerContact == 0 {
 		cs.MaxPerContact = DefaultMaxCodesPerContact
@@ -171,9 +196,6 @@ func (c TenantConfig) Validate() error {
 		}
 		if !mfa.IsFirstFactor(f) {
 			return invalid(field, "%q cannot be a first factor", f)
-		}
-		if f == mfa.WebAuthn {
-			return invalid(field, notYetWebAuthn)
 		}
 		if slices.Index(c.FirstFactors, f) != i {
 			return invalid(field, "%q is listed twice", f)
@@ -271,27 +293,79 @@ func (c TenantConfig) Validate() error {
 	if cs.WindowSeconds < 60 || cs.WindowSeconds > MaxCodeWindowSeconds {
 		return invalid("codeSending.windowSeconds", "%d is not between 60 and %d", cs.WindowSeconds, MaxCodeWindowSeconds)
 	}
+	if err := c.WebAuthn.validate(c.usesWebAuthn()); err != nil {
+		return err
+	}
 	return c.MFA.validate()
 }
 
-// notYetWebAuthn refuses the passkey factor: its id is reserved in the API, but the core
-// cannot verify passkeys yet, and requiring a factor nobody can complete locks users out.
-const notYetWebAuthn = "webauthn (passkeys) is not available in this version of the core; choose another factor"
+// usesWebAuthn reports whether the configuration lets anyone sign in or complete a factor with
+// a passkey.
+func (c TenantConfig) usesWebAuthn() bool {
+	m := c.MFA
+	uses := slices.Contains(c.FirstFactors, mfa.WebAuthn) || slices.Contains(m.AllowedSecondaryFactors, mfa.WebAuthn) ||
+		slices.Contains(m.Requirement.Factors(), mfa.WebAuthn)
+	for _, r := range m.Routes {
+		uses = uses || slices.Contains(r.Requirement.Factors(), mfa.WebAuthn)
+	}
+	return uses
+}
+
+// validate checks the WebAuthn settings of a normalised configuration; the relying party is
+// needed only when a requirement or a first factor uses webauthn.
+func (w WebAuthn) validate(used bool) error {
+	oneOf := func(field, v string, allowed ...string) error {
+		if !slices.Contains(allowed, v) {
+			return invalid(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		}
+		return nil
+	}
+	if err := oneOf("webauthn.attestation", w.Attestation, AttestationNone, AttestationIndirect, AttestationDirect, AttestationEnterprise); err != nil {
+		return err
+	}
+	if err := oneOf("webauthn.userVerification", w.UserVerification, UserVerificationRequired, UserVerificationPreferred, UserVerificationDiscouraged); err != nil {
+		return err
+	}
+	if err := oneOf("webauthn.residentKey", w.ResidentKey, ResidentKeyRequired, ResidentKeyPreferred, ResidentKeyDiscouraged); err != nil {
+		return err
+	}
+	if w.AuthenticatorAttachment != "" {
+		if err := oneOf("webauthn.authenticatorAttachment", w.AuthenticatorAttachment, AttachmentPlatform, AttachmentCrossPlatform); err != nil {
+			return err
+		}
+	}
+	if len(w.RPName) > 100 {
+		return invalid("webauthn.rpName", "is longer than 100 characters")
+	}
+	if len(w.Origins) == 0 {
+		if used {
+			return invalid("webauthn.origins", "webauthn is used but the tenant has no origin for passkeys: set websiteDomain, or webauthn.origins and webauthn.rpId")
+		}
+		return nil
+	}
+	if w.RPID == "" || net.ParseIP(strings.Trim(w.RPID, "[]")) != nil || strings.ContainsAny(w.RPID, ":/") {
+		return invalid("webauthn.rpId", "%q is not a domain name: a relying party id is a host name such as example.com (browsers refuse IP addresses)", w.RPID)
+	}
+	for i, o := range w.Origins {
+		field := fmt.Sprintf("webauthn.origins[%d]", i)
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return invalid(field, "%q is not an origin such as https://app.example.com", o)
+		}
+		host := u.Hostname()
+		if u.Scheme != "https" && !(u.Scheme == "http" && host == "localhost") {
+			return invalid(field, "%q: browsers offer passkeys only on https origins (or http://localhost)", o)
+		}
+		if host != w.RPID && !strings.HasSuffix(host, "."+w.RPID) {
+			return invalid(field, "%q is not on the relying party id %q: its host must be %[2]s or a subdomain of it", o, w.RPID)
+		}
+	}
+	return nil
+}
 
 func (m MFA) validate() error {
 	if err := m.Requirement.Validate(); err != nil {
 		return invalid("mfa.requirement", "%v", err)
-	}
-	if slices.Contains(m.Requirement.Factors(), mfa.WebAuthn) {
-		return invalid("mfa.requirement", notYetWebAuthn)
-	}
-	for i, r := range m.Routes {
-		if slices.Contains(r.Requirement.Factors(), mfa.WebAuthn) {
-			return invalid(fmt.Sprintf("mfa.routes[%d].requirement", i), notYetWebAuthn)
-		}
-	}
-	if slices.Contains(m.AllowedSecondaryFactors, mfa.WebAuthn) {
-		return invalid("mfa.allowedSecondaryFactors", notYetWebAuthn)
 	}
 	if m.Enforcement != EnforcementRequired && m.Enforcement != EnforcementUserOptIn {
 		return invalid("mfa.enforcement", "%q is not one of Required, UserOptIn", m.Enforcement)

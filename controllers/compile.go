@@ -102,6 +102,10 @@ func compileTenant(t *authv1alpha1.AuthTenant, policies []authv1alpha1.MFAPolicy
 			cfg.TOTP.Skew = int(*s.TOTP.Skew)
 		}
 	}
+	if w := s.WebAuthn; w != nil {
+		cfg.WebAuthn = contract.WebAuthn{RPName: w.RPName, RPID: w.RPID, Origins: w.Origins, Attestation: w.Attestation,
+			UserVerification: w.UserVerification, AuthenticatorAttachment: w.AuthenticatorAttachment, ResidentKey: w.ResidentKey}
+	}
 	if b := s.Branding; b != nil {
 		cfg.Branding = &contract.Branding{AppName: b.AppName, LogoURL: b.LogoURL, PrimaryColor: b.PrimaryColor}
 	}

@@ -32,6 +32,7 @@ type AuthTenantSpec struct {
 	// ThirdPartyProviders are the OIDC/OAuth2 providers for the thirdparty first factor.
 	// +optional
 	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=253
 	// +listType=map
 	// +listMapKey=id
 	ThirdPartyProviders []ThirdPartyProvider `json:"thirdPartyProviders,omitempty"`
@@ -66,6 +67,11 @@ type AuthTenantSpec struct {
 	// TOTP tunes time-based one-time passwords for this tenant.
 	// +optional
 	TOTP *TOTPSettings `json:"totp,omitempty"`
+
+	// WebAuthn configures passkeys and security keys (the webauthn factor). The relying party
+	// defaults to websiteDomain: its host is the relying party id and it is the one origin.
+	// +optional
+	WebAuthn *WebAuthnSettings `json:"webauthn,omitempty"`
 
 	// Branding is shown on the hosted sign-in and MFA pages.
 	// +optional
@@ -249,6 +255,51 @@ type CodeSendingLimits struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="codeSending.window must be a duration between 1m and 24h, such as 15m"
 	Window *Duration `json:"window,omitempty"`
+}
+
+// WebAuthnSettings configure the webauthn factor: the relying party passkeys are bound to, and
+// what the core asks of authenticators.
+// +kubebuilder:validation:XValidation:rule="!has(self.origins) || has(self.rpId)",message="webauthn.origins needs webauthn.rpId: the host of every origin or a domain they share, such as example.com"
+type WebAuthnSettings struct {
+	// RPName is the name authenticators show beside the passkey. Defaults to the branding app
+	// name, else "Twofold".
+	// +optional
+	// +kubebuilder:validation:MaxLength=100
+	RPName string `json:"rpName,omitempty"`
+	// RPID is the relying party id: a domain every origin is on, such as example.com for
+	// https://app.example.com and https://admin.example.com. Defaults to the host of
+	// websiteDomain. Passkeys are bound to it: changing it makes every passkey unusable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)*$')",message="webauthn.rpId must be a lower-case domain name such as example.com, without scheme or port (browsers refuse IP addresses)"
+	RPID string `json:"rpId,omitempty"`
+	// Origins are the origins of the pages that run passkey ceremonies, when the application
+	// lives on several (defaults to websiteDomain). Each must be https (or http://localhost)
+	// and on the relying party id.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^(https://[^/?#]+|http://localhost(:[0-9]+)?)$')",message="each webauthn origin must be an https origin such as https://app.example.com (or http://localhost), without a path"
+	Origins []string `json:"origins,omitempty"`
+	// Attestation is the attestation conveyance asked of new authenticators. Default none.
+	// +optional
+	// +kubebuilder:validation:Enum=none;indirect;direct;enterprise
+	Attestation string `json:"attestation,omitempty"`
+	// UserVerification is required (default: a PIN or biometric on every use), preferred or
+	// discouraged.
+	// +optional
+	// +kubebuilder:validation:Enum=required;preferred;discouraged
+	UserVerification string `json:"userVerification,omitempty"`
+	// AuthenticatorAttachment limits new passkeys to platform authenticators (the device's
+	// own) or cross-platform ones (security keys, phones). Both when unset.
+	// +optional
+	// +kubebuilder:validation:Enum=platform;cross-platform
+	AuthenticatorAttachment string `json:"authenticatorAttachment,omitempty"`
+	// ResidentKey is required (default: discoverable passkeys, signing in without a user
+	// name), preferred or discouraged (security keys that store no credential).
+	// +optional
+	// +kubebuilder:validation:Enum=required;preferred;discouraged
+	ResidentKey string `json:"residentKey,omitempty"`
 }
 
 // TOTPSettings tunes TOTP for a tenant. The defaults (6 digits, 30 s, skew 1) are what

@@ -125,6 +125,26 @@ func TestInvalidObjectsAreRefusedWithAClearMessage(t *testing.T) {
 			want: "totp cannot be a first factor",
 		},
 		{
+			name: "a passkey relying party id with a scheme is refused",
+			doc:  tenantHead + "spec: {firstFactors: [webauthn], webauthn: {rpId: 'https://example.com'}}",
+			want: "webauthn.rpId must be a lower-case domain name",
+		},
+		{
+			name: "passkey origins without a relying party id are refused",
+			doc:  tenantHead + "spec: {firstFactors: [webauthn], webauthn: {origins: ['https://a.example.com']}}",
+			want: "webauthn.origins needs webauthn.rpId",
+		},
+		{
+			name: "a plain http passkey origin is refused",
+			doc:  tenantHead + "spec: {firstFactors: [webauthn], webauthn: {rpId: example.com, origins: ['http://a.example.com']}}",
+			want: "each webauthn origin must be an https origin",
+		},
+		{
+			name: "an unknown user verification is refused",
+			doc:  tenantHead + "spec: {firstFactors: [webauthn], webauthn: {userVerification: always}}",
+			want: `Unsupported value: "always"`,
+		},
+		{
 			name: "recovery-code as a first factor is refused",
 			doc:  tenantHead + "spec: {firstFactors: [recovery-code]}",
 			want: "recovery-code cannot be a first factor",

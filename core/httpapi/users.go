@@ -18,6 +18,12 @@ type userJSON struct {
 	PhoneNumbers  []string          `json:"phoneNumbers"`
 	ThirdParty    []thirdPartyJSON  `json:"thirdParty"`
 	LoginMethods  []loginMethodJSON `json:"loginMethods"`
+	// WebAuthn lists the user's passkeys; only users with a webauthn login method have it.
+	WebAuthn *webauthnJSON `json:"webauthn,omitempty"`
+}
+
+type webauthnJSON struct {
+	CredentialIDs []string `json:"credentialIds"`
 }
 
 type thirdPartyJSON struct {
@@ -34,6 +40,7 @@ type loginMethodJSON struct {
 	Email        string          `json:"email,omitempty"`
 	PhoneNumber  string          `json:"phoneNumber,omitempty"`
 	ThirdParty   *thirdPartyJSON `json:"thirdParty,omitempty"`
+	WebAuthn     *webauthnJSON   `json:"webauthn,omitempty"`
 }
 
 func addUnique(list []string, v string) []string {
@@ -56,6 +63,14 @@ func toUserJSON(u store.User) userJSON {
 			tp := thirdPartyJSON{ID: lm.ThirdPartyID, UserID: lm.ThirdPartyUserID}
 			j.ThirdParty = &tp
 			out.ThirdParty = append(out.ThirdParty, tp)
+		}
+		if lm.RecipeID == store.RecipeWebAuthn {
+			ids := append([]string{}, lm.WebAuthnCredentialIDs...)
+			j.WebAuthn = &webauthnJSON{CredentialIDs: ids}
+			if out.WebAuthn == nil {
+				out.WebAuthn = &webauthnJSON{CredentialIDs: []string{}}
+			}
+			out.WebAuthn.CredentialIDs = append(out.WebAuthn.CredentialIDs, ids...)
 		}
 		out.TenantIDs = addUnique(out.TenantIDs, lm.TenantID)
 		out.Emails = addUnique(out.Emails, lm.Email)

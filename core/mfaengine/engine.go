@@ -50,7 +50,7 @@ const (
 
 // Supported lists the secondary factors the core can set up and complete, in the order
 // mfa/info reports them. A tenant's allowedSecondaryFactors narrows it.
-var Supported = []string{mfa.EmailPassword, mfa.OTPEmail, mfa.OTPPhone, mfa.LinkEmail, mfa.LinkPhone, mfa.TOTP, mfa.RecoveryCode}
+var Supported = []string{mfa.EmailPassword, mfa.OTPEmail, mfa.OTPPhone, mfa.LinkEmail, mfa.LinkPhone, mfa.TOTP, mfa.WebAuthn, mfa.RecoveryCode}
 
 // Options are the engine's dependencies.
 type Options struct {
@@ -204,11 +204,15 @@ func Requirement(t tenant.Tenant, userFactors []string) mfa.Requirement {
 }
 
 // Available returns the secondary factors tenant t offers: its allowedSecondaryFactors (or
-// every supported factor when it names none), plus every factor its requirement names.
+// every supported factor when it names none), plus every factor its requirement names. A tenant
+// without an origin for passkeys cannot offer webauthn.
 func Available(t tenant.Tenant) []string {
 	var out []string
 	allowed := t.Config.MFA.AllowedSecondaryFactors
 	for _, f := range Supported {
+		if f == mfa.WebAuthn && len(t.Config.WebAuthn.Origins) == 0 {
+			continue
+		}
 		if len(allowed) == 0 || slices.Contains(allowed, f) || slices.Contains(t.Config.MFA.Requirement.Factors(), f) {
 			out = append(out, f)
 		}
@@ -218,7 +222,8 @@ func Available(t tenant.Tenant) []string {
 
 // factorsSetUp lists the secondary factors user u has set up: totp with a verified device,
 // recovery-code with unused codes, emailpassword with an emailpassword login method, and the
-// passwordless factors with a passwordless login method holding an email or phone number.
+// passwordless factors with a passwordless login method holding an email or phone number, and
+// webauthn with a credential of a webauthn login method.
 func (e *Engine) factorsSetUp(ctx context.Context, u store.User) ([]string, error) {
 	has := map[string]bool{}
 	for _, lm := range u.LoginMethods {
@@ -232,6 +237,8 @@ func (e *Engine) factorsSetUp(ctx context.Context, u store.User) ([]string, erro
 			if lm.PhoneNumber != "" {
 				has[mfa.OTPPhone], has[mfa.LinkPhone] = true, true
 			}
+		case store.RecipeWebAuthn:
+			has[mfa.WebAuthn] = has[mfa.WebAuthn] || len(lm.WebAuthnCredentialIDs) > 0
 		}
 	}
 	st, err := e.opts.Store.GetMFAStatus(ctx, u.ID)

@@ -18,11 +18,12 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/accountapi"
-	"github.com/twofold-dev/twofold/core/audit"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/factors"
 	"github.com/twofold-dev/twofold/core/factors/recoverycode"
 	"github.com/twofold-dev/twofold/core/factors/totp"
+	"github.com/twofold-dev/twofold/core/factors/webauthn"
 	"github.com/twofold-dev/twofold/core/hostedui"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/keys"
@@ -69,9 +70,6 @@ type Options struct {
 	Keys keys.Options
 	// Claims computes new sessions' claims; the MFA engine's Claims when nil.
 	Claims httpapi.ClaimsFunc
-	// AuditSink receives every audit event (docs/audit.md) besides the audit log, e.g. an
-	// audit.Webhook; none when nil.
-	AuditSink audit.Sink
 	// Routes registers further endpoints on the core's mux; it runs once New has built every
 	// part, so it can use the server's sessions, store and API helpers.
 	Routes func(s *Server, mux *http.ServeMux)
@@ -96,6 +94,8 @@ type Server struct {
 	TOTP *totp.Factor
 	// RecoveryCodes is the recovery-code factor: its operations, FDI endpoints and hosted steps.
 	RecoveryCodes *recoverycode.Factor
+	// WebAuthn is the webauthn factor (passkeys): its operations and FDI endpoints.
+	WebAuthn *webauthn.Factor
 	// Account serves passwordless, email verification and password reset.
 	Account *accountapi.API
 	API     *httpapi.API
@@ -167,7 +167,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,
 		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
 		Claims: opts.Claims, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
-		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits, AuditSink: opts.AuditSink,
+		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
 		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger, Registry: opts.Registry,
@@ -176,10 +176,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The hosted pages that are not a factor's hand their forms to the FDI endpoints through
-	// the core's whole handler, built below.
+	// The hosted pages call the same operations as the FDI endpoints.
 	ui, err := hostedui.New(hostedui.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, MFA: s.MFA,
-		ThirdParty: s.ThirdParty, Secrets: s.Keys, Core: http.HandlerFunc(s.ServeHTTP), Audit: s.API.Audit,
+		ThirdParty: s.ThirdParty, Secrets: s.Keys, API: s.API, Account: s.Account, Audit: s.API.Audit,
 		Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui")})
 	if err != nil {
 		return nil, fmt.Errorf("server: hosted UI: %w", err)
@@ -194,13 +193,18 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: recovery codes: %w", err)
 	}
+	s.WebAuthn, err = webauthn.New(webauthn.Options{Options: factors.Options{Store: opts.Store, Tenants: s.Tenants,
+		Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock, Logger: opts.Logger}, Claims: opts.Claims, NewID: uuid.NewString, Audit: s.API.Audit})
+	if err != nil {
+		return nil, fmt.Errorf("server: webauthn: %w", err)
+	}
 	// Every part registers its own endpoints on one router; a factor registers its FDI
 	// endpoints and its hosted steps.
-	factors := []Part{s.TOTP, s.RecoveryCodes}
+	factorParts := []Part{s.TOTP, s.RecoveryCodes, s.WebAuthn}
 	parts := append([]Part{s.API, ui,
 		mfaapi.New(mfaapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Logger: opts.Logger}),
 		s.Account,
-	}, factors...)
+	}, factorParts...)
 	mux := http.NewServeMux()
 	for _, p := range parts {
 		p.Register(mux)
@@ -233,6 +237,9 @@ func (s *Server) Maintain(ctx context.Context) error {
 	}
 	if n > 0 {
 		s.opts.Logger.Info("Deleted old sessions", "count", n)
+	}
+	if err := s.WebAuthn.DeleteExpired(ctx); err != nil {
+		return fmt.Errorf("delete expired webauthn options: %w", err)
 	}
 	return s.Account.DeleteExpired(ctx)
 }

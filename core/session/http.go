@@ -219,25 +219,34 @@ func WithSession(ctx context.Context, s Session) context.Context {
 // work while v is false.
 func (m *Manager) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, transport := AccessTokenFrom(r)
-		if token == "" {
-			WriteError(w, ErrUnauthorised)
-			return
+		sess, has, err := m.FromRequest(r)
+		if err == nil && !has {
+			err = ErrUnauthorised
 		}
-		sess, err := m.Verify(r.Context(), token, VerifyOptions{CheckDatabase: true})
 		if err != nil {
 			WriteError(w, err)
 			return
 		}
-		settings, err := m.opts.Settings(r.Context(), sess.TenantID)
-		if err != nil {
-			WriteError(w, ErrUnauthorised)
-			return
-		}
-		if !CSRFProtected(r, transport, settings) {
-			WriteError(w, ErrUnauthorised)
-			return
-		}
 		next.ServeHTTP(w, r.WithContext(WithSession(r.Context(), sess)))
 	})
+}
+
+// FromRequest returns the session of the request's access token, checked against the store;
+// has is false when the request carries no token. A token that does not verify, or a cookie
+// without the tenant's CSRF protection, is an error to answer with WriteError (401: the
+// client refreshes).
+func (m *Manager) FromRequest(r *http.Request) (sess Session, has bool, err error) {
+	token, transport := AccessTokenFrom(r)
+	if token == "" {
+		return Session{}, false, nil
+	}
+	sess, err = m.Verify(r.Context(), token, VerifyOptions{CheckDatabase: true})
+	if err != nil {
+		return Session{}, false, err
+	}
+	settings, err := m.opts.Settings(r.Context(), sess.TenantID)
+	if err != nil || !CSRFProtected(r, transport, settings) {
+		return Session{}, false, ErrUnauthorised
+	}
+	return sess, true, nil
 }

@@ -34,6 +34,12 @@ type Core struct {
 // New starts a core whose public tenant requires req, and signs up the user.
 func New(t *testing.T, req mfa.Requirement) *Core {
 	t.Helper()
+	return NewWithConfig(t, contract.TenantConfig{MFA: contract.MFA{Requirement: req}})
+}
+
+// NewWithConfig starts a core whose public tenant has cfg, and signs up the user.
+func NewWithConfig(t *testing.T, cfg contract.TenantConfig) *Core {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "twofold.db"))
 	if err != nil {
@@ -46,7 +52,6 @@ func New(t *testing.T, req mfa.Requirement) *Core {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := contract.TenantConfig{MFA: contract.MFA{Requirement: req}}
 	if _, _, err := c.Srv.Tenants.Put(ctx, contract.PublicTenantID, cfg); err != nil {
 		t.Fatal(err)
 	}

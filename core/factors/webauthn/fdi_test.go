@@ -1,0 +1,184 @@
+package webauthn_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/factors/factortest"
+	"github.com/twofold-dev/twofold/core/factors/webauthn/softauthn"
+)
+
+var base64URL = base64.RawURLEncoding
+
+// client calls the core's FDI through HTTP with header-based sessions, as the SDKs do.
+type client struct {
+	t      *testing.T
+	base   string
+	access string
+}
+
+func (c *client) call(method, path string, body any) (int, map[string]json.RawMessage, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(contract.HeaderAuthMode, "header")
+	if c.access != "" {
+		req.Header.Set("Authorization", "Bearer "+c.access)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if tok := resp.Header.Get(contract.HeaderAccessToken); tok != "" {
+		c.access = tok
+	}
+	var out map[string]json.RawMessage
+	json.Unmarshal(raw, &out)
+	return resp.StatusCode, out, raw
+}
+
+func statusOf(body map[string]json.RawMessage) string {
+	var s string
+	json.Unmarshal(body["status"], &s)
+	return s
+}
+
+func TestTheFDISpeaksSuperTokensWebAuthnRecipe(t *testing.T) {
+	c := newCore(t, nil)
+	srv := httptest.NewServer(c.Srv)
+	t.Cleanup(srv.Close)
+	api := &client{t: t, base: srv.URL}
+	a := softauthn.New(origin)
+
+	code, opts, raw := api.call("POST", "/auth/webauthn/options/register", map[string]string{"email": " Grace@Example.com "})
+	if code != 200 || statusOf(opts) != "OK" {
+		t.Fatalf("register options = %d %s", code, raw)
+	}
+	for _, field := range []string{"webauthnGeneratedOptionsId", "createdAt", "expiresAt", "rp", "user", "challenge", "timeout",
+		"excludeCredentials", "attestation", "pubKeyCredParams", "authenticatorSelection"} {
+		if _, ok := opts[field]; !ok {
+			t.Errorf("register options lack %q: %s", field, raw)
+		}
+	}
+	if !strings.Contains(string(opts["user"]), `"name":"grace@example.com"`) || !strings.Contains(string(opts["rp"]), `"id":"app.example.test"`) ||
+		!strings.Contains(string(opts["authenticatorSelection"]), `"userVerification":"required"`) {
+		t.Fatalf("register options = %s", raw)
+	}
+	answer, cred, err := a.Create(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	json.Unmarshal(opts["webauthnGeneratedOptionsId"], &id)
+	code, up, raw := api.call("POST", "/auth/webauthn/signup", map[string]any{"webauthnGeneratedOptionsId": id, "credential": answer})
+	if code != 200 || statusOf(up) != "OK" || api.access == "" || !strings.Contains(string(up["user"]), `"recipeId":"webauthn"`) ||
+		!strings.Contains(string(up["user"]), `"credentialIds":["`) {
+		t.Fatalf("signup = %d %s", code, raw)
+	}
+	if code, _, raw := api.call("POST", "/auth/webauthn/signup", map[string]any{"webauthnGeneratedOptionsId": id, "credential": answer}); code != 200 || !strings.Contains(string(raw), contract.StatusOptionsNotFound) {
+		t.Fatalf("the same signup again = %d %s, want OPTIONS_NOT_FOUND_ERROR", code, raw)
+	}
+
+	code, list, raw := api.call("GET", "/auth/webauthn/credential/list", nil)
+	if code != 200 || statusOf(list) != "OK" || !strings.Contains(string(list["credentials"]), `"relyingPartyId":"app.example.test"`) {
+		t.Fatalf("credential list = %d %s", code, raw)
+	}
+
+	anonymous := &client{t: t, base: srv.URL}
+	code, in, raw := anonymous.call("POST", "/auth/webauthn/options/signin", map[string]any{})
+	if code != 200 || statusOf(in) != "OK" || !strings.Contains(string(in["rpId"]), "app.example.test") {
+		t.Fatalf("signin options = %d %s", code, raw)
+	}
+	json.Unmarshal(in["webauthnGeneratedOptionsId"], &id)
+	assertion, err := a.Get(raw, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, signedIn, raw := anonymous.call("POST", "/auth/webauthn/signin", map[string]any{"webauthnGeneratedOptionsId": id, "credential": assertion})
+	if code != 200 || statusOf(signedIn) != "OK" || anonymous.access == "" {
+		t.Fatalf("signin = %d %s", code, raw)
+	}
+	if code, _, raw := anonymous.call("POST", "/auth/webauthn/signin", map[string]any{"webauthnGeneratedOptionsId": id, "credential": assertion}); !strings.Contains(string(raw), contract.StatusInvalidCredentials) {
+		t.Fatalf("the replayed signin = %d %s, want INVALID_CREDENTIALS_ERROR", code, raw)
+	}
+
+	refusals := []struct {
+		name string
+		path string
+		body any
+		want string
+	}{
+		{"a sign-up without options is a bad request", "/auth/webauthn/signup", map[string]any{"credential": answer}, "webauthnGeneratedOptionsId is required"},
+		{"a sign-in without a credential is a bad request", "/auth/webauthn/signin", map[string]any{"webauthnGeneratedOptionsId": "x"}, "credential is required"},
+		{"register options without an email or a token are a bad request", "/auth/webauthn/options/register", map[string]any{}, "Please provide the email"},
+		{"an invalid email gets INVALID_EMAIL_ERROR", "/auth/webauthn/options/register", map[string]any{"email": "not-an-email"}, contract.StatusInvalidEmail},
+		{"a credential that is not JSON of a credential is refused", "/auth/webauthn/signin", map[string]any{"webauthnGeneratedOptionsId": "x", "credential": map[string]any{"id": 1}}, contract.StatusInvalidCredentials},
+		{"an unknown tenant is refused", "/auth/nosuchtenant/webauthn/options/signin", map[string]any{}, "unknown tenant"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, raw := anonymous.call("POST", tt.path, tt.body)
+			if !strings.Contains(string(raw), tt.want) {
+				t.Fatalf("answer = %s, want it to mention %q", raw, tt.want)
+			}
+		})
+	}
+	if _, exists, _ := anonymous.call("GET", "/auth/webauthn/email/exists?email=grace@example.com", nil); string(exists["exists"]) != "true" {
+		t.Fatalf("email exists = %v", exists)
+	}
+}
+
+func TestTheFDICompletesThePasskeySecondFactor(t *testing.T) {
+	c := newCore(t, mfa.Requirement{{Factor: mfa.WebAuthn}})
+	srv := httptest.NewServer(c.Srv)
+	t.Cleanup(srv.Close)
+	api := &client{t: t, base: srv.URL}
+	if code, _, raw := api.call("POST", "/auth/signin", map[string]any{"formFields": []map[string]string{
+		{"id": "email", "value": factortest.Email}, {"id": "password", "value": factortest.Password}}}); code != 200 || api.access == "" {
+		t.Fatalf("password sign-in = %d %s", code, raw)
+	}
+	_, opts, raw := api.call("POST", "/auth/webauthn/options/register", map[string]string{"email": factortest.Email})
+	answer, _, err := softauthn.New(origin).Create(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	json.Unmarshal(opts["webauthnGeneratedOptionsId"], &id)
+	before := api.access
+	code, _, raw := api.call("POST", "/auth/webauthn/signup", map[string]any{"webauthnGeneratedOptionsId": id, "credential": answer, "shouldTryLinkingWithSessionUser": true})
+	if code != 200 || api.access == before {
+		t.Fatalf("passkey set-up as the second factor = %d %s, want OK with a new access token", code, raw)
+	}
+	_, info, raw := api.call("PUT", "/auth/mfa/info", map[string]any{})
+	if !strings.Contains(string(info["factors"]), `"alreadySetup":["webauthn"]`) && !strings.Contains(string(raw), `"webauthn"`) {
+		t.Fatalf("mfa/info after the set-up = %s, want webauthn set up", raw)
+	}
+	payload := strings.Split(api.access, ".")[1]
+	if !strings.Contains(decodeSegment(t, payload), `"webauthn":`) || !strings.Contains(decodeSegment(t, payload), `"v":true`) {
+		t.Fatalf("access token payload = %s, want c.webauthn and v true", decodeSegment(t, payload))
+	}
+}
+
+func decodeSegment(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64URL.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

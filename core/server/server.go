@@ -18,6 +18,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/accountapi"
+	"github.com/twofold-dev/twofold/core/audit"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/factors"
@@ -70,6 +71,9 @@ type Options struct {
 	Keys keys.Options
 	// Claims computes new sessions' claims; the MFA engine's Claims when nil.
 	Claims httpapi.ClaimsFunc
+	// AuditSink receives every audit event (docs/audit.md) besides the audit log, e.g. an
+	// audit.Webhook; none when nil.
+	AuditSink audit.Sink
 	// Routes registers further endpoints on the core's mux; it runs once New has built every
 	// part, so it can use the server's sessions, store and API helpers.
 	Routes func(s *Server, mux *http.ServeMux)
@@ -167,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Keys: s.Keys,
 		EmailPassword: s.EmailPassword, ThirdParty: s.ThirdParty, AdminKey: opts.AdminKey,
 		Claims: opts.Claims, Registry: opts.Registry, Logger: opts.Logger, Clock: opts.Clock,
-		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits,
+		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits, AuditSink: opts.AuditSink,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
 		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger, Registry: opts.Registry,
@@ -176,9 +180,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The hosted pages call the same operations as the FDI endpoints.
+	// The hosted pages that are not a factor's hand their forms to the FDI endpoints through
+	// the core's whole handler, built below.
 	ui, err := hostedui.New(hostedui.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, MFA: s.MFA,
-		ThirdParty: s.ThirdParty, Secrets: s.Keys, API: s.API, Account: s.Account, Audit: s.API.Audit,
+		ThirdParty: s.ThirdParty, Secrets: s.Keys, Core: http.HandlerFunc(s.ServeHTTP), Audit: s.API.Audit,
 		Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui")})
 	if err != nil {
 		return nil, fmt.Errorf("server: hosted UI: %w", err)

@@ -51,6 +51,10 @@ func TestNormalizeDerivesTheRelyingPartyFromTheWebsite(t *testing.T) {
 	if err := sub.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "localhost") {
 		t.Fatalf("an http://localhost origin beside example.com: %v, want it refused as off the relying party id", err)
 	}
+	onIP := parse(t, `{"websiteDomain":"http://127.0.0.1:8080"}`).Normalize()
+	if err := onIP.Validate(); err != nil || onIP.WebAuthn.HasRelyingParty() {
+		t.Fatalf("a tenant on an IP address that does not use passkeys: Validate = %v, HasRelyingParty = %v; want it valid, without a relying party", err, onIP.WebAuthn.HasRelyingParty())
+	}
 	sub.WebAuthn.Origins = sub.WebAuthn.Origins[:2]
 	if err := sub.Validate(); err != nil {
 		t.Fatalf("subdomains of the relying party id: %v", err)

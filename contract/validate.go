@@ -337,11 +337,20 @@ func (w WebAuthn) validate(used bool) error {
 	if len(w.RPName) > 100 {
 		return invalid("webauthn.rpName", "is longer than 100 characters")
 	}
-	if len(w.Origins) == 0 {
-		if used {
-			return invalid("webauthn.origins", "webauthn is used but the tenant has no origin for passkeys: set websiteDomain, or webauthn.origins and webauthn.rpId")
-		}
+	if !used {
 		return nil
+	}
+	return w.relyingPartyError()
+}
+
+// HasRelyingParty reports whether the settings name a relying party browsers accept: origins
+// on a domain relying party id. A tenant whose website is on an IP address has none, and
+// cannot offer webauthn.
+func (w WebAuthn) HasRelyingParty() bool { return w.relyingPartyError() == nil }
+
+func (w WebAuthn) relyingPartyError() error {
+	if len(w.Origins) == 0 {
+		return invalid("webauthn.origins", "webauthn is used but the tenant has no origin for passkeys: set websiteDomain, or webauthn.origins and webauthn.rpId")
 	}
 	if w.RPID == "" || net.ParseIP(strings.Trim(w.RPID, "[]")) != nil || strings.ContainsAny(w.RPID, ":/") {
 		return invalid("webauthn.rpId", "%q is not a domain name: a relying party id is a host name such as example.com (browsers refuse IP addresses)", w.RPID)

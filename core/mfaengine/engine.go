@@ -205,12 +205,12 @@ func Requirement(t tenant.Tenant, userFactors []string) mfa.Requirement {
 
 // Available returns the secondary factors tenant t offers: its allowedSecondaryFactors (or
 // every supported factor when it names none), plus every factor its requirement names. A tenant
-// without an origin for passkeys cannot offer webauthn.
+// without a relying party for passkeys cannot offer webauthn.
 func Available(t tenant.Tenant) []string {
 	var out []string
 	allowed := t.Config.MFA.AllowedSecondaryFactors
 	for _, f := range Supported {
-		if f == mfa.WebAuthn && len(t.Config.WebAuthn.Origins) == 0 {
+		if f == mfa.WebAuthn && !t.Config.WebAuthn.HasRelyingParty() {
 			continue
 		}
 		if len(allowed) == 0 || slices.Contains(allowed, f) || slices.Contains(t.Config.MFA.Requirement.Factors(), f) {

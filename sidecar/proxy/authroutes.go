@@ -16,8 +16,9 @@ import (
 // the tenant from the session or needs none.
 
 // tenantScoped are the paths under /auth/ that the core serves in both forms, as registered
-// by core/httpapi (FDI), core/accountapi (passwordless, email verification, password reset)
-// and core/hostedui (sign-in, sign-up and reset-password pages).
+// by core/httpapi (FDI), core/accountapi (passwordless, email verification, password reset),
+// core/factors/webauthn (passkeys) and core/hostedui (sign-in, sign-up and reset-password
+// pages).
 var tenantScoped = map[string]bool{
 	"loginmethods":                    true,
 	"signup":                          true,
@@ -35,6 +36,14 @@ var tenantScoped = map[string]bool{
 	"user/password/reset/token":       true,
 	"user/password/reset":             true,
 	"reset-password":                  true,
+	"webauthn/options/register":       true,
+	"webauthn/options/signin":         true,
+	"webauthn/signup":                 true,
+	"webauthn/signin":                 true,
+	"webauthn/email/exists":           true,
+	"webauthn/credential":             true,
+	"webauthn/credential/list":        true,
+	"webauthn/credential/remove":      true,
 }
 
 // authTarget returns the path to send a clean /auth request to: the tenant-less form of a

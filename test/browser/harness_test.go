@@ -12,10 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,41 +23,11 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
+	"github.com/twofold-dev/twofold/test/chrome"
 	"github.com/twofold-dev/twofold/test/coreproc"
 	"github.com/twofold-dev/twofold/test/proc"
 	"github.com/twofold-dev/twofold/test/testenv"
 )
-
-// chromiumBin is where Debian's chromium package puts the browser.
-const chromiumBin = "/usr/bin/chromium"
-
-var (
-	chromiumOnce sync.Once
-	chromiumErr  error
-)
-
-// chromium returns the browser's path, installing it with hack/chromium.sh when missing.
-func chromium(t *testing.T) string {
-	t.Helper()
-	chromiumOnce.Do(func() {
-		if _, err := os.Stat(chromiumBin); err == nil {
-			return
-		}
-		cmd := exec.Command("bash", filepath.Join(testenv.RepoRoot(), "hack", "chromium.sh"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			chromiumErr = fmt.Errorf("hack/chromium.sh could not install Chromium: %w\n%s", err, out)
-			return
-		}
-		if _, err := os.Stat(chromiumBin); err != nil {
-			chromiumErr = fmt.Errorf("hack/chromium.sh ran but %s is missing: %w\n%s", chromiumBin, err, out)
-		}
-	})
-	if chromiumErr != nil {
-		t.Fatalf("the browser tests need Debian's chromium package (%s): %v", chromiumBin, chromiumErr)
-	}
-	return chromiumBin
-}
 
 // system is a core, the sample app and a sidecar for one tenant, running as processes.
 type system struct {
@@ -124,29 +92,7 @@ type browser struct {
 // newBrowser starts Chromium with the flags the project uses and a fresh user-data-dir.
 func newBrowser(t *testing.T, name string) *browser {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first Run starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
+	ctx := chrome.Start(t)
 	dir := filepath.Join(testenv.RepoRoot(), "test", "artifacts", "browser", name)
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ var Algorithms = []protocol.CredentialParameter{
 var (
 	// ErrNoRelyingParty: the tenant has no origin for passkeys (websiteDomain or
 	// webauthn.origins).
-	ErrNoRelyingParty = errors.New("the tenant has no origin for passkeys: set websiteDomain or webauthn.origins")
+	ErrNoRelyingParty = errors.New("the tenant has no relying party for passkeys: set websiteDomain (https, or http://localhost) or webauthn.origins and webauthn.rpId")
 	// ErrOptionsNotFound: the options are unknown, used already, expired, or of another
 	// ceremony (OPTIONS_NOT_FOUND_ERROR).
 	ErrOptionsNotFound = errors.New("the webauthn options are unknown, used or expired")
@@ -104,7 +104,7 @@ func (f *Factor) Register(mux *http.ServeMux) {
 // relyingParty is go-webauthn configured for tenant t.
 func relyingParty(t tenant.Tenant) (*gowebauthn.WebAuthn, contract.WebAuthn, error) {
 	c := t.Config.WebAuthn
-	if len(c.Origins) == 0 || c.RPID == "" {
+	if !c.HasRelyingParty() {
 		return nil, c, ErrNoRelyingParty
 	}
 	w, err := gowebauthn.New(&gowebauthn.Config{RPID: c.RPID, RPDisplayName: c.RPName, RPOrigins: c.Origins})

@@ -54,6 +54,7 @@ import (
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/httpkit"
+	"github.com/twofold-dev/twofold/core/mfaapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
@@ -163,9 +164,65 @@ func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.WriteJSON(w, http.StatusInternalServerError, map[string]string{"status": contract.StatusGeneralError, "message": "internal error"})
 }
 
-// generalError answers 200 GENERAL_ERROR with a message the SDKs show to the user.
-func generalError(w http.ResponseWriter, format string, args ...any) {
-	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": fmt.Sprintf(format, args...)})
+// A Refusal is an operation's answer when it does not do what it was asked, in FDI's words: a
+// status (GENERAL_ERROR, RESTART_FLOW_ERROR, SIGN_IN_UP_NOT_ALLOWED, FIELD_ERROR, ...) with the
+// message, reason or field the SDKs show. It is an error so that an operation can return it
+// from any depth; the FDI edge answers it with status 200 and its body, the hosted pages word
+// it for people.
+type Refusal struct {
+	Status string
+	// Message is a GENERAL_ERROR's message, or a FIELD_ERROR's error for Field.
+	Message string
+	// Reason is a SIGN_IN_UP_NOT_ALLOWED's reason.
+	Reason string
+	Field  string
+	// RetryAfter is how long a limit holds; Retry says whether the answer carries it.
+	RetryAfter time.Duration
+	Retry      bool
+}
+
+func (e *Refusal) Error() string {
+	for _, s := range []string{e.Message, e.Reason} {
+		if s != "" {
+			return e.Status + ": " + s
+		}
+	}
+	return e.Status
+}
+
+// body is the refusal's FDI answer.
+func (e *Refusal) body() map[string]any {
+	b := map[string]any{"status": e.Status}
+	switch {
+	case e.Status == contract.StatusFieldError:
+		b["formFields"] = emailpassword.FieldErrors{{ID: e.Field, Error: e.Message}}
+	case e.Message != "":
+		b["message"] = e.Message
+	case e.Reason != "":
+		b["reason"] = e.Reason
+	}
+	if e.Retry {
+		b["retryAfterMs"] = e.RetryAfter.Milliseconds()
+	}
+	return b
+}
+
+// refused is a GENERAL_ERROR with a message the SDKs show to the user.
+func refused(format string, args ...any) *Refusal {
+	return &Refusal{Status: contract.StatusGeneralError, Message: fmt.Sprintf(format, args...)}
+}
+
+// writeError answers an operation's error: a refusal with its body, a refusal of the MFA
+// setup rule with the 403 invalid claim, anything else 500.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ref *Refusal
+	switch {
+	case errors.As(err, &ref):
+		httpkit.WriteJSON(w, http.StatusOK, ref.body())
+	case mfaapi.WriteSetupError(w, err):
+	default:
+		a.internalError(w, r, err)
+	}
 }
 
 func status(w http.ResponseWriter, s string) {
@@ -180,14 +237,13 @@ func channelName(ch delivery.Channel) string {
 	return "email"
 }
 
-// sender returns the tenant's templates and its sender for ch, or answers GENERAL_ERROR
-// saying the channel is not configured and returns false.
-func (a *API) sender(w http.ResponseWriter, r *http.Request, t tenant.Tenant, ch delivery.Channel) (delivery.Sender, delivery.Templates, bool) {
+// sender returns the tenant's templates and its sender for ch, or a refusal saying the channel
+// is not configured.
+func (a *API) sender(t tenant.Tenant, ch delivery.Channel) (delivery.Sender, delivery.Templates, error) {
 	senders, err := a.opts.Senders(t.Config)
 	if err != nil {
 		a.log.Error(err, "Tenant delivery configuration is invalid", "tenant", t.ID)
-		generalError(w, "the %s delivery settings of tenant %q are invalid", channelName(ch), t.ID)
-		return nil, delivery.Templates{}, false
+		return nil, delivery.Templates{}, refused("the %s delivery settings of tenant %q are invalid", channelName(ch), t.ID)
 	}
 	s, err := senders.For(ch)
 	if errors.Is(err, deliverytenant.ErrNotConfigured) {
@@ -195,24 +251,12 @@ func (a *API) sender(w http.ResponseWriter, r *http.Request, t tenant.Tenant, ch
 		if ch == delivery.SMS {
 			setting = "sms"
 		}
-		generalError(w, "tenant %q cannot send %s: it has no %s delivery configured (%s)", t.ID, channelName(ch), channelName(ch), setting)
-		return nil, delivery.Templates{}, false
+		return nil, delivery.Templates{}, refused("tenant %q cannot send %s: it has no %s delivery configured (%s)", t.ID, channelName(ch), channelName(ch), setting)
 	}
 	if err != nil {
-		a.internalError(w, r, err)
-		return nil, delivery.Templates{}, false
+		return nil, delivery.Templates{}, err
 	}
-	return s, senders.Templates, true
-}
-
-// websiteLink builds {websiteDomain}{websiteBasePath}{page}?token=...&tenantId=..., or
-// answers GENERAL_ERROR when the tenant has no websiteDomain and returns false.
-func websiteLink(w http.ResponseWriter, t tenant.Tenant, page, token string) (string, bool) {
-	if t.Config.WebsiteDomain == "" {
-		generalError(w, "tenant %q has no websiteDomain to send links to", t.ID)
-		return "", false
-	}
-	return linkTo(t, page, token), true
+	return s, senders.Templates, nil
 }
 
 // linkTo builds {websiteDomain}{websiteBasePath}{page}?token=...&tenantId=...
@@ -256,39 +300,30 @@ func (a *API) optionalSession(w http.ResponseWriter, r *http.Request) (sess sess
 	return sess, true, true
 }
 
-// startSession creates a session for u signed in with recipeUserID, factor completed now,
-// writes its tokens in the transport the client asked for and answers body.
-func (a *API) startSession(w http.ResponseWriter, r *http.Request, t tenant.Tenant, u store.User, recipeUserID, factor string, body any) {
-	claims, err := a.opts.Claims(r.Context(), t, u, mfa.Completed{factor: a.opts.Clock().Unix()})
+// startSession creates a session for u signed in with recipeUserID, factor completed now.
+func (a *API) startSession(ctx context.Context, t tenant.Tenant, u store.User, recipeUserID, factor string) (session.Session, session.Tokens, error) {
+	claims, err := a.opts.Claims(ctx, t, u, mfa.Completed{factor: a.opts.Clock().Unix()})
 	if err != nil {
-		a.internalError(w, r, fmt.Errorf("compute session claims: %w", err))
-		return
+		return session.Session{}, session.Tokens{}, fmt.Errorf("compute session claims: %w", err)
 	}
-	_, tokens, err := a.opts.Sessions.Create(r.Context(), t.ID, u.ID, recipeUserID, claims)
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), tokens, httpapi.SessionSettings(t.Config))
-	httpkit.WriteJSON(w, http.StatusOK, body)
+	return a.opts.Sessions.Create(ctx, t.ID, u.ID, recipeUserID, claims)
 }
 
 // backgroundSlot takes one of the slots for sends that outlive their request, or, when all
-// are taken, answers GENERAL_ERROR and returns false. release gives the slot back.
-func (a *API) backgroundSlot(w http.ResponseWriter) (release func(), ok bool) {
+// are taken, returns a refusal. release gives the slot back.
+func (a *API) backgroundSlot() (release func(), err error) {
 	select {
 	case a.sendSlots <- struct{}{}:
-		return func() { <-a.sendSlots }, true
+		return func() { <-a.sendSlots }, nil
 	default:
 		a.metrics.codes.WithLabelValues(string(delivery.Email), "busy").Inc()
-		generalError(w, "too many emails are being sent right now; try again in a minute")
-		return nil, false
+		return nil, refused("too many emails are being sent right now; try again in a minute")
 	}
 }
 
-// background returns a context for work that outlives the request.
-func background(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(r.Context()), backgroundSendTimeout)
+// background returns a context for work that outlives the request of ctx.
+func background(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), backgroundSendTimeout)
 }
 
 // DeleteExpired removes passwordless devices whose codes have all expired, expired email

@@ -83,29 +83,45 @@ func (a *API) sessionEmail(ctx context.Context, sess session.Session) (u store.U
 }
 
 // syncClaim sets st-ev in the session to verified when the tenant requires verification and
-// the claim says otherwise, and writes the new tokens.
-func (a *API) syncClaim(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, verified bool) error {
+// the claim says otherwise, and returns the session's new tokens (nil when nothing changed).
+func (a *API) syncClaim(ctx context.Context, t tenant.Tenant, sess session.Session, verified bool) (*session.Tokens, error) {
 	if t.Config.EmailVerification != contract.EmailVerificationRequired {
-		return nil
+		return nil, nil
 	}
 	if raw, ok := sess.Claims[contract.EmailVerificationClaimKey]; ok {
 		var c contract.EmailVerificationClaim
 		if json.Unmarshal(raw, &c) == nil && c.Verified() == verified {
-			return nil
+			return nil, nil
 		}
 	}
-	_, tokens, err := a.opts.Sessions.UpdateClaims(r.Context(), sess.Handle, func(claims map[string]json.RawMessage) error {
+	_, tokens, err := a.opts.Sessions.UpdateClaims(ctx, sess.Handle, func(claims map[string]json.RawMessage) error {
 		claims[contract.EmailVerificationClaimKey] = evClaim(verified, a.opts.Clock())
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("update the %s claim: %w", contract.EmailVerificationClaimKey, err)
+		return nil, fmt.Errorf("update the %s claim: %w", contract.EmailVerificationClaimKey, err)
+	}
+	return &tokens, nil
+}
+
+// writeClaimTokens sends the tokens syncClaim returned in the transport the request used
+// (header when it carried none).
+func (a *API) writeClaimTokens(w http.ResponseWriter, r *http.Request, t tenant.Tenant, tokens *session.Tokens) {
+	if tokens == nil {
+		return
 	}
 	_, transport := session.AccessTokenFrom(r)
 	if transport == "" {
 		transport = session.TransportHeader
 	}
-	a.opts.Sessions.WriteTokens(w, transport, tokens, httpapi.SessionSettings(t.Config))
+	a.opts.Sessions.WriteTokens(w, transport, *tokens, httpapi.SessionSettings(t.Config))
+}
+
+// verificationOff is the refusal of a tenant whose email verification is off, nil otherwise.
+func verificationOff(t tenant.Tenant) error {
+	if t.Config.EmailVerification == contract.EmailVerificationOff || t.Config.EmailVerification == "" {
+		return refused("email verification is OFF for tenant %q", t.ID)
+	}
 	return nil
 }
 
@@ -124,11 +140,103 @@ func (a *API) verificationTenant(w http.ResponseWriter, r *http.Request) (tenant
 	} else if t, ok = a.opts.API.TenantOf(w, r); !ok {
 		return tenant.Tenant{}, false
 	}
-	if t.Config.EmailVerification == contract.EmailVerificationOff || t.Config.EmailVerification == "" {
-		generalError(w, "email verification is OFF for tenant %q", t.ID)
+	if err := verificationOff(t); err != nil {
+		a.writeError(w, r, err)
 		return tenant.Tenant{}, false
 	}
 	return t, true
+}
+
+// VerificationSent is the outcome of SendVerificationEmail.
+type VerificationSent struct {
+	// AlreadyVerified says no email was sent: the session's email is verified already.
+	AlreadyVerified bool
+	// Tokens are the session's new tokens when its st-ev claim was brought up to date.
+	Tokens *session.Tokens
+}
+
+// SendVerificationEmail sends the email of the session's login method a verification link,
+// or, when it is verified already, brings the session's st-ev claim up to date. hosted makes
+// the link carry its token in the URL fragment for the hosted pages.
+func (a *API) SendVerificationEmail(ctx context.Context, cl httpapi.Client, t tenant.Tenant, sess session.Session, hosted bool) (VerificationSent, error) {
+	if err := verificationOff(t); err != nil {
+		return VerificationSent{}, err
+	}
+	u, email, verified, err := a.sessionEmail(ctx, sess)
+	if err != nil {
+		return VerificationSent{}, err
+	}
+	if verified {
+		tokens, err := a.syncClaim(ctx, t, sess, true)
+		return VerificationSent{AlreadyVerified: true, Tokens: tokens}, err
+	}
+	sender, templates, err := a.sender(t, delivery.Email)
+	if err != nil {
+		return VerificationSent{}, err
+	}
+	if err := a.reserveSend(ctx, cl, t, passwordless.Contact{Email: email}, u.ID, delivery.Email); err != nil {
+		return VerificationSent{}, err
+	}
+	token, hash, err := newToken()
+	if err != nil {
+		return VerificationSent{}, err
+	}
+	if t.Config.WebsiteDomain == "" {
+		return VerificationSent{}, refused("tenant %q has no websiteDomain to send links to", t.ID)
+	}
+	link := linkTo(t, "/verify-email", token)
+	if hosted {
+		link = hostedLink(t, "/verify-email", token)
+	}
+	msg, err := templates.EmailVerification(email, link)
+	if err != nil {
+		return VerificationSent{}, err
+	}
+	if err := sender.Send(ctx, msg); err != nil {
+		a.log.Error(err, "Failed to send an email verification email", "tenant", t.ID)
+		return VerificationSent{}, refused("the verification email could not be sent; try again later")
+	}
+	now := a.opts.Clock()
+	if err := a.opts.Store.CreateAccountToken(ctx, store.AccountToken{Hash: hash, Kind: store.TokenEmailVerification,
+		TenantID: t.ID, RecipeUserID: sess.RecipeUserID, Email: email, CreatedAt: now, ExpiresAt: now.Add(EmailVerificationTokenLifetime)}); err != nil {
+		return VerificationSent{}, err
+	}
+	a.opts.API.AuditClient(cl, "Sent an email verification email", t.ID, u.ID, "success")
+	return VerificationSent{}, nil
+}
+
+// invalidVerificationToken is the refusal of a verification token that is unknown, used,
+// expired, of another tenant, or whose login method changed its email.
+var invalidVerificationToken = &Refusal{Status: contract.StatusEmailVerificationInvalidToken}
+
+// VerifyEmail uses up an email verification token of tenant t and marks the email verified.
+// sess, when not nil, is the session the request carried: a session of the same login method
+// gets its st-ev claim updated, and its new tokens are returned.
+func (a *API) VerifyEmail(ctx context.Context, cl httpapi.Client, t tenant.Tenant, token string, sess *session.Session) (store.User, *session.Tokens, error) {
+	if err := verificationOff(t); err != nil {
+		return store.User{}, nil, err
+	}
+	tok, err := a.opts.Store.ConsumeAccountToken(ctx, store.TokenEmailVerification, hashToken(token), a.opts.Clock())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && tok.TenantID != t.ID) {
+		return store.User{}, nil, invalidVerificationToken
+	}
+	if err != nil {
+		return store.User{}, nil, err
+	}
+	u, err := a.opts.Store.SetEmailVerified(ctx, tok.RecipeUserID, tok.Email)
+	if errors.Is(err, store.ErrNotFound) {
+		// The login method changed its email, or is gone, since the token was sent.
+		return store.User{}, nil, invalidVerificationToken
+	}
+	if err != nil {
+		return store.User{}, nil, err
+	}
+	a.opts.API.AuditClient(cl, "Verified email", t.ID, u.ID, "success")
+	if sess == nil || sess.RecipeUserID != tok.RecipeUserID {
+		return u, nil, nil
+	}
+	tokens, err := a.syncClaim(ctx, t, *sess, true)
+	return u, tokens, err
 }
 
 // sendVerificationEmail serves POST /user/email/verify/token (session required).
@@ -137,61 +245,20 @@ func (a *API) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sess, _ := session.FromContext(r.Context())
-	u, email, verified, err := a.sessionEmail(r.Context(), sess)
+	res, err := a.SendVerificationEmail(r.Context(), a.opts.API.ClientOf(r), t, session.Of(r), fromHostedPages(r))
 	if err != nil {
-		a.internalError(w, r, err)
+		a.writeError(w, r, err)
 		return
 	}
-	if verified {
-		if err := a.syncClaim(w, r, t, sess, true); err != nil {
-			a.internalError(w, r, err)
-			return
-		}
+	a.writeClaimTokens(w, r, t, res.Tokens)
+	if res.AlreadyVerified {
 		status(w, contract.StatusEmailAlreadyVerified)
 		return
 	}
-	sender, templates, ok := a.sender(w, r, t, delivery.Email)
-	if !ok {
-		return
-	}
-	if !a.reserveSend(w, r, t, passwordless.Contact{Email: email}, u.ID, delivery.Email) {
-		return
-	}
-	token, hash, err := newToken()
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	link, ok := websiteLink(w, t, "/verify-email", token)
-	if !ok {
-		return
-	}
-	if fromHostedPages(r) {
-		link = hostedLink(t, "/verify-email", token)
-	}
-	msg, err := templates.EmailVerification(email, link)
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	if err := sender.Send(r.Context(), msg); err != nil {
-		a.log.Error(err, "Failed to send an email verification email", "tenant", t.ID)
-		generalError(w, "the verification email could not be sent; try again later")
-		return
-	}
-	now := a.opts.Clock()
-	if err := a.opts.Store.CreateAccountToken(r.Context(), store.AccountToken{Hash: hash, Kind: store.TokenEmailVerification,
-		TenantID: t.ID, RecipeUserID: sess.RecipeUserID, Email: email, CreatedAt: now, ExpiresAt: now.Add(EmailVerificationTokenLifetime)}); err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	a.opts.API.Audit(r, "Sent an email verification email", t.ID, u.ID, "success")
 	status(w, contract.StatusOK)
 }
 
-// verifyEmail serves POST /user/email/verify {method: "token", token}; a session, when the
-// request has one for the same login method, gets its st-ev claim updated.
+// verifyEmail serves POST /user/email/verify {method: "token", token}.
 func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	t, ok := a.verificationTenant(w, r)
 	if !ok {
@@ -212,34 +279,18 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		httpkit.WriteError(w, http.StatusBadRequest, "token", "Please provide the email verification token")
 		return
 	}
-	tok, err := a.opts.Store.ConsumeAccountToken(r.Context(), store.TokenEmailVerification, hashToken(body.Token), a.opts.Clock())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && tok.TenantID != t.ID) {
-		status(w, contract.StatusEmailVerificationInvalidToken)
-		return
-	}
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	u, err := a.opts.Store.SetEmailVerified(r.Context(), tok.RecipeUserID, tok.Email)
-	if errors.Is(err, store.ErrNotFound) {
-		// The login method changed its email, or is gone, since the token was sent.
-		status(w, contract.StatusEmailVerificationInvalidToken)
-		return
-	}
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	a.opts.API.Audit(r, "Verified email", t.ID, u.ID, "success")
+	var sess *session.Session
 	if token, _ := session.AccessTokenFrom(r); token != "" {
-		if sess, err := a.opts.Sessions.Verify(r.Context(), token, session.VerifyOptions{CheckDatabase: true}); err == nil && sess.RecipeUserID == tok.RecipeUserID {
-			if err := a.syncClaim(w, r, t, sess, true); err != nil {
-				a.internalError(w, r, err)
-				return
-			}
+		if s, err := a.opts.Sessions.Verify(r.Context(), token, session.VerifyOptions{CheckDatabase: true}); err == nil {
+			sess = &s
 		}
 	}
+	u, tokens, err := a.VerifyEmail(r.Context(), a.opts.API.ClientOf(r), t, body.Token, sess)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeClaimTokens(w, r, t, tokens)
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
 }
 
@@ -250,15 +301,17 @@ func (a *API) isEmailVerified(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sess, _ := session.FromContext(r.Context())
+	sess := session.Of(r)
 	_, _, verified, err := a.sessionEmail(r.Context(), sess)
 	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
-	if err := a.syncClaim(w, r, t, sess, verified); err != nil {
+	tokens, err := a.syncClaim(r.Context(), t, sess, verified)
+	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
+	a.writeClaimTokens(w, r, t, tokens)
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "isVerified": verified})
 }

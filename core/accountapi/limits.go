@@ -1,8 +1,8 @@
 package accountapi
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,7 +10,7 @@ import (
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/attempts"
 	"github.com/twofold-dev/twofold/core/delivery"
-	"github.com/twofold-dev/twofold/core/httpkit"
+	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -34,13 +34,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.codes, m.attempts)
+	// The series the dashboard plots exist from the start, at zero.
+	for _, ch := range []delivery.Channel{delivery.Email, delivery.SMS} {
+		for _, outcome := range []string{"sent", "limited", "failed"} {
+			m.codes.WithLabelValues(string(ch), outcome)
+		}
+	}
 	return m
 }
 
 // reserveSend counts one message to contact c (and to userID, the signed-in user a second
 // factor is sent for, when not empty) against the tenant's send limits. Over a limit it
-// answers GENERAL_ERROR with retryAfterMs and returns false: nothing is sent or counted.
-func (a *API) reserveSend(w http.ResponseWriter, r *http.Request, t tenant.Tenant, c passwordless.Contact, userID string, ch delivery.Channel) bool {
+// returns a GENERAL_ERROR refusal with retryAfterMs: nothing is sent or counted.
+func (a *API) reserveSend(ctx context.Context, cl httpapi.Client, t tenant.Tenant, c passwordless.Contact, userID string, ch delivery.Channel) error {
 	limits := t.Config.CodeSending
 	contact := c.Email
 	if contact == "" {
@@ -51,30 +57,28 @@ func (a *API) reserveSend(w http.ResponseWriter, r *http.Request, t tenant.Tenan
 		budgets = append(budgets, store.SendBudget{Key: "user:" + userID, Max: limits.MaxPerUser})
 	}
 	now := a.opts.Clock()
-	until, err := a.opts.Store.ReserveSend(r.Context(), t.ID, budgets, time.Duration(limits.WindowSeconds)*time.Second, now)
+	until, err := a.opts.Store.ReserveSend(ctx, t.ID, budgets, time.Duration(limits.WindowSeconds)*time.Second, now)
 	if err != nil {
-		a.internalError(w, r, err)
-		return false
+		return err
 	}
 	if until.IsZero() {
-		return true
+		return nil
 	}
 	a.metrics.codes.WithLabelValues(string(ch), "limited").Inc()
-	a.opts.API.Audit(r, "Refused to send a sign-in code", t.ID, userID, "send_limit", "channel", string(ch))
+	a.opts.API.AuditClient(cl, "Refused to send a sign-in code", t.ID, userID, "send_limit", "channel", string(ch))
 	left := until.Sub(now)
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "retryAfterMs": left.Milliseconds(),
-		"message": fmt.Sprintf("Too many codes were sent to this %s. Try again in %s.", contactWord(ch), minutes(left))})
-	return false
+	return &Refusal{Status: contract.StatusGeneralError, RetryAfter: left, Retry: true,
+		Message: fmt.Sprintf("Too many codes were sent to this %s. Try again in %s.", contactWord(ch), minutes(left))}
 }
 
 // reserveFactorAttempt counts a second-factor code entry of the user as a failure before the
 // code is checked, in the lockout TOTP and recovery codes share, so concurrent guesses cannot
-// pass a check made before any of them was counted. A locked user gets GENERAL_ERROR with
-// retryAfterMs and false. factorAccepted gives the attempt back.
-func (a *API) reserveFactorAttempt(w http.ResponseWriter, r *http.Request, t tenant.Tenant, userID string) bool {
+// pass a check made before any of them was counted. A locked user gets a GENERAL_ERROR
+// refusal with retryAfterMs. factorAccepted gives the attempt back.
+func (a *API) reserveFactorAttempt(ctx context.Context, cl httpapi.Client, t tenant.Tenant, userID string) error {
 	now := a.opts.Clock()
 	var retry time.Duration
-	_, err := a.opts.Store.UpdateAttemptLimit(r.Context(), userID, func(l store.AttemptLimit) store.AttemptLimit {
+	_, err := a.opts.Store.UpdateAttemptLimit(ctx, userID, func(l store.AttemptLimit) store.AttemptLimit {
 		lim := attempts.Limiter(l)
 		if retry = lim.RetryAfter(now); retry > 0 {
 			return l
@@ -83,23 +87,21 @@ func (a *API) reserveFactorAttempt(w http.ResponseWriter, r *http.Request, t ten
 		return store.AttemptLimit(lim)
 	})
 	if err != nil {
-		a.internalError(w, r, err)
-		return false
+		return err
 	}
 	if retry == 0 {
-		return true
+		return nil
 	}
 	a.metrics.attempts.WithLabelValues("locked").Inc()
-	a.opts.API.Audit(r, "Refused sign-in code", t.ID, userID, "locked")
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "retryAfterMs": retry.Milliseconds(),
-		"message": fmt.Sprintf("Too many wrong codes. Try again in %s.", minutes(retry))})
-	return false
+	a.opts.API.AuditClient(cl, "Refused sign-in code", t.ID, userID, "locked")
+	return &Refusal{Status: contract.StatusGeneralError, RetryAfter: retry, Retry: true,
+		Message: fmt.Sprintf("Too many wrong codes. Try again in %s.", minutes(retry))}
 }
 
 // factorAccepted clears the user's failed attempts after a right code.
-func (a *API) factorAccepted(r *http.Request, userID string) error {
+func (a *API) factorAccepted(ctx context.Context, userID string) error {
 	a.metrics.attempts.WithLabelValues("accepted").Inc()
-	_, err := a.opts.Store.UpdateAttemptLimit(r.Context(), userID, func(store.AttemptLimit) store.AttemptLimit { return store.AttemptLimit{} })
+	_, err := a.opts.Store.UpdateAttemptLimit(ctx, userID, func(store.AttemptLimit) store.AttemptLimit { return store.AttemptLimit{} })
 	return err
 }
 

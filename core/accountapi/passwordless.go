@@ -1,17 +1,16 @@
 package accountapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/httpapi"
-	"github.com/twofold-dev/twofold/core/httpkit"
-	"github.com/twofold-dev/twofold/core/mfaapi"
+	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -31,23 +30,30 @@ const ReasonNewEmail = "Email codes can only be set up with an email address alr
 // chances. A resend beyond it answers RESTART_FLOW_ERROR and the user starts a new device.
 const MaxLiveCodes = 5
 
-// contactOf normalises the email or phone number of a request, answering GENERAL_ERROR with
-// SuperTokens' message when it is invalid.
-func contactOf(w http.ResponseWriter, email, phone *string) (passwordless.Contact, delivery.Channel, bool) {
-	if email != nil {
-		e, err := passwordless.NormaliseEmail(*email)
+// ParseContact normalises the email (ch delivery.Email) or phone number (delivery.SMS) a code
+// is asked for, or returns a GENERAL_ERROR refusal with SuperTokens' message when it is
+// invalid.
+func ParseContact(ch delivery.Channel, value string) (passwordless.Contact, error) {
+	if ch != delivery.SMS {
+		e, err := passwordless.NormaliseEmail(value)
 		if err != nil {
-			generalError(w, "Email is invalid: %v", err)
-			return passwordless.Contact{}, "", false
+			return passwordless.Contact{}, refused("Email is invalid: %v", err)
 		}
-		return passwordless.Contact{Email: e}, delivery.Email, true
+		return passwordless.Contact{Email: e}, nil
 	}
-	p, err := passwordless.NormalisePhone(*phone, "")
+	p, err := passwordless.NormalisePhone(value, "")
 	if err != nil {
-		generalError(w, "Phone number is invalid: %v", err)
-		return passwordless.Contact{}, "", false
+		return passwordless.Contact{}, refused("Phone number is invalid: %v", err)
 	}
-	return passwordless.Contact{PhoneNumber: p}, delivery.SMS, true
+	return passwordless.Contact{PhoneNumber: p}, nil
+}
+
+// channelOf is the channel a code for c goes by.
+func channelOf(c passwordless.Contact) delivery.Channel {
+	if c.PhoneNumber != "" {
+		return delivery.SMS
+	}
+	return delivery.Email
 }
 
 // firstFactorFlow is the flow type of a first-factor code for a contact on channel ch: a user
@@ -70,88 +76,57 @@ func firstFactorFlow(t tenant.Tenant, ch delivery.Channel) (passwordless.FlowTyp
 	return "", false
 }
 
-// linkingSession decides whether a passwordless request is a secondary factor: with
-// shouldTryLinkingWithSessionUser false it never is; true requires a session (401 without);
-// absent uses the request's session when it has one. A session of another tenant is refused.
-func (a *API) linkingSession(w http.ResponseWriter, r *http.Request, t tenant.Tenant, should *bool) (sess session.Session, secondary, ok bool) {
-	if should != nil && !*should {
-		return session.Session{}, false, true
-	}
-	sess, has, ok := a.optionalSession(w, r)
-	if !ok {
-		return session.Session{}, false, false
-	}
-	if !has {
-		if should != nil {
-			session.WriteError(w, session.ErrUnauthorised)
-			return session.Session{}, false, false
-		}
-		return session.Session{}, false, true
-	}
-	if sess.TenantID != t.ID {
-		httpkit.WriteError(w, http.StatusBadRequest, "", "the session belongs to tenant %q, not %q", sess.TenantID, t.ID)
-		return session.Session{}, false, false
-	}
-	return sess, true, true
-}
-
 // secondaryCheck applies the account-linking rules to a secondary factor for contact c: a
 // completion when the session's user has a passwordless login method for it, refused
-// (SIGN_IN_UP_NOT_ALLOWED) when another user has it, otherwise a setup that
-// must pass the setup rule (a 403 invalid claim when refused). It answers refusals itself.
-// For a completion it also returns the session's user, who owns the contact.
-func (a *API) secondaryCheck(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, c passwordless.Contact, factor string) (setup bool, owner store.User, ok bool) {
+// (SIGN_IN_UP_NOT_ALLOWED) when another user has it, otherwise a setup that must pass the
+// setup rule (a *mfaengine.SetupDeniedError when refused). For a completion it also returns
+// the session's user, who owns the contact.
+func (a *API) secondaryCheck(ctx context.Context, cl httpapi.Client, t tenant.Tenant, sess session.Session, c passwordless.Contact, factor string) (setup bool, owner store.User, err error) {
 	var owners []store.User
-	var err error
 	if c.Email != "" {
-		owners, err = a.opts.Store.UsersByEmail(r.Context(), t.ID, c.Email)
+		owners, err = a.opts.Store.UsersByEmail(ctx, t.ID, c.Email)
 	} else {
-		owners, err = a.opts.Store.UsersByPhone(r.Context(), t.ID, c.PhoneNumber)
+		owners, err = a.opts.Store.UsersByPhone(ctx, t.ID, c.PhoneNumber)
 	}
 	if err != nil {
-		a.internalError(w, r, fmt.Errorf("find the owners of a contact: %w", err))
-		return false, store.User{}, false
+		return false, store.User{}, fmt.Errorf("find the owners of a contact: %w", err)
 	}
 	// A contact the user already proved with a code stays theirs, whoever else later signed
 	// up with the same email by another method; otherwise any other owner refuses it.
 	for _, u := range owners {
 		if u.ID == sess.UserID && hasPasswordlessLogin(u, t.ID, c) {
-			return false, u, true
+			return false, u, nil
 		}
 	}
 	for _, u := range owners {
 		if u.ID != sess.UserID {
-			a.opts.API.Audit(r, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
-			httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
-			return false, store.User{}, false
+			a.opts.API.AuditClient(cl, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
+			return false, store.User{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: ReasonContactTaken}
 		}
 	}
 	if c.Email != "" && !t.Config.OTPEmail.AllowNewAddresses {
-		known, err := a.emailOnAccount(r, sess.UserID, c.Email)
+		known, err := a.emailOnAccount(ctx, sess.UserID, c.Email)
 		if err != nil {
-			a.internalError(w, r, err)
-			return false, store.User{}, false
+			return false, store.User{}, err
 		}
 		if !known {
-			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "new_email_address", "factor", factor)
-			httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonNewEmail})
-			return false, store.User{}, false
+			a.opts.API.AuditClient(cl, "Refused factor setup", t.ID, sess.UserID, "new_email_address", "factor", factor)
+			return false, store.User{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: ReasonNewEmail}
 		}
 	}
-	if err := a.opts.MFA.CheckSetup(r.Context(), sess, factor); err != nil {
-		if mfaapi.WriteSetupError(w, err) {
-			a.opts.API.Audit(r, "Refused factor setup", t.ID, sess.UserID, "setup_denied", "factor", factor, "reason", err.Error())
-			return false, store.User{}, false
+	if err := a.opts.MFA.CheckSetup(ctx, sess, factor); err != nil {
+		var denied *mfaengine.SetupDeniedError
+		if errors.As(err, &denied) {
+			a.opts.API.AuditClient(cl, "Refused factor setup", t.ID, sess.UserID, "setup_denied", "factor", factor, "reason", err.Error())
 		}
-		a.internalError(w, r, err)
-		return false, store.User{}, false
+		return false, store.User{}, err
 	}
-	return true, store.User{}, true
+	return true, store.User{}, nil
 }
 
 // emailOnAccount reports whether email is the address of one of the user's login methods.
-func (a *API) emailOnAccount(r *http.Request, userID, email string) (bool, error) {
-	u, err := a.opts.Store.GetUser(r.Context(), userID)
+func (a *API) emailOnAccount(ctx context.Context, userID, email string) (bool, error) {
+	u, err := a.opts.Store.GetUser(ctx, userID)
 	if err != nil {
 		return false, fmt.Errorf("read the session's user: %w", err)
 	}
@@ -172,125 +147,98 @@ func otpFactor(c passwordless.Contact) string {
 	return mfa.OTPPhone
 }
 
-// send writes and sends the sign-in message of a new code; on failure it answers
-// GENERAL_ERROR naming the channel and returns false.
-func (a *API) send(w http.ResponseWriter, r *http.Request, t tenant.Tenant, d passwordless.Device, sec passwordless.Secrets, userID string) bool {
+// send writes and sends the sign-in message of a new code; a delivery failure is a
+// GENERAL_ERROR refusal naming the channel.
+func (a *API) send(ctx context.Context, cl httpapi.Client, t tenant.Tenant, d passwordless.Device, sec passwordless.Secrets, userID string) error {
 	ch, to := delivery.Email, d.Email
 	if d.PhoneNumber != "" {
 		ch, to = delivery.SMS, d.PhoneNumber
 	}
-	sender, templates, ok := a.sender(w, r, t, ch)
-	if !ok {
-		return false
+	sender, templates, err := a.sender(t, ch)
+	if err != nil {
+		return err
 	}
 	link := ""
 	if sec.LinkCode != "" {
-		var err error
 		if t.Config.WebsiteDomain == "" {
-			generalError(w, "tenant %q has no websiteDomain to send magic links to", t.ID)
-			return false
+			return refused("tenant %q has no websiteDomain to send magic links to", t.ID)
 		}
 		if link, err = passwordless.MagicLink(t.Config.WebsiteDomain, t.Config.WebsiteBasePath, t.ID, d.PreAuthSessionID, sec.LinkCode); err != nil {
-			a.internalError(w, r, err)
-			return false
+			return err
 		}
 	}
 	msg, err := templates.SignIn(ch, to, sec.UserInputCode, link, passwordless.CodeLifetime)
 	if err != nil {
-		a.internalError(w, r, err)
-		return false
+		return err
 	}
-	if err := sender.Send(r.Context(), msg); err != nil {
+	if err := sender.Send(ctx, msg); err != nil {
 		a.metrics.codes.WithLabelValues(string(ch), "failed").Inc()
 		a.log.Error(err, "Failed to send a sign-in code", "tenant", t.ID, "channel", string(ch))
-		a.opts.API.Audit(r, "Failed to send a sign-in code", t.ID, userID, "delivery_failed", "channel", string(ch))
-		generalError(w, "the sign-in code could not be sent by %s; try again later", channelName(ch))
-		return false
+		a.opts.API.AuditClient(cl, "Failed to send a sign-in code", t.ID, userID, "delivery_failed", "channel", string(ch))
+		return refused("the sign-in code could not be sent by %s; try again later", channelName(ch))
 	}
 	a.metrics.codes.WithLabelValues(string(ch), "sent").Inc()
-	return true
+	return nil
 }
 
-func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		Email                           *string `json:"email"`
-		PhoneNumber                     *string `json:"phoneNumber"`
-		ShouldTryLinkingWithSessionUser *bool   `json:"shouldTryLinkingWithSessionUser"`
-	}
-	if !httpkit.Decode(w, r, &body) {
-		return
-	}
-	if (body.Email == nil) == (body.PhoneNumber == nil) {
-		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide exactly one of email or phoneNumber")
-		return
-	}
-	contact, ch, ok := contactOf(w, body.Email, body.PhoneNumber)
-	if !ok {
-		return
-	}
-	sess, secondary, ok := a.linkingSession(w, r, t, body.ShouldTryLinkingWithSessionUser)
-	if !ok {
-		return
-	}
+// CodeSent is a code just sent: the device id only the client holds, the flow's id and its
+// type.
+type CodeSent struct {
+	DeviceID         string
+	PreAuthSessionID string
+	Flow             passwordless.FlowType
+}
+
+// CreateCode sends a code (or magic link) to contact c of tenant t. Without linking it is a
+// first factor, whose flow type follows the tenant's first factors; with linking, the session
+// a secondary factor is for, the account-linking rules and the setup rule apply first. It is
+// sent before it is stored, so a delivery failure leaves no usable code behind.
+func (a *API) CreateCode(ctx context.Context, cl httpapi.Client, t tenant.Tenant, c passwordless.Contact, linking *session.Session) (CodeSent, error) {
+	ch := channelOf(c)
+	var userID string
 	flow := passwordless.FlowUserInputCode
-	if secondary {
-		if _, _, ok := a.secondaryCheck(w, r, t, sess, contact, otpFactor(contact)); !ok {
-			return
+	if linking != nil {
+		userID = linking.UserID
+		if _, _, err := a.secondaryCheck(ctx, cl, t, *linking, c, otpFactor(c)); err != nil {
+			return CodeSent{}, err
 		}
-	} else if flow, ok = firstFactorFlow(t, ch); !ok {
-		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
-			"reason": fmt.Sprintf("signing in with a code by %s is not enabled for tenant %q", channelName(ch), t.ID)})
-		return
+	} else if f, ok := firstFactorFlow(t, ch); ok {
+		flow = f
+	} else {
+		return CodeSent{}, &Refusal{Status: contract.StatusSignInUpNotAllowed,
+			Reason: fmt.Sprintf("signing in with a code by %s is not enabled for tenant %q", channelName(ch), t.ID)}
 	}
-	if !a.reserveSend(w, r, t, contact, sess.UserID, ch) {
-		return
+	if err := a.reserveSend(ctx, cl, t, c, userID, ch); err != nil {
+		return CodeSent{}, err
 	}
-	d, sec, err := passwordless.NewDevice(contact, flow, a.opts.Clock())
+	d, sec, err := passwordless.NewDevice(c, flow, a.opts.Clock())
 	if err != nil {
-		a.internalError(w, r, err)
-		return
+		return CodeSent{}, err
 	}
 	// Send first: when delivery fails nothing is stored, so no code exists that nobody got.
-	if !a.send(w, r, t, d, sec, sess.UserID) {
-		return
+	if err := a.send(ctx, cl, t, d, sec, userID); err != nil {
+		return CodeSent{}, err
 	}
-	if err := a.opts.Store.CreatePasswordlessDevice(r.Context(), t.ID, d); err != nil {
-		a.internalError(w, r, err)
-		return
+	if err := a.opts.Store.CreatePasswordlessDevice(ctx, t.ID, d); err != nil {
+		return CodeSent{}, err
 	}
-	a.opts.API.Audit(r, "Sent a sign-in code", t.ID, sess.UserID, "success", "channel", string(ch), "secondary", secondary)
-	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "deviceId": sec.DeviceID,
-		"preAuthSessionId": d.PreAuthSessionID, "flowType": string(flow)})
+	a.opts.API.AuditClient(cl, "Sent a sign-in code", t.ID, userID, "success", "channel", string(ch), "secondary", linking != nil)
+	return CodeSent{DeviceID: sec.DeviceID, PreAuthSessionID: d.PreAuthSessionID, Flow: flow}, nil
 }
 
-func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		DeviceID         string `json:"deviceId"`
-		PreAuthSessionID string `json:"preAuthSessionId"`
-	}
-	if !httpkit.Decode(w, r, &body) {
-		return
-	}
-	if body.DeviceID == "" || body.PreAuthSessionID == "" {
-		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide a deviceId and a preAuthSessionId")
-		return
-	}
-	d, err := a.opts.Store.GetPasswordlessDevice(r.Context(), t.ID, body.PreAuthSessionID)
+// restartFlow is the refusal that sends the client back to ask for a new code.
+var restartFlow = &Refusal{Status: contract.StatusRestartFlow}
+
+// ResendCode sends another code of the device preAuthSessionID to its contact. An unknown
+// device, a wrong device id, or a device with MaxLiveCodes live codes is a RESTART_FLOW_ERROR
+// refusal.
+func (a *API) ResendCode(ctx context.Context, cl httpapi.Client, t tenant.Tenant, deviceID, preAuthSessionID string) error {
+	d, err := a.opts.Store.GetPasswordlessDevice(ctx, t.ID, preAuthSessionID)
 	if errors.Is(err, store.ErrNotFound) {
-		status(w, contract.StatusRestartFlow)
-		return
+		return restartFlow
 	}
 	if err != nil {
-		a.internalError(w, r, err)
-		return
+		return err
 	}
 	now := a.opts.Clock()
 	live := 0
@@ -300,204 +248,133 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if live >= MaxLiveCodes {
-		status(w, contract.StatusRestartFlow)
-		return
+		return restartFlow
 	}
-	code, sec, err := d.Resend(body.DeviceID, now)
+	code, sec, err := d.Resend(deviceID, now)
 	if errors.Is(err, passwordless.ErrRestartFlow) {
-		status(w, contract.StatusRestartFlow)
-		return
+		return restartFlow
 	}
 	if err != nil {
-		a.internalError(w, r, err)
-		return
+		return err
 	}
-	ch := delivery.Email
-	if d.PhoneNumber != "" {
-		ch = delivery.SMS
+	if err := a.reserveSend(ctx, cl, t, d.Contact, "", channelOf(d.Contact)); err != nil {
+		return err
 	}
-	if !a.reserveSend(w, r, t, d.Contact, "", ch) {
-		return
+	if err := a.send(ctx, cl, t, d, sec, ""); err != nil {
+		return err
 	}
-	if !a.send(w, r, t, d, sec, "") {
-		return
-	}
-	err = a.opts.Store.AddPasswordlessCode(r.Context(), t.ID, d.PreAuthSessionID, code)
+	err = a.opts.Store.AddPasswordlessCode(ctx, t.ID, d.PreAuthSessionID, code)
 	if errors.Is(err, store.ErrNotFound) {
-		status(w, contract.StatusRestartFlow)
-		return
+		return restartFlow
 	}
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	status(w, contract.StatusOK)
+	return err
 }
 
-func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		PreAuthSessionID                string `json:"preAuthSessionId"`
-		DeviceID                        string `json:"deviceId"`
-		UserInputCode                   string `json:"userInputCode"`
-		LinkCode                        string `json:"linkCode"`
-		ShouldTryLinkingWithSessionUser *bool  `json:"shouldTryLinkingWithSessionUser"`
-	}
-	if !httpkit.Decode(w, r, &body) {
-		return
-	}
-	in := passwordless.Input{DeviceID: body.DeviceID, UserInputCode: body.UserInputCode, LinkCode: body.LinkCode}
-	switch {
-	case body.PreAuthSessionID == "":
-		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide preAuthSessionId")
-		return
-	case (in.LinkCode != "") == (in.DeviceID != "" || in.UserInputCode != ""), in.LinkCode == "" && (in.DeviceID == "" || in.UserInputCode == ""):
-		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide one of (linkCode) or (deviceId+userInputCode) and not both")
-		return
-	}
-	sess, secondary, ok := a.linkingSession(w, r, t, body.ShouldTryLinkingWithSessionUser)
-	if !ok {
-		return
-	}
-	if secondary && !a.reserveFactorAttempt(w, r, t, sess.UserID) {
-		return
+// Consumed is the outcome of a code entry.
+type Consumed struct {
+	// Status is contract.StatusOK, or the code's fault: StatusIncorrectUserInputCode or
+	// StatusExpiredUserInputCode (FailedAttempts of MaxAttempts), or StatusRestartFlow.
+	Status         string
+	FailedAttempts int
+	MaxAttempts    int
+	// User signed in or whose factor was completed; Created when a new login method was made.
+	User    store.User
+	Created bool
+	// Session is the new session of a first factor, or the session whose secondary factor was
+	// completed. Tokens are its new tokens; nil for a secondary factor whose completion did
+	// not change the session's claim.
+	Session session.Session
+	Tokens  *session.Tokens
+}
+
+// ConsumeCode checks a code (or link code) of the device preAuthSessionID. Without linking a
+// right code signs the contact's owner in, or up, with a new session; with linking, the
+// session a secondary factor is for, the entry is counted in the user's lockout first, and a
+// right code completes otp-email or otp-phone in that session (adding the contact to the user
+// when it is a setup).
+func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenant, preAuthSessionID string, in passwordless.Input, linking *session.Session) (Consumed, error) {
+	var userID string
+	if linking != nil {
+		userID = linking.UserID
+		if err := a.reserveFactorAttempt(ctx, cl, t, userID); err != nil {
+			return Consumed{}, err
+		}
 	}
 	now := a.opts.Clock()
-	d, out, err := a.opts.Store.ConsumePasswordlessCode(r.Context(), t.ID, body.PreAuthSessionID, func(d *passwordless.Device) (passwordless.Outcome, error) {
+	d, out, err := a.opts.Store.ConsumePasswordlessCode(ctx, t.ID, preAuthSessionID, func(d *passwordless.Device) (passwordless.Outcome, error) {
 		return d.Consume(in, now)
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		status(w, contract.StatusRestartFlow)
-		return
+		return Consumed{Status: contract.StatusRestartFlow}, nil
 	case err != nil:
-		a.internalError(w, r, err)
-		return
+		return Consumed{}, err
 	}
-	if secondary && out.Status == passwordless.StatusOK {
-		if err := a.factorAccepted(r, sess.UserID); err != nil {
-			a.internalError(w, r, err)
-			return
+	if linking != nil && out.Status == passwordless.StatusOK {
+		if err := a.factorAccepted(ctx, userID); err != nil {
+			return Consumed{}, err
 		}
-	} else if secondary {
+	} else if linking != nil {
 		a.metrics.attempts.WithLabelValues("wrong").Inc()
 	}
 	switch out.Status {
 	case passwordless.StatusIncorrectCode, passwordless.StatusExpiredCode:
-		a.opts.API.Audit(r, "Refused sign-in code", t.ID, sess.UserID, out.Status.String(), "failedAttempts", out.FailedAttempts)
-		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": out.Status.String(),
-			"failedCodeInputAttemptCount": out.FailedAttempts, "maximumCodeInputAttempts": out.MaxAttempts})
-		return
+		a.opts.API.AuditClient(cl, "Refused sign-in code", t.ID, userID, out.Status.String(), "failedAttempts", out.FailedAttempts)
+		return Consumed{Status: out.Status.String(), FailedAttempts: out.FailedAttempts, MaxAttempts: out.MaxAttempts}, nil
 	case passwordless.StatusRestartFlow:
-		a.opts.API.Audit(r, "Refused sign-in code", t.ID, sess.UserID, out.Status.String())
-		status(w, out.Status.String())
-		return
+		a.opts.API.AuditClient(cl, "Refused sign-in code", t.ID, userID, out.Status.String())
+		return Consumed{Status: out.Status.String()}, nil
 	}
 	factor := d.FactorID(out.Method)
-	if secondary {
-		a.completeSecondary(w, r, t, sess, d.Contact, factor)
-		return
+	if linking != nil {
+		return a.completeSecondary(ctx, cl, t, *linking, d.Contact, factor)
 	}
 	if !slices.Contains(t.Config.FirstFactors, factor) {
-		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed,
-			"reason": fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)})
-		return
+		return Consumed{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)}
 	}
-	u, recipeUserID, created, err := a.opts.Store.SignInUpPasswordless(r.Context(), store.NewPasswordlessUser{
+	u, recipeUserID, created, err := a.opts.Store.SignInUpPasswordless(ctx, store.NewPasswordlessUser{
 		RecipeUserID: a.opts.NewID(), TenantID: t.ID, Email: d.Email, PhoneNumber: d.PhoneNumber, Now: now})
 	if err != nil {
-		a.internalError(w, r, err)
-		return
+		return Consumed{}, err
 	}
 	event := "Signed in"
 	if created {
 		event = "Signed up"
 	}
-	a.opts.API.Audit(r, event, t.ID, u.ID, "success", "recipe", "passwordless", "factor", factor)
-	a.startSession(w, r, t, u, recipeUserID, factor, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
+	a.opts.API.AuditClient(cl, event, t.ID, u.ID, "success", "recipe", "passwordless", "factor", factor)
+	sess, tokens, err := a.startSession(ctx, t, u, recipeUserID, factor)
+	if err != nil {
+		return Consumed{}, err
+	}
+	return Consumed{Status: contract.StatusOK, User: u, Created: created, Session: sess, Tokens: &tokens}, nil
 }
 
 // completeSecondary finishes a secondary factor whose code was right: the linking rules are
 // applied again (the account may have changed since the code was sent), a new contact becomes
 // a passwordless login method of the session's user, and the factor is marked completed in
 // the session, which gets new tokens.
-func (a *API) completeSecondary(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, c passwordless.Contact, factor string) {
-	setup, u, ok := a.secondaryCheck(w, r, t, sess, c, factor)
-	if !ok {
-		return
+func (a *API) completeSecondary(ctx context.Context, cl httpapi.Client, t tenant.Tenant, sess session.Session, c passwordless.Contact, factor string) (Consumed, error) {
+	setup, u, err := a.secondaryCheck(ctx, cl, t, sess, c, factor)
+	if err != nil {
+		return Consumed{}, err
 	}
 	created := false
 	if setup {
-		var err error
-		u, _, created, err = a.opts.Store.SignInUpPasswordless(r.Context(), store.NewPasswordlessUser{
+		u, _, created, err = a.opts.Store.SignInUpPasswordless(ctx, store.NewPasswordlessUser{
 			RecipeUserID: a.opts.NewID(), UserID: sess.UserID, TenantID: t.ID, Email: c.Email, PhoneNumber: c.PhoneNumber, Now: a.opts.Clock()})
 		if err != nil {
-			a.internalError(w, r, err)
-			return
+			return Consumed{}, err
 		}
 	}
 	if u.ID != sess.UserID {
 		// Another user took the contact between the check and the link.
-		a.opts.API.Audit(r, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
-		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusSignInUpNotAllowed, "reason": ReasonContactTaken})
-		return
+		a.opts.API.AuditClient(cl, "Refused factor", t.ID, sess.UserID, "contact_of_another_user", "factor", factor)
+		return Consumed{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: ReasonContactTaken}
 	}
-	upd, err := a.opts.MFA.Complete(r.Context(), sess, factor)
-	if err == nil {
-		err = mfaapi.WriteUpdate(w, r, a.opts.Sessions, upd)
-	}
+	upd, err := a.opts.MFA.Complete(ctx, sess, factor)
 	if err != nil {
-		a.internalError(w, r, err)
-		return
+		return Consumed{}, err
 	}
-	a.opts.API.Audit(r, "Completed factor", t.ID, u.ID, "success", "factor", factor, "setup", setup)
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": httpapi.UserJSON(u)})
-}
-
-func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
-	a.contactExists(w, r, "email", func(v string) (passwordless.Contact, error) {
-		e, err := passwordless.NormaliseEmail(v)
-		return passwordless.Contact{Email: e}, err
-	})
-}
-
-func (a *API) phoneExists(w http.ResponseWriter, r *http.Request) {
-	a.contactExists(w, r, "phoneNumber", func(v string) (passwordless.Contact, error) {
-		p, err := passwordless.NormalisePhone(v, "")
-		return passwordless.Contact{PhoneNumber: p}, err
-	})
-}
-
-// contactExists answers whether the tenant has a passwordless login method for the contact
-// in query parameter param; a contact that cannot be normalised does not exist.
-func (a *API) contactExists(w http.ResponseWriter, r *http.Request, param string, normalise func(string) (passwordless.Contact, error)) {
-	t, ok := a.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
-	v := r.URL.Query().Get(param)
-	if v == "" {
-		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the %s as a GET param", param)
-		return
-	}
-	c, err := normalise(v)
-	if err != nil {
-		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": false})
-		return
-	}
-	var users []store.User
-	if c.Email != "" {
-		users, err = a.opts.Store.UsersByEmail(r.Context(), t.ID, c.Email)
-	} else {
-		users, err = a.opts.Store.UsersByPhone(r.Context(), t.ID, c.PhoneNumber)
-	}
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	exists := slices.ContainsFunc(users, func(u store.User) bool { return hasPasswordlessLogin(u, t.ID, c) })
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
+	a.opts.API.AuditClient(cl, "Completed factor", t.ID, u.ID, "success", "factor", factor, "setup", setup)
+	return Consumed{Status: contract.StatusOK, User: u, Created: created, Session: upd.Session, Tokens: upd.Tokens}, nil
 }

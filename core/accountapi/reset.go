@@ -1,6 +1,7 @@
 package accountapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,60 +64,44 @@ func hostedLink(t tenant.Tenant, page, token string) string {
 	return base + page + "?tenantId=" + url.QueryEscape(t.ID) + "&link=1#token=" + url.QueryEscape(token)
 }
 
-func fieldError(w http.ResponseWriter, id, msg string) {
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
-		"formFields": emailpassword.FieldErrors{{ID: id, Error: msg}}})
+// fieldRefusal is a FIELD_ERROR about form field id.
+func fieldRefusal(id, msg string) *Refusal {
+	return &Refusal{Status: contract.StatusFieldError, Field: id, Message: msg}
 }
 
-// sendResetEmail serves POST /user/password/reset/token. It always answers OK once the form
-// is valid and the tenant can send email, so the answer does not say whether the email has
-// an account; looking the user up, storing the token and sending happen after the answer,
-// so neither does its timing.
-func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		FormFields json.RawMessage `json:"formFields"`
-	}
-	if !httpkit.Decode(w, r, &body) {
-		return
-	}
-	values, ok := formValues(w, body.FormFields)
-	if !ok {
-		return
-	}
-	email := emailpassword.NormaliseEmail(values["email"])
+// SendResetEmail sends a password reset link to email, when it has an emailpassword account in
+// tenant t. It returns nil once the email is valid and the tenant can send email, whether the
+// email has an account or not; looking the user up, storing the token and sending happen
+// after it returned, so neither the answer nor its timing says whether the email has an
+// account. hosted makes the link carry its token in the URL fragment for the hosted pages
+// (hostedLink) instead of SuperTokens' ?token= (linkTo).
+func (a *API) SendResetEmail(ctx context.Context, cl httpapi.Client, t tenant.Tenant, email string, hosted bool) error {
+	email = emailpassword.NormaliseEmail(email)
 	if msg := emailpassword.ValidateEmail(email); msg != "" {
-		fieldError(w, "email", msg)
-		return
+		return fieldRefusal("email", msg)
 	}
-	sender, templates, ok := a.sender(w, r, t, delivery.Email)
-	if !ok {
-		return
+	sender, templates, err := a.sender(t, delivery.Email)
+	if err != nil {
+		return err
 	}
 	if t.Config.WebsiteDomain == "" {
-		generalError(w, "tenant %q has no websiteDomain to send links to", t.ID)
-		return
+		return refused("tenant %q has no websiteDomain to send links to", t.ID)
 	}
 	// The limit applies to every address alike, so a refusal says nothing about accounts.
-	if !a.reserveSend(w, r, t, passwordless.Contact{Email: email}, "", delivery.Email) {
-		return
+	if err := a.reserveSend(ctx, cl, t, passwordless.Contact{Email: email}, "", delivery.Email); err != nil {
+		return err
 	}
-	release, ok := a.backgroundSlot(w)
-	if !ok {
-		return
+	release, err := a.backgroundSlot()
+	if err != nil {
+		return err
 	}
-	hosted := fromHostedPages(r)
-	ctx, cancel := background(r)
-	r = r.Clone(ctx) // the audit lines below outlive the request
+	ctx, cancel := background(ctx)
 	go func() {
 		defer release()
 		defer cancel()
 		u, _, err := a.opts.Store.GetEmailPasswordLogin(ctx, t.ID, email)
 		if errors.Is(err, store.ErrNotFound) {
-			a.opts.API.Audit(r, "Asked for a password reset", t.ID, "", "unknown_email")
+			a.opts.API.AuditClient(cl, "Asked for a password reset", t.ID, "", "unknown_email")
 			return
 		}
 		if err != nil {
@@ -153,17 +138,87 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := sender.Send(ctx, msg); err != nil {
 			a.log.Error(err, "Failed to send a password reset email", "tenant", t.ID, "user", u.ID)
-			a.opts.API.Audit(r, "Asked for a password reset", t.ID, u.ID, "delivery_failed")
+			a.opts.API.AuditClient(cl, "Asked for a password reset", t.ID, u.ID, "delivery_failed")
 			return
 		}
-		a.opts.API.Audit(r, "Asked for a password reset", t.ID, u.ID, "success")
+		a.opts.API.AuditClient(cl, "Asked for a password reset", t.ID, u.ID, "success")
 	}()
+	return nil
+}
+
+// invalidResetToken is the refusal of a reset token that is unknown, used, expired, of
+// another tenant, or whose login method changed.
+var invalidResetToken = &Refusal{Status: contract.StatusResetPasswordInvalidToken}
+
+// ResetPassword uses up a password reset token of tenant t and sets password: the password is
+// replaced, the email marked verified (the link proved it) and every session of the user
+// revoked. It returns the user.
+func (a *API) ResetPassword(ctx context.Context, cl httpapi.Client, t tenant.Tenant, token, password string) (store.User, error) {
+	if msg := emailpassword.ValidatePassword(password); msg != "" {
+		return store.User{}, fieldRefusal("password", msg)
+	}
+	tok, err := a.opts.Store.ConsumeAccountToken(ctx, store.TokenPasswordReset, hashToken(token), a.opts.Clock())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && tok.TenantID != t.ID) {
+		a.opts.API.AuditClient(cl, "Refused password reset", t.ID, "", "invalid_token")
+		return store.User{}, invalidResetToken
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	// The login method must still be an emailpassword one with the email the link went to.
+	u, err := a.opts.Store.GetUser(ctx, tok.RecipeUserID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, err
+	}
+	if err != nil || !slices.ContainsFunc(u.LoginMethods, func(lm store.LoginMethod) bool {
+		return lm.RecipeUserID == tok.RecipeUserID && lm.RecipeID == store.RecipeEmailPassword && lm.Email == tok.Email
+	}) {
+		return store.User{}, invalidResetToken
+	}
+	hash, err := a.opts.PasswordParams.Hash(password)
+	if err != nil {
+		return store.User{}, err
+	}
+	if _, err := a.opts.Store.SetPasswordHash(ctx, tok.RecipeUserID, hash); err != nil {
+		return store.User{}, fmt.Errorf("reset password: %w", err)
+	}
+	u, err = a.opts.Store.SetEmailVerified(ctx, tok.RecipeUserID, tok.Email)
+	if err != nil {
+		return store.User{}, fmt.Errorf("reset password: %w", err)
+	}
+	n, err := a.opts.Sessions.RevokeUser(ctx, u.ID)
+	if err != nil {
+		return store.User{}, err
+	}
+	a.opts.API.AuditClient(cl, "Reset password", t.ID, u.ID, "success", "revokedSessions", n)
+	return u, nil
+}
+
+// sendResetEmail serves POST /user/password/reset/token.
+func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.opts.API.TenantOf(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		FormFields json.RawMessage `json:"formFields"`
+	}
+	if !httpkit.Decode(w, r, &body) {
+		return
+	}
+	values, ok := formValues(w, body.FormFields)
+	if !ok {
+		return
+	}
+	if err := a.SendResetEmail(r.Context(), a.opts.API.ClientOf(r), t, values["email"], fromHostedPages(r)); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	status(w, contract.StatusOK)
 }
 
 // resetPassword serves POST /user/password/reset {method: "token", token, formFields:
-// [{id: "password"}]}: the token is used up, the password replaced, the email marked
-// verified (the link proved it) and every session of the user revoked.
+// [{id: "password"}]}.
 func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 	t, ok := a.opts.API.TenantOf(w, r)
 	if !ok {
@@ -189,52 +244,10 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 		httpkit.WriteError(w, http.StatusBadRequest, "token", "Please provide the password reset token")
 		return
 	}
-	password := values["password"]
-	if msg := emailpassword.ValidatePassword(password); msg != "" {
-		fieldError(w, "password", msg)
-		return
-	}
-	tok, err := a.opts.Store.ConsumeAccountToken(r.Context(), store.TokenPasswordReset, hashToken(body.Token), a.opts.Clock())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && tok.TenantID != t.ID) {
-		a.opts.API.Audit(r, "Refused password reset", t.ID, "", "invalid_token")
-		status(w, contract.StatusResetPasswordInvalidToken)
-		return
-	}
+	u, err := a.ResetPassword(r.Context(), a.opts.API.ClientOf(r), t, body.Token, values["password"])
 	if err != nil {
-		a.internalError(w, r, err)
+		a.writeError(w, r, err)
 		return
 	}
-	// The login method must still be an emailpassword one with the email the link went to.
-	u, err := a.opts.Store.GetUser(r.Context(), tok.RecipeUserID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		a.internalError(w, r, err)
-		return
-	}
-	if err != nil || !slices.ContainsFunc(u.LoginMethods, func(lm store.LoginMethod) bool {
-		return lm.RecipeUserID == tok.RecipeUserID && lm.RecipeID == store.RecipeEmailPassword && lm.Email == tok.Email
-	}) {
-		status(w, contract.StatusResetPasswordInvalidToken)
-		return
-	}
-	hash, err := a.opts.PasswordParams.Hash(password)
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	if _, err := a.opts.Store.SetPasswordHash(r.Context(), tok.RecipeUserID, hash); err != nil {
-		a.internalError(w, r, fmt.Errorf("reset password: %w", err))
-		return
-	}
-	u, err = a.opts.Store.SetEmailVerified(r.Context(), tok.RecipeUserID, tok.Email)
-	if err != nil {
-		a.internalError(w, r, fmt.Errorf("reset password: %w", err))
-		return
-	}
-	n, err := a.opts.Sessions.RevokeUser(r.Context(), u.ID)
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	a.opts.API.Audit(r, "Reset password", t.ID, u.ID, "success", "revokedSessions", n)
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/core/accountapi"
+	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
@@ -56,9 +59,9 @@ func (u *UI) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/password/reset/token",
-		map[string]any{"formFields": []map[string]string{{"id": "email", "value": email}}})
-	if err != nil {
+	err := u.opts.Account.SendResetEmail(r.Context(), u.opts.API.ClientOf(r), t, email, true)
+	ref, refused := refusal(err)
+	if err != nil && !refused {
 		u.InternalError(w, r, err)
 		return
 	}
@@ -68,16 +71,16 @@ func (u *UI) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Email = email
-	switch a.Status {
-	case contract.StatusOK:
+	switch {
+	case ref == nil:
 		v.Title, v.Sent = "Check your email", true
 		v.Notice = "If " + email + " has an account, we sent it a link to choose a new password."
 		u.Render(w, r, http.StatusOK, "reset", v)
-	case contract.StatusFieldError:
-		v.FieldErrors = fieldErrors(a)
+	case ref.Status == contract.StatusFieldError:
+		v.FieldErrors = map[string]string{ref.Field: ref.Message}
 		u.Render(w, r, http.StatusUnprocessableEntity, "reset", v)
 	default:
-		v.Error = "The email could not be sent: " + firstNonEmpty(a.Message, a.Status) + "."
+		v.Error = "The email could not be sent: " + firstNonEmpty(ref.Message, ref.Status) + "."
 		u.Render(w, r, http.StatusServiceUnavailable, "reset", v)
 	}
 }
@@ -89,13 +92,20 @@ func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/password/reset", map[string]any{"method": "token",
-		"token": r.PostFormValue("token"), "formFields": []map[string]string{{"id": "password", "value": r.PostFormValue("password")}}})
-	if err != nil {
+	token := r.PostFormValue("token")
+	var err error
+	if token == "" {
+		// What the FDI answers a form without a token.
+		err = &accountapi.Refusal{Message: "Please provide the password reset token"}
+	} else {
+		_, err = u.opts.Account.ResetPassword(r.Context(), u.opts.API.ClientOf(r), t, token, r.PostFormValue("password"))
+	}
+	ref, refused := refusal(err)
+	if err != nil && !refused {
 		u.InternalError(w, r, err)
 		return
 	}
-	if a.Status == contract.StatusOK {
+	if ref == nil {
 		v, err := u.signInView(w, r, t, false)
 		if err != nil {
 			u.InternalError(w, r, err)
@@ -111,14 +121,14 @@ func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusUnprocessableEntity
-	switch a.Status {
+	switch ref.Status {
 	case contract.StatusFieldError:
-		v.FieldErrors = fieldErrors(a)
+		v.FieldErrors = map[string]string{ref.Field: ref.Message}
 	case contract.StatusResetPasswordInvalidToken:
 		status, v.Token, v.Title = http.StatusGone, "", "Reset your password"
 		v.Error = "This link has expired or was already used. Ask for a new one."
 	default:
-		v.Error = "The password could not be changed: " + firstNonEmpty(a.Message, a.Status) + "."
+		v.Error = "The password could not be changed: " + firstNonEmpty(ref.Message, ref.Status) + "."
 	}
 	u.Render(w, r, status, "reset", v)
 }
@@ -161,12 +171,16 @@ func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		u.InternalError(w, r, err)
 		return
 	}
-	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/email/verify/token", map[string]any{})
-	if err != nil {
+	res, err := u.opts.Account.SendVerificationEmail(r.Context(), u.opts.API.ClientOf(r), t, sess, true)
+	ref, refused := refusal(err)
+	if err != nil && !refused {
 		u.InternalError(w, r, err)
 		return
 	}
-	if a.Status == contract.StatusEmailAlreadyVerified {
+	if res.Tokens != nil {
+		u.opts.Sessions.WriteCookies(w, *res.Tokens, httpapi.SessionSettings(t.Config))
+	}
+	if res.AlreadyVerified {
 		Redirect(w, SafeRedirect(r.PostFormValue("redirectToPath")))
 		return
 	}
@@ -180,11 +194,11 @@ func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if a.Status == contract.StatusOK {
+	if ref == nil {
 		v.Sent, v.Notice = true, "We sent a link to "+v.Email+". Open it to verify your email."
 	} else {
 		status = http.StatusServiceUnavailable
-		v.Error = "The email could not be sent: " + firstNonEmpty(a.Message, a.Status) + "."
+		v.Error = "The email could not be sent: " + firstNonEmpty(ref.Message, ref.Status) + "."
 	}
 	u.Render(w, r, status, "verifyemail", v)
 }
@@ -196,11 +210,18 @@ func (u *UI) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a, err := u.fdi(u.newCall(w, r), http.MethodPost, "/auth/"+t.ID+"/user/email/verify",
-		map[string]string{"method": "token", "token": r.PostFormValue("token")})
-	if err != nil {
+	var linking *session.Session
+	if sess, _, ok := u.currentSession(r.Context(), r); ok {
+		linking = &sess
+	}
+	_, tokens, err := u.opts.Account.VerifyEmail(r.Context(), u.opts.API.ClientOf(r), t, r.PostFormValue("token"), linking)
+	ref, refused := refusal(err)
+	if err != nil && !refused {
 		u.InternalError(w, r, err)
 		return
+	}
+	if tokens != nil {
+		u.opts.Sessions.WriteCookies(w, *tokens, httpapi.SessionSettings(t.Config))
 	}
 	v, err := u.newView(w, r, t, "Email verified")
 	if err != nil {
@@ -208,7 +229,7 @@ func (u *UI) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if a.Status == contract.StatusOK {
+	if ref == nil {
 		v.Verified = true
 		v.Notice = "Thank you: your email address is verified."
 	} else {

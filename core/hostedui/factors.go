@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -49,7 +50,10 @@ func (u *UI) Action(h http.HandlerFunc) http.Handler { return secure(u.checkCSRF
 // requirement is not met, to its recovery codes after a first MFA setup (firstSetup), else
 // back to where it was going.
 func (u *UI) AfterFactor(w http.ResponseWriter, r *http.Request, m MFAPage, upd mfaengine.Update, firstSetup bool) {
-	c := u.newCall(w, r)
+	access := ""
+	if c, err := r.Cookie(contract.CookieAccessToken); err == nil {
+		access = c.Value
+	}
 	if upd.Tokens != nil {
 		settings, err := u.opts.Sessions.Settings(r.Context(), upd.Session.TenantID)
 		if err != nil {
@@ -58,9 +62,9 @@ func (u *UI) AfterFactor(w http.ResponseWriter, r *http.Request, m MFAPage, upd 
 		}
 		// The hosted pages keep the session in cookies, whatever else the request carries.
 		u.opts.Sessions.WriteCookies(w, *upd.Tokens, settings)
-		c.access = upd.Tokens.AccessToken
+		access = upd.Tokens.AccessToken
 	}
-	u.afterMFA(c, m, firstSetup)
+	u.afterMFA(w, r, m, access, firstSetup)
 }
 
 // A FirstSetupStep runs once a user's first MFA setup is completed and the requirement met,

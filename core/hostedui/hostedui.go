@@ -9,15 +9,16 @@
 // Content-Security-Policy (no inline scripts or styles, no framing), and redirectToPath is only
 // ever followed when it is a same-origin path.
 //
-// The pages are a frontend of the core's own rules. A factor package serves its own steps
-// (core/factors/totp: enter a code, set up an app, remove one; core/factors/recoverycode: use
-// a code, a new set shown once) with the kit in factors.go, calling its operations directly.
-// The forms of the rest (sign in, email and SMS codes, password reset) are still handed in process, as JSON, to the FDI handler
-// that serves the same action to the SuperTokens SDKs, with the browser's session cookie; the
-// cookies that handler sets go back to the browser (delegate.go). Either way the hosted pages
-// get exactly the rules the endpoints apply (rate limits, the MFA setup rule, audit lines)
-// and keep none of their own. Reads (the MFA state, devices, sessions, branding) use the Go
-// APIs directly.
+// The pages are a frontend of the core's own rules: they call the same transport-free
+// operations the FDI handlers call, and keep no rules of their own. A factor package serves
+// its own steps (core/factors/totp: enter a code, set up an app, remove one;
+// core/factors/recoverycode: use a code, a new set shown once) with the kit in factors.go. The
+// forms of the rest call the operations of core/httpapi (sign in and up with a password or a
+// provider, sign out) and core/accountapi (email and SMS codes, password reset, email
+// verification) directly, with the browser's session, and send the session's new tokens as
+// cookies. Either way the hosted pages get exactly the rules the endpoints apply (rate limits,
+// the MFA setup rule, audit lines). Reads (the MFA state, devices, sessions, branding) use the
+// Go APIs directly.
 package hostedui
 
 import (
@@ -38,6 +39,8 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/accountapi"
+	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -60,9 +63,11 @@ type Options struct {
 	ThirdParty *thirdparty.Recipe
 	// Secrets signs the forms' CSRF tokens (the core's *keys.Manager).
 	Secrets SecretSource
-	// Core is the core's whole HTTP handler: actions are handed to its FDI endpoints in
-	// process.
-	Core http.Handler
+	// API runs the first-factor operations (password, third party, sign-out) and knows who
+	// sent a request.
+	API *httpapi.API
+	// Account runs the passwordless, email verification and password reset operations.
+	Account *accountapi.API
 	// Audit writes an audit line for a security event the hosted pages handle themselves
 	// (httpapi.API.Audit).
 	Audit  func(r *http.Request, msg, tenantID, userID, outcome string, kv ...any)

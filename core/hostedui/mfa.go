@@ -2,7 +2,6 @@ package hostedui
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -10,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/accountapi"
+	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -120,16 +120,6 @@ func (u *UI) mfaPage(w http.ResponseWriter, r *http.Request) {
 	u.Render(w, r, http.StatusOK, "choose", v)
 }
 
-// claimRefusal is the reason of a 403 invalid-claim answer.
-func claimRefusal(a answer) string {
-	var errs []contract.ClaimValidationError
-	_ = json.Unmarshal(a.Body["claimValidationErrors"], &errs)
-	if len(errs) > 0 {
-		return errs[0].Reason.Message
-	}
-	return a.Message
-}
-
 // AttemptsMessage words a wrong answer (what: "code", "recovery code") with the attempts left
 // before the lock.
 func AttemptsMessage(what string, failed, max int) string {
@@ -146,50 +136,35 @@ func LockedMessage(retryAfter time.Duration) string {
 	return "Too many wrong codes. Try again in " + strconv.Itoa(int(minutes)) + " minutes, or use a recovery code later."
 }
 
-// attemptsMessage words a wrong-code answer with its attempt counts.
-func attemptsMessage(a answer, what string) string {
-	var failed, max int
-	_ = json.Unmarshal(a.Body["currentNumberOfFailedAttempts"], &failed)
-	_ = json.Unmarshal(a.Body["maxNumberOfFailedAttempts"], &max)
-	return AttemptsMessage(what, failed, max)
-}
-
-// lockedMessage words a LIMIT_REACHED_ERROR.
-func lockedMessage(a answer) string {
-	var ms int64
-	_ = json.Unmarshal(a.Body["retryAfterMs"], &ms)
-	return LockedMessage(time.Duration(ms) * time.Millisecond)
-}
-
 // afterMFA continues once a second factor is completed: to the next factor while the
 // requirement is not met, to the recovery codes after a first MFA setup, else back to where
 // the browser was going.
-func (u *UI) afterMFA(c *call, m MFAPage, firstSetup bool) {
-	ctx := c.r.Context()
-	sess, err := u.opts.Sessions.Verify(ctx, c.access, session.VerifyOptions{})
+func (u *UI) afterMFA(w http.ResponseWriter, r *http.Request, m MFAPage, access string, firstSetup bool) {
+	ctx := r.Context()
+	sess, err := u.opts.Sessions.Verify(ctx, access, session.VerifyOptions{})
 	if err != nil {
-		u.InternalError(c.w, c.r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	st, err := u.opts.MFA.SessionState(ctx, sess)
 	if err != nil {
-		u.InternalError(c.w, c.r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if !st.V {
-		Redirect(c.w, WithQuery(MFAPath, "redirectToPath", m.Back))
+		Redirect(w, WithQuery(MFAPath, "redirectToPath", m.Back))
 		return
 	}
 	next, err := nextStep(sess, m.Back)
 	if err != nil {
-		u.InternalError(c.w, c.r, err)
+		u.InternalError(w, r, err)
 		return
 	}
 	if firstSetup && slices.Contains(st.Available, mfa.RecoveryCode) && u.afterFirstSetup != nil &&
-		u.afterFirstSetup(c.w, c.r, sess, m.Tenant, next) {
+		u.afterFirstSetup(w, r, sess, m.Tenant, next) {
 		return
 	}
-	Redirect(c.w, next)
+	Redirect(w, next)
 }
 
 // contactFor is the user's email (otp-email) or phone number (otp-phone) a code goes to.
@@ -268,28 +243,37 @@ func (u *UI) otpSend(w http.ResponseWriter, r *http.Request) {
 		Redirect(w, WithQuery(MFAPath+"/"+factor, "redirectToPath", m.Back))
 		return
 	}
-	key := "email"
+	ch := delivery.Email
 	if factor == mfa.OTPPhone {
-		key = "phoneNumber"
+		ch = delivery.SMS
 	}
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.Tenant.ID+"/signinup/code", map[string]any{key: contact, "shouldTryLinkingWithSessionUser": true})
+	c, err := accountapi.ParseContact(ch, contact)
+	var sent accountapi.CodeSent
+	if err == nil {
+		sent, err = u.opts.Account.CreateCode(r.Context(), u.opts.API.ClientOf(r), m.Tenant, c, &m.Session)
+	}
 	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	if a.Status != contract.StatusOK {
+		var why string
+		var denied *mfaengine.SetupDeniedError
+		if ref, ok := refusal(err); ok {
+			why = firstNonEmpty(ref.Message, ref.Reason, ref.Status)
+		} else if errors.As(err, &denied) {
+			why = denied.Reason
+		} else {
+			u.InternalError(w, r, err)
+			return
+		}
 		v, err := u.MFAView(w, r, m, "Code not sent")
 		if err != nil {
 			u.InternalError(w, r, err)
 			return
 		}
 		v.Factor, v.Contact = factor, contact
-		v.Error = "The code could not be sent: " + firstNonEmpty(claimRefusal(a), a.str("reason"), a.Status) + "."
+		v.Error = "The code could not be sent: " + why + "."
 		u.Render(w, r, http.StatusUnprocessableEntity, "otp", v)
 		return
 	}
-	v, err := u.codeView(w, r, m.Tenant, factor, contact, a.str("deviceId"), a.str("preAuthSessionId"))
+	v, err := u.codeView(w, r, m.Tenant, factor, contact, sent.DeviceID, sent.PreAuthSessionID)
 	if err != nil {
 		u.InternalError(w, r, err)
 		return
@@ -303,14 +287,7 @@ func (u *UI) otpResend(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	deviceID, preAuth := r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId")
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.Tenant.ID+"/signinup/code/resend", map[string]string{"deviceId": deviceID, "preAuthSessionId": preAuth})
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	u.renderResent(w, r, m.Tenant, factorOf(r), a, deviceID, preAuth)
+	u.resend(w, r, m.Tenant, factorOf(r))
 }
 
 // otpVerify completes the second factor with the code the user received.
@@ -319,17 +296,7 @@ func (u *UI) otpVerify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+m.Tenant.ID+"/signinup/code/consume", map[string]any{
-		"deviceId": r.PostFormValue("deviceId"), "preAuthSessionId": r.PostFormValue("preAuthSessionId"),
-		"userInputCode": strings.TrimSpace(r.PostFormValue("code")), "shouldTryLinkingWithSessionUser": true})
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
+	if res, ok := u.consumeCode(w, r, m.Tenant, factorOf(r), &m.Session); ok {
+		u.AfterFactor(w, r, m, mfaengine.Update{Session: res.Session, Tokens: res.Tokens}, false)
 	}
-	if a.Status == contract.StatusOK {
-		u.afterMFA(c, m, false)
-		return
-	}
-	u.codeFailure(w, r, m.Tenant, factorOf(r), a)
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -111,26 +111,17 @@ func nextStep(sess session.Session, back string) (string, error) {
 	return back, nil
 }
 
-// afterSignIn continues after an FDI call that created a session: the new access token says
-// where the browser goes next.
-func (u *UI) afterSignIn(c *call, back string) {
-	sess, err := u.opts.Sessions.Verify(c.r.Context(), c.access, session.VerifyOptions{})
-	if err != nil {
-		u.InternalError(c.w, c.r, err)
-		return
-	}
-	u.afterFactor(c.w, c.r, sess, back)
+// signedIn continues once an operation started session sess with tokens in tenant t: the
+// browser gets the session's cookies and goes on (nextStep).
+func (u *UI) signedIn(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, tokens session.Tokens, back string) {
+	u.opts.Sessions.WriteCookies(w, tokens, httpapi.SessionSettings(t.Config))
+	u.afterFactor(w, r, sess, back)
 }
 
-// fieldErrors reads FDI's FIELD_ERROR formFields [{id, error}].
-func fieldErrors(a answer) map[string]string {
-	var list []struct {
-		ID    string `json:"id"`
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(a.Body["formFields"], &list)
+// fieldErrorsOf maps a FIELD_ERROR's fields to their messages.
+func fieldErrorsOf(fe emailpassword.FieldErrors) map[string]string {
 	out := map[string]string{}
-	for _, f := range list {
+	for _, f := range fe {
 		out[f.ID] = f.Error
 	}
 	return out
@@ -139,26 +130,24 @@ func fieldErrors(a answer) map[string]string {
 func (u *UI) signIn(w http.ResponseWriter, r *http.Request) { u.passwordAction(w, r, false) }
 func (u *UI) signUp(w http.ResponseWriter, r *http.Request) { u.passwordAction(w, r, true) }
 
-// passwordAction signs in or up with email and password through the FDI endpoint.
+// passwordAction signs in or up with email and password.
 func (u *UI) passwordAction(w http.ResponseWriter, r *http.Request, signUp bool) {
 	t, ok := u.tenantOf(w, r)
 	if !ok {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	path := "/auth/" + t.ID + "/signin"
+	op := u.opts.API.SignIn
 	if signUp {
-		path = "/auth/" + t.ID + "/signup"
+		op = u.opts.API.SignUp
 	}
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, path, map[string]any{"formFields": []map[string]string{
-		{"id": "email", "value": email}, {"id": "password", "value": r.PostFormValue("password")}}})
+	res, err := op(r.Context(), u.opts.API.ClientOf(r), t, email, r.PostFormValue("password"))
 	if err != nil {
 		u.InternalError(w, r, err)
 		return
 	}
-	if a.Status == contract.StatusOK {
-		u.afterSignIn(c, SafeRedirect(r.PostFormValue("redirectToPath")))
+	if res.Status == contract.StatusOK {
+		u.signedIn(w, r, t, res.Session, res.Tokens, SafeRedirect(r.PostFormValue("redirectToPath")))
 		return
 	}
 	v, err := u.signInView(w, r, t, signUp)
@@ -168,18 +157,18 @@ func (u *UI) passwordAction(w http.ResponseWriter, r *http.Request, signUp bool)
 	}
 	v.Email = email
 	status := http.StatusUnprocessableEntity
-	switch a.Status {
+	switch res.Status {
 	case contract.StatusWrongCredentials:
 		status = http.StatusUnauthorized
 		v.Error = "Incorrect email or password."
 	case contract.StatusFieldError:
-		v.FieldErrors = fieldErrors(a)
+		v.FieldErrors = fieldErrorsOf(res.FieldErrors)
 		v.Error = "Please correct the highlighted fields."
 	case contract.StatusSignInNotAllowed, contract.StatusSignUpNotAllowed:
 		status = http.StatusForbidden
 		v.Error = "Signing in with a password is not enabled here."
 	default:
-		v.Error = "Signing in did not work: " + firstNonEmpty(a.Message, a.Status)
+		v.Error = "Signing in did not work: " + firstNonEmpty(res.Message, res.Status)
 	}
 	u.Render(w, r, status, "signin", v)
 }
@@ -191,193 +180,6 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-// codeView is the code entry page for a code that was just sent.
-func (u *UI) codeView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor, contact, deviceID, preAuth string) (View, error) {
-	v, err := u.newView(w, r, t, "Check your messages")
-	if err != nil {
-		return View{}, err
-	}
-	v.Factor, v.Contact, v.DeviceID, v.PreAuthSessionID = factor, contact, deviceID, preAuth
-	return v, nil
-}
-
-// firstFactorCodeSend sends a passwordless sign-in code (first factor) by email or SMS.
-func (u *UI) firstFactorCodeSend(w http.ResponseWriter, r *http.Request) {
-	t, ok := u.tenantOf(w, r)
-	if !ok {
-		return
-	}
-	body, contact, field := map[string]any{}, "", "code-email"
-	if r.PostFormValue("channel") == "sms" {
-		contact, field = strings.TrimSpace(r.PostFormValue("phoneNumber")), "code-phone"
-		body["phoneNumber"] = contact
-	} else {
-		contact = strings.TrimSpace(r.PostFormValue("email"))
-		body["email"] = contact
-	}
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code", body)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	if a.Status == contract.StatusOK {
-		v, err := u.codeView(w, r, t, "", contact, a.str("deviceId"), a.str("preAuthSessionId"))
-		if err != nil {
-			u.InternalError(w, r, err)
-			return
-		}
-		v.LinkOnly = a.str("flowType") == "MAGIC_LINK"
-		u.Render(w, r, http.StatusOK, "code", v)
-		return
-	}
-	v, err := u.signInView(w, r, t, false)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	v.FieldErrors[field] = firstNonEmpty(a.Message, a.str("reason"), "The code could not be sent.")
-	v.Error = "The code could not be sent."
-	u.Render(w, r, http.StatusUnprocessableEntity, "signin", v)
-}
-
-// firstFactorCodeResend sends another code for the same sign-in attempt.
-func (u *UI) firstFactorCodeResend(w http.ResponseWriter, r *http.Request) {
-	t, ok := u.tenantOf(w, r)
-	if !ok {
-		return
-	}
-	c := u.newCall(w, r)
-	deviceID, preAuth := r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId")
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code/resend", map[string]string{"deviceId": deviceID, "preAuthSessionId": preAuth})
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	u.renderResent(w, r, t, "", a, deviceID, preAuth)
-}
-
-// renderResent shows the code page after a resend, or the start page when the attempt is over.
-func (u *UI) renderResent(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string, a answer, deviceID, preAuth string) {
-	if a.Status != contract.StatusOK {
-		u.restart(w, r, t, factor, "That sign-in attempt has ended. Please start again.")
-		return
-	}
-	v, err := u.codeView(w, r, t, factor, r.PostFormValue("contact"), deviceID, preAuth)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	v.Notice = "We sent a new code."
-	u.Render(w, r, http.StatusOK, "code", v)
-}
-
-// restart shows the page a code flow starts from with msg: sign-in for a first factor, the
-// MFA step for a second.
-func (u *UI) restart(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor, msg string) {
-	if factor != "" {
-		Redirect(w, WithQuery(MFAPath+"/"+factor, "redirectToPath", SafeRedirect(r.PostFormValue("redirectToPath")), "restart", "1"))
-		return
-	}
-	v, err := u.signInView(w, r, t, false)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	v.Error = msg
-	u.Render(w, r, http.StatusGone, "signin", v)
-}
-
-// codeFailure renders the code page again for a wrong or expired code, or starts over.
-func (u *UI) codeFailure(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string, a answer) {
-	switch a.Status {
-	case contract.StatusIncorrectUserInputCode, contract.StatusExpiredUserInputCode:
-		v, err := u.codeView(w, r, t, factor, r.PostFormValue("contact"), r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId"))
-		if err != nil {
-			u.InternalError(w, r, err)
-			return
-		}
-		if a.Status == contract.StatusExpiredUserInputCode {
-			v.FieldErrors["code"] = "That code has expired. Send a new code."
-		} else {
-			var failed, max int
-			_ = json.Unmarshal(a.Body["failedCodeInputAttemptCount"], &failed)
-			_ = json.Unmarshal(a.Body["maximumCodeInputAttempts"], &max)
-			v.FieldErrors["code"] = "That code is not right."
-			if max > 0 {
-				v.FieldErrors["code"] += " Attempts left: " + strconv.Itoa(max-failed) + "."
-			}
-		}
-		u.Render(w, r, http.StatusUnprocessableEntity, "code", v)
-	default:
-		u.restart(w, r, t, factor, "Too many wrong codes, or the code is no longer valid. Please start again.")
-	}
-}
-
-// firstFactorCodeConsume signs in with a passwordless code (first factor).
-func (u *UI) firstFactorCodeConsume(w http.ResponseWriter, r *http.Request) {
-	t, ok := u.tenantOf(w, r)
-	if !ok {
-		return
-	}
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code/consume", map[string]string{
-		"deviceId": r.PostFormValue("deviceId"), "preAuthSessionId": r.PostFormValue("preAuthSessionId"),
-		"userInputCode": strings.TrimSpace(r.PostFormValue("code"))})
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	if a.Status == contract.StatusOK {
-		u.afterSignIn(c, SafeRedirect(r.PostFormValue("redirectToPath")))
-		return
-	}
-	u.codeFailure(w, r, t, "", a)
-}
-
-// magicLinkPage is where a sign-in link lands. The link's code is in the URL fragment, which
-// never reaches a server: the page's script copies it into the form (and out of the address
-// bar), and the person confirms with a click, so that mail scanners that open links do not
-// use it up.
-func (u *UI) magicLinkPage(w http.ResponseWriter, r *http.Request) {
-	t, ok := u.tenantOf(w, r)
-	if !ok {
-		return
-	}
-	v, err := u.newView(w, r, t, "Finish signing in")
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	v.PreAuthSessionID = r.FormValue("preAuthSessionId")
-	u.Render(w, r, http.StatusOK, "link", v)
-}
-
-// magicLinkConsume signs in with the code of a sign-in link.
-func (u *UI) magicLinkConsume(w http.ResponseWriter, r *http.Request) {
-	t, ok := u.tenantOf(w, r)
-	if !ok {
-		return
-	}
-	linkCode := strings.TrimSpace(r.PostFormValue("linkCode"))
-	if linkCode == "" {
-		u.restart(w, r, t, "", "This sign-in link is incomplete. Open it again from the email, or sign in with a code.")
-		return
-	}
-	c := u.newCall(w, r)
-	a, err := u.fdi(c, http.MethodPost, "/auth/"+t.ID+"/signinup/code/consume", map[string]string{
-		"preAuthSessionId": r.PostFormValue("preAuthSessionId"), "linkCode": linkCode})
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	if a.Status == contract.StatusOK {
-		u.afterSignIn(c, SafeRedirect(r.PostFormValue("redirectToPath")))
-		return
-	}
-	u.restart(w, r, t, "", "This sign-in link has expired or was already used. Please start again.")
 }
 
 // refreshPage refreshes an expired session from the refresh cookie (whose path this page is
@@ -409,23 +211,27 @@ func (u *UI) refreshPage(w http.ResponseWriter, r *http.Request) {
 	Redirect(w, WithQuery(SignInPath, "redirectToPath", back, "refreshed", "1"))
 }
 
-// signOut ends the session through the FDI endpoint and shows the sign-in page.
+// signOut ends the browser's session and shows the sign-in page.
 func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
-	c := u.newCall(w, r)
 	tenantID := tenantIDOf(r)
 	if sess, _, ok := u.currentSession(r.Context(), r); ok {
 		tenantID = sess.TenantID
 	}
-	a, err := u.fdi(c, http.MethodPost, "/auth/signout", map[string]any{})
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	if a.Code == http.StatusUnauthorized {
-		// An expired access token cannot sign out; the browser still forgets both tokens, and
-		// the refresh token it drops was the only way to revive the session.
-		if t, err := u.opts.Tenants.Current(r.Context(), tenantID); err == nil {
-			u.opts.Sessions.ClearTokens(w, httpapi.SessionSettings(t.Config))
+	if c, err := r.Cookie(contract.CookieAccessToken); err == nil && c.Value != "" {
+		sess, err := u.opts.Sessions.Verify(r.Context(), c.Value, session.VerifyOptions{})
+		switch {
+		case err != nil:
+			// An expired access token cannot sign out; the browser still forgets both tokens,
+			// and the refresh token it drops was the only way to revive the session.
+			if t, err := u.opts.Tenants.Current(r.Context(), tenantID); err == nil {
+				u.opts.Sessions.ClearTokens(w, httpapi.SessionSettings(t.Config))
+			}
+		default:
+			if err := u.opts.API.SignOut(r.Context(), u.opts.API.ClientOf(r), sess); err != nil {
+				u.InternalError(w, r, err)
+				return
+			}
+			u.opts.Sessions.ClearTokens(w, u.opts.API.ClearSettings(r.Context(), sess.TenantID))
 		}
 	}
 	Redirect(w, WithQuery(SignInPath, "tenantId", tenantID))

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/tenant"
 	"github.com/twofold-dev/twofold/core/thirdparty"
 )
@@ -121,20 +123,18 @@ func (u *UI) thirdPartyCallback(w http.ResponseWriter, r *http.Request) {
 			params[k] = v[0]
 		}
 	}
-	call := u.newCall(w, r)
-	a, err := u.fdi(call, http.MethodPost, "/auth/"+t.ID+"/signinup", map[string]any{"thirdPartyId": st.Provider,
-		"redirectURIInfo": map[string]any{"redirectURIOnProviderDashboard": callbackURL(r, t, st.Provider),
-			"redirectURIQueryParams": params, "pkceCodeVerifier": st.Verifier}})
-	if err != nil {
+	res, err := u.opts.API.ThirdPartySignInUp(r.Context(), u.opts.API.ClientOf(r), t, httpapi.ThirdPartySignIn{ProviderID: st.Provider,
+		RedirectURI: callbackURL(r, t, st.Provider), QueryParams: params, CodeVerifier: st.Verifier})
+	if err != nil && !errors.Is(err, httpapi.ErrUnknownProvider) {
 		u.InternalError(w, r, err)
 		return
 	}
-	if a.Status == contract.StatusOK {
-		u.afterSignIn(call, st.Back)
+	if err == nil && res.Status == contract.StatusOK {
+		u.signedIn(w, r, t, res.Session, res.Tokens, st.Back)
 		return
 	}
 	msg := "The sign-in provider did not confirm who you are. Please try again."
-	if a.Status == "NO_EMAIL_GIVEN_BY_PROVIDER" {
+	if res.Status == httpapi.StatusNoEmailGivenByProvider {
 		msg = "The sign-in provider did not share an email address, which this site needs."
 	}
 	u.errorPage(w, r, http.StatusUnauthorized, "Sign-in could not be finished", msg)

@@ -106,7 +106,7 @@ func New(opts Options) *API {
 	}
 	// The audit logger records each line as an audit event: counted, and handed to the sink.
 	auditLog := audit.NewRecorder(opts.Registry, opts.AuditSink, opts.Clock).Logger(opts.Logger.WithName("audit"))
-	a := &API{opts: opts, log: opts.Logger, audit: auditLog.WithCallDepth(1), metrics: NewMetrics(opts.Registry)}
+	a := &API{opts: opts, log: opts.Logger, audit: auditLog.WithCallDepth(2), metrics: NewMetrics(opts.Registry)}
 	a.keyHash = sha256.Sum256([]byte(opts.AdminKey))
 	a.metrics.registerReadiness(opts.Registry, a.notReady)
 	return a
@@ -184,15 +184,20 @@ func (a *API) notReady(ctx context.Context) string {
 	return ""
 }
 
-// auditEvent writes one audit log line for a security event.
+// auditEvent writes one audit log line for a security event of request r.
 func (a *API) auditEvent(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
-	ip := r.RemoteAddr
-	if addr := a.clientAddr(r); addr.IsValid() {
-		ip = addr.String()
+	a.auditLine(a.ClientOf(r), msg, tenantID, userID, outcome, kv...)
+}
+
+// auditLine writes one audit log line for a security event of client c.
+func (a *API) auditLine(c Client, msg, tenantID, userID, outcome string, kv ...any) {
+	ip := c.Peer
+	if c.Addr.IsValid() {
+		ip = c.Addr.String()
 	}
 	kv = append([]any{"tenant", tenantID, "user", userID, "ip", ip, "outcome", outcome}, kv...)
-	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-		kv = append(kv, "forwardedFor", fwd)
+	if c.ForwardedFor != "" {
+		kv = append(kv, "forwardedFor", c.ForwardedFor)
 	}
 	a.audit.Info(msg, kv...)
 }
@@ -269,10 +274,16 @@ func (a *API) TenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, b
 	return a.tenantOf(w, r)
 }
 
-// Audit writes an audit log line for a security event, with the tenant, user, client IP and
-// outcome, followed by kv.
+// Audit writes an audit log line for a security event of request r, with the tenant, user,
+// client IP and outcome, followed by kv.
 func (a *API) Audit(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
-	a.auditEvent(r, msg, tenantID, userID, outcome, kv...)
+	a.auditLine(a.ClientOf(r), msg, tenantID, userID, outcome, kv...)
+}
+
+// AuditClient writes an audit log line for a security event of client c, as Audit does for a
+// request: the operations below the edges know the client, not the request.
+func (a *API) AuditClient(c Client, msg, tenantID, userID, outcome string, kv ...any) {
+	a.auditLine(c, msg, tenantID, userID, outcome, kv...)
 }
 
 // allowedMethods lists the methods that have an endpoint at the request's path, for a 405.

@@ -102,3 +102,21 @@ func clientKey(addr netip.Addr) string {
 		return netip.PrefixFrom(addr, 64).Masked().String()
 	}
 }
+
+// Client is who sent a request, as the audit log and the per-client sign-in budget see it.
+// The edges read it from the request (ClientOf) and hand it to the operations, which never
+// see the request itself.
+type Client struct {
+	// Addr is the client's address: the peer, or the first X-Forwarded-For hop no trusted
+	// proxy vouches for (see clientAddr). The zero Addr when it cannot be read.
+	Addr netip.Addr
+	// Peer is the request's RemoteAddr, logged when Addr cannot be read.
+	Peer string
+	// ForwardedFor is the X-Forwarded-For header as received, logged apart and never trusted.
+	ForwardedFor string
+}
+
+// ClientOf returns who sent r.
+func (a *API) ClientOf(r *http.Request) Client {
+	return Client{Addr: a.clientAddr(r), Peer: r.RemoteAddr, ForwardedFor: r.Header.Get("X-Forwarded-For")}
+}

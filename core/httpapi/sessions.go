@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,7 +25,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		settings := a.defaultSettings(r, sess.TenantID)
+		settings := a.ClearSettings(r.Context(), sess.TenantID)
 		switch {
 		case errors.Is(err, session.ErrTokenTheft):
 			a.metrics.sessions.WithLabelValues("refresh", "theft").Inc()
@@ -51,15 +52,15 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{})
 }
 
-// defaultSettings are the cookie settings used to clear cookies of a session whose tenant
-// may be unknown.
-func (a *API) defaultSettings(r *http.Request, tenantID string) session.Settings {
+// ClearSettings are the cookie settings to clear the cookies of a session of tenantID with:
+// its tenant's, else the public tenant's, else the defaults.
+func (a *API) ClearSettings(ctx context.Context, tenantID string) session.Settings {
 	if tenantID != "" {
-		if t, err := a.opts.Tenants.Current(r.Context(), tenantID); err == nil {
+		if t, err := a.opts.Tenants.Current(ctx, tenantID); err == nil {
 			return a.settings(t)
 		}
 	}
-	if t, err := a.opts.Tenants.Current(r.Context(), "public"); err == nil {
+	if t, err := a.opts.Tenants.Current(ctx, contract.PublicTenantID); err == nil {
 		return a.settings(t)
 	}
 	return session.Settings{CookieSameSite: http.SameSiteLaxMode, CookieSecure: true}
@@ -76,17 +77,15 @@ func (a *API) signOut(w http.ResponseWriter, r *http.Request) {
 		session.WriteError(w, err)
 		return
 	}
-	settings := a.defaultSettings(r, sess.TenantID)
+	settings := a.ClearSettings(r.Context(), sess.TenantID)
 	if !session.CSRFProtected(r, transport, settings) {
 		session.WriteError(w, session.ErrUnauthorised)
 		return
 	}
-	if _, err := a.opts.Sessions.Revoke(r.Context(), sess.Handle); err != nil && !errors.Is(err, session.ErrUnauthorised) {
+	if err := a.SignOut(r.Context(), a.ClientOf(r), sess); err != nil {
 		a.internalError(w, r, err)
 		return
 	}
-	a.metrics.sessions.WithLabelValues("signout", "success").Inc()
-	a.auditEvent(r, "Signed out", sess.TenantID, sess.UserID, "success", "session", sess.Handle)
 	a.opts.Sessions.ClearTokens(w, settings)
 	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
 }

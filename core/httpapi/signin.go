@@ -5,8 +5,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,10 +12,8 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/session"
-	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
@@ -95,11 +91,14 @@ func formFields(w http.ResponseWriter, r *http.Request) (email, password string,
 	return values["email"], values["password"], true
 }
 
+// firstFactorAllowed answers status with the reason when tenant t does not offer factor as a
+// first factor, before the body is read, and returns false.
 func (a *API) firstFactorAllowed(w http.ResponseWriter, t tenant.Tenant, factor, status string) bool {
-	if slices.Contains(t.Config.FirstFactors, factor) {
+	reason := firstFactorRefusal(t, factor)
+	if reason == "" {
 		return true
 	}
-	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": status, "reason": fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": status, "reason": reason})
 	return false
 }
 
@@ -112,26 +111,8 @@ func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u, err := a.opts.EmailPassword.SignUp(r.Context(), t.ID, email, password)
-	var fe emailpassword.FieldErrors
-	switch {
-	case errors.As(err, &fe):
-		a.metrics.signIns.WithLabelValues("emailpassword-signup", "field_error").Inc()
-		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
-		return
-	case errors.Is(err, emailpassword.ErrEmailTaken):
-		a.metrics.signIns.WithLabelValues("emailpassword-signup", "email_exists").Inc()
-		a.auditEvent(r, "Refused sign-up", t.ID, "", "email_exists", "recipe", "emailpassword")
-		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError,
-			"formFields": emailpassword.FieldErrors{{ID: "email", Error: emailpassword.MsgEmailExists}}})
-		return
-	case err != nil:
-		a.internalError(w, r, err)
-		return
-	}
-	a.metrics.signIns.WithLabelValues("emailpassword-signup", "success").Inc()
-	a.auditEvent(r, "Signed up", t.ID, u.ID, "success", "recipe", "emailpassword")
-	a.startSession(w, r, t, u, u.ID, mfa.EmailPassword, map[string]any{"status": contract.StatusOK, "user": toUserJSON(u)})
+	res, err := a.SignUp(r.Context(), a.ClientOf(r), t, email, password)
+	a.writeSignIn(w, r, t, res, err, false)
 }
 
 func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
@@ -143,95 +124,42 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	account := emailpassword.NormaliseEmail(email)
-	if fe := emailpassword.ValidateSignIn(account, password); len(fe) > 0 {
-		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
-		return
-	}
-	client := clientKey(a.clientAddr(r))
-	// The attempt is counted before the hash is spent, in the same transaction as the
-	// decision, so concurrent guesses cannot slip past the limit; a locked account is refused
-	// whether it exists or not, so the answer reveals nothing about which emails have accounts.
-	res, err := a.opts.Store.ReserveSignIn(r.Context(), store.SignInAttempt{
-		TenantID: t.ID, Account: account, Client: client, Now: a.opts.Clock(), Limits: a.opts.SignInLimits})
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	if !res.RefusedUntil.IsZero() {
-		a.refuseThrottledSignIn(w, r, t.ID, account, res)
-		return
-	}
-	u, err := a.opts.EmailPassword.SignIn(r.Context(), t.ID, email, password)
-	var fe emailpassword.FieldErrors
-	switch {
-	case errors.As(err, &fe):
-		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusFieldError, "formFields": fe})
-		return
-	case errors.Is(err, emailpassword.ErrWrongCredentials):
-		a.metrics.signIns.WithLabelValues("emailpassword", "wrong_credentials").Inc()
-		a.auditEvent(r, "Refused sign-in", t.ID, "", "wrong_credentials", "recipe", "emailpassword", "email", account)
-		if !res.LocksAccount.IsZero() {
-			a.auditEvent(r, "Locked sign-in", t.ID, "", "locked", "recipe", "emailpassword", "email", account, "lockedUntil", res.LocksAccount.UTC().Format(time.RFC3339))
-		}
-		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusWrongCredentials})
-		return
-	case err != nil:
-		a.internalError(w, r, err)
-		return
-	}
-	if err := a.opts.Store.SignInSucceeded(r.Context(), t.ID, account, client); err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	a.metrics.signIns.WithLabelValues("emailpassword", "success").Inc()
-	a.auditEvent(r, "Signed in", t.ID, u.ID, "success", "recipe", "emailpassword")
-	recipeUserID := u.ID
-	for _, lm := range u.LoginMethods {
-		if lm.RecipeID == store.RecipeEmailPassword && lm.TenantID == t.ID && lm.Email == emailpassword.NormaliseEmail(email) {
-			recipeUserID = lm.RecipeUserID
-		}
-	}
-	a.startSession(w, r, t, u, recipeUserID, mfa.EmailPassword, map[string]any{"status": contract.StatusOK, "user": toUserJSON(u)})
+	res, err := a.SignIn(r.Context(), a.ClientOf(r), t, email, password)
+	a.writeSignIn(w, r, t, res, err, false)
 }
 
-// refuseThrottledSignIn answers a sign-in refused by the throttle, for the account's lock or
-// the client's spent budget: SuperTokens' GENERAL_ERROR body with retryAfterMs, and
-// Retry-After. The status is 200, as for every FDI GENERAL_ERROR: supertokens-web-js throws
-// the bare response of any status of 300 or more, so a 429 never reached the user as a
-// message.
-func (a *API) refuseThrottledSignIn(w http.ResponseWriter, r *http.Request, tenantID, account string, res store.SignInReservation) {
-	left := res.RefusedUntil.Sub(a.opts.Clock())
-	minutes := max(int(left.Round(time.Minute)/time.Minute), 1)
-	msg := fmt.Sprintf("Too many failed sign-in attempts for this account. Try again in %d minutes, or reset your password.", minutes)
-	outcome := "locked"
-	if res.ClientRefused {
-		outcome = "client_throttled"
-		msg = fmt.Sprintf("Too many failed sign-in attempts from your network. Try again in %d minutes.", minutes)
-	}
-	a.metrics.signIns.WithLabelValues("emailpassword", outcome).Inc()
-	a.auditEvent(r, "Refused sign-in", tenantID, "", outcome, "recipe", "emailpassword", "email", account)
-	w.Header().Set("Retry-After", strconv.Itoa(max(int(left.Round(time.Second)/time.Second), 1)))
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusGeneralError, "message": msg, "retryAfterMs": left.Milliseconds()})
-}
-
-// startSession creates a session whose st-mfa claim records factor as completed now, writes
-// its tokens in the transport the client asked for, and answers body.
-func (a *API) startSession(w http.ResponseWriter, r *http.Request, t tenant.Tenant, u store.User, recipeUserID, factor string, body any) {
-	claims, err := a.opts.Claims(r.Context(), t, u, mfa.Completed{factor: a.opts.Clock().Unix()})
-	if err != nil {
-		a.internalError(w, r, fmt.Errorf("compute session claims: %w", err))
-		return
-	}
-	_, tokens, err := a.opts.Sessions.Create(r.Context(), t.ID, u.ID, recipeUserID, claims)
+// writeSignIn answers a first-factor sign-in: the new session's tokens in the transport the
+// client asked for and the user, or the refusal. A throttled sign-in carries Retry-After and
+// retryAfterMs with status 200, as every FDI GENERAL_ERROR: supertokens-web-js throws the bare
+// response of any status of 300 or more, so a 429 never reached the user as a message.
+// withCreated adds createdNewRecipeUser (third party).
+func (a *API) writeSignIn(w http.ResponseWriter, r *http.Request, t tenant.Tenant, res SignInResult, err error, withCreated bool) {
 	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
-	a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), tokens, a.settings(t))
-	httpkit.WriteJSON(w, http.StatusOK, body)
+	switch res.Status {
+	case contract.StatusOK:
+		a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), res.Tokens, a.settings(t))
+		body := map[string]any{"status": contract.StatusOK, "user": toUserJSON(res.User)}
+		if withCreated {
+			body["createdNewRecipeUser"] = res.Created
+		}
+		httpkit.WriteJSON(w, http.StatusOK, body)
+	case contract.StatusFieldError:
+		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": res.Status, "formFields": res.FieldErrors})
+	case contract.StatusSignInNotAllowed, contract.StatusSignUpNotAllowed, contract.StatusSignInUpNotAllowed:
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": res.Status, "reason": res.Reason})
+	case contract.StatusGeneralError:
+		if res.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(max(int(res.RetryAfter.Round(time.Second)/time.Second), 1)))
+			httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": res.Status, "message": res.Message, "retryAfterMs": res.RetryAfter.Milliseconds()})
+			return
+		}
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": res.Status, "message": res.Message})
+	default:
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": res.Status})
+	}
 }
 
 func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {

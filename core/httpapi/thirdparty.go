@@ -10,7 +10,6 @@ import (
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/httpkit"
-	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/thirdparty"
 )
 
@@ -94,34 +93,11 @@ func (a *API) thirdPartySignInUp(w http.ResponseWriter, r *http.Request) {
 	if !a.firstFactorAllowed(w, t, mfa.ThirdParty, contract.StatusSignInUpNotAllowed) {
 		return
 	}
-	p, err := thirdparty.Find(t.Config, body.ThirdPartyID)
-	if err != nil {
+	res, err := a.ThirdPartySignInUp(r.Context(), a.ClientOf(r), t, ThirdPartySignIn{ProviderID: body.ThirdPartyID,
+		RedirectURI: body.RedirectURIInfo.RedirectURIOnProviderDashboard, QueryParams: query, CodeVerifier: body.RedirectURIInfo.PKCECodeVerifier})
+	if errors.Is(err, ErrUnknownProvider) {
 		httpkit.WriteError(w, http.StatusBadRequest, "", "the provider %s could not be found in the configuration of tenant %q", body.ThirdPartyID, t.ID)
 		return
 	}
-	u, created, err := a.opts.ThirdParty.SignInUp(r.Context(), t.ID, p, body.RedirectURIInfo.RedirectURIOnProviderDashboard, query, body.RedirectURIInfo.PKCECodeVerifier)
-	switch {
-	case errors.Is(err, thirdparty.ErrNoEmail):
-		a.metrics.signIns.WithLabelValues("thirdparty", "no_email").Inc()
-		a.auditEvent(r, "Refused sign-in", t.ID, "", "no_email", "recipe", "thirdparty", "provider", p.ID)
-		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "NO_EMAIL_GIVEN_BY_PROVIDER"})
-		return
-	case errors.Is(err, thirdparty.ErrBadRedirect), errors.Is(err, thirdparty.ErrProvider):
-		a.metrics.signIns.WithLabelValues("thirdparty", "provider_error").Inc()
-		a.auditEvent(r, "Refused sign-in", t.ID, "", "provider_error", "recipe", "thirdparty", "provider", p.ID, "reason", err.Error())
-		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusGeneralError, "message": err.Error()})
-		return
-	case err != nil:
-		a.internalError(w, r, err)
-		return
-	}
-	a.metrics.signIns.WithLabelValues("thirdparty", "success").Inc()
-	a.auditEvent(r, "Signed in", t.ID, u.ID, "success", "recipe", "thirdparty", "provider", p.ID, "createdNewRecipeUser", created)
-	recipeUserID := u.ID
-	for _, lm := range u.LoginMethods {
-		if lm.RecipeID == store.RecipeThirdParty && lm.ThirdPartyID == p.ID {
-			recipeUserID = lm.RecipeUserID
-		}
-	}
-	a.startSession(w, r, t, u, recipeUserID, mfa.ThirdParty, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": created, "user": toUserJSON(u)})
+	a.writeSignIn(w, r, t, res, err, true)
 }

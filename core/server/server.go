@@ -180,10 +180,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The hosted pages that are not a factor's hand their forms to the FDI endpoints through
-	// the core's whole handler, built below.
+	// The hosted pages call the same operations as the FDI endpoints.
 	ui, err := hostedui.New(hostedui.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, MFA: s.MFA,
-		ThirdParty: s.ThirdParty, Secrets: s.Keys, Core: http.HandlerFunc(s.ServeHTTP), Audit: s.API.Audit,
+		ThirdParty: s.ThirdParty, Secrets: s.Keys, API: s.API, Account: s.Account, Audit: s.API.Audit,
 		Clock: opts.Clock, Logger: opts.Logger.WithName("hostedui")})
 	if err != nil {
 		return nil, fmt.Errorf("server: hosted UI: %w", err)

@@ -20,7 +20,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -268,13 +267,6 @@ func load(s store.SigningKey) (*Key, error) {
 	return &Key{KID: s.KID, Algorithm: alg, Private: priv, CreatedAt: s.CreatedAt, signer: signer}, nil
 }
 
-func wantAlgorithm(kid string, stored, fits jose.SignatureAlgorithm) error {
-	if stored != fits {
-		return fmt.Errorf("signing key %s is stored for %s but its key type signs %s", kid, stored, fits)
-	}
-	return nil
-}
-
 // current returns the loaded keys, reloading them when they are older than ReloadInterval.
 func (m *Manager) current(ctx context.Context) ([]*Key, error) {
 	m.mu.RLock()
@@ -347,110 +339,4 @@ func (m *Manager) active(keys []*Key) *Key {
 		return fallback
 	}
 	return keys[0]
-}
-
-// DeriveSecret returns a 32-byte secret for purpose, derived (HKDF-SHA256) from the signing
-// key that signs now, and that key's id. Every replica derives the same secret from the
-// shared key set, so a value one replica authenticates with it (a hosted form's CSRF token)
-// verifies on any other, and no further secret needs storing or configuring. The secret
-// rotates with the key; DeriveSecretFor finds it again while the key is kept.
-func (m *Manager) DeriveSecret(ctx context.Context, purpose string) (kid string, secret []byte, err error) {
-	keys, err := m.current(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	if len(keys) == 0 {
-		return "", nil, errors.New("derive secret: no signing key: Rotate has not run")
-	}
-	k := m.active(keys)
-	secret, err = derive(k, purpose)
-	return k.KID, secret, err
-}
-
-// DeriveSecretFor returns the secret DeriveSecret gave for purpose with key kid, reloading
-// once from the store when kid is unknown; an error wrapping ErrUnknownKey once the key is
-// gone.
-func (m *Manager) DeriveSecretFor(ctx context.Context, kid, purpose string) ([]byte, error) {
-	k, err := m.key(ctx, kid)
-	if err != nil {
-		return nil, err
-	}
-	return derive(k, purpose)
-}
-
-func derive(k *Key, purpose string) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
-	if err != nil {
-		return nil, fmt.Errorf("derive secret from key %s: %w", k.KID, err)
-	}
-	return hkdf.Key(sha256.New, der, []byte(k.KID), "twofold/"+purpose, 32)
-}
-
-// key returns the loaded key kid, reloading once from the store when it is unknown.
-func (m *Manager) key(ctx context.Context, kid string) (*Key, error) {
-	find := func(keys []*Key) *Key {
-		for _, k := range keys {
-			if k.KID == kid {
-				return k
-			}
-		}
-		return nil
-	}
-	keys, err := m.current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if k := find(keys); k != nil {
-		return k, nil
-	}
-	if err := m.Reload(ctx); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	k := find(m.keys)
-	m.mu.RUnlock()
-	if k == nil {
-		return nil, fmt.Errorf("kid %q: %w", kid, ErrUnknownKey)
-	}
-	return k, nil
-}
-
-// Verify checks a compact JWS signed by one of the core's keys and returns its payload and the
-// kid that signed it. The kid picks the key, and the key's algorithm is the only one accepted:
-// a header naming another (none, HS256 with a public key as the secret, RS256 against an EC
-// key, ...) is refused before any signature is checked.
-func (m *Manager) Verify(ctx context.Context, token string) (payload []byte, kid string, err error) {
-	jws, err := jose.ParseSigned(token, Algorithms)
-	if err != nil {
-		return nil, "", fmt.Errorf("malformed token: %w", err)
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, "", fmt.Errorf("token has %d signatures, want 1", len(jws.Signatures))
-	}
-	h := jws.Signatures[0].Header
-	k, err := m.key(ctx, h.KeyID)
-	if err != nil {
-		return nil, h.KeyID, err
-	}
-	if jose.SignatureAlgorithm(h.Algorithm) != k.Algorithm {
-		return nil, h.KeyID, fmt.Errorf("%w: the header says %q, key %s signs %s", ErrAlgorithm, h.Algorithm, k.KID, k.Algorithm)
-	}
-	payload, err = jws.Verify(k.Private.Public())
-	if err != nil {
-		return nil, h.KeyID, fmt.Errorf("signature: %w", err)
-	}
-	return payload, h.KeyID, nil
-}
-
-// JWKS returns every published public key, newest first.
-func (m *Manager) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
-	keys, err := m.current(ctx)
-	if err != nil {
-		return jose.JSONWebKeySet{}, err
-	}
-	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
-	for _, k := range keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.KID, Algorithm: string(k.Algorithm), Use: "sig"})
-	}
-	return set, nil
 }

@@ -109,6 +109,8 @@ var Types = map[string]struct{ Type, Actor string }{
 	"Refused factor":                            {TypeFactorAttempt, ActorUser},
 	"Refused sign-in code":                      {TypeFactorAttempt, ActorUser},
 	"Refused factor setup":                      {TypeFactorSetup, ActorUser},
+	"Added passkey":                             {TypeFactorSetup, ActorUser},
+	"Removed passkey":                           {TypeFactorSetup, ActorUser},
 	"Sent a sign-in code":                       {TypeCodeSent, ActorUser},
 	"Refused to send a sign-in code":            {TypeCodeSent, ActorUser},
 	"Failed to send a sign-in code":             {TypeCodeSent, ActorUser},
@@ -131,7 +133,8 @@ var Types = map[string]struct{ Type, Actor string }{
 
 // New builds the event for an audit message: its type and actor from Types (TypeOther and
 // ActorUser for a message Types does not know), its factor from the "factor" field of kv or
-// else the "recipe" field when that names a first factor, and the remaining key/value pairs
+// else the "recipe" field when that names a factor (not "passwordless", whose factor depends
+// on the channel), and the remaining key/value pairs
 // of kv as details.
 func New(now time.Time, msg, tenantID, userID, outcome, ip, forwardedFor string, kv ...any) Event {
 	t, ok := Types[msg]
@@ -160,7 +163,7 @@ func New(now time.Time, msg, tenantID, userID, outcome, ip, forwardedFor string,
 			e.Details[k] = detail(kv[i+1])
 		}
 	}
-	if e.Factor == "" && (recipe == "emailpassword" || recipe == "thirdparty") {
+	if e.Factor == "" && (recipe == "emailpassword" || recipe == "thirdparty" || recipe == "webauthn") {
 		e.Factor = recipe
 	}
 	return e

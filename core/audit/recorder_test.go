@@ -199,8 +199,8 @@ func TestTheAuditLoggerRecordsEvenWhenTheBaseLoggerDiscards(t *testing.T) {
 }
 
 // auditCall finds the messages of audit events in the core's code: the message argument of
-// Audit, AuditClient, auditEvent and auditLine, and the event := "..." of a computed one.
-var auditCall = regexp.MustCompile(`(?:\.Audit|\.AuditClient|\.auditEvent|\.auditLine|opts\.Audit)\([^,()]+(?:\([^()]*\))?,\s*"([^"]+)"`)
+// Audit, AuditClient, auditEvent, auditLine and a factor's own audit helper.
+var auditCall = regexp.MustCompile(`(?:\.Audit|\.AuditClient|\.auditEvent|\.auditLine|\.audit)\([^,()]+(?:\([^()]*\))?,\s*"([^"]+)"`)
 
 // TestEveryAuditMessageOfTheCoreHasAType keeps docs/audit.md complete: an event added to
 // the code without a row in audit.Types (and in the document) fails here.

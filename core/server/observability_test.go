@@ -46,13 +46,14 @@ func TestSecurityEventsReachTheMetricsAndTheAuditSink(t *testing.T) {
 	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password2"))
 	metrics := string(h.do("GET", "/metrics", nil).Body)
 
-	t.Run("sign-ins are counted by factor and outcome", func(t *testing.T) {
+	t.Run("sign-ins are counted by factor and outcome, and the dashboard's series exist at zero", func(t *testing.T) {
 		for _, want := range []string{
 			`twofold_core_authentications_total{factor="emailpassword",outcome="success"} 1`,
 			`twofold_core_authentications_total{factor="emailpassword",outcome="wrong_credentials"} 2`,
 			`twofold_core_lockouts_total{factor="emailpassword"} 1`,
 			`twofold_core_audit_events_total{outcome="success",type="sign_up"} 1`,
 			`twofold_core_audit_events_total{outcome="locked",type="lockout"} 1`,
+			`twofold_core_codes_sent_total{channel="sms",outcome="failed"} 0`,
 		} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %s", want)

@@ -2,7 +2,10 @@ package chart_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"github.com/twofold-dev/twofold/version"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -135,6 +138,21 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			name: "an unknown service type is refused",
 			args: []string{"--set", "core.service.type=ExternalName"},
 			want: "at '/core/service/type': value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer'",
+		},
+		{
+			name: "an audit webhook URL without a scheme is refused",
+			args: []string{"--set", "core.audit.webhook.url=siem.example.com/hook"},
+			want: "at '/core/audit/webhook/url'",
+		},
+		{
+			name: "an audit webhook queue of zero events is refused",
+			args: []string{"--set", "core.audit.webhook.queueSize=0"},
+			want: "at '/core/audit/webhook/queueSize': minimum: got 0, want 1",
+		},
+		{
+			name: "a misspelt monitoring value is refused",
+			args: []string{"--set", "monitoring.prometheusRules.enabled=true"},
+			want: "at '/monitoring': additional properties 'prometheusRules' not allowed",
 		},
 		{
 			name: "a memory request that is not a quantity is refused",
@@ -360,6 +378,94 @@ func TestRenderedChart(t *testing.T) {
 				c := container(t, find(t, objs, "Deployment", "twofold-core"), "core")
 				if v := envVar(t, c, "TWOFOLD_SIGNING_ALGORITHM"); v["value"] != "ES256" {
 					t.Errorf("TWOFOLD_SIGNING_ALGORITHM = %v", v)
+				}
+			},
+		},
+		{
+			name: "monitoring values ship the dashboard for Grafana's sidecar and the alerts with their Prometheus templates intact",
+			args: []string{"--values", filepath.Join(chartDir, "ci", "monitoring-values.yaml")},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				cm := find(t, objs, "ConfigMap", "twofold-dashboard")
+				if cm.GetNamespace() != "monitoring" || cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetAnnotations()["grafana_folder"] != "Twofold" {
+					t.Errorf("dashboard ConfigMap in %q with labels %v and annotations %v", cm.GetNamespace(), cm.GetLabels(), cm.GetAnnotations())
+				}
+				raw, _, _ := unstructured.NestedString(cm.Object, "data", "twofold.json")
+				var dashboard struct {
+					UID    string           `json:"uid"`
+					Panels []map[string]any `json:"panels"`
+				}
+				if err := json.Unmarshal([]byte(raw), &dashboard); err != nil || dashboard.UID != "twofold-overview" || len(dashboard.Panels) < 10 {
+					t.Errorf("the ConfigMap's twofold.json is not the dashboard (uid %q, %d panels): %v", dashboard.UID, len(dashboard.Panels), err)
+				}
+				rule := find(t, objs, "PrometheusRule", "twofold")
+				if rule.GetLabels()["release"] != "prometheus" {
+					t.Errorf("PrometheusRule labels %v lack release: prometheus", rule.GetLabels())
+				}
+				groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+				alerts := map[string]map[string]any{}
+				for _, g := range groups {
+					rules, _, _ := unstructured.NestedSlice(g.(map[string]any), "rules")
+					for _, r := range rules {
+						r := r.(map[string]any)
+						alerts[r["alert"].(string)] = r
+					}
+				}
+				for _, name := range []string{"TwofoldAuthenticationFailureRatioHigh", "TwofoldSidecarFeedStale", "TwofoldSidecarWithoutKeys", "TwofoldReconcileErrors", "TwofoldCoreNotReady", "TwofoldCoreAbsent"} {
+					r, ok := alerts[name]
+					if !ok {
+						t.Errorf("no alert %s; got %v", name, slices.Sorted(maps.Keys(alerts)))
+						continue
+					}
+					ann, _ := r["annotations"].(map[string]any)
+					if ann["summary"] == nil || !strings.Contains(fmt.Sprint(ann["description"]), "docs/monitoring.md#"+strings.ToLower(name)) {
+						t.Errorf("alert %s lacks a summary or a description naming its runbook: %v", name, ann)
+					}
+				}
+				if d := fmt.Sprint(alerts["TwofoldSidecarFeedStale"]["annotations"]); !strings.Contains(d, "{{ $labels.pod }}") {
+					t.Errorf("Helm rendered the alert's Prometheus template: %s", d)
+				}
+				pm := find(t, objs, "PodMonitor", "twofold-sidecars")
+				sel, _, _ := unstructured.NestedStringMap(pm.Object, "spec", "selector", "matchLabels")
+				eps, _, _ := unstructured.NestedSlice(pm.Object, "spec", "podMetricsEndpoints")
+				if sel["twofold.dev/inject"] != "true" || len(eps) != 1 || eps[0].(map[string]any)["port"] != "twofold-admin" {
+					t.Errorf("the PodMonitor selects %v and scrapes %v, want the injected pods' twofold-admin port", sel, eps)
+				}
+			},
+		},
+		{
+			name: "the audit webhook reaches the core with its token read from the Secret",
+			args: []string{"--values", filepath.Join(chartDir, "ci", "monitoring-values.yaml")},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				core := find(t, objs, "Deployment", "twofold-core")
+				c := container(t, core, "core")
+				for name, want := range map[string]string{
+					"TWOFOLD_AUDIT_WEBHOOK_URL":        "https://siem.example.com/twofold/audit",
+					"TWOFOLD_AUDIT_WEBHOOK_QUEUE_SIZE": "50000",
+					"TWOFOLD_AUDIT_WEBHOOK_TOKEN_FILE": "/etc/twofold/audit-webhook-token/token",
+				} {
+					if v := envVar(t, c, name); v["value"] != want {
+						t.Errorf("%s = %v, want %s", name, v, want)
+					}
+				}
+				if name, _, _ := unstructured.NestedString(volume(t, core, "audit-webhook-token"), "secret", "secretName"); name != "twofold-audit-webhook" {
+					t.Errorf("the token volume mounts Secret %q", name)
+				}
+			},
+		},
+		{
+			name: "without an audit webhook URL the core gets no webhook settings and the chart no monitoring objects",
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				c := container(t, find(t, objs, "Deployment", "twofold-core"), "core")
+				env, _, _ := unstructured.NestedSlice(c, "env")
+				for _, e := range env {
+					if n := e.(map[string]any)["name"].(string); strings.HasPrefix(n, "TWOFOLD_AUDIT_WEBHOOK") {
+						t.Errorf("the core gets %s without a webhook URL", n)
+					}
+				}
+				for _, kind := range []string{"PrometheusRule", "PodMonitor", "ConfigMap"} {
+					if len(ofKind(objs, kind)) != 0 {
+						t.Errorf("a %s is rendered with the default values", kind)
+					}
 				}
 			},
 		},

@@ -47,6 +47,7 @@ func TestRenderedChartPassesServerSideDryRun(t *testing.T) {
 		"postgres-ha-values.yaml":       {"PodDisruptionBudget", "ServiceMonitor", "NetworkPolicy"},
 		"default-values.yaml":           {"PersistentVolumeClaim"},
 		"minimal-resources-values.yaml": nil,
+		"monitoring-values.yaml":        {"PersistentVolumeClaim", "ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"},
 	}
 	for _, f := range ciValuesFiles(t) {
 		tests = append(tests, test{

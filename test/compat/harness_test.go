@@ -67,7 +67,12 @@ const page = `<!doctype html><html><head><meta charset="utf-8"><title>SDK</title
 <script src="/sdk/sdk.js"></script><script>compat.init(location.origin)</script></head>
 <body><p id="ready">ready</p></body></html>`
 
-// app is the protected application: /sdk/ is public (the SDK page and bundle), /api/me
+// reactPage mounts supertokens-auth-react's prebuilt UI (js/react.jsx) for every path under
+// /sdk/react/, as a single-page application does.
+const reactPage = `<!doctype html><html><head><meta charset="utf-8"><title>auth-react</title></head>
+<body><div id="root"></div><script src="/sdk/react.js"></script></body></html>`
+
+// app is the protected application: /sdk/ is public (the SDK pages and bundles), /api/me
 // answers with the identity the sidecar forwarded.
 func app(t *testing.T, bundle string) string {
 	t.Helper()
@@ -77,6 +82,13 @@ func app(t *testing.T, bundle string) string {
 		w.Write([]byte(page))
 	})
 	mux.HandleFunc("GET /sdk/sdk.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, bundle) })
+	mux.HandleFunc("GET /sdk/react/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(reactPage))
+	})
+	mux.HandleFunc("GET /sdk/react.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(filepath.Dir(bundle), "react.js"))
+	})
 	mux.HandleFunc("/api/me", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"userId": r.Header.Get(contract.HeaderUserID), "factors": r.Header.Get(contract.HeaderFactors)})
@@ -162,7 +174,9 @@ func (b *sdk) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatalf("%s: %v", what, err)
+		html, _ := chromedp.Run(b.ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		b.t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, html)
 	}
 }
 

@@ -26,19 +26,19 @@ const (
 
 // Core is a whole core in process whose clock reads Now.
 type Core struct {
-	T   *testing.T
+	T   testing.TB
 	Srv *server.Server
 	Now time.Time
 }
 
 // New starts a core whose public tenant requires req, and signs up the user.
-func New(t *testing.T, req mfa.Requirement) *Core {
+func New(t testing.TB, req mfa.Requirement) *Core {
 	t.Helper()
 	return NewWithConfig(t, contract.TenantConfig{MFA: contract.MFA{Requirement: req}})
 }
 
 // NewWithConfig starts a core whose public tenant has cfg, and signs up the user.
-func NewWithConfig(t *testing.T, cfg contract.TenantConfig) *Core {
+func NewWithConfig(t testing.TB, cfg contract.TenantConfig) *Core {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "twofold.db"))

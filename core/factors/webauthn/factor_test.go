@@ -32,7 +32,7 @@ type core struct {
 
 // newCore starts a core whose public tenant offers passkeys as a first factor beside the
 // password, on origin, and requires req after the first factor.
-func newCore(t *testing.T, req mfa.Requirement) core {
+func newCore(t testing.TB, req mfa.Requirement) core {
 	t.Helper()
 	c := core{Core: factortest.NewWithConfig(t, contract.TenantConfig{FirstFactors: []string{mfa.EmailPassword, mfa.WebAuthn},
 		WebsiteDomain: origin, MFA: contract.MFA{Requirement: req}})}
@@ -56,7 +56,7 @@ func (c core) tenant() tenant.Tenant {
 	return t
 }
 
-func asJSON(t *testing.T, v any) []byte {
+func asJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

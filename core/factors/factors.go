@@ -5,6 +5,7 @@
 package factors
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -26,6 +27,9 @@ type Options struct {
 	Pages  *hostedui.UI
 	Clock  func() time.Time
 	Logger logr.Logger
+	// Audit records a security event of request r in the audit trail (httpapi.API.Audit, see
+	// docs/audit.md); nothing is recorded when nil.
+	Audit func(r *http.Request, msg, tenantID, userID, outcome string, kv ...any)
 }
 
 // WithDefaults fills in the clock (time.Now) and the logger (discard) when they are unset.

@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofold-dev/twofold/core/audit"
+	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
 )
@@ -32,6 +35,17 @@ func (s *auditEvents) find(typ, outcome string) (audit.Event, bool) {
 		}
 	}
 	return audit.Event{}, false
+}
+
+func (s *auditEvents) has(typ, outcome, factor string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.events {
+		if e.Type == typ && e.Outcome == outcome && e.Factor == factor {
+			return true
+		}
+	}
+	return false
 }
 
 func TestSecurityEventsReachTheMetricsAndTheAuditSink(t *testing.T) {
@@ -93,5 +107,76 @@ func TestTheReadyGaugeFollowsTheStore(t *testing.T) {
 	}
 	if m := string(h.do("GET", "/metrics", nil).Body); !strings.Contains(m, "\ntwofold_core_ready 0\n") {
 		t.Fatalf("a core whose store is closed does not report twofold_core_ready 0")
+	}
+}
+
+func TestSecondFactorAttemptsReachTheAuditTrailAndTheMetrics(t *testing.T) {
+	sink := &auditEvents{}
+	h := newHarness(t, func(o *server.Options) { o.AuditSink = sink })
+	u := h.signUpMFA("", "second@example.com")
+	u.enrolTOTP("phone")
+	mustStatus(t, u.call("POST", "/auth/totp/device", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
+	mustStatus(t, u.call("POST", "/auth/totp/device/remove", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
+	h.clock.Advance(30 * time.Second)
+	code := u.code(u.secret)
+	wrong := code[:5] + string(rune('0'+(code[5]-'0'+1)%10))
+	for range totp.MaxFailures + 1 { // the last one finds the user locked
+		u.call("POST", "/auth/totp/verify", map[string]any{"totp": wrong})
+	}
+	metrics := string(h.do("GET", "/metrics", nil).Body)
+
+	t.Run("TOTP attempts are counted by outcome and the lock once", func(t *testing.T) {
+		for _, want := range []string{
+			`twofold_core_authentications_total{factor="totp",outcome="success"} 1`,
+			fmt.Sprintf(`twofold_core_authentications_total{factor="totp",outcome="invalid_code"} %d`, totp.MaxFailures),
+			`twofold_core_authentications_total{factor="totp",outcome="locked"} 1`,
+			`twofold_core_lockouts_total{factor="totp"} 1`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+	tests := []struct {
+		name          string
+		typ, outcome  string
+		detail, value string
+	}{
+		{"a verified new device is a completed factor that set it up", audit.TypeFactorAttempt, "success", "setup", "true"},
+		{"a wrong code is a refused factor attempt", audit.TypeFactorAttempt, "invalid_code", "failedAttempts", "1"},
+		{"the failure that locks the user is a lockout", audit.TypeLockout, "locked", "lockedFor", "15m0s"},
+		{"a code entered while locked is refused as locked", audit.TypeFactorAttempt, "locked", "", ""},
+		{"a removed device is a factor change naming the device", audit.TypeFactorSetup, "success", "device", "tablet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := sink.find(tt.typ, tt.outcome)
+			if !ok {
+				t.Fatalf("no %s event with outcome %s", tt.typ, tt.outcome)
+			}
+			if e.Factor != "totp" || e.User == "" || e.Tenant != "public" {
+				t.Errorf("event = %+v, want factor totp, the user and tenant public", e)
+			}
+			if tt.detail != "" && fmt.Sprint(e.Details[tt.detail]) != tt.value {
+				t.Errorf("details[%s] = %v, want %s", tt.detail, e.Details[tt.detail], tt.value)
+			}
+		})
+	}
+}
+
+func TestARecoveryCodeUseReachesTheAuditTrail(t *testing.T) {
+	sink := &auditEvents{}
+	h := newHarness(t, func(o *server.Options) { o.AuditSink = sink })
+	u := h.signUpMFA("", "recovery@example.com")
+	u.enrolTOTP("phone")
+	codes := u.recoveryCodes()
+	v := u.signIn()
+	v.call("POST", "/auth/recovery-codes/verify", map[string]any{"code": "aaaa-bbbb-cccc"})
+	mustStatus(t, v.call("POST", "/auth/recovery-codes/verify", map[string]any{"code": codes[0]}), http.StatusOK, "OK")
+
+	for _, outcome := range []string{"invalid_code", "success"} {
+		if !sink.has(audit.TypeFactorAttempt, outcome, "recovery-code") {
+			t.Errorf("no factor_attempt event of factor recovery-code with outcome %s", outcome)
+		}
 	}
 }

@@ -188,12 +188,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: hosted UI: %w", err)
 	}
 	s.TOTP, err = totp.New(totp.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA,
-		Pages: ui, Clock: opts.Clock, Logger: opts.Logger})
+		Pages: ui, Clock: opts.Clock, Logger: opts.Logger, Audit: s.API.Audit})
 	if err != nil {
 		return nil, fmt.Errorf("server: totp: %w", err)
 	}
 	s.RecoveryCodes, err = recoverycode.New(recoverycode.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions,
-		Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger})
+		Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger, Audit: s.API.Audit})
 	if err != nil {
 		return nil, fmt.Errorf("server: recovery codes: %w", err)
 	}

@@ -91,7 +91,7 @@ type Result struct {
 	Outcome Outcome
 	// Failures counts the user's consecutive failures after an Invalid code, of MaxFailures.
 	Failures int
-	// RetryAfter is how long the lock lasts (Locked).
+	// RetryAfter is how long the lock lasts: Locked, or the Invalid code that locked the user.
 	RetryAfter time.Duration
 	// Update is the session with recovery-code completed (Accepted).
 	Update mfaengine.Update
@@ -128,6 +128,9 @@ func (f *Factor) Use(ctx context.Context, sess session.Session, code string) (Re
 		}
 		l.Fail(now)
 		res.Outcome, res.Failures = Invalid, l.Failures
+		if l.Locked(now) {
+			res.RetryAfter = l.RetryAfter(now)
+		}
 		return store.RecoveryAttempt{Limit: store.AttemptLimit(l)}, nil
 	})
 	if errors.Is(err, store.ErrCodeUsed) {

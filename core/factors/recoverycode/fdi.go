@@ -67,6 +67,7 @@ func (f *Factor) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := f.Use(r.Context(), session.Of(r), body.Code)
+	f.auditResult(r, session.Of(r), res, err)
 	switch {
 	case err != nil || res.Outcome == Accepted:
 		mfaapi.WriteCompleted(f.opts.Logger, w, r, f.opts.Sessions, res.Update, err, map[string]string{"status": contract.StatusOK})

@@ -70,6 +70,7 @@ func (f *Factor) verifyStep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := f.Use(r.Context(), m.Session, code)
+	f.auditResult(r, m.Session, res, err)
 	switch {
 	case err != nil:
 		ui.InternalError(w, r, err)

@@ -133,6 +133,7 @@ func (f *Factor) verifyDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := f.VerifyDevice(r.Context(), session.Of(r), body.DeviceName, body.TOTP)
+	f.auditResult(r, session.Of(r), res, err, !res.WasAlreadyVerified)
 	f.writeResult(w, r, true, res, err, map[string]any{"status": contract.StatusOK, "wasAlreadyVerified": res.WasAlreadyVerified})
 }
 
@@ -142,6 +143,7 @@ func (f *Factor) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := f.Verify(r.Context(), session.Of(r), body.TOTP)
+	f.auditResult(r, session.Of(r), res, err, false)
 	f.writeResult(w, r, false, res, err, map[string]string{"status": contract.StatusOK})
 }
 
@@ -180,6 +182,9 @@ func (f *Factor) remove(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		f.writeError(w, r, err)
 		return
+	}
+	if existed {
+		f.auditRemoved(r, session.Of(r), body.DeviceName)
 	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "didDeviceExist": existed})
 }

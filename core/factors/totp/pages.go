@@ -183,6 +183,7 @@ func (f *Factor) verifyStep(w http.ResponseWriter, r *http.Request) {
 	} else {
 		res, err = f.Verify(r.Context(), m.Session, code)
 	}
+	f.auditResult(r, m.Session, res, err, name != "" && !res.WasAlreadyVerified)
 	var denied *mfaengine.SetupDeniedError
 	switch {
 	case errors.As(err, &denied):
@@ -215,11 +216,13 @@ func (f *Factor) removeStep(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("deviceName")
 	if name == "" {
 		done = "not-removed"
-	} else if _, err := f.RemoveDevice(r.Context(), m.Session, name); errors.Is(err, mfaengine.ErrNotSatisfied) {
+	} else if existed, err := f.RemoveDevice(r.Context(), m.Session, name); errors.Is(err, mfaengine.ErrNotSatisfied) {
 		done = "not-removed"
 	} else if err != nil {
 		ui.InternalError(w, r, err)
 		return
+	} else if existed {
+		f.auditRemoved(r, m.Session, name)
 	}
 	hostedui.Redirect(w, hostedui.WithQuery(hostedui.AccountPath, "done", done))
 }

@@ -49,6 +49,8 @@ type View struct {
 	Secret     string
 	QRURL      string
 	CanUseCode bool
+	// PasskeyOptions is the JSON of a passkey ceremony's options, for the page's script.
+	PasskeyOptions string
 
 	// Password reset and email verification. Token is set from a form (or an older link's
 	// query); TokenInFragment means the page was opened from an emailed link whose token is in
@@ -100,6 +102,8 @@ func factorName(f string) string {
 	switch f {
 	case mfa.TOTP:
 		return "Authenticator app"
+	case mfa.WebAuthn:
+		return "Passkey"
 	case mfa.RecoveryCode:
 		return "Recovery code"
 	case mfa.OTPEmail:

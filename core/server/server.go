@@ -198,7 +198,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: recovery codes: %w", err)
 	}
 	s.WebAuthn, err = webauthn.New(webauthn.Options{Options: factors.Options{Store: opts.Store, Tenants: s.Tenants,
-		Sessions: s.Sessions, Engine: s.MFA, Clock: opts.Clock, Logger: opts.Logger}, Claims: opts.Claims, NewID: uuid.NewString, Audit: s.API.Audit})
+		Sessions: s.Sessions, Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger}, Claims: opts.Claims, NewID: uuid.NewString, Audit: s.API.Audit})
 	if err != nil {
 		return nil, fmt.Errorf("server: webauthn: %w", err)
 	}

@@ -84,9 +84,14 @@ type Factor struct {
 	opts Options
 }
 
-// New returns the factor.
+// New returns the factor and, with Options.Pages, adds its hosted step to the pages.
 func New(opts Options) (*Factor, error) {
 	opts.Options = opts.Options.WithDefaults()
+	if opts.Pages != nil {
+		if err := opts.Pages.AddFactor(mfa.WebAuthn, templates); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Claims == nil {
 		opts.Claims = opts.Engine.Claims
 	}
@@ -96,9 +101,12 @@ func New(opts Options) (*Factor, error) {
 	return &Factor{opts: opts}, nil
 }
 
-// Register adds the FDI endpoints to mux.
+// Register adds the FDI endpoints and, with Options.Pages, the hosted step to mux.
 func (f *Factor) Register(mux *http.ServeMux) {
 	f.registerFDI(mux)
+	if f.opts.Pages != nil {
+		f.registerPages(mux)
+	}
 }
 
 // relyingParty is go-webauthn configured for tenant t.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	gowebauthn "github.com/go-webauthn/webauthn/webauthn"
 	"github.com/go-webauthn/webauthn/protocol"
+	gowebauthn "github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/factors/webauthn/softauthn"

@@ -1,0 +1,196 @@
+package webauthn
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/hostedui"
+	"github.com/twofold-dev/twofold/core/mfaengine"
+	"github.com/twofold-dev/twofold/core/store"
+)
+
+// This file is the hosted-page edge: the passkey step of the hosted MFA pages, rendered by
+// core/hostedui with templates/webauthn.html. The page carries options the core generated;
+// static/webauthn.js has the browser answer them and posts the answer to the verify action,
+// which calls the operations directly.
+
+// Paths of the hosted step.
+const (
+	pagePath     = hostedui.MFAPath + "/webauthn"
+	scriptPath   = hostedui.UIPrefix + "/webauthn.js"
+	verifyAction = hostedui.UIPrefix + "/action/webauthn/verify"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+//go:embed static/webauthn.js
+var script []byte
+
+func (f *Factor) registerPages(mux *http.ServeMux) {
+	ui := f.opts.Pages
+	mux.Handle("GET "+pagePath, ui.Page(f.page))
+	mux.Handle("GET "+scriptPath, ui.Page(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Write(script)
+	}))
+	mux.Handle("POST "+verifyAction, ui.Action(f.verifyStep))
+}
+
+// page asks for the user's passkey, or creates one: when the user has none, or with ?setup=1.
+func (f *Factor) page(w http.ResponseWriter, r *http.Request) {
+	m, ok := f.opts.Pages.LoadMFA(w, r)
+	if !ok {
+		return
+	}
+	f.render(w, r, m, http.StatusOK, "")
+}
+
+// emailOf is the address a new passkey of u is registered under: the user's first email.
+func emailOf(u store.User) string {
+	for _, lm := range u.LoginMethods {
+		if lm.Email != "" {
+			return lm.Email
+		}
+	}
+	return ""
+}
+
+// render shows the step with fresh options; problem, when set, says what went wrong before.
+func (f *Factor) render(w http.ResponseWriter, r *http.Request, m hostedui.MFAPage, status int, problem string) {
+	ui, ctx := f.opts.Pages, r.Context()
+	has := slices.Contains(m.State.SetUp, mfa.WebAuthn)
+	setup := !has || r.FormValue("setup") != "" || r.PostFormValue("mode") == "create"
+	title := "Use your passkey"
+	if setup {
+		title = "Create a passkey"
+	}
+	v, err := ui.MFAView(w, r, m, title)
+	if err != nil {
+		ui.InternalError(w, r, err)
+		return
+	}
+	v.Factor, v.SetupMode, v.Error = mfa.WebAuthn, setup, problem
+	var options any
+	if setup {
+		options, err = f.setupOptions(r, m)
+		var denied *mfaengine.SetupDeniedError
+		switch {
+		case errors.As(err, &denied):
+			v.Error = "You cannot create a passkey now: " + denied.Reason + "."
+			ui.Render(w, r, http.StatusForbidden, "choose", v)
+			return
+		case errors.Is(err, errNoEmail):
+			v.Error = "A passkey needs an email address on your account. Use another method."
+			ui.Render(w, r, http.StatusConflict, "choose", v)
+			return
+		}
+	} else {
+		options, err = f.SignInOptions(ctx, m.Tenant, m.Session.UserID)
+	}
+	if err != nil {
+		ui.InternalError(w, r, err)
+		return
+	}
+	b, err := json.Marshal(options)
+	if err != nil {
+		ui.InternalError(w, r, err)
+		return
+	}
+	v.PasskeyOptions = string(b)
+	ui.Render(w, r, status, "webauthn", v)
+}
+
+var errNoEmail = errors.New("the user has no email address")
+
+// setupOptions are registration options for a new passkey of the session's user: for the
+// user's webauthn login method when there is one, else for a new one under the user's email.
+func (f *Factor) setupOptions(r *http.Request, m hostedui.MFAPage) (RegistrationOptions, error) {
+	ctx := r.Context()
+	if err := f.opts.Engine.CheckSetup(ctx, m.Session, mfa.WebAuthn); err != nil {
+		return RegistrationOptions{}, err
+	}
+	u, err := f.opts.Store.GetUser(ctx, m.Session.UserID)
+	if err != nil {
+		return RegistrationOptions{}, err
+	}
+	if lm, ok := webauthnLogin(u, m.Tenant.ID); ok {
+		return f.RegisterOptions(ctx, m.Tenant, lm.Email, "", lm.RecipeUserID)
+	}
+	email := emailOf(u)
+	if email == "" {
+		return RegistrationOptions{}, errNoEmail
+	}
+	return f.RegisterOptions(ctx, m.Tenant, email, "", "")
+}
+
+// verifyStep finishes the ceremony the page started: a new passkey (a sign-up linked to the
+// session's user, or another credential of its login method) or a passkey used.
+func (f *Factor) verifyStep(w http.ResponseWriter, r *http.Request) {
+	ui, ctx := f.opts.Pages, r.Context()
+	m, ok := ui.LoadMFA(w, r)
+	if !ok {
+		return
+	}
+	answer := json.RawMessage(r.PostFormValue("credential"))
+	if len(answer) == 0 || !json.Valid(answer) {
+		f.render(w, r, m, http.StatusUnprocessableEntity, "The passkey's answer did not arrive. Try again.")
+		return
+	}
+	optionsID := r.PostFormValue("optionsId")
+	var upd mfaengine.Update
+	var err error
+	firstSetup := false
+	switch r.PostFormValue("mode") {
+	case "create":
+		u, uerr := f.opts.Store.GetUser(ctx, m.Session.UserID)
+		if uerr != nil {
+			ui.InternalError(w, r, uerr)
+			return
+		}
+		if lm, has := webauthnLogin(u, m.Tenant.ID); has {
+			if err = f.AddCredential(ctx, m.Session, lm.RecipeUserID, optionsID, answer); err == nil {
+				upd, err = f.opts.Engine.Complete(ctx, m.Session, mfa.WebAuthn)
+			}
+		} else {
+			var res Result
+			res, err = f.SignUp(ctx, m.Tenant, &m.Session, optionsID, answer)
+			upd, firstSetup = res.Update, true
+		}
+	default:
+		var res Result
+		res, err = f.SignIn(ctx, m.Tenant, &m.Session, optionsID, answer)
+		upd = res.Update
+	}
+	f.audit(r, "Completed factor", m.Tenant.ID, m.Session.UserID, outcome(err), "factor", mfa.WebAuthn, "setup", firstSetup)
+	var denied *mfaengine.SetupDeniedError
+	var locked *LockedError
+	switch {
+	case err == nil:
+		ui.AfterFactor(w, r, m, upd, firstSetup)
+	case errors.As(err, &denied):
+		f.render(w, r, m, http.StatusForbidden, "This step is not allowed now: "+denied.Reason+".")
+	case errors.As(err, &locked):
+		f.render(w, r, m, http.StatusTooManyRequests, hostedui.LockedMessage(locked.RetryAfter))
+	case errors.Is(err, ErrOptionsNotFound):
+		f.render(w, r, m, http.StatusUnprocessableEntity, "That took too long. Try again.")
+	case errors.Is(err, ErrInvalidCredential), errors.Is(err, ErrInvalidAuthenticator), errors.Is(err, ErrNotAllowed), errors.Is(err, ErrCredentialExists):
+		f.render(w, r, m, http.StatusUnprocessableEntity, "That passkey could not be used. Try again, or use another method.")
+	case errors.Is(err, ErrEmailTaken):
+		f.render(w, r, m, http.StatusConflict, "Another account already has passkeys for your email address. Use another method.")
+	default:
+		ui.InternalError(w, r, err)
+	}
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "refused"
+	}
+	return "success"
+}

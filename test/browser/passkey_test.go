@@ -1,0 +1,71 @@
+package browser_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/contract/mfa"
+)
+
+// addPasskeyAuthenticator plugs a virtual platform authenticator into the browser: it keeps
+// discoverable credentials and verifies the user, as a laptop's fingerprint reader does.
+func (b *browser) addPasskeyAuthenticator() {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		b.t.Fatalf("enable the WebAuthn domain: %v", err)
+	}
+	_, err := chromedp.Call(b.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+		DefaultBackupEligibility: true, DefaultBackupState: true,
+	}})
+	if err != nil {
+		b.t.Fatalf("add a virtual authenticator: %v", err)
+	}
+}
+
+// onLocalhost is the sidecar's URL with the host browsers accept as a passkey relying party:
+// localhost, not an IP address.
+func onLocalhost(sidecar string) string { return strings.Replace(sidecar, "127.0.0.1", "localhost", 1) }
+
+func TestAPasskeyAsTheSecondFactorOnTheHostedPages(t *testing.T) {
+	sys := startWith(t, "keys", func(sidecar string) contract.TenantConfig {
+		c := tenantConfig(t, `{"firstFactors":["emailpassword"],"mfa":{"requirement":["webauthn"]}}`)
+		c.WebsiteDomain = onLocalhost(sidecar)
+		return c
+	})
+	sys.sidecar = onLocalhost(sys.sidecar)
+	b := newBrowser(t, "passkey-second-factor")
+	b.addPasskeyAuthenticator()
+	b.step("open the app", chromedp.Navigate(sys.sidecar+"/orders"), chromedp.WaitVisible(chromedp.ID("to-signup")))
+	b.step("sign up",
+		chromedp.Click(chromedp.ID("to-signup")),
+		chromedp.WaitVisible(chromedp.CSS(`input[autocomplete="new-password"]`)),
+		chromedp.SendKeys(chromedp.ID("email"), "kim@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitEnabled(chromedp.ID("passkey")))
+	b.shot("passkey-setup")
+	b.step("create a passkey", chromedp.Click(chromedp.ID("passkey")), chromedp.WaitVisible(chromedp.ID("recovery-codes")))
+	b.step("continue", chromedp.Click(chromedp.ID("continue")))
+	user := wantApp(t, b, "keys", mfa.EmailPassword, mfa.WebAuthn)
+	if !strings.HasSuffix(b.location(), "/orders") {
+		t.Fatalf("after the passkey set-up the browser is at %s, want /orders", b.location())
+	}
+
+	b.clearCookies()
+	signIn(b, sys, "/reports", "kim@example.com")
+	b.step("the passkey prompt", chromedp.WaitEnabled(chromedp.ID("passkey")))
+	b.shot("passkey-prompt")
+	b.step("use the passkey", chromedp.Click(chromedp.ID("passkey")))
+	if again := wantApp(t, b, "keys", mfa.EmailPassword, mfa.WebAuthn); again != user {
+		t.Fatalf("the passkey signed in %s, want %s", again, user)
+	}
+	if !strings.HasSuffix(b.location(), "/reports") {
+		t.Fatalf("after the passkey the browser is at %s, want /reports", b.location())
+	}
+}

@@ -1,27 +1,16 @@
-// Package accountapi serves the FDI endpoints of the passwordless factors, email
-// verification and password reset, and links a passwordless factor completed during MFA to
-// the session's user.
+// Package accountapi holds the account flows that are not a factor package: passwordless
+// codes as a first factor, email verification and password reset, each as transport-free
+// operations with their FDI endpoints.
 //
-// Passwordless (rid passwordless): POST /auth/{t}/signinup/code, /signinup/code/resend and
-// /signinup/code/consume, GET /auth/{t}/passwordless/email/exists and
-// /passwordless/phoneNumber/exists. Without a session a code is a first factor: the flow type
-// follows the tenant's first factors (otp-* gives a user input code, link-* a magic link, both
-// give both) and a successful consume signs the user in or up with a new session. With a
-// session (shouldTryLinkingWithSessionUser true, or absent while the request carries a
-// session) it is a secondary factor with a user input code:
-//
-//   - an email or phone number that belongs to another user of the tenant is refused
-//     (SIGN_IN_UP_NOT_ALLOWED) before any code is sent and again at consume;
-//   - a contact the session's user already has a passwordless login method for is a factor
-//     completion: the consume marks otp-email or otp-phone completed in the session
-//     (mfaengine.Engine.Complete);
-//   - any other contact is a factor setup and must pass the setup rule
-//     (mfaengine.Engine.CheckSetup, a 403 invalid claim when refused) before the code is
-//     sent and at consume, which then adds the contact to the user as a passwordless login
-//     method and completes the factor.
-//
+// Passwordless (rid passwordless): a first-factor code's flow type follows the tenant's first
+// factors (otp-* gives a user input code, link-* a magic link, both give both), and a right
+// code signs the user in or up with a new session (CreateCode, ResendCode, ConsumeCode). The
+// code endpoints themselves (POST /auth/{t}/signinup/code, /resend, /consume) are served by
+// core/factors/otp, which also takes the codes of the otp-email and otp-phone second factors
+// over them; it sends and checks codes with SendCode, ResendCode and ConsumeDevice. This
+// package serves GET /auth/{t}/passwordless/email/exists and /passwordless/phoneNumber/exists.
 // Codes are sent before they are stored, so a delivery failure (GENERAL_ERROR naming the
-// channel) leaves no usable code behind.
+// channel) leaves no usable code behind; every send counts against the tenant's send limits.
 //
 // Email verification (rid emailverification) and password reset (rid emailpassword) send
 // single-use links to the tenant's website; their tokens are 256-bit random values stored as
@@ -55,7 +44,6 @@ import (
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/httpkit"
 	"github.com/twofold-dev/twofold/core/mfaapi"
-	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
@@ -74,16 +62,13 @@ const (
 	DefaultMaxBackgroundSends = 64
 )
 
-// Options are the API's dependencies. Store, Tenants, Sessions, API, MFA and Claims are
-// required.
+// Options are the API's dependencies. Store, Tenants, Sessions, API and Claims are required.
 type Options struct {
 	Store    store.Store
 	Tenants  *tenant.Service
 	Sessions *session.Manager
 	// API gives the tenant of a request and the audit log.
 	API *httpapi.API
-	// MFA sets up and completes secondary factors.
-	MFA *mfaengine.Engine
 	// Claims computes the claims of a session started by a passwordless first factor.
 	Claims httpapi.ClaimsFunc
 	// PasswordParams hash reset passwords; emailpassword.DefaultParams when zero.
@@ -113,8 +98,8 @@ type API struct {
 
 // New returns the API.
 func New(opts Options) (*API, error) {
-	if opts.Store == nil || opts.Tenants == nil || opts.Sessions == nil || opts.API == nil || opts.MFA == nil || opts.Claims == nil {
-		return nil, errors.New("accountapi: Store, Tenants, Sessions, API, MFA and Claims are required")
+	if opts.Store == nil || opts.Tenants == nil || opts.Sessions == nil || opts.API == nil || opts.Claims == nil {
+		return nil, errors.New("accountapi: Store, Tenants, Sessions, API and Claims are required")
 	}
 	if opts.PasswordParams == (emailpassword.Params{}) {
 		opts.PasswordParams = emailpassword.DefaultParams
@@ -145,9 +130,6 @@ func New(opts Options) (*API, error) {
 func (a *API) Register(mux *http.ServeMux) {
 	req := a.opts.Sessions.Require
 	for _, p := range []string{"/auth", "/auth/{tenant}"} {
-		mux.HandleFunc("POST "+p+"/signinup/code", a.createCode)
-		mux.HandleFunc("POST "+p+"/signinup/code/resend", a.resendCode)
-		mux.HandleFunc("POST "+p+"/signinup/code/consume", a.consumeCode)
 		mux.HandleFunc("GET "+p+"/passwordless/email/exists", a.emailExists)
 		mux.HandleFunc("GET "+p+"/passwordless/phoneNumber/exists", a.phoneExists)
 		mux.Handle("POST "+p+"/user/email/verify/token", req(http.HandlerFunc(a.sendVerificationEmail)))
@@ -212,9 +194,9 @@ func refused(format string, args ...any) *Refusal {
 	return &Refusal{Status: contract.StatusGeneralError, Message: fmt.Sprintf(format, args...)}
 }
 
-// writeError answers an operation's error: a refusal with its body, a refusal of the MFA
+// WriteError answers an operation's error: a refusal with its body, a refusal of the MFA
 // setup rule with the 403 invalid claim, anything else 500.
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (a *API) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var ref *Refusal
 	switch {
 	case errors.As(err, &ref):
@@ -278,26 +260,6 @@ func newToken() (token, hash string, err error) {
 func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
-}
-
-// optionalSession returns the request's session when it carries an access token; an
-// invalid token is answered 401 as SuperTokens does (the client refreshes) and ok is false.
-func (a *API) optionalSession(w http.ResponseWriter, r *http.Request) (sess session.Session, has, ok bool) {
-	token, transport := session.AccessTokenFrom(r)
-	if token == "" {
-		return session.Session{}, false, true
-	}
-	sess, err := a.opts.Sessions.Verify(r.Context(), token, session.VerifyOptions{CheckDatabase: true})
-	if err != nil {
-		session.WriteError(w, err)
-		return session.Session{}, false, false
-	}
-	settings, err := a.opts.Sessions.Settings(r.Context(), sess.TenantID)
-	if err != nil || !session.CSRFProtected(r, transport, settings) {
-		session.WriteError(w, session.ErrUnauthorised)
-		return session.Session{}, false, false
-	}
-	return sess, true, true
 }
 
 // startSession creates a session for u signed in with recipeUserID, factor completed now.

@@ -141,7 +141,7 @@ func (a *API) verificationTenant(w http.ResponseWriter, r *http.Request) (tenant
 		return tenant.Tenant{}, false
 	}
 	if err := verificationOff(t); err != nil {
-		a.writeError(w, r, err)
+		a.WriteError(w, r, err)
 		return tenant.Tenant{}, false
 	}
 	return t, true
@@ -247,7 +247,7 @@ func (a *API) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := a.SendVerificationEmail(r.Context(), a.opts.API.ClientOf(r), t, session.Of(r), fromHostedPages(r))
 	if err != nil {
-		a.writeError(w, r, err)
+		a.WriteError(w, r, err)
 		return
 	}
 	a.writeClaimTokens(w, r, t, res.Tokens)
@@ -287,7 +287,7 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	u, tokens, err := a.VerifyEmail(r.Context(), a.opts.API.ClientOf(r), t, body.Token, sess)
 	if err != nil {
-		a.writeError(w, r, err)
+		a.WriteError(w, r, err)
 		return
 	}
 	a.writeClaimTokens(w, r, t, tokens)

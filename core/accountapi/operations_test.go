@@ -44,7 +44,7 @@ func TestTheAccountOperationsRefuseWithTheStatusTheSDKsKnow(t *testing.T) {
 			return err
 		}, contract.StatusGeneralError},
 		{"a code by email is refused when the tenant's first factors do not include it", func() error {
-			_, err := acc.CreateCode(ctx, client, ten, passwordless.Contact{Email: factortest.Email}, nil)
+			_, err := acc.CreateCode(ctx, client, ten, passwordless.Contact{Email: factortest.Email})
 			return err
 		}, contract.StatusSignInUpNotAllowed},
 		{"verifying an email is refused while the tenant has verification off", func() error {
@@ -70,7 +70,7 @@ func TestAnUnknownCodeAttemptAsksTheClientToStartAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := c.Srv.Account.ConsumeCode(ctx, httpapi.Client{}, ten, "no-such-attempt",
-		passwordless.Input{DeviceID: "device", UserInputCode: "123456"}, nil)
+		passwordless.Input{DeviceID: "device", UserInputCode: "123456"})
 	if err != nil || res.Status != contract.StatusRestartFlow || res.Tokens != nil {
 		t.Fatalf("result = %+v, %v; want RESTART_FLOW_ERROR without a session", res, err)
 	}

@@ -211,7 +211,7 @@ func (a *API) sendResetEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.SendResetEmail(r.Context(), a.opts.API.ClientOf(r), t, values["email"], fromHostedPages(r)); err != nil {
-		a.writeError(w, r, err)
+		a.WriteError(w, r, err)
 		return
 	}
 	status(w, contract.StatusOK)
@@ -246,7 +246,7 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := a.ResetPassword(r.Context(), a.opts.API.ClientOf(r), t, body.Token, values["password"])
 	if err != nil {
-		a.writeError(w, r, err)
+		a.WriteError(w, r, err)
 		return
 	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})

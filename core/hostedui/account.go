@@ -37,7 +37,7 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
 	// The page's forms come back here; its "back" link goes where the browser came from.
 	v.Continue, v.RedirectToPath = v.RedirectToPath, AccountPath
 	v.Notice = notices[r.FormValue("done")]
-	if v.Email, err = u.contactFor(ctx, m.Session, mfa.OTPEmail); err != nil {
+	if v.Email, err = u.ContactFor(ctx, m.Session, mfa.OTPEmail); err != nil {
 		u.InternalError(w, r, err)
 		return
 	}

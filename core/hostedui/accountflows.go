@@ -152,7 +152,7 @@ func (u *UI) verifyEmailPage(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		if v.Email, err = u.contactFor(r.Context(), sess, "otp-email"); err != nil {
+		if v.Email, err = u.ContactFor(r.Context(), sess, "otp-email"); err != nil {
 			u.InternalError(w, r, err)
 			return
 		}
@@ -189,7 +189,7 @@ func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		u.InternalError(w, r, err)
 		return
 	}
-	if v.Email, err = u.contactFor(r.Context(), sess, "otp-email"); err != nil {
+	if v.Email, err = u.ContactFor(r.Context(), sess, "otp-email"); err != nil {
 		u.InternalError(w, r, err)
 		return
 	}

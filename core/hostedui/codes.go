@@ -11,15 +11,15 @@ import (
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/passwordless"
-	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
 // This file serves the email and SMS code steps: the first-factor code and magic-link sign-in
 // of the sign-in page, and the code entry the second factors (otp-email, otp-phone) share.
 
-// codeView is the code entry page for a code that was just sent.
-func (u *UI) codeView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor, contact, deviceID, preAuth string) (View, error) {
+// CodeView is the code entry page for a code that was just sent: of a first factor (factor
+// empty) or of the second factor.
+func (u *UI) CodeView(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor, contact, deviceID, preAuth string) (View, error) {
 	v, err := u.newView(w, r, t, "Check your messages")
 	if err != nil {
 		return View{}, err
@@ -47,10 +47,10 @@ func (u *UI) firstFactorCodeSend(w http.ResponseWriter, r *http.Request) {
 	c, err := accountapi.ParseContact(ch, contact)
 	var sent accountapi.CodeSent
 	if err == nil {
-		sent, err = u.opts.Account.CreateCode(r.Context(), u.opts.API.ClientOf(r), t, c, nil)
+		sent, err = u.opts.Account.CreateCode(r.Context(), u.opts.API.ClientOf(r), t, c)
 	}
 	if err == nil {
-		v, err := u.codeView(w, r, t, "", contact, sent.DeviceID, sent.PreAuthSessionID)
+		v, err := u.CodeView(w, r, t, "", contact, sent.DeviceID, sent.PreAuthSessionID)
 		if err != nil {
 			u.InternalError(w, r, err)
 			return
@@ -80,12 +80,13 @@ func (u *UI) firstFactorCodeResend(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u.resend(w, r, t, "")
+	u.ResendStep(w, r, t, "")
 }
 
-// resend sends another code for the attempt of the form and shows the code page, or the page
-// the attempt started from when it is over. factor is the second factor, empty for a first.
-func (u *UI) resend(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string) {
+// ResendStep sends another code for the attempt of the form and shows the code page, or the
+// page the attempt started from when it is over. factor is the second factor, empty for a
+// first.
+func (u *UI) ResendStep(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string) {
 	deviceID, preAuth := r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId")
 	err := u.opts.Account.ResendCode(r.Context(), u.opts.API.ClientOf(r), t, deviceID, preAuth)
 	if _, refused := refusal(err); refused {
@@ -96,7 +97,7 @@ func (u *UI) resend(w http.ResponseWriter, r *http.Request, t tenant.Tenant, fac
 		u.InternalError(w, r, err)
 		return
 	}
-	v, err := u.codeView(w, r, t, factor, r.PostFormValue("contact"), deviceID, preAuth)
+	v, err := u.CodeView(w, r, t, factor, r.PostFormValue("contact"), deviceID, preAuth)
 	if err != nil {
 		u.InternalError(w, r, err)
 		return
@@ -121,17 +122,19 @@ func (u *UI) restart(w http.ResponseWriter, r *http.Request, t tenant.Tenant, fa
 	u.Render(w, r, http.StatusGone, "signin", v)
 }
 
-// consumeCode checks the code of the form: a first factor without linking, the second factor
-// of that session with it. A code the form lacks ends the attempt as the FDI would refuse it.
-// ok is false when the answer was given (a wrong code, an attempt that is over, an error).
-func (u *UI) consumeCode(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string, linking *session.Session) (accountapi.Consumed, bool) {
+// ConsumeStep checks the code of the form with consume: a first factor's (factor empty) or
+// the second factor's. A form without a code ends the attempt, as the FDI refuses it. ok is
+// false when the answer was given: the code page again for a wrong or expired code, the page
+// the attempt started from when it is over or refused, an error page.
+func (u *UI) ConsumeStep(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string,
+	consume func(preAuthSessionID string, in passwordless.Input) (accountapi.Consumed, error)) (accountapi.Consumed, bool) {
 	in := passwordless.Input{DeviceID: r.PostFormValue("deviceId"), UserInputCode: strings.TrimSpace(r.PostFormValue("code"))}
 	preAuth := r.PostFormValue("preAuthSessionId")
 	if preAuth == "" || in.DeviceID == "" || in.UserInputCode == "" {
 		u.codeFailure(w, r, t, factor, accountapi.Consumed{})
 		return accountapi.Consumed{}, false
 	}
-	res, err := u.opts.Account.ConsumeCode(r.Context(), u.opts.API.ClientOf(r), t, preAuth, in, linking)
+	res, err := consume(preAuth, in)
 	var denied *mfaengine.SetupDeniedError
 	if _, refused := refusal(err); refused || errors.As(err, &denied) {
 		u.codeFailure(w, r, t, factor, accountapi.Consumed{})
@@ -152,7 +155,7 @@ func (u *UI) consumeCode(w http.ResponseWriter, r *http.Request, t tenant.Tenant
 func (u *UI) codeFailure(w http.ResponseWriter, r *http.Request, t tenant.Tenant, factor string, res accountapi.Consumed) {
 	switch res.Status {
 	case contract.StatusIncorrectUserInputCode, contract.StatusExpiredUserInputCode:
-		v, err := u.codeView(w, r, t, factor, r.PostFormValue("contact"), r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId"))
+		v, err := u.CodeView(w, r, t, factor, r.PostFormValue("contact"), r.PostFormValue("deviceId"), r.PostFormValue("preAuthSessionId"))
 		if err != nil {
 			u.InternalError(w, r, err)
 			return
@@ -177,7 +180,10 @@ func (u *UI) firstFactorCodeConsume(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if res, ok := u.consumeCode(w, r, t, "", nil); ok {
+	res, ok := u.ConsumeStep(w, r, t, "", func(preAuth string, in passwordless.Input) (accountapi.Consumed, error) {
+		return u.opts.Account.ConsumeCode(r.Context(), u.opts.API.ClientOf(r), t, preAuth, in)
+	})
+	if ok {
 		u.signedIn(w, r, t, res.Session, *res.Tokens, SafeRedirect(r.PostFormValue("redirectToPath")))
 	}
 }
@@ -215,7 +221,7 @@ func (u *UI) magicLinkConsume(w http.ResponseWriter, r *http.Request) {
 	var res accountapi.Consumed
 	var err error
 	if preAuth != "" {
-		res, err = u.opts.Account.ConsumeCode(r.Context(), u.opts.API.ClientOf(r), t, preAuth, passwordless.Input{LinkCode: linkCode}, nil)
+		res, err = u.opts.Account.ConsumeCode(r.Context(), u.opts.API.ClientOf(r), t, preAuth, passwordless.Input{LinkCode: linkCode})
 	}
 	if _, refused := refusal(err); err != nil && !refused {
 		u.InternalError(w, r, err)

@@ -38,7 +38,6 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/twofold-dev/twofold/contract"
-	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/mfaengine"
@@ -99,7 +98,7 @@ func New(opts Options) (*UI, error) {
 	if opts.Secrets == nil {
 		return nil, errors.New("hostedui: Options.Secrets is required to sign CSRF tokens")
 	}
-	u := &UI{opts: opts, pages: map[string]*template.Template{}, hosted: []string{mfa.OTPEmail, mfa.OTPPhone}}
+	u := &UI{opts: opts, pages: map[string]*template.Template{}}
 	var err error
 	u.layout, err = template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
@@ -155,8 +154,6 @@ func (u *UI) Register(mux *http.ServeMux) {
 		mux.Handle("GET "+p+"/signup", page(u.signUpPage))
 	}
 	mux.Handle("GET "+MFAPath, page(u.mfaPage))
-	mux.Handle("GET "+MFAPath+"/otp-email", page(u.otpPage))
-	mux.Handle("GET "+MFAPath+"/otp-phone", page(u.otpPage))
 	mux.Handle("GET "+AccountPath, page(u.accountPage))
 	mux.Handle("GET "+MagicLinkPath, page(u.magicLinkPage))
 	mux.Handle("GET "+ResetPasswordPath, page(u.resetPasswordPage))
@@ -175,9 +172,6 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+UIPrefix+"/action/code/resend", action(u.firstFactorCodeResend))
 	mux.Handle("POST "+UIPrefix+"/action/code/consume", action(u.firstFactorCodeConsume))
 	mux.Handle("POST "+UIPrefix+"/action/link/consume", action(u.magicLinkConsume))
-	mux.Handle("POST "+UIPrefix+"/action/otp/send", action(u.otpSend))
-	mux.Handle("POST "+UIPrefix+"/action/otp/resend", action(u.otpResend))
-	mux.Handle("POST "+UIPrefix+"/action/otp/verify", action(u.otpVerify))
 	mux.Handle("POST "+UIPrefix+"/action/sessions/revoke-others", action(u.revokeOthers))
 	mux.Handle("POST "+UIPrefix+"/action/signout", action(u.signOut))
 	mux.Handle("POST "+UIPrefix+"/action/password/forgot", action(u.forgotPassword))

@@ -6,12 +6,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/accountapi"
-	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/tenant"
@@ -167,8 +164,9 @@ func (u *UI) afterMFA(w http.ResponseWriter, r *http.Request, m MFAPage, access 
 	Redirect(w, next)
 }
 
-// contactFor is the user's email (otp-email) or phone number (otp-phone) a code goes to.
-func (u *UI) contactFor(ctx context.Context, sess session.Session, factor string) (string, error) {
+// ContactFor is the user's email (otp-email) or phone number (otp-phone) a code goes to: the
+// session's login method's when it has one, else another login method's.
+func (u *UI) ContactFor(ctx context.Context, sess session.Session, factor string) (string, error) {
 	usr, err := u.opts.Store.GetUser(ctx, sess.UserID)
 	if err != nil {
 		return "", err
@@ -184,119 +182,4 @@ func (u *UI) contactFor(ctx context.Context, sess session.Session, factor string
 		}
 	}
 	return found, nil
-}
-
-// factorOf is the otp factor of a request: its path or form field.
-func factorOf(r *http.Request) string {
-	if r.PostFormValue("factor") == mfa.OTPPhone || strings.HasSuffix(r.URL.Path, "/"+mfa.OTPPhone) {
-		return mfa.OTPPhone
-	}
-	return mfa.OTPEmail
-}
-
-// otpPage offers to send a code by email or SMS as a second factor.
-func (u *UI) otpPage(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.LoadMFA(w, r)
-	if !ok {
-		return
-	}
-	factor := factorOf(r)
-	contact, err := u.contactFor(r.Context(), m.Session, factor)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	title := "Get a code by email"
-	if factor == mfa.OTPPhone {
-		title = "Get a code by text message"
-	}
-	v, err := u.MFAView(w, r, m, title)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	v.Factor, v.Contact = factor, contact
-	if r.FormValue("restart") != "" {
-		v.Error = "That code can no longer be used. Send a new one."
-	}
-	if contact == "" {
-		v.Error = "Your account has no " + map[string]string{mfa.OTPEmail: "email address", mfa.OTPPhone: "phone number"}[factor] + " to send a code to."
-		u.Render(w, r, http.StatusUnprocessableEntity, "choose", v)
-		return
-	}
-	u.Render(w, r, http.StatusOK, "otp", v)
-}
-
-// otpSend sends a second-factor code to the user's own email or phone number.
-func (u *UI) otpSend(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.LoadMFA(w, r)
-	if !ok {
-		return
-	}
-	factor := factorOf(r)
-	contact, err := u.contactFor(r.Context(), m.Session, factor)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	if contact == "" {
-		Redirect(w, WithQuery(MFAPath+"/"+factor, "redirectToPath", m.Back))
-		return
-	}
-	ch := delivery.Email
-	if factor == mfa.OTPPhone {
-		ch = delivery.SMS
-	}
-	c, err := accountapi.ParseContact(ch, contact)
-	var sent accountapi.CodeSent
-	if err == nil {
-		sent, err = u.opts.Account.CreateCode(r.Context(), u.opts.API.ClientOf(r), m.Tenant, c, &m.Session)
-	}
-	if err != nil {
-		var why string
-		var denied *mfaengine.SetupDeniedError
-		if ref, ok := refusal(err); ok {
-			why = firstNonEmpty(ref.Message, ref.Reason, ref.Status)
-		} else if errors.As(err, &denied) {
-			why = denied.Reason
-		} else {
-			u.InternalError(w, r, err)
-			return
-		}
-		v, err := u.MFAView(w, r, m, "Code not sent")
-		if err != nil {
-			u.InternalError(w, r, err)
-			return
-		}
-		v.Factor, v.Contact = factor, contact
-		v.Error = "The code could not be sent: " + why + "."
-		u.Render(w, r, http.StatusUnprocessableEntity, "otp", v)
-		return
-	}
-	v, err := u.codeView(w, r, m.Tenant, factor, contact, sent.DeviceID, sent.PreAuthSessionID)
-	if err != nil {
-		u.InternalError(w, r, err)
-		return
-	}
-	u.Render(w, r, http.StatusOK, "code", v)
-}
-
-// otpResend sends another second-factor code for the same attempt.
-func (u *UI) otpResend(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.LoadMFA(w, r)
-	if !ok {
-		return
-	}
-	u.resend(w, r, m.Tenant, factorOf(r))
-}
-
-// otpVerify completes the second factor with the code the user received.
-func (u *UI) otpVerify(w http.ResponseWriter, r *http.Request) {
-	m, ok := u.LoadMFA(w, r)
-	if !ok {
-		return
-	}
-	if res, ok := u.consumeCode(w, r, m.Tenant, factorOf(r), &m.Session); ok {
-		u.AfterFactor(w, r, m, mfaengine.Update{Session: res.Session, Tokens: res.Tokens}, false)
-	}
 }

@@ -22,6 +22,7 @@ import (
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/factors"
+	"github.com/twofold-dev/twofold/core/factors/otp"
 	"github.com/twofold-dev/twofold/core/factors/recoverycode"
 	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/factors/webauthn"
@@ -98,9 +99,12 @@ type Server struct {
 	TOTP *totp.Factor
 	// RecoveryCodes is the recovery-code factor: its operations, FDI endpoints and hosted steps.
 	RecoveryCodes *recoverycode.Factor
+	// OTP is the otp-email and otp-phone factor: its operations, the passwordless code
+	// endpoints (which serve first-factor codes through Account) and hosted steps.
+	OTP *otp.Factor
 	// WebAuthn is the webauthn factor (passkeys): its operations and FDI endpoints.
 	WebAuthn *webauthn.Factor
-	// Account serves passwordless, email verification and password reset.
+	// Account runs first-factor passwordless codes, email verification and password reset.
 	Account *accountapi.API
 	API     *httpapi.API
 
@@ -174,7 +178,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		TrustedProxies: opts.TrustedProxies, SignInLimits: opts.SignInLimits, AuditSink: opts.AuditSink,
 	})
 	s.Account, err = accountapi.New(accountapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, API: s.API,
-		MFA: s.MFA, Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger, Registry: opts.Registry,
+		Claims: opts.Claims, PasswordParams: opts.PasswordParams, Clock: opts.Clock, Logger: opts.Logger, Registry: opts.Registry,
 		MaxBackgroundSends: opts.MaxBackgroundSends,
 		Senders:            deliverytenant.NewBuilder(opts.Outbound).FromConfig})
 	if err != nil {
@@ -197,6 +201,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: recovery codes: %w", err)
 	}
+	s.OTP, err = otp.New(otp.Options{Options: factors.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions,
+		Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger}, API: s.API, Account: s.Account, Registry: opts.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("server: otp: %w", err)
+	}
 	s.WebAuthn, err = webauthn.New(webauthn.Options{Options: factors.Options{Store: opts.Store, Tenants: s.Tenants,
 		Sessions: s.Sessions, Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger}, Claims: opts.Claims, NewID: uuid.NewString, Audit: s.API.Audit})
 	if err != nil {
@@ -204,7 +213,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	// Every part registers its own endpoints on one router; a factor registers its FDI
 	// endpoints and its hosted steps.
-	factorParts := []Part{s.TOTP, s.RecoveryCodes, s.WebAuthn}
+	factorParts := []Part{s.TOTP, s.RecoveryCodes, s.OTP, s.WebAuthn}
 	parts := append([]Part{s.API, ui,
 		mfaapi.New(mfaapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Logger: opts.Logger}),
 		s.Account,

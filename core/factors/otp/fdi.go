@@ -1,10 +1,10 @@
-package accountapi
+package otp
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/twofold-dev/twofold/contract"
+	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/delivery"
 	"github.com/twofold-dev/twofold/core/httpapi"
 	"github.com/twofold-dev/twofold/core/httpkit"
@@ -12,23 +12,50 @@ import (
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/session"
-	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
 )
 
-// This file is the passwordless FDI edge: each handler decodes the request, decides whether
-// it is a secondary factor (linkingSession), calls one operation of passwordless.go and
-// encodes its result as the SuperTokens SDKs expect it.
+// This file is the FDI edge: each handler decodes the request, decides whether it is a second
+// factor (linkingSession), calls one operation (this package's for a second factor,
+// core/accountapi's for a first) and encodes its result as the SuperTokens SDKs expect it.
 
-// linkingSession decides whether a passwordless request is a secondary factor: with
+func (f *Factor) registerFDI(mux *http.ServeMux) {
+	for _, p := range []string{"/auth", "/auth/{tenant}"} {
+		mux.HandleFunc("POST "+p+"/signinup/code", f.createCode)
+		mux.HandleFunc("POST "+p+"/signinup/code/resend", f.resendCode)
+		mux.HandleFunc("POST "+p+"/signinup/code/consume", f.consumeCode)
+	}
+}
+
+// optionalSession returns the request's session when it carries an access token; an
+// invalid token is answered 401 as SuperTokens does (the client refreshes) and ok is false.
+func (f *Factor) optionalSession(w http.ResponseWriter, r *http.Request) (sess session.Session, has, ok bool) {
+	token, transport := session.AccessTokenFrom(r)
+	if token == "" {
+		return session.Session{}, false, true
+	}
+	sess, err := f.opts.Sessions.Verify(r.Context(), token, session.VerifyOptions{CheckDatabase: true})
+	if err != nil {
+		session.WriteError(w, err)
+		return session.Session{}, false, false
+	}
+	settings, err := f.opts.Sessions.Settings(r.Context(), sess.TenantID)
+	if err != nil || !session.CSRFProtected(r, transport, settings) {
+		session.WriteError(w, session.ErrUnauthorised)
+		return session.Session{}, false, false
+	}
+	return sess, true, true
+}
+
+// linkingSession decides whether a passwordless request is a second factor: with
 // shouldTryLinkingWithSessionUser false it never is; true requires a session (401 without);
 // absent uses the request's session when it has one. A session of another tenant is refused.
-// linking is the session a secondary factor is for, nil for a first factor.
-func (a *API) linkingSession(w http.ResponseWriter, r *http.Request, t tenant.Tenant, should *bool) (linking *session.Session, ok bool) {
+// linking is the session a second factor is for, nil for a first factor.
+func (f *Factor) linkingSession(w http.ResponseWriter, r *http.Request, t tenant.Tenant, should *bool) (linking *session.Session, ok bool) {
 	if should != nil && !*should {
 		return nil, true
 	}
-	sess, has, ok := a.optionalSession(w, r)
+	sess, has, ok := f.optionalSession(w, r)
 	if !ok {
 		return nil, false
 	}
@@ -46,8 +73,8 @@ func (a *API) linkingSession(w http.ResponseWriter, r *http.Request, t tenant.Te
 	return &sess, true
 }
 
-func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.opts.API.TenantOf(w, r)
+func (f *Factor) createCode(w http.ResponseWriter, r *http.Request) {
+	t, ok := f.opts.API.TenantOf(w, r)
 	if !ok {
 		return
 	}
@@ -67,26 +94,31 @@ func (a *API) createCode(w http.ResponseWriter, r *http.Request) {
 	if body.PhoneNumber != nil {
 		ch, value = delivery.SMS, body.PhoneNumber
 	}
-	contact, err := ParseContact(ch, *value)
+	contact, err := accountapi.ParseContact(ch, *value)
 	if err != nil {
-		a.writeError(w, r, err)
+		f.opts.Account.WriteError(w, r, err)
 		return
 	}
-	linking, ok := a.linkingSession(w, r, t, body.ShouldTryLinkingWithSessionUser)
+	linking, ok := f.linkingSession(w, r, t, body.ShouldTryLinkingWithSessionUser)
 	if !ok {
 		return
 	}
-	sent, err := a.CreateCode(r.Context(), a.opts.API.ClientOf(r), t, contact, linking)
+	var sent accountapi.CodeSent
+	if linking != nil {
+		sent, err = f.Send(r.Context(), f.opts.API.ClientOf(r), t, *linking, contact)
+	} else {
+		sent, err = f.opts.Account.CreateCode(r.Context(), f.opts.API.ClientOf(r), t, contact)
+	}
 	if err != nil {
-		a.writeError(w, r, err)
+		f.opts.Account.WriteError(w, r, err)
 		return
 	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK, "deviceId": sent.DeviceID,
 		"preAuthSessionId": sent.PreAuthSessionID, "flowType": string(sent.Flow)})
 }
 
-func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.opts.API.TenantOf(w, r)
+func (f *Factor) resendCode(w http.ResponseWriter, r *http.Request) {
+	t, ok := f.opts.API.TenantOf(w, r)
 	if !ok {
 		return
 	}
@@ -101,15 +133,15 @@ func (a *API) resendCode(w http.ResponseWriter, r *http.Request) {
 		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide a deviceId and a preAuthSessionId")
 		return
 	}
-	if err := a.ResendCode(r.Context(), a.opts.API.ClientOf(r), t, body.DeviceID, body.PreAuthSessionID); err != nil {
-		a.writeError(w, r, err)
+	if err := f.opts.Account.ResendCode(r.Context(), f.opts.API.ClientOf(r), t, body.DeviceID, body.PreAuthSessionID); err != nil {
+		f.opts.Account.WriteError(w, r, err)
 		return
 	}
-	status(w, contract.StatusOK)
+	httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": contract.StatusOK})
 }
 
-func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.opts.API.TenantOf(w, r)
+func (f *Factor) consumeCode(w http.ResponseWriter, r *http.Request) {
+	t, ok := f.opts.API.TenantOf(w, r)
 	if !ok {
 		return
 	}
@@ -132,76 +164,36 @@ func (a *API) consumeCode(w http.ResponseWriter, r *http.Request) {
 		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide one of (linkCode) or (deviceId+userInputCode) and not both")
 		return
 	}
-	linking, ok := a.linkingSession(w, r, t, body.ShouldTryLinkingWithSessionUser)
+	linking, ok := f.linkingSession(w, r, t, body.ShouldTryLinkingWithSessionUser)
 	if !ok {
 		return
 	}
-	res, err := a.ConsumeCode(r.Context(), a.opts.API.ClientOf(r), t, body.PreAuthSessionID, in, linking)
+	var res accountapi.Consumed
+	var err error
+	if linking != nil {
+		res, err = f.Verify(r.Context(), f.opts.API.ClientOf(r), t, *linking, body.PreAuthSessionID, in)
+	} else {
+		res, err = f.opts.Account.ConsumeCode(r.Context(), f.opts.API.ClientOf(r), t, body.PreAuthSessionID, in)
+	}
 	switch {
 	case err != nil:
-		a.writeError(w, r, err)
+		f.opts.Account.WriteError(w, r, err)
 		return
 	case res.Status == contract.StatusIncorrectUserInputCode, res.Status == contract.StatusExpiredUserInputCode:
 		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": res.Status,
 			"failedCodeInputAttemptCount": res.FailedAttempts, "maximumCodeInputAttempts": res.MaxAttempts})
 		return
 	case res.Status != contract.StatusOK:
-		status(w, res.Status)
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": res.Status})
 		return
 	}
 	if linking != nil {
-		err = mfaapi.WriteUpdate(w, r, a.opts.Sessions, mfaengine.Update{Session: res.Session, Tokens: res.Tokens})
-		if err != nil {
-			a.internalError(w, r, err)
+		if err := mfaapi.WriteUpdate(w, r, f.opts.Sessions, mfaengine.Update{Session: res.Session, Tokens: res.Tokens}); err != nil {
+			f.opts.Account.WriteError(w, r, err)
 			return
 		}
 	} else {
-		a.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), *res.Tokens, httpapi.SessionSettings(t.Config))
+		f.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), *res.Tokens, httpapi.SessionSettings(t.Config))
 	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "createdNewRecipeUser": res.Created, "user": httpapi.UserJSON(res.User)})
-}
-
-func (a *API) emailExists(w http.ResponseWriter, r *http.Request) {
-	a.contactExists(w, r, "email", func(v string) (passwordless.Contact, error) {
-		e, err := passwordless.NormaliseEmail(v)
-		return passwordless.Contact{Email: e}, err
-	})
-}
-
-func (a *API) phoneExists(w http.ResponseWriter, r *http.Request) {
-	a.contactExists(w, r, "phoneNumber", func(v string) (passwordless.Contact, error) {
-		p, err := passwordless.NormalisePhone(v, "")
-		return passwordless.Contact{PhoneNumber: p}, err
-	})
-}
-
-// contactExists answers whether the tenant has a passwordless login method for the contact
-// in query parameter param; a contact that cannot be normalised does not exist.
-func (a *API) contactExists(w http.ResponseWriter, r *http.Request, param string, normalise func(string) (passwordless.Contact, error)) {
-	t, ok := a.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
-	v := r.URL.Query().Get(param)
-	if v == "" {
-		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the %s as a GET param", param)
-		return
-	}
-	c, err := normalise(v)
-	if err != nil {
-		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": false})
-		return
-	}
-	var users []store.User
-	if c.Email != "" {
-		users, err = a.opts.Store.UsersByEmail(r.Context(), t.ID, c.Email)
-	} else {
-		users, err = a.opts.Store.UsersByPhone(r.Context(), t.ID, c.PhoneNumber)
-	}
-	if err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	exists := slices.ContainsFunc(users, func(u store.User) bool { return hasPasswordlessLogin(u, t.ID, c) })
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "exists": exists})
 }

@@ -266,6 +266,12 @@ func tenantIDOf(r *http.Request) string {
 	return contract.PublicTenantID
 }
 
+// TenantOf is the request's tenant (tenantId of the query or form, the public tenant without
+// one); it answers an unknown tenant itself and returns false.
+func (u *UI) TenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
+	return u.tenantOf(w, r)
+}
+
 // tenantOf loads the request's tenant; an unknown one is answered with an error page.
 func (u *UI) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, bool) {
 	id := tenantIDOf(r)

@@ -27,9 +27,11 @@ type View struct {
 
 	// Sign-in and sign-up.
 	PasswordEnabled bool
-	Providers       []contract.Provider
-	CodeByEmail     bool
-	CodeByPhone     bool
+	// PasskeySignIn offers signing in (and up) with a passkey.
+	PasskeySignIn bool
+	Providers     []contract.Provider
+	CodeByEmail   bool
+	CodeByPhone   bool
 	// EmailSends and PhoneSends say what a passwordless sign-in sends: code, link, or both.
 	EmailSends string
 	PhoneSends string

@@ -29,6 +29,13 @@ func (u *UI) signInView(w http.ResponseWriter, r *http.Request, t tenant.Tenant,
 	ff := t.Config.FirstFactors
 	v.SignUp = signUp
 	v.PasswordEnabled = slices.Contains(ff, mfa.EmailPassword)
+	v.PasskeySignIn = slices.Contains(ff, mfa.WebAuthn) && t.Config.WebAuthn.HasRelyingParty()
+	switch r.FormValue("passkey") {
+	case "failed":
+		v.Error = "That passkey could not be used. Try again, or sign in another way."
+	case "taken":
+		v.Error = "This email already has an account with a passkey. Sign in with it instead."
+	}
 	if slices.Contains(ff, mfa.ThirdParty) {
 		v.Providers = t.Config.ThirdPartyProviders
 	}
@@ -113,6 +120,12 @@ func nextStep(sess session.Session, back string) (string, error) {
 
 // signedIn continues once an operation started session sess with tokens in tenant t: the
 // browser gets the session's cookies and goes on (nextStep).
+// SignedIn continues a first-factor sign-in of the hosted pages: the session's cookies, then
+// the MFA step when it is not complete, else back to where the browser was going.
+func (u *UI) SignedIn(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, tokens session.Tokens, back string) {
+	u.signedIn(w, r, t, sess, tokens, back)
+}
+
 func (u *UI) signedIn(w http.ResponseWriter, r *http.Request, t tenant.Tenant, sess session.Session, tokens session.Tokens, back string) {
 	u.opts.Sessions.WriteCookies(w, tokens, httpapi.SessionSettings(t.Config))
 	u.afterFactor(w, r, sess, back)

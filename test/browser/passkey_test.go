@@ -1,9 +1,12 @@
 package browser_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
@@ -68,4 +71,61 @@ func TestAPasskeyAsTheSecondFactorOnTheHostedPages(t *testing.T) {
 	if !strings.HasSuffix(b.location(), "/reports") {
 		t.Fatalf("after the passkey the browser is at %s, want /reports", b.location())
 	}
+}
+
+func TestSigningUpAndInWithOnlyAPasskeyOnTheHostedPages(t *testing.T) {
+	sys := startWith(t, "keys", func(sidecar string) contract.TenantConfig {
+		c := tenantConfig(t, `{"firstFactors":["webauthn","emailpassword"]}`)
+		c.WebsiteDomain = onLocalhost(sidecar)
+		return c
+	})
+	sys.sidecar = onLocalhost(sys.sidecar)
+	b := newBrowser(t, "passkey-first-factor")
+	b.addPasskeyAuthenticator()
+	b.step("open the app", chromedp.Navigate(sys.sidecar+"/orders"), chromedp.WaitEnabled(chromedp.ID("passkey-first-button")))
+	if got := b.attr("email", "autocomplete"); got != "username webauthn" {
+		t.Fatalf("the sign-in page's email field has autocomplete %q, want passkeys offered in its autofill", got)
+	}
+	b.step("go to sign-up", chromedp.Click(chromedp.ID("to-signup")), chromedp.WaitEnabled(chromedp.ID("passkey-first-button")))
+	b.step("create an account with a passkey",
+		chromedp.SendKeys(chromedp.ID("email"), "noa@example.com"),
+		chromedp.Click(chromedp.ID("passkey-first-button")))
+	b.shot("signed-up")
+	user := wantApp(t, b, "keys", mfa.WebAuthn)
+
+	b.clearCookies()
+	// The sign-in page offers the passkey in the email field's autofill; Chromium's virtual
+	// authenticator answers such a conditional request at once.
+	b.step("open the app again", chromedp.Navigate(sys.sidecar+"/reports"))
+	if again := wantApp(t, b, "keys", mfa.WebAuthn); again != user {
+		t.Fatalf("the passkey from the autofill signed in %s, want %s", again, user)
+	}
+	if !strings.HasSuffix(b.location(), "/reports") {
+		t.Fatalf("after the passkey sign-in the browser is at %s, want /reports", b.location())
+	}
+
+	// A browser without autofill for passkeys uses the button.
+	b.clearCookies()
+	if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false)`}); err != nil {
+		t.Fatal(err)
+	}
+	b.step("open the app once more", chromedp.Navigate(sys.sidecar+"/invoices"), chromedp.WaitEnabled(chromedp.ID("passkey-first-button")))
+	b.shot("passkey-sign-in")
+	b.step("sign in with the passkey button", chromedp.Click(chromedp.ID("passkey-first-button")))
+	if again := wantApp(t, b, "keys", mfa.WebAuthn); again != user {
+		t.Fatalf("the passkey button signed in %s, want %s", again, user)
+	}
+}
+
+// attr is the value of an attribute of the element with id.
+func (b *browser) attr(id, name string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID(id), name))
+	if err != nil {
+		b.t.Fatalf("attribute %s of #%s: %v", name, id, err)
+	}
+	return v.Value
 }

@@ -1,6 +1,7 @@
 package webauthn
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,9 @@ import (
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/hostedui"
 	"github.com/twofold-dev/twofold/core/mfaengine"
+	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
+	"github.com/twofold-dev/twofold/core/tenant"
 )
 
 // This file is the hosted-page edge: the passkey step of the hosted MFA pages, rendered by
@@ -40,6 +43,7 @@ func (f *Factor) registerPages(mux *http.ServeMux) {
 		w.Write(script)
 	}))
 	mux.Handle("POST "+verifyAction, ui.Action(f.verifyStep))
+	f.registerFirstFactorPages(mux)
 }
 
 // page asks for the user's passkey, or creates one: when the user has none, or with ?setup=1.
@@ -193,4 +197,52 @@ func outcome(err error) string {
 		return "refused"
 	}
 	return "success"
+}
+
+// Paths of the first-factor actions of the sign-in and sign-up pages.
+const (
+	signInAction = hostedui.UIPrefix + "/action/webauthn/signin"
+	signUpAction = hostedui.UIPrefix + "/action/webauthn/signup"
+)
+
+func (f *Factor) registerFirstFactorPages(mux *http.ServeMux) {
+	ui := f.opts.Pages
+	mux.Handle("POST "+signInAction, ui.Action(func(w http.ResponseWriter, r *http.Request) { f.firstFactorStep(w, r, f.SignIn, hostedui.SignInPath) }))
+	mux.Handle("POST "+signUpAction, ui.Action(func(w http.ResponseWriter, r *http.Request) { f.firstFactorStep(w, r, f.SignUp, hostedui.SignUpPath) }))
+}
+
+// firstFactorStep finishes a passkey sign-in or sign-up the sign-in page started and continues
+// as a password sign-in does; a refusal goes back to the page, which says what happened.
+func (f *Factor) firstFactorStep(w http.ResponseWriter, r *http.Request,
+	op func(context.Context, tenant.Tenant, *session.Session, string, json.RawMessage) (Result, error), page string) {
+	ui := f.opts.Pages
+	t, ok := ui.TenantOf(w, r)
+	if !ok {
+		return
+	}
+	back := hostedui.SafeRedirect(r.PostFormValue("redirectToPath"))
+	answer := json.RawMessage(r.PostFormValue("credential"))
+	if len(answer) == 0 || !json.Valid(answer) {
+		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "failed"))
+		return
+	}
+	res, err := op(r.Context(), t, nil, r.PostFormValue("optionsId"), answer)
+	event := "Signed in"
+	if page == hostedui.SignUpPath {
+		event = "Signed up"
+	}
+	switch {
+	case err == nil:
+		f.audit(r, event, t.ID, res.User.ID, "success", "recipe", mfa.WebAuthn)
+		ui.SignedIn(w, r, t, res.Session, res.Tokens, back)
+	case errors.Is(err, ErrEmailTaken):
+		f.audit(r, event, t.ID, "", "refused", "reason", err.Error())
+		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "taken"))
+	case errors.Is(err, ErrOptionsNotFound), errors.Is(err, ErrInvalidCredential), errors.Is(err, ErrInvalidAuthenticator),
+		errors.Is(err, ErrNotAllowed), errors.Is(err, ErrLocked), errors.Is(err, ErrCredentialExists):
+		f.audit(r, event, t.ID, "", "refused", "reason", err.Error())
+		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "failed"))
+	default:
+		ui.InternalError(w, r, err)
+	}
 }

@@ -145,6 +145,21 @@ func TestAPasskeySignsUpAndSignsInWithoutAPassword(t *testing.T) {
 	}
 }
 
+func TestASyncedPasskeyThatAlwaysCountsZeroSignsInAgain(t *testing.T) {
+	c := newCore(t, nil)
+	a := softauthn.New(origin)
+	a.ZeroCounter = true
+	_, cred, err := c.register(a, "zoe@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := c.signIn(a, cred, nil); err != nil {
+			t.Fatalf("sign-in %d with a count of 0: %v", i+1, err)
+		}
+	}
+}
+
 func TestRefusedCeremoniesChangeNothing(t *testing.T) {
 	tests := []struct {
 		name string

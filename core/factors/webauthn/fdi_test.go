@@ -182,3 +182,57 @@ func decodeSegment(t *testing.T, s string) string {
 	}
 	return string(b)
 }
+
+func TestTheFDIAddsAndRemovesPasskeysOfTheSessionUser(t *testing.T) {
+	c := newCore(t, nil)
+	srv := httptest.NewServer(c.Srv)
+	t.Cleanup(srv.Close)
+	api := &client{t: t, base: srv.URL}
+	_, opts, raw := api.call("POST", "/auth/webauthn/options/register", map[string]string{"email": "ines@example.com"})
+	answer, _, _ := softauthn.New(origin).Create(raw)
+	var id string
+	json.Unmarshal(opts["webauthnGeneratedOptionsId"], &id)
+	_, up, _ := api.call("POST", "/auth/webauthn/signup", map[string]any{"webauthnGeneratedOptionsId": id, "credential": answer})
+	var user struct {
+		LoginMethods []struct {
+			RecipeUserID string `json:"recipeUserId"`
+		} `json:"loginMethods"`
+	}
+	json.Unmarshal(up["user"], &user)
+
+	// A second device: register options for the same email exclude the first passkey, and the
+	// new one is added to the same login method.
+	_, opts, raw = api.call("POST", "/auth/webauthn/options/register", map[string]string{"email": "ines@example.com"})
+	if !strings.Contains(string(opts["excludeCredentials"]), `"id":"`) {
+		t.Fatalf("register options for an email with a passkey exclude nothing: %s", raw)
+	}
+	second, _, _ := softauthn.New(origin).Create(raw)
+	json.Unmarshal(opts["webauthnGeneratedOptionsId"], &id)
+	if code, _, raw := api.call("POST", "/auth/webauthn/credential", map[string]any{"recipeUserId": user.LoginMethods[0].RecipeUserID,
+		"webauthnGeneratedOptionsId": id, "credential": second}); code != 200 || !strings.Contains(string(raw), `"status":"OK"`) {
+		t.Fatalf("adding a passkey = %d %s", code, raw)
+	}
+	_, list, _ := api.call("GET", "/auth/webauthn/credential/list", nil)
+	var creds []struct {
+		ID string `json:"webauthnCredentialId"`
+	}
+	json.Unmarshal(list["credentials"], &creds)
+	if len(creds) != 2 {
+		t.Fatalf("credentials after adding one = %s, want two", list["credentials"])
+	}
+
+	if _, _, raw := api.call("POST", "/auth/webauthn/credential/remove", map[string]any{"webauthnCredentialId": "no-such-credential"}); !strings.Contains(string(raw), contract.StatusCredentialNotFound) {
+		t.Fatalf("removing an unknown passkey = %s", raw)
+	}
+	if _, _, raw := api.call("POST", "/auth/webauthn/credential/remove", map[string]any{"webauthnCredentialId": creds[0].ID}); !strings.Contains(string(raw), `"status":"OK"`) {
+		t.Fatalf("removing a passkey = %s", raw)
+	}
+	_, list, _ = api.call("GET", "/auth/webauthn/credential/list", nil)
+	if json.Unmarshal(list["credentials"], &creds); len(creds) != 1 {
+		t.Fatalf("credentials after removing one = %s, want one", list["credentials"])
+	}
+	anonymous := &client{t: t, base: srv.URL}
+	if code, _, _ := anonymous.call("GET", "/auth/webauthn/credential/list", nil); code != 401 {
+		t.Fatalf("listing passkeys without a session answered %d, want 401", code)
+	}
+}

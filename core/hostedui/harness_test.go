@@ -1,17 +1,14 @@
 package hostedui_test
 
 import (
-	"context"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,101 +16,43 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/adminclient"
-	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
-	"github.com/twofold-dev/twofold/core/store/sqlite"
 )
 
-const adminKey = "test-admin-key"
-
-// cheapHashes keep the tests fast; the default parameters are checked in emailpassword.
-var cheapHashes = emailpassword.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
-
-// fakeClock is the injected clock: tests move time instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// adminKey is the core's admin API key.
+const adminKey = coretest.AdminKey
 
 type harness struct {
 	t     *testing.T
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *coretest.Clock
 	admin *adminclient.Client
-	logs  *logBuffer
-}
-
-// logBuffer keeps every log line of the core.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) add(prefix, args string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(prefix + " " + args + "\n")
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs  *coretest.Logs
+	core  *coretest.Core
 }
 
 // newHarness runs the whole core in process with a fake clock and puts cfg as the public
 // tenant's configuration.
 func newHarness(t *testing.T, cfg contract.TenantConfig) *harness {
 	t.Helper()
-	ctx := context.Background()
 	// The fake clock starts at the real time because the cookie jar expires cookies by the
 	// real clock; tests then move it instead of sleeping.
-	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Minute)}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "twofold.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, clock: clock, logs: &logBuffer{}}
-	h.ts = httptest.NewUnstartedServer(nil)
-	logger := funcr.New(h.logs.add, funcr.Options{Verbosity: 10})
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + h.ts.Listener.Addr().String() + "/auth",
-		AdminKey: adminKey, Clock: clock.Now, PasswordParams: cheapHashes, Logger: logger,
+	clock := coretest.NewClock(time.Now().UTC().Truncate(time.Minute))
+	logs := &coretest.Logs{}
+	core := coretest.Start(t, coretest.Options{Clock: clock, Server: func(o *server.Options) {
+		o.Logger = funcr.New(logs.Add, funcr.Options{Verbosity: 10})
 		// The fake OIDC provider listens on loopback, as a provider on an allowed address would.
-		Outbound: outbound.Policy{Allow: outbound.MustParseAllowList("127.0.0.1/32")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.ts.Config.Handler = srv
-	h.ts.Start()
-	t.Cleanup(h.ts.Close)
-	h.admin = adminclient.New(h.ts.URL, func() (string, error) { return adminKey, nil }, nil)
+		o.Outbound = outbound.Policy{Allow: outbound.MustParseAllowList("127.0.0.1/32")}
+	}})
+	h := &harness{t: t, ts: core.TS, clock: clock, admin: core.Admin, logs: logs, core: core}
 	h.putTenant("public", cfg)
 	return h
 }
 
-func (h *harness) putTenant(id string, cfg contract.TenantConfig) {
-	h.t.Helper()
-	if _, err := h.admin.PutTenant(context.Background(), id, cfg); err != nil {
-		h.t.Fatalf("put tenant %s: %v", id, err)
-	}
-	// The tenant cache keeps configurations for a second.
-	h.clock.Advance(2 * time.Second)
-}
+func (h *harness) putTenant(id string, cfg contract.TenantConfig) { h.core.PutTenant(id, cfg) }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects, so tests see
 // each step.

@@ -13,38 +13,21 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/outbound"
 	"github.com/twofold-dev/twofold/core/server"
 )
 
-const adminKey = "test-admin-key"
+const adminKey = coretest.AdminKey
 
-// cheapHashes keep the HTTP tests fast on shared machines; the default parameters are
-// checked in package emailpassword and measured by the benchmarks.
-var cheapHashes = emailpassword.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+// cheapHashes keep the HTTP tests fast on shared machines (coretest.CheapHashes).
+var cheapHashes = coretest.CheapHashes
 
 // fakeClock is the injected clock: tests move time instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = coretest.Clock
 
 type harness struct {
 	t      *testing.T
@@ -73,35 +56,24 @@ var loopbackAllowed = outbound.Policy{Allow: outbound.MustParseAllowList("127.0.
 // PostgreSQL schema with TWOFOLD_TEST_STORE=postgres (store_switch_test.go).
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	dbPath := testDatabase(t)
-	return startHarness(t, clock, dbPath, opts...)
+	return startHarness(t, coretest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), testDatabase(t), opts...)
 }
 
 func startHarness(t *testing.T, clock *fakeClock, dbPath string, opts ...harnessOption) *harness {
 	t.Helper()
-	ctx := context.Background()
-	st, err := openTestStore(ctx, dbPath)
+	st, err := openTestStore(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, clock: clock, dbPath: dbPath}
-	h.ts = httptest.NewUnstartedServer(nil)
-	o := server.Options{Store: st, Issuer: "http://" + h.ts.Listener.Addr().String() + "/auth", AdminKey: adminKey,
-		Clock: clock.Now, PasswordParams: cheapHashes, Outbound: loopbackAllowed}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	h.srv, err = server.New(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.ts.Config.Handler = h.srv
-	h.ts.Start()
-	t.Cleanup(h.ts.Close)
-	h.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return h
+	core := coretest.Start(t, coretest.Options{Store: st, Clock: clock, Server: func(o *server.Options) {
+		o.Outbound = loopbackAllowed
+		for _, opt := range opts {
+			opt(o)
+		}
+	}})
+	return &harness{t: t, srv: core.Srv, ts: core.TS, clock: clock, dbPath: dbPath,
+		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 type response struct {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/test/pgtest"
 )
@@ -16,7 +17,7 @@ import (
 func twoReplicas(t *testing.T, setup func(a *harness)) (a, b *harness) {
 	t.Helper()
 	dsn := pgtest.Schema(t)
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := coretest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	a = startHarness(t, clock, dsn)
 	setup(a)
 	return a, startHarness(t, clock, dsn, func(o *server.Options) { o.Issuer = a.ts.URL + "/auth" })

@@ -1,21 +1,19 @@
 // Package factortest builds what the tests of a factor package need to call its operations
 // directly: a whole core in process on a throw-away SQLite store, with a fake clock, a public
 // tenant with the requirement the test chooses, a user with a password, and that user's
-// sessions.
+// sessions. It builds the core like core/coretest, without the HTTP server.
 package factortest
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
-	"github.com/twofold-dev/twofold/core/emailpassword"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/session"
-	"github.com/twofold-dev/twofold/core/store/sqlite"
 )
 
 // Email and Password are the user's.
@@ -41,14 +39,10 @@ func New(t testing.TB, req mfa.Requirement) *Core {
 func NewWithConfig(t testing.TB, cfg contract.TenantConfig) *Core {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "twofold.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	c := &Core{T: t, Now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	c.Srv, err = server.New(ctx, server.Options{Store: st, Issuer: "http://core.test/auth", Clock: func() time.Time { return c.Now },
-		PasswordParams: emailpassword.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}})
+	var err error
+	c.Srv, err = server.New(ctx, server.Options{Store: coretest.SQLite(t), Issuer: "http://core.test/auth", Clock: func() time.Time { return c.Now },
+		PasswordParams: coretest.CheapHashes})
 	if err != nil {
 		t.Fatal(err)
 	}

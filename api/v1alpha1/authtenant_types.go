@@ -32,7 +32,6 @@ type AuthTenantSpec struct {
 	// ThirdPartyProviders are the OIDC/OAuth2 providers for the thirdparty first factor.
 	// +optional
 	// +kubebuilder:validation:MaxItems=20
-	// +kubebuilder:validation:items:MaxLength=253
 	// +listType=map
 	// +listMapKey=id
 	ThirdPartyProviders []ThirdPartyProvider `json:"thirdPartyProviders,omitempty"`

@@ -16,6 +16,8 @@ var ErrContactTaken = errors.New("contact already used by a passwordless login m
 const (
 	TokenEmailVerification = "email-verification"
 	TokenPasswordReset     = "password-reset"
+	// TokenPasskeyRecovery lets a user who lost every passkey register a new one.
+	TokenPasskeyRecovery = "passkey-recovery"
 )
 
 // NewPasswordlessUser is what SignInUpPasswordless creates when the tenant has no
@@ -86,6 +88,9 @@ type AccountFlows interface {
 
 	// CreateAccountToken stores a token.
 	CreateAccountToken(ctx context.Context, tok AccountToken) error
+	// GetAccountToken returns the token of kind with hash without using it up; ErrNotFound when
+	// it is unknown, used already, or expired at now.
+	GetAccountToken(ctx context.Context, kind, hash string, now time.Time) (AccountToken, error)
 	// ConsumeAccountToken uses up the token of kind with hash, in one transaction: it
 	// deletes it together with every other token of the same kind for the same login
 	// method, and returns it. ErrNotFound when it is unknown, already used, or expired at now.

@@ -87,6 +87,9 @@ func Start(opts Options) (*Env, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// Start can fail after the API server and etcd are up (a CRD the API server refuses):
+		// stop them, or they outlive the test.
+		_ = env.Stop()
 		return nil, fmt.Errorf("starting envtest with binaries from %s: %w", assets, err)
 	}
 	// As ctrl.GetConfig does in production: no client-side rate limit, the API server's

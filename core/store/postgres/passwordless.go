@@ -325,6 +325,21 @@ func (s *Store) CreateAccountToken(ctx context.Context, tok store.AccountToken) 
 	return nil
 }
 
+// GetAccountToken implements store.AccountFlows.
+func (s *Store) GetAccountToken(ctx context.Context, kind, hash string, now time.Time) (store.AccountToken, error) {
+	tok := store.AccountToken{Hash: hash, Kind: kind}
+	err := s.pool.QueryRow(ctx, `SELECT tenant_id, recipe_user_id, email, created_at, expires_at FROM account_tokens
+		WHERE hash = $1 AND kind = $2 AND expires_at > $3`, hash, kind, now).Scan(&tok.TenantID, &tok.RecipeUserID, &tok.Email, &tok.CreatedAt, &tok.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.AccountToken{}, fmt.Errorf("%s token: %w", kind, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.AccountToken{}, fmt.Errorf("postgres: get %s token: %w", kind, err)
+	}
+	tok.CreatedAt, tok.ExpiresAt = utc(tok.CreatedAt), utc(tok.ExpiresAt)
+	return tok, nil
+}
+
 // ConsumeAccountToken implements store.AccountFlows. The token is taken with a DELETE ...
 // RETURNING, so of two requests presenting it at once only one gets it.
 func (s *Store) ConsumeAccountToken(ctx context.Context, kind, hash string, now time.Time) (store.AccountToken, error) {

@@ -299,6 +299,22 @@ func (s *Store) CreateAccountToken(ctx context.Context, tok store.AccountToken) 
 	return nil
 }
 
+// GetAccountToken implements store.AccountFlows.
+func (s *Store) GetAccountToken(ctx context.Context, kind, hash string, now time.Time) (store.AccountToken, error) {
+	tok := store.AccountToken{Hash: hash, Kind: kind}
+	var created, expires int64
+	err := s.r.QueryRowContext(ctx, `SELECT tenant_id, recipe_user_id, email, created_at, expires_at FROM account_tokens
+		WHERE hash = ? AND kind = ? AND expires_at > ?`, hash, kind, ms(now)).Scan(&tok.TenantID, &tok.RecipeUserID, &tok.Email, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.AccountToken{}, fmt.Errorf("%s token: %w", kind, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.AccountToken{}, fmt.Errorf("sqlite: get %s token: %w", kind, err)
+	}
+	tok.CreatedAt, tok.ExpiresAt = fromMS(created), fromMS(expires)
+	return tok, nil
+}
+
 // ConsumeAccountToken implements store.AccountFlows.
 func (s *Store) ConsumeAccountToken(ctx context.Context, kind, hash string, now time.Time) (store.AccountToken, error) {
 	tok := store.AccountToken{Hash: hash, Kind: kind}

@@ -211,6 +211,26 @@ func testAccountFlows(t *testing.T, open Factory) {
 		must(s.ConsumeAccountToken(ctx, store.TokenEmailVerification, "c", t0))(t)
 		must(s.ConsumeAccountToken(ctx, store.TokenPasswordReset, "d", t0))(t)
 	})
+	t.Run("a token can be looked at without using it up, until it expires", func(t *testing.T) {
+		s := open(t)
+		tk := store.AccountToken{Hash: "a", Kind: store.TokenPasskeyRecovery, TenantID: "public", RecipeUserID: "u1", Email: "u1@x.io", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		must(0, s.CreateAccountToken(ctx, tk))(t)
+		for range 2 {
+			if got := must(s.GetAccountToken(ctx, store.TokenPasskeyRecovery, "a", t0))(t); got != tk {
+				t.Fatalf("GetAccountToken = %+v, want %+v", got, tk)
+			}
+		}
+		if _, err := s.GetAccountToken(ctx, store.TokenPasswordReset, "a", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the token as another kind = %v, want ErrNotFound", err)
+		}
+		if _, err := s.GetAccountToken(ctx, store.TokenPasskeyRecovery, "a", t0.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the token at its expiry = %v, want ErrNotFound", err)
+		}
+		must(s.ConsumeAccountToken(ctx, store.TokenPasskeyRecovery, "a", t0))(t)
+		if _, err := s.GetAccountToken(ctx, store.TokenPasskeyRecovery, "a", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the token after use = %v, want ErrNotFound", err)
+		}
+	})
 	t.Run("an expired token is refused and removed", func(t *testing.T) {
 		s := open(t)
 		tk := store.AccountToken{Hash: "a", Kind: store.TokenPasswordReset, TenantID: "public", RecipeUserID: "u1", Email: "u1@x.io", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}

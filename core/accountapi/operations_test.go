@@ -18,10 +18,7 @@ import (
 func TestTheAccountOperationsRefuseWithTheStatusTheSDKsKnow(t *testing.T) {
 	c := factortest.New(t, mfa.Requirement{})
 	ctx := context.Background()
-	ten, err := c.Srv.Tenants.Current(ctx, contract.PublicTenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ten := c.Tenant()
 	acc, client := c.Srv.Account, httpapi.Client{}
 	tests := []struct {
 		name       string
@@ -65,10 +62,7 @@ func TestTheAccountOperationsRefuseWithTheStatusTheSDKsKnow(t *testing.T) {
 func TestAnUnknownCodeAttemptAsksTheClientToStartAgain(t *testing.T) {
 	c := factortest.New(t, mfa.Requirement{})
 	ctx := context.Background()
-	ten, err := c.Srv.Tenants.Current(ctx, contract.PublicTenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ten := c.Tenant()
 	res, err := c.Srv.Account.ConsumeCode(ctx, httpapi.Client{}, ten, "no-such-attempt",
 		passwordless.Input{DeviceID: "device", UserInputCode: "123456"})
 	if err != nil || res.Status != contract.StatusRestartFlow || res.Tokens != nil {

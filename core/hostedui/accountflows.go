@@ -60,9 +60,8 @@ func (u *UI) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	err := u.opts.Account.SendResetEmail(r.Context(), u.opts.API.ClientOf(r), t, email, true)
-	ref, refused := refusal(err)
-	if err != nil && !refused {
-		u.InternalError(w, r, err)
+	ref, ok := u.refusalOf(w, r, err)
+	if !ok {
 		return
 	}
 	v, err := u.resetView(w, r, t)
@@ -100,9 +99,8 @@ func (u *UI) resetPassword(w http.ResponseWriter, r *http.Request) {
 	} else {
 		_, err = u.opts.Account.ResetPassword(r.Context(), u.opts.API.ClientOf(r), t, token, r.PostFormValue("password"))
 	}
-	ref, refused := refusal(err)
-	if err != nil && !refused {
-		u.InternalError(w, r, err)
+	ref, ok := u.refusalOf(w, r, err)
+	if !ok {
 		return
 	}
 	if ref == nil {
@@ -172,9 +170,8 @@ func (u *UI) sendVerificationEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := u.opts.Account.SendVerificationEmail(r.Context(), u.opts.API.ClientOf(r), t, sess, true)
-	ref, refused := refusal(err)
-	if err != nil && !refused {
-		u.InternalError(w, r, err)
+	ref, ok := u.refusalOf(w, r, err)
+	if !ok {
 		return
 	}
 	if res.Tokens != nil {
@@ -215,9 +212,8 @@ func (u *UI) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		linking = &sess
 	}
 	_, tokens, err := u.opts.Account.VerifyEmail(r.Context(), u.opts.API.ClientOf(r), t, r.PostFormValue("token"), linking)
-	ref, refused := refusal(err)
-	if err != nil && !refused {
-		u.InternalError(w, r, err)
+	ref, ok := u.refusalOf(w, r, err)
+	if !ok {
 		return
 	}
 	if tokens != nil {

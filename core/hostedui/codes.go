@@ -34,6 +34,17 @@ func refusal(err error) (*accountapi.Refusal, bool) {
 	return ref, errors.As(err, &ref)
 }
 
+// refusalOf returns the refusal an operation's err is (nil for no error); for any other error
+// it answers the error page and ok is false.
+func (u *UI) refusalOf(w http.ResponseWriter, r *http.Request, err error) (*accountapi.Refusal, bool) {
+	ref, refused := refusal(err)
+	if err != nil && !refused {
+		u.InternalError(w, r, err)
+		return nil, false
+	}
+	return ref, true
+}
+
 // firstFactorCodeSend sends a passwordless sign-in code (first factor) by email or SMS.
 func (u *UI) firstFactorCodeSend(w http.ResponseWriter, r *http.Request) {
 	t, ok := u.tenantOf(w, r)
@@ -223,8 +234,7 @@ func (u *UI) magicLinkConsume(w http.ResponseWriter, r *http.Request) {
 	if preAuth != "" {
 		res, err = u.opts.Account.ConsumeCode(r.Context(), u.opts.API.ClientOf(r), t, preAuth, passwordless.Input{LinkCode: linkCode})
 	}
-	if _, refused := refusal(err); err != nil && !refused {
-		u.InternalError(w, r, err)
+	if _, ok := u.refusalOf(w, r, err); !ok {
 		return
 	}
 	if err == nil && res.Status == contract.StatusOK {

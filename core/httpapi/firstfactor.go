@@ -66,8 +66,7 @@ func (a *API) SignUp(ctx context.Context, c Client, t tenant.Tenant, email, pass
 	var fe emailpassword.FieldErrors
 	switch {
 	case errors.As(err, &fe):
-		a.metrics.signIns.WithLabelValues("emailpassword-signup", "field_error").Inc()
-		return SignInResult{Status: contract.StatusFieldError, FieldErrors: fe}, nil
+		return a.refusedForm("emailpassword-signup", fe), nil
 	case errors.Is(err, emailpassword.ErrEmailTaken):
 		a.metrics.signIns.WithLabelValues("emailpassword-signup", "email_exists").Inc()
 		a.auditLine(c, "Refused sign-up", t.ID, "", "email_exists", "recipe", "emailpassword")
@@ -88,8 +87,7 @@ func (a *API) SignIn(ctx context.Context, c Client, t tenant.Tenant, email, pass
 	}
 	account := emailpassword.NormaliseEmail(email)
 	if fe := emailpassword.ValidateSignIn(account, password); len(fe) > 0 {
-		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		return SignInResult{Status: contract.StatusFieldError, FieldErrors: fe}, nil
+		return a.refusedForm("emailpassword", fe), nil
 	}
 	client := clientKey(c.Addr)
 	// The attempt is counted before the hash is spent, in the same transaction as the
@@ -107,8 +105,7 @@ func (a *API) SignIn(ctx context.Context, c Client, t tenant.Tenant, email, pass
 	var fe emailpassword.FieldErrors
 	switch {
 	case errors.As(err, &fe):
-		a.metrics.signIns.WithLabelValues("emailpassword", "field_error").Inc()
-		return SignInResult{Status: contract.StatusFieldError, FieldErrors: fe}, nil
+		return a.refusedForm("emailpassword", fe), nil
 	case errors.Is(err, emailpassword.ErrWrongCredentials):
 		a.metrics.signIns.WithLabelValues("emailpassword", "wrong_credentials").Inc()
 		a.auditLine(c, "Refused sign-in", t.ID, "", "wrong_credentials", "recipe", "emailpassword", "email", account)
@@ -131,6 +128,12 @@ func (a *API) SignIn(ctx context.Context, c Client, t tenant.Tenant, email, pass
 		}
 	}
 	return a.startSession(ctx, t, u, recipeUserID, mfa.EmailPassword)
+}
+
+// refusedForm is a sign-in or sign-up refused for its form fields, counted for recipe.
+func (a *API) refusedForm(recipe string, fe emailpassword.FieldErrors) SignInResult {
+	a.metrics.signIns.WithLabelValues(recipe, "field_error").Inc()
+	return SignInResult{Status: contract.StatusFieldError, FieldErrors: fe}
 }
 
 // throttled is a sign-in refused by the throttle, for the account's lock or the client's

@@ -18,10 +18,7 @@ import (
 func TestThePasswordSignInOperationAnswersWithoutARequest(t *testing.T) {
 	c := factortest.New(t, mfa.Requirement{})
 	ctx := context.Background()
-	ten, err := c.Srv.Tenants.Current(ctx, contract.PublicTenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ten := c.Tenant()
 	client := httpapi.Client{Addr: netip.MustParseAddr("203.0.113.7")}
 	tests := []struct {
 		name       string
@@ -65,10 +62,7 @@ func TestThePasswordSignInOperationAnswersWithoutARequest(t *testing.T) {
 func TestAThrottledSignInSaysHowLongToWait(t *testing.T) {
 	c := factortest.New(t, mfa.Requirement{})
 	ctx := context.Background()
-	ten, err := c.Srv.Tenants.Current(ctx, contract.PublicTenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ten := c.Tenant()
 	client := httpapi.Client{Addr: netip.MustParseAddr("203.0.113.8")}
 	for range 10 {
 		if _, err := c.Srv.API.SignIn(ctx, client, ten, factortest.Email, "wrong horse 1"); err != nil {

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -103,28 +104,26 @@ func (a *API) firstFactorAllowed(w http.ResponseWriter, t tenant.Tenant, factor,
 }
 
 func (a *API) signUp(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.tenantOf(w, r)
-	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, contract.StatusSignUpNotAllowed) {
-		return
-	}
-	email, password, ok := formFields(w, r)
-	if !ok {
-		return
-	}
-	res, err := a.SignUp(r.Context(), a.ClientOf(r), t, email, password)
-	a.writeSignIn(w, r, t, res, err, false)
+	a.emailPassword(w, r, contract.StatusSignUpNotAllowed, a.SignUp)
 }
 
 func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
+	a.emailPassword(w, r, contract.StatusSignInNotAllowed, a.SignIn)
+}
+
+// emailPassword serves sign-up or sign-in (op) with email and password; notAllowed is the
+// status of a tenant without the emailpassword first factor.
+func (a *API) emailPassword(w http.ResponseWriter, r *http.Request, notAllowed string,
+	op func(context.Context, Client, tenant.Tenant, string, string) (SignInResult, error)) {
 	t, ok := a.tenantOf(w, r)
-	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, contract.StatusSignInNotAllowed) {
+	if !ok || !a.firstFactorAllowed(w, t, mfa.EmailPassword, notAllowed) {
 		return
 	}
 	email, password, ok := formFields(w, r)
 	if !ok {
 		return
 	}
-	res, err := a.SignIn(r.Context(), a.ClientOf(r), t, email, password)
+	res, err := op(r.Context(), a.ClientOf(r), t, email, password)
 	a.writeSignIn(w, r, t, res, err, false)
 }
 

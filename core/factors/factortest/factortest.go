@@ -14,6 +14,7 @@ import (
 	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/session"
+	"github.com/twofold-dev/twofold/core/tenant"
 )
 
 // Email and Password are the user's.
@@ -53,6 +54,16 @@ func NewWithConfig(t testing.TB, cfg contract.TenantConfig) *Core {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Tenant returns the public tenant's current configuration.
+func (c *Core) Tenant() tenant.Tenant {
+	c.T.Helper()
+	t, err := c.Srv.Tenants.Current(context.Background(), contract.PublicTenantID)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	return t
 }
 
 // SignIn starts a session of the user with the password completed.

@@ -25,10 +25,7 @@ func TestASecondFactorCodeIsRefusedBeforeAnythingIsSent(t *testing.T) {
 	if _, err := c.Srv.EmailPassword.SignUp(ctx, contract.PublicTenantID, "eve@example.com", factortest.Password); err != nil {
 		t.Fatal(err)
 	}
-	ten, err := c.Srv.Tenants.Current(ctx, contract.PublicTenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ten := c.Tenant()
 	sess := c.SignIn()
 	tests := []struct {
 		name       string
@@ -58,10 +55,7 @@ func TestASecondFactorCodeIsRefusedBeforeAnythingIsSent(t *testing.T) {
 func TestEveryCodeEntryCountsTowardTheLockEvenForAnUnknownDevice(t *testing.T) {
 	c := factortest.New(t, mfa.Requirement{{Factor: mfa.OTPEmail}})
 	ctx := context.Background()
-	ten, err := c.Srv.Tenants.Current(ctx, contract.PublicTenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ten := c.Tenant()
 	sess := c.SignIn()
 	in := passwordless.Input{DeviceID: "device", UserInputCode: "123456"}
 	for i := range 5 {
@@ -70,7 +64,7 @@ func TestEveryCodeEntryCountsTowardTheLockEvenForAnUnknownDevice(t *testing.T) {
 			t.Fatalf("entry %d = %+v, %v; want RESTART_FLOW_ERROR", i+1, res, err)
 		}
 	}
-	_, err = c.Srv.OTP.Verify(ctx, httpapi.Client{}, ten, sess, "no-such-attempt", in)
+	_, err := c.Srv.OTP.Verify(ctx, httpapi.Client{}, ten, sess, "no-such-attempt", in)
 	var ref *accountapi.Refusal
 	if !errors.As(err, &ref) || ref.Status != contract.StatusGeneralError || !ref.Retry || ref.RetryAfter <= 0 {
 		t.Fatalf("the sixth entry = %v, want GENERAL_ERROR with retryAfterMs", err)

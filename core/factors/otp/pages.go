@@ -41,17 +41,27 @@ func stepFactor(r *http.Request) string {
 	return mfa.OTPEmail
 }
 
-// page offers to send a code by email or SMS as a second factor.
-func (f *Factor) page(w http.ResponseWriter, r *http.Request) {
+// load reads the browser's MFA state, the step's factor and the user's contact for it (empty
+// when the account has none); ok is false when the answer was given.
+func (f *Factor) load(w http.ResponseWriter, r *http.Request) (m hostedui.MFAPage, factor, contact string, ok bool) {
 	ui := f.opts.Pages
-	m, ok := ui.LoadMFA(w, r)
-	if !ok {
-		return
+	if m, ok = ui.LoadMFA(w, r); !ok {
+		return m, "", "", false
 	}
-	factor := stepFactor(r)
+	factor = stepFactor(r)
 	contact, err := ui.ContactFor(r.Context(), m.Session, factor)
 	if err != nil {
 		ui.InternalError(w, r, err)
+		return m, "", "", false
+	}
+	return m, factor, contact, true
+}
+
+// page offers to send a code by email or SMS as a second factor.
+func (f *Factor) page(w http.ResponseWriter, r *http.Request) {
+	ui := f.opts.Pages
+	m, factor, contact, ok := f.load(w, r)
+	if !ok {
 		return
 	}
 	title := "Get a code by email"
@@ -78,14 +88,8 @@ func (f *Factor) page(w http.ResponseWriter, r *http.Request) {
 // sendStep sends a code to the user's own email or phone number.
 func (f *Factor) sendStep(w http.ResponseWriter, r *http.Request) {
 	ui := f.opts.Pages
-	m, ok := ui.LoadMFA(w, r)
+	m, factor, contact, ok := f.load(w, r)
 	if !ok {
-		return
-	}
-	factor := stepFactor(r)
-	contact, err := ui.ContactFor(r.Context(), m.Session, factor)
-	if err != nil {
-		ui.InternalError(w, r, err)
 		return
 	}
 	if contact == "" {

@@ -56,6 +56,8 @@ type Store interface {
 	AccountFlows
 	SignInThrottle
 	SendLimiter
+	UserAdmin
+	AdminKeys
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
@@ -99,6 +101,9 @@ type User struct {
 	TimeJoined   time.Time
 	IsPrimary    bool
 	LoginMethods []LoginMethod
+	// DisabledAt is when an admin disabled the user; zero while enabled. A disabled user
+	// cannot sign in by any factor nor refresh a session.
+	DisabledAt time.Time
 }
 
 // LoginMethod is one way a user signs in. RecipeUserID equals User.ID for the first one.

@@ -15,7 +15,7 @@ import (
 // loadUser reads a primary user and its login methods in one query; id may be a recipe user
 // id.
 func loadUser(ctx context.Context, q querier, id string) (store.User, error) {
-	rows, err := q.Query(ctx, `SELECT u.id, u.time_joined, u.is_primary,
+	rows, err := q.Query(ctx, `SELECT u.id, u.time_joined, u.is_primary, u.disabled_at,
 		lm.recipe_user_id, lm.recipe_id, lm.tenant_id, coalesce(lm.email, ''), coalesce(lm.phone_number, ''),
 		coalesce(lm.third_party_id, ''), coalesce(lm.third_party_user_id, ''), lm.verified, lm.time_joined
 		FROM users u LEFT JOIN login_methods lm ON lm.user_id = u.id
@@ -26,6 +26,7 @@ func loadUser(ctx context.Context, q querier, id string) (store.User, error) {
 	}
 	defer rows.Close()
 	var u store.User
+	var disabled *time.Time
 	found := false
 	for rows.Next() {
 		var lm struct {
@@ -34,7 +35,7 @@ func loadUser(ctx context.Context, q querier, id string) (store.User, error) {
 			Verified                                     *bool
 			Joined                                       *time.Time
 		}
-		if err := rows.Scan(&u.ID, &u.TimeJoined, &u.IsPrimary, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID,
+		if err := rows.Scan(&u.ID, &u.TimeJoined, &u.IsPrimary, &disabled, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID,
 			&lm.Email, &lm.Phone, &lm.ThirdPartyID, &lm.ThirdPartyUserID, &lm.Verified, &lm.Joined); err != nil {
 			return store.User{}, err
 		}
@@ -54,7 +55,7 @@ func loadUser(ctx context.Context, q querier, id string) (store.User, error) {
 	if !found {
 		return store.User{}, fmt.Errorf("user %q: %w", id, store.ErrNotFound)
 	}
-	u.TimeJoined = utc(u.TimeJoined)
+	u.TimeJoined, u.DisabledAt = utc(u.TimeJoined), fromNull(disabled)
 	rows.Close()
 	return u, store.AttachCredentialIDs(&u, func() ([]store.WebAuthnCredential, error) { return listCredentials(ctx, q, u.ID) })
 }

@@ -21,15 +21,16 @@ func loadUser(ctx context.Context, q querier, id string) (store.User, error) {
 	var u store.User
 	var joined int64
 	var primary bool
-	err := q.QueryRowContext(ctx, `SELECT u.id, u.time_joined, u.is_primary FROM users u
-		WHERE u.id = ? OR u.id = (SELECT user_id FROM login_methods WHERE recipe_user_id = ?)`, id, id).Scan(&u.ID, &joined, &primary)
+	var disabled sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT u.id, u.time_joined, u.is_primary, u.disabled_at FROM users u
+		WHERE u.id = ? OR u.id = (SELECT user_id FROM login_methods WHERE recipe_user_id = ?)`, id, id).Scan(&u.ID, &joined, &primary, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, fmt.Errorf("user %q: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return store.User{}, err
 	}
-	u.TimeJoined, u.IsPrimary = fromMS(joined), primary
+	u.TimeJoined, u.IsPrimary, u.DisabledAt = fromMS(joined), primary, nullMS(disabled)
 	rows, err := q.QueryContext(ctx, `SELECT recipe_user_id, recipe_id, tenant_id, coalesce(email, ''), coalesce(phone_number, ''),
 		coalesce(third_party_id, ''), coalesce(third_party_user_id, ''), verified, time_joined
 		FROM login_methods WHERE user_id = ? ORDER BY time_joined, recipe_user_id`, u.ID)

@@ -41,6 +41,8 @@ func Run(t *testing.T, open Factory) {
 	t.Run("account flows", func(t *testing.T) { testAccountFlows(t, fresh) })
 	t.Run("sign-in throttle", func(t *testing.T) { testSignInThrottle(t, fresh) })
 	t.Run("send limits", func(t *testing.T) { testSendLimits(t, fresh) })
+	t.Run("user admin", func(t *testing.T) { testUserAdmin(t, fresh) })
+	t.Run("admin keys", func(t *testing.T) { testAdminKeys(t, fresh) })
 }
 
 // must turns a (value, error) result into a function that fails the test on the error.

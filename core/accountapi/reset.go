@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/delivery"
@@ -76,6 +77,31 @@ func fieldRefusal(id, msg string) *Refusal {
 // account. hosted makes the link carry its token in the URL fragment for the hosted pages
 // (hostedLink) instead of SuperTokens' ?token= (linkTo).
 func (a *API) SendResetEmail(ctx context.Context, cl httpapi.Client, t tenant.Tenant, email string, hosted bool) error {
+	return a.sendAccountLink(ctx, cl, t, email, accountLink{recipe: store.RecipeEmailPassword, kind: store.TokenPasswordReset,
+		lifetime: PasswordResetTokenLifetime, page: "/reset-password", hosted: hosted, event: "Asked for a password reset",
+		message: delivery.Templates.PasswordReset})
+}
+
+// accountLink is one kind of emailed single-use link to an account's login method.
+type accountLink struct {
+	// recipe is the login method's: the tenant's login method of that recipe with the email
+	// gets the link.
+	recipe string
+	// kind and lifetime are the token's.
+	kind     string
+	lifetime time.Duration
+	// page is the link's page under the website's base path; hosted puts the token in the
+	// fragment (hostedLink) instead of the query (linkTo).
+	page   string
+	hosted bool
+	// event is the audit event of the request.
+	event   string
+	message func(tpl delivery.Templates, to, link string, lifetime time.Duration) (delivery.Message, error)
+}
+
+// sendAccountLink emails link's kind of link to email when the tenant has a login method of
+// link.recipe with it, as SendResetEmail says.
+func (a *API) sendAccountLink(ctx context.Context, cl httpapi.Client, t tenant.Tenant, email string, link accountLink) error {
 	email = emailpassword.NormaliseEmail(email)
 	if msg := emailpassword.ValidateEmail(email); msg != "" {
 		return fieldRefusal("email", msg)
@@ -99,51 +125,61 @@ func (a *API) SendResetEmail(ctx context.Context, cl httpapi.Client, t tenant.Te
 	go func() {
 		defer release()
 		defer cancel()
-		u, _, err := a.opts.Store.GetEmailPasswordLogin(ctx, t.ID, email)
+		userID, recipeUserID, err := a.loginMethodWith(ctx, t.ID, link.recipe, email)
 		if errors.Is(err, store.ErrNotFound) {
-			a.opts.API.AuditClient(cl, "Asked for a password reset", t.ID, "", "unknown_email")
+			a.opts.API.AuditClient(cl, link.event, t.ID, "", "unknown_email")
 			return
 		}
 		if err != nil {
-			a.log.Error(err, "Failed to look up a password reset", "tenant", t.ID)
+			a.log.Error(err, "Failed to look up an account link's user", "tenant", t.ID, "kind", link.kind)
 			return
-		}
-		recipeUserID := ""
-		for _, lm := range u.LoginMethods {
-			if lm.RecipeID == store.RecipeEmailPassword && lm.TenantID == t.ID && lm.Email == email {
-				recipeUserID = lm.RecipeUserID
-			}
 		}
 		token, hash, err := newToken()
 		if err != nil {
-			a.log.Error(err, "Failed to make a password reset token")
+			a.log.Error(err, "Failed to make an account link token", "kind", link.kind)
 			return
 		}
 		// Stored before it is sent, so the link works as soon as it arrives; a token whose
 		// email failed is never seen by anyone and expires unused.
 		now := a.opts.Clock()
-		if err := a.opts.Store.CreateAccountToken(ctx, store.AccountToken{Hash: hash, Kind: store.TokenPasswordReset, TenantID: t.ID,
-			RecipeUserID: recipeUserID, Email: email, CreatedAt: now, ExpiresAt: now.Add(PasswordResetTokenLifetime)}); err != nil {
-			a.log.Error(err, "Failed to store a password reset token", "tenant", t.ID, "user", u.ID)
+		if err := a.opts.Store.CreateAccountToken(ctx, store.AccountToken{Hash: hash, Kind: link.kind, TenantID: t.ID,
+			RecipeUserID: recipeUserID, Email: email, CreatedAt: now, ExpiresAt: now.Add(link.lifetime)}); err != nil {
+			a.log.Error(err, "Failed to store an account link token", "tenant", t.ID, "user", userID, "kind", link.kind)
 			return
 		}
-		link := linkTo(t, "/reset-password", token)
-		if hosted {
-			link = hostedLink(t, "/reset-password", token)
+		url := linkTo(t, link.page, token)
+		if link.hosted {
+			url = hostedLink(t, link.page, token)
 		}
-		msg, err := templates.PasswordReset(email, link, PasswordResetTokenLifetime)
+		msg, err := link.message(templates, email, url, link.lifetime)
 		if err != nil {
-			a.log.Error(err, "Failed to write a password reset email")
+			a.log.Error(err, "Failed to write an account link email", "kind", link.kind)
 			return
 		}
 		if err := sender.Send(ctx, msg); err != nil {
-			a.log.Error(err, "Failed to send a password reset email", "tenant", t.ID, "user", u.ID)
-			a.opts.API.AuditClient(cl, "Asked for a password reset", t.ID, u.ID, "delivery_failed")
+			a.log.Error(err, "Failed to send an account link email", "tenant", t.ID, "user", userID, "kind", link.kind)
+			a.opts.API.AuditClient(cl, link.event, t.ID, userID, "delivery_failed")
 			return
 		}
-		a.opts.API.AuditClient(cl, "Asked for a password reset", t.ID, u.ID, "success")
+		a.opts.API.AuditClient(cl, link.event, t.ID, userID, "success")
 	}()
 	return nil
+}
+
+// loginMethodWith finds tenantID's login method of recipe with email: its user and its id.
+func (a *API) loginMethodWith(ctx context.Context, tenantID, recipe, email string) (userID, recipeUserID string, err error) {
+	users, err := a.opts.Store.UsersByEmail(ctx, tenantID, email)
+	if err != nil {
+		return "", "", err
+	}
+	for _, u := range users {
+		for _, lm := range u.LoginMethods {
+			if lm.RecipeID == recipe && lm.TenantID == tenantID && lm.Email == email {
+				return u.ID, lm.RecipeUserID, nil
+			}
+		}
+	}
+	return "", "", store.ErrNotFound
 }
 
 // invalidResetToken is the refusal of a reset token that is unknown, used, expired, of
@@ -250,4 +286,31 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(u)})
+}
+
+// PasskeyRecoveryTokenLifetime is how long a passkey recovery link works.
+const PasskeyRecoveryTokenLifetime = time.Hour
+
+// SendPasskeyRecoveryEmail sends a link to create a new passkey to email, when it has a
+// webauthn login method in tenant t (SuperTokens' recover-account email). As SendResetEmail,
+// its answer says nothing about whether the email has an account. hosted makes the link open
+// the hosted recovery page with its token in the URL fragment.
+func (a *API) SendPasskeyRecoveryEmail(ctx context.Context, cl httpapi.Client, t tenant.Tenant, email string, hosted bool) error {
+	return a.sendAccountLink(ctx, cl, t, email, accountLink{recipe: store.RecipeWebAuthn, kind: store.TokenPasskeyRecovery,
+		lifetime: PasskeyRecoveryTokenLifetime, page: "/webauthn/recover", hosted: hosted, event: "Asked for a passkey recovery",
+		message: delivery.Templates.PasskeyRecovery})
+}
+
+// PasskeyRecoveryToken returns tenant t's passkey recovery token, using it up when consume is
+// set; store.ErrNotFound when it is unknown, used, expired or of another tenant.
+func (a *API) PasskeyRecoveryToken(ctx context.Context, t tenant.Tenant, token string, consume bool) (store.AccountToken, error) {
+	read := a.opts.Store.GetAccountToken
+	if consume {
+		read = a.opts.Store.ConsumeAccountToken
+	}
+	tok, err := read(ctx, store.TokenPasskeyRecovery, hashToken(token), a.opts.Clock())
+	if err == nil && tok.TenantID != t.ID {
+		return store.AccountToken{}, fmt.Errorf("passkey recovery token of tenant %q: %w", tok.TenantID, store.ErrNotFound)
+	}
+	return tok, err
 }

@@ -85,6 +85,7 @@ const (
 	TypeEmailVerification    = "email_verification"
 	TypePasswordResetRequest = "password_reset_request"
 	TypePasswordReset        = "password_reset"
+	TypeAccountRecovery      = "account_recovery"
 	TypeTenantChanged        = "tenant_changed"
 	TypeTenantDeleted        = "tenant_deleted"
 	TypeTenantOwnerChanged   = "tenant_owner_changed"
@@ -127,6 +128,9 @@ var Types = map[string]struct{ Type, Actor string }{
 	"Asked for a password reset":                {TypePasswordResetRequest, ActorUser},
 	"Refused password reset":                    {TypePasswordReset, ActorUser},
 	"Reset password":                            {TypePasswordReset, ActorUser},
+	"Asked for a passkey recovery":              {TypeAccountRecovery, ActorUser},
+	"Recovered passkey account":                 {TypeAccountRecovery, ActorUser},
+	"Refused passkey recovery":                  {TypeAccountRecovery, ActorUser},
 	"Changed tenant configuration":              {TypeTenantChanged, ActorAdmin},
 	"Refused tenant change by a non-owner":      {TypeTenantChanged, ActorAdmin},
 	"Deleted tenant configuration":              {TypeTenantDeleted, ActorAdmin},

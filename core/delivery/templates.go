@@ -71,6 +71,14 @@ If you did not create an account with {{.AppName}}, you can ignore this message.
 It expires in {{.Expires}}. If you did not ask for a password reset, you can ignore this message; your password stays as it is.
 `,
 		`{{template "open"}}<p><a href="{{.Link}}">Choose a new password for {{.AppName}}</a></p><p>It expires in {{.Expires}}.</p>{{template "close"}}`)
+	recoverPasskey = newKind("passkey-recovery",
+		`Create a new {{.AppName}} passkey`,
+		`Open this link to create a new passkey for your {{.AppName}} account:
+{{.Link}}
+
+It expires in {{.Expires}}. If you did not ask for this, you can ignore this message; your passkeys stay as they are.
+`,
+		`{{template "open"}}<p><a href="{{.Link}}">Create a new passkey for your {{.AppName}} account</a></p><p>It expires in {{.Expires}}.</p>{{template "close"}}`)
 )
 
 func (t Templates) data(code, link string, lifetime time.Duration) templateData {
@@ -131,6 +139,17 @@ func (t Templates) PasswordReset(to, link string, lifetime time.Duration) (Messa
 		return Message{}, fmt.Errorf("%w: a password reset message needs a link", ErrInvalidMessage)
 	}
 	m, err := render(resetPassword, t.data("", link, lifetime))
+	m.Channel, m.To, m.Link = Email, to, link
+	return m, err
+}
+
+// PasskeyRecovery writes the email with the link to create a new passkey for an account whose
+// passkeys are lost.
+func (t Templates) PasskeyRecovery(to, link string, lifetime time.Duration) (Message, error) {
+	if link == "" {
+		return Message{}, fmt.Errorf("%w: a passkey recovery message needs a link", ErrInvalidMessage)
+	}
+	m, err := render(recoverPasskey, t.data("", link, lifetime))
 	m.Channel, m.To, m.Link = Email, to, link
 	return m, err
 }

@@ -121,6 +121,16 @@ func TestAccountEmails(t *testing.T) {
 	if _, err := (Templates{}).PasswordReset("a@b.co", "", time.Hour); !errors.Is(err, ErrInvalidMessage) {
 		t.Errorf("reset without link: %v", err)
 	}
+	recover, err := Templates{AppName: "Acme"}.PasskeyRecovery("ada@example.com", link, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recover.Subject != "Create a new Acme passkey" || !strings.Contains(recover.Text, link) || !strings.Contains(recover.HTML, "Create a new passkey for your Acme account") {
+		t.Errorf("passkey recovery email = %+v", recover)
+	}
+	if _, err := (Templates{}).PasskeyRecovery("a@b.co", "", time.Hour); !errors.Is(err, ErrInvalidMessage) {
+		t.Errorf("passkey recovery without link: %v", err)
+	}
 	if _, err := (Templates{}).EmailVerification("a@b.co", ""); !errors.Is(err, ErrInvalidMessage) {
 		t.Errorf("verification without link: %v", err)
 	}

@@ -44,6 +44,8 @@ var tenantScoped = map[string]bool{
 	"webauthn/credential":             true,
 	"webauthn/credential/list":        true,
 	"webauthn/credential/remove":      true,
+	"user/webauthn/reset/token":       true,
+	"user/webauthn/reset":             true,
 }
 
 // authTarget returns the path to send a clean /auth request to: the tenant-less form of a

@@ -33,6 +33,10 @@ func (f *Factor) registerFDI(mux *http.ServeMux) {
 		mux.Handle("POST "+p+"/webauthn/credential", req(f.addCredential))
 		mux.Handle("GET "+p+"/webauthn/credential/list", req(f.listCredentials))
 		mux.Handle("POST "+p+"/webauthn/credential/remove", req(f.removeCredential))
+		if f.opts.Recovery != nil {
+			mux.HandleFunc("POST "+p+"/user/webauthn/reset/token", f.sendRecoveryEmail)
+			mux.HandleFunc("POST "+p+"/user/webauthn/reset", f.recoverAccount)
+		}
 	}
 }
 
@@ -109,9 +113,16 @@ func (f *Factor) registerOptions(w http.ResponseWriter, r *http.Request) {
 		httpkit.WriteError(w, http.StatusBadRequest, "", "Please provide the email or the recover account token")
 		return
 	case body.Email == nil:
-		// No recovery token is ever issued for an account this core does not know, and the
-		// core issues none yet: every token is unknown.
-		status(w, contract.StatusRecoverAccountTokenInvalid)
+		o, err := f.RecoveryOptions(r.Context(), t, *body.RecoverAccountToken)
+		if errors.Is(err, ErrRecoveryTokenInvalid) {
+			status(w, contract.StatusRecoverAccountTokenInvalid)
+			return
+		}
+		if err != nil {
+			f.writeError(w, r, err, contract.StatusSignUpNotAllowed)
+			return
+		}
+		httpkit.WriteJSON(w, http.StatusOK, withStatus(o))
 		return
 	}
 	email := emailpassword.NormaliseEmail(*body.Email)
@@ -339,4 +350,67 @@ func (f *Factor) removeCredential(w http.ResponseWriter, r *http.Request) {
 	}
 	f.audit(r, "Removed passkey", sess.TenantID, sess.UserID, "success", "factor", mfa.WebAuthn)
 	status(w, contract.StatusOK)
+}
+
+// sendRecoveryEmail serves POST /user/webauthn/reset/token: SuperTokens'
+// generateRecoverAccountToken. It answers OK whether the email has a passkey account or not.
+func (f *Factor) sendRecoveryEmail(w http.ResponseWriter, r *http.Request) {
+	t, ok := f.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Email *string `json:"email"`
+	}
+	if !httpkit.Decode(w, r, &body) {
+		return
+	}
+	if body.Email == nil {
+		httpkit.WriteError(w, http.StatusBadRequest, "email", "Please provide the email")
+		return
+	}
+	if err := f.opts.Recovery.SendPasskeyRecoveryEmail(r.Context(), f.opts.ClientOf(r), t, *body.Email, false); err != nil {
+		f.opts.Recovery.WriteError(w, r, err)
+		return
+	}
+	status(w, contract.StatusOK)
+}
+
+// recoverAccount serves POST /user/webauthn/reset: SuperTokens' recoverAccount.
+func (f *Factor) recoverAccount(w http.ResponseWriter, r *http.Request) {
+	t, ok := f.tenantOf(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Token      *string         `json:"token"`
+		OptionsID  string          `json:"webauthnGeneratedOptionsId"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	if !httpkit.Decode(w, r, &body) {
+		return
+	}
+	switch {
+	case body.Token == nil:
+		httpkit.WriteError(w, http.StatusBadRequest, "token", "Please provide the recover account token")
+		return
+	case body.OptionsID == "":
+		httpkit.WriteError(w, http.StatusBadRequest, "webauthnGeneratedOptionsId", "webauthnGeneratedOptionsId is required")
+		return
+	case len(body.Credential) == 0 || string(body.Credential) == "null":
+		httpkit.WriteError(w, http.StatusBadRequest, "credential", "credential is required")
+		return
+	}
+	u, err := f.RecoverAccount(r.Context(), t, *body.Token, body.OptionsID, body.Credential)
+	switch {
+	case errors.Is(err, ErrRecoveryTokenInvalid):
+		f.audit(r, "Refused passkey recovery", t.ID, "", "invalid_token")
+		status(w, contract.StatusRecoverAccountTokenInvalid)
+	case err != nil:
+		f.audit(r, "Refused passkey recovery", t.ID, "", "refused", "reason", err.Error())
+		f.writeError(w, r, err, contract.StatusGeneralError)
+	default:
+		f.audit(r, "Recovered passkey account", t.ID, u.ID, "success", "factor", mfa.WebAuthn)
+		status(w, contract.StatusOK)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/factors/factortest"
 	"github.com/twofold-dev/twofold/core/factors/webauthn/softauthn"
+	"github.com/twofold-dev/twofold/test/mailbox"
 )
 
 var base64URL = base64.RawURLEncoding
@@ -234,5 +237,63 @@ func TestTheFDIAddsAndRemovesPasskeysOfTheSessionUser(t *testing.T) {
 	anonymous := &client{t: t, base: srv.URL}
 	if code, _, _ := anonymous.call("GET", "/auth/webauthn/credential/list", nil); code != 401 {
 		t.Fatalf("listing passkeys without a session answered %d, want 401", code)
+	}
+}
+
+func TestALostPasskeyIsReplacedFromAnEmailedLink(t *testing.T) {
+	c := newCore(t, nil)
+	box := mailbox.Start(t)
+	c.configure(contract.TenantConfig{FirstFactors: []string{mfa.EmailPassword, mfa.WebAuthn}, WebsiteDomain: origin,
+		Email: &contract.Email{SMTP: &contract.SMTP{Host: "127.0.0.1", Port: box.Port, From: "Keys <no-reply@keys.test>", TLS: "none"}}})
+	srv := httptest.NewServer(c.Srv)
+	t.Cleanup(srv.Close)
+	api := &client{t: t, base: srv.URL}
+	lost := softauthn.New(origin)
+	_, opts, raw := api.call("POST", "/auth/webauthn/options/register", map[string]string{"email": "rosa@example.com"})
+	answer, _, _ := lost.Create(raw)
+	var id string
+	json.Unmarshal(opts["webauthnGeneratedOptionsId"], &id)
+	_, up, _ := api.call("POST", "/auth/webauthn/signup", map[string]any{"webauthnGeneratedOptionsId": id, "credential": answer})
+	var user struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(up["user"], &user)
+
+	anonymous := &client{t: t, base: srv.URL}
+	if _, _, raw := anonymous.call("POST", "/auth/user/webauthn/reset/token", map[string]string{"email": "rosa@example.com"}); !strings.Contains(string(raw), `"status":"OK"`) {
+		t.Fatalf("asking for a recovery email = %s", raw)
+	}
+	link := regexp.MustCompile(`https?://\S+`).FindString(box.Next(t))
+	u, err := url.Parse(link)
+	if err != nil || u.Path != "/auth/webauthn/recover" || u.Query().Get("token") == "" {
+		t.Fatalf("the recovery email's link is %q, want {websiteDomain}/auth/webauthn/recover?token=...", link)
+	}
+	token := u.Query().Get("token")
+
+	if _, _, raw := anonymous.call("POST", "/auth/webauthn/options/register", map[string]string{"recoverAccountToken": "not-a-token"}); !strings.Contains(string(raw), contract.StatusRecoverAccountTokenInvalid) {
+		t.Fatalf("register options for an unknown token = %s", raw)
+	}
+	_, opts, raw = anonymous.call("POST", "/auth/webauthn/options/register", map[string]string{"recoverAccountToken": token})
+	if !strings.Contains(string(opts["user"]), `"name":"rosa@example.com"`) || !strings.Contains(string(opts["excludeCredentials"]), `"id":"`) {
+		t.Fatalf("register options for the token = %s, want the account's email and its old passkey excluded", raw)
+	}
+	found := softauthn.New(origin)
+	replacement, cred, _ := found.Create(raw)
+	json.Unmarshal(opts["webauthnGeneratedOptionsId"], &id)
+	if _, _, raw := anonymous.call("POST", "/auth/user/webauthn/reset", map[string]any{"token": token, "webauthnGeneratedOptionsId": id, "credential": replacement}); !strings.Contains(string(raw), `"status":"OK"`) {
+		t.Fatalf("recovering the account = %s", raw)
+	}
+	if _, _, raw := anonymous.call("POST", "/auth/user/webauthn/reset", map[string]any{"token": token, "webauthnGeneratedOptionsId": id, "credential": replacement}); !strings.Contains(string(raw), contract.StatusRecoverAccountTokenInvalid) {
+		t.Fatalf("the same link again = %s, want RECOVER_ACCOUNT_TOKEN_INVALID_ERROR", raw)
+	}
+
+	res, err := c.signIn(found, cred, nil)
+	if err != nil || res.User.ID != user.ID {
+		t.Fatalf("signing in with the new passkey = %v, %v; want user %s", res.User.ID, err, user.ID)
+	}
+	for _, lm := range res.User.LoginMethods {
+		if lm.RecipeID == "webauthn" && (!lm.Verified || len(lm.WebAuthnCredentialIDs) != 2) {
+			t.Fatalf("login method after recovery = %+v, want the email verified and both passkeys", lm)
+		}
 	}
 }

@@ -232,4 +232,3 @@ func (b *sdk) userID() string {
 	b.t.Helper()
 	return b.eval(`compat.call("Session", "getUserId")`)["value"].(string)
 }
-

@@ -1,6 +1,8 @@
 package compat_test
 
 import (
+	"net/url"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/test/mailbox"
 )
 
 const password = "correct horse 1"
@@ -142,5 +145,35 @@ func TestTheSDKSetsUpAndCompletesTOTPAndAPasskeyAsSecondFactors(t *testing.T) {
 	code2, me := b.me()
 	if code2 != 200 || me["userId"] != b.userID() {
 		t.Fatalf("the app after the passkey as the second factor = %d %v", code2, me)
+	}
+}
+
+func TestTheSDKRecoversAPasskeyAccountFromTheEmailedLink(t *testing.T) {
+	box := mailbox.Start(t)
+	sys := start(t, func(origin string) contract.TenantConfig {
+		c := passwordAndPasskeys(origin)
+		c.Email = smtp(box)
+		return c
+	})
+	b := sys.open(t)
+	up := b.ok("registerCredentialWithSignUp", b.call("WebAuthn", "registerCredentialWithSignUp", map[string]any{"email": "rosa@example.com"}))
+	user, _ := up["user"].(map[string]any)
+	b.call("Session", "signOut", map[string]any{})
+
+	// The passkey is lost: a new browser, with a new authenticator, asks for the email.
+	lost := sys.open(t)
+	lost.ok("generateRecoverAccountToken", lost.call("WebAuthn", "generateRecoverAccountToken", map[string]any{"email": "rosa@example.com"}))
+	link := regexp.MustCompile(`https?://\S+`).FindString(box.Next(t))
+	u, err := url.Parse(link)
+	if err != nil || u.Query().Get("token") == "" {
+		t.Fatalf("the recovery email's link %q has no token", link)
+	}
+	lost.ok("registerCredentialWithRecoverAccount", lost.call("WebAuthn", "registerCredentialWithRecoverAccount", map[string]any{"recoverAccountToken": u.Query().Get("token")}))
+	in := lost.ok("authenticateCredentialWithSignIn", lost.call("WebAuthn", "authenticateCredentialWithSignIn", map[string]any{}))
+	if got, _ := in["user"].(map[string]any); got["id"] != user["id"] {
+		t.Fatalf("the new passkey signed in %v, want %v", got["id"], user["id"])
+	}
+	if code, _ := lost.me(); code != 200 {
+		t.Fatalf("the app after the recovered passkey answered %d", code)
 	}
 }

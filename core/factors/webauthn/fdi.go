@@ -84,6 +84,8 @@ func (f *Factor) writeError(w http.ResponseWriter, r *http.Request, err error, n
 		status(w, contract.StatusEmailAlreadyExists)
 	case errors.Is(err, ErrNotAllowed):
 		status(w, notAllowed, "reason", err.Error())
+	case errors.Is(err, session.ErrUserDisabled):
+		status(w, notAllowed, "reason", httpapi.MsgUserDisabled)
 	case errors.As(err, &locked):
 		status(w, contract.StatusGeneralError, "message", fmt.Sprintf("Too many failed attempts. Try again in %d seconds.", int(locked.RetryAfter.Seconds())+1))
 	case errors.Is(err, ErrUnknownCredential):
@@ -216,17 +218,17 @@ func (f *Factor) decodeCeremony(w http.ResponseWriter, r *http.Request, t tenant
 }
 
 func (f *Factor) signUp(w http.ResponseWriter, r *http.Request) {
-	f.ceremony(w, r, f.SignUp, "Signed up", contract.StatusSignUpNotAllowed)
+	f.ceremony(w, r, f.SignUp, "Signed up", "Refused sign-up", contract.StatusSignUpNotAllowed)
 }
 
 func (f *Factor) signIn(w http.ResponseWriter, r *http.Request) {
-	f.ceremony(w, r, f.SignIn, "Signed in", contract.StatusSignInNotAllowed)
+	f.ceremony(w, r, f.SignIn, "Signed in", "Refused sign-in", contract.StatusSignInNotAllowed)
 }
 
 // ceremony serves signup and signin: op finishes the ceremony; the answer carries the user and
 // the new session's tokens, or the second factor's updated tokens.
 func (f *Factor) ceremony(w http.ResponseWriter, r *http.Request,
-	op func(context.Context, tenant.Tenant, *session.Session, string, json.RawMessage) (Result, error), event, notAllowed string) {
+	op func(context.Context, tenant.Tenant, *session.Session, string, json.RawMessage) (Result, error), event, refused, notAllowed string) {
 	t, ok := f.tenantOf(w, r)
 	if !ok {
 		return
@@ -237,7 +239,11 @@ func (f *Factor) ceremony(w http.ResponseWriter, r *http.Request,
 	}
 	res, err := op(r.Context(), t, sess, body.OptionsID, body.Credential)
 	if err != nil {
-		f.audit(r, event, t.ID, sessionUser(sess), "refused", "reason", err.Error())
+		if sess != nil {
+			f.audit(r, "Refused factor", t.ID, sess.UserID, "refused", "factor", mfa.WebAuthn, "reason", err.Error())
+		} else {
+			f.audit(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
+		}
 		if notAllowed == contract.StatusSignInNotAllowed && (errors.Is(err, ErrOptionsNotFound) || errors.Is(err, ErrInvalidAuthenticator)) {
 			err = ErrInvalidCredential
 		}

@@ -227,20 +227,20 @@ func (f *Factor) firstFactorStep(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	res, err := op(r.Context(), t, nil, r.PostFormValue("optionsId"), answer)
-	event := "Signed in"
+	event, refused := "Signed in", "Refused sign-in"
 	if page == hostedui.SignUpPath {
-		event = "Signed up"
+		event, refused = "Signed up", "Refused sign-up"
 	}
 	switch {
 	case err == nil:
 		f.audit(r, event, t.ID, res.User.ID, "success", "recipe", mfa.WebAuthn)
 		ui.SignedIn(w, r, t, res.Session, res.Tokens, back)
 	case errors.Is(err, ErrEmailTaken):
-		f.audit(r, event, t.ID, "", "refused", "reason", err.Error())
+		f.audit(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
 		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "taken"))
 	case errors.Is(err, ErrOptionsNotFound), errors.Is(err, ErrInvalidCredential), errors.Is(err, ErrInvalidAuthenticator),
 		errors.Is(err, ErrNotAllowed), errors.Is(err, ErrLocked), errors.Is(err, ErrCredentialExists):
-		f.audit(r, event, t.ID, "", "refused", "reason", err.Error())
+		f.audit(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
 		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "failed"))
 	default:
 		ui.InternalError(w, r, err)

@@ -11,10 +11,14 @@ import (
 
 // notices are the messages the account page shows after an action (?done=...).
 var notices = map[string]string{
-	"removed":      "The authenticator app was removed.",
-	"signed-out":   "All other sessions were signed out.",
-	"not-removed":  "That authenticator app could not be removed: finish two-step verification first.",
-	"added-device": "Your authenticator app is ready.",
+	"removed":             "The authenticator app was removed.",
+	"signed-out":          "All other sessions were signed out.",
+	"not-removed":         "That authenticator app could not be removed: finish two-step verification first.",
+	"added-device":        "Your authenticator app is ready.",
+	"added-passkey":       "Your new passkey is ready.",
+	"renamed-passkey":     "The passkey was renamed.",
+	"removed-passkey":     "The passkey was removed.",
+	"not-removed-passkey": "That passkey could not be removed: finish two-step verification first.",
 }
 
 // accountPage shows the account's sign-in methods, authenticator apps, recovery codes and
@@ -51,6 +55,15 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
 		v.Devices = append(v.Devices, deviceView{Name: d.Name, Verified: d.Verified})
 	}
 	v.CanAddTOTP = slices.Contains(m.State.Available, mfa.TOTP)
+	passkeys, err := u.opts.Store.ListWebAuthnCredentials(ctx, m.Session.UserID)
+	if err != nil {
+		u.InternalError(w, r, err)
+		return
+	}
+	for _, c := range passkeys {
+		v.Passkeys = append(v.Passkeys, passkeyView{ID: c.ID, Name: c.Name, Created: c.CreatedAt, LastUsed: c.LastUsedAt})
+	}
+	v.CanAddPasskey = slices.Contains(m.State.Available, mfa.WebAuthn)
 	v.RecoveryOffer = slices.Contains(m.State.Available, mfa.RecoveryCode)
 	if v.CodesLeft, v.CodesTotal, err = u.opts.Store.CountRecoveryCodes(ctx, m.Session.UserID); err != nil {
 		u.InternalError(w, r, err)

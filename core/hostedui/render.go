@@ -75,6 +75,13 @@ type View struct {
 	CodesTotal    int
 	CanAddTOTP    bool
 	RecoveryOffer bool
+	Passkeys      []passkeyView
+	CanAddPasskey bool
+}
+
+type passkeyView struct {
+	ID, Name          string
+	Created, LastUsed time.Time
 }
 
 type deviceView struct {

@@ -2,6 +2,7 @@ package browser_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +17,12 @@ import (
 
 // addPasskeyAuthenticator plugs a virtual platform authenticator into the browser: it keeps
 // discoverable credentials and verifies the user, as a laptop's fingerprint reader does.
-func (b *browser) addPasskeyAuthenticator() {
+func (b *browser) addPasskeyAuthenticator() webauthn.AuthenticatorID {
 	b.t.Helper()
 	if _, err := chromedp.Call(b.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 		b.t.Fatalf("enable the WebAuthn domain: %v", err)
 	}
-	_, err := chromedp.Call(b.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+	res, err := chromedp.Call(b.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
 		Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportInternal,
 		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
 		DefaultBackupEligibility: true, DefaultBackupState: true,
@@ -29,6 +30,19 @@ func (b *browser) addPasskeyAuthenticator() {
 	if err != nil {
 		b.t.Fatalf("add a virtual authenticator: %v", err)
 	}
+	return res.AuthenticatorID
+}
+
+// count is how many elements sel matches.
+func (b *browser) count(sel string) int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return n
 }
 
 // onLocalhost is the sidecar's URL with the host browsers accept as a passkey relying party:
@@ -43,7 +57,7 @@ func TestAPasskeyAsTheSecondFactorOnTheHostedPages(t *testing.T) {
 	})
 	sys.sidecar = onLocalhost(sys.sidecar)
 	b := newBrowser(t, "passkey-second-factor")
-	b.addPasskeyAuthenticator()
+	laptop := b.addPasskeyAuthenticator()
 	b.step("open the app", chromedp.Navigate(sys.sidecar+"/orders"), chromedp.WaitVisible(chromedp.ID("to-signup")))
 	b.step("sign up",
 		chromedp.Click(chromedp.ID("to-signup")),
@@ -70,6 +84,34 @@ func TestAPasskeyAsTheSecondFactorOnTheHostedPages(t *testing.T) {
 	}
 	if !strings.HasSuffix(b.location(), "/reports") {
 		t.Fatalf("after the passkey the browser is at %s, want /reports", b.location())
+	}
+
+	// The account page lists the passkey; it is renamed, a second one is added from another
+	// device, and the first removed.
+	b.step("open the account page", chromedp.Navigate(sys.sidecar+"/auth/account"), chromedp.WaitVisible(chromedp.ID("passkeys")))
+	if n := b.count("#passkeys > li"); n != 1 {
+		t.Fatalf("the account page lists %d passkeys, want 1", n)
+	}
+	b.step("rename it",
+		chromedp.SetValue(chromedp.CSS(`#passkeys input[name="name"]`), "Work laptop"),
+		chromedp.Click(chromedp.CSS(`#passkeys button[aria-label^="Rename"]`)),
+		chromedp.WaitVisible(chromedp.ID("notice")))
+	if n := b.count(`#passkeys button[aria-label="Remove Work laptop"]`); n != 1 {
+		t.Fatalf("after the rename %d passkeys are called Work laptop, want 1", n)
+	}
+	if _, err := chromedp.Call(b.ctx, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: laptop}); err != nil {
+		t.Fatal(err)
+	}
+	b.addPasskeyAuthenticator()
+	b.step("add a passkey", chromedp.Click(chromedp.ID("add-passkey")), chromedp.WaitEnabled(chromedp.ID("passkey")))
+	b.step("create it on the new device", chromedp.Click(chromedp.ID("passkey")), chromedp.WaitVisible(chromedp.ID("passkeys")))
+	if n := b.count("#passkeys > li"); n != 2 {
+		t.Fatalf("the account page lists %d passkeys after adding one, want 2", n)
+	}
+	b.shot("account-passkeys")
+	b.step("remove the first", chromedp.Click(chromedp.CSS(`#passkeys button[aria-label="Remove Work laptop"]`)), chromedp.WaitVisible(chromedp.ID("notice")))
+	if n, left := b.count("#passkeys > li"), b.count(`#passkeys button[aria-label="Remove Work laptop"]`); n != 1 || left != 0 {
+		t.Fatalf("after removing Work laptop the account page lists %d passkeys, %d of them Work laptop; want the other one", n, left)
 	}
 }
 

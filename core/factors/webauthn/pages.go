@@ -26,6 +26,8 @@ const (
 	pagePath     = hostedui.MFAPath + "/webauthn"
 	scriptPath   = hostedui.UIPrefix + "/webauthn.js"
 	verifyAction = hostedui.UIPrefix + "/action/webauthn/verify"
+	renameAction = hostedui.UIPrefix + "/action/webauthn/rename"
+	removeAction = hostedui.UIPrefix + "/action/webauthn/remove"
 )
 
 //go:embed templates/*.html
@@ -43,6 +45,8 @@ func (f *Factor) registerPages(mux *http.ServeMux) {
 		w.Write(script)
 	}))
 	mux.Handle("POST "+verifyAction, ui.Action(f.verifyStep))
+	mux.Handle("POST "+renameAction, ui.Action(f.renameStep))
+	mux.Handle("POST "+removeAction, ui.Action(f.removeStep))
 	f.registerFirstFactorPages(mux)
 }
 
@@ -244,5 +248,44 @@ func (f *Factor) firstFactorStep(w http.ResponseWriter, r *http.Request,
 		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "failed"))
 	default:
 		ui.InternalError(w, r, err)
+	}
+}
+
+// renameStep renames one of the user's passkeys from the account page.
+func (f *Factor) renameStep(w http.ResponseWriter, r *http.Request) {
+	ui := f.opts.Pages
+	m, ok := ui.AccountSession(w, r)
+	if !ok {
+		return
+	}
+	err := f.RenameCredential(r.Context(), m.Session, r.PostFormValue("credentialId"), r.PostFormValue("name"))
+	switch {
+	case errors.Is(err, ErrUnknownCredential), errors.Is(err, ErrNameTooLong):
+		hostedui.Redirect(w, hostedui.AccountPath)
+	case err != nil:
+		ui.InternalError(w, r, err)
+	default:
+		hostedui.Redirect(w, hostedui.WithQuery(hostedui.AccountPath, "done", "renamed-passkey"))
+	}
+}
+
+// removeStep removes one of the user's passkeys from the account page.
+func (f *Factor) removeStep(w http.ResponseWriter, r *http.Request) {
+	ui := f.opts.Pages
+	m, ok := ui.AccountSession(w, r)
+	if !ok {
+		return
+	}
+	err := f.RemoveCredential(r.Context(), m.Session, r.PostFormValue("credentialId"))
+	switch {
+	case errors.Is(err, mfaengine.ErrNotSatisfied):
+		hostedui.Redirect(w, hostedui.WithQuery(hostedui.AccountPath, "done", "not-removed-passkey"))
+	case errors.Is(err, ErrUnknownCredential):
+		hostedui.Redirect(w, hostedui.AccountPath)
+	case err != nil:
+		ui.InternalError(w, r, err)
+	default:
+		f.audit(r, "Removed passkey", m.Tenant.ID, m.Session.UserID, "success", "factor", mfa.WebAuthn)
+		hostedui.Redirect(w, hostedui.WithQuery(hostedui.AccountPath, "done", "removed-passkey"))
 	}
 }

@@ -35,6 +35,8 @@ func (u *UI) signInView(w http.ResponseWriter, r *http.Request, t tenant.Tenant,
 		v.Error = "That passkey could not be used. Try again, or sign in another way."
 	case "taken":
 		v.Error = "This email already has an account with a passkey. Sign in with it instead."
+	case "recovered":
+		v.Notice = "Your new passkey is ready. Sign in with it."
 	}
 	if slices.Contains(ff, mfa.ThirdParty) {
 		v.Providers = t.Config.ThirdPartyProviders

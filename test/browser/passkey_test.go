@@ -3,6 +3,8 @@ package browser_test
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/test/mailbox"
 )
 
 // addPasskeyAuthenticator plugs a virtual platform authenticator into the browser: it keeps
@@ -170,4 +173,44 @@ func (b *browser) attr(id, name string) string {
 		b.t.Fatalf("attribute %s of #%s: %v", name, id, err)
 	}
 	return v.Value
+}
+
+func TestALostPasskeyIsReplacedFromTheHostedPages(t *testing.T) {
+	box := mailbox.Start(t)
+	sys := startWith(t, "keys", func(sidecar string) contract.TenantConfig {
+		c := tenantConfig(t, `{"firstFactors":["webauthn"],"email":{"smtp":{"host":"127.0.0.1","port":`+strconv.Itoa(box.Port)+`,"from":"Keys <no-reply@keys.test>","tls":"none"}}}`)
+		c.WebsiteDomain = onLocalhost(sidecar)
+		return c
+	})
+	sys.sidecar = onLocalhost(sys.sidecar)
+	b := newBrowser(t, "passkey-recovery")
+	old := b.addPasskeyAuthenticator()
+	b.step("open the sign-up page", chromedp.Navigate(sys.sidecar+"/auth/signup?tenantId=keys&redirectToPath=/orders"), chromedp.WaitEnabled(chromedp.ID("passkey-first-button")))
+	b.step("sign up with a passkey", chromedp.SendKeys(chromedp.ID("email"), "rosa@example.com"), chromedp.Click(chromedp.ID("passkey-first-button")))
+	user := wantApp(t, b, "keys", mfa.WebAuthn)
+
+	// The device is lost: a new one, no session.
+	b.clearCookies()
+	if _, err := chromedp.Call(b.ctx, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: old}); err != nil {
+		t.Fatal(err)
+	}
+	b.addPasskeyAuthenticator()
+	b.step("open the app", chromedp.Navigate(sys.sidecar+"/orders"), chromedp.WaitVisible(chromedp.ID("lost-passkey")))
+	b.step("ask for a recovery link",
+		chromedp.Click(chromedp.ID("lost-passkey")),
+		chromedp.WaitVisible(chromedp.ID("recover-form")),
+		chromedp.SendKeys(chromedp.ID("email"), "rosa@example.com"),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.ID("notice")))
+	link := regexp.MustCompile(`http://\S+/auth/webauthn/recover\?\S+#token=\S+`).FindString(box.Next(t))
+	if link == "" {
+		t.Fatal("the recovery email has no link to the hosted recovery page with its token in the fragment")
+	}
+	b.step("open the link", chromedp.Navigate(link), chromedp.WaitEnabled(chromedp.ID("passkey-first-button")))
+	b.shot("recover")
+	b.step("create the new passkey", chromedp.Click(chromedp.ID("passkey-first-button")))
+	// Back on the sign-in page, the new passkey is offered in the autofill and signs in.
+	if again := wantApp(t, b, "keys", mfa.WebAuthn); again != user {
+		t.Fatalf("the new passkey signed in %s, want %s", again, user)
+	}
 }

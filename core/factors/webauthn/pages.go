@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/accountapi"
 	"github.com/twofold-dev/twofold/core/hostedui"
 	"github.com/twofold-dev/twofold/core/mfaengine"
 	"github.com/twofold-dev/twofold/core/session"
@@ -27,7 +29,12 @@ const (
 	scriptPath   = hostedui.UIPrefix + "/webauthn.js"
 	verifyAction = hostedui.UIPrefix + "/action/webauthn/verify"
 	renameAction = hostedui.UIPrefix + "/action/webauthn/rename"
-	removeAction = hostedui.UIPrefix + "/action/webauthn/remove"
+	// recoverPath is where the recovery email's link lands: SuperTokens' path under the
+	// website's base path, served here for tenants whose base path is the hosted pages'.
+	recoverPath       = "/auth/webauthn/recover"
+	recoverSendAction = hostedui.UIPrefix + "/action/webauthn/recover/send"
+	recoverAction     = hostedui.UIPrefix + "/action/webauthn/recover"
+	removeAction      = hostedui.UIPrefix + "/action/webauthn/remove"
 )
 
 //go:embed templates/*.html
@@ -48,6 +55,11 @@ func (f *Factor) registerPages(mux *http.ServeMux) {
 	mux.Handle("POST "+renameAction, ui.Action(f.renameStep))
 	mux.Handle("POST "+removeAction, ui.Action(f.removeStep))
 	f.registerFirstFactorPages(mux)
+	if f.opts.Recovery != nil {
+		mux.Handle("GET "+recoverPath, ui.Page(f.recoverPage))
+		mux.Handle("POST "+recoverSendAction, ui.Action(f.recoverSendStep))
+		mux.Handle("POST "+recoverAction, ui.Action(f.recoverStep))
+	}
 }
 
 // page asks for the user's passkey, or creates one: when the user has none, or with ?setup=1.
@@ -287,5 +299,92 @@ func (f *Factor) removeStep(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.audit(r, "Removed passkey", m.Tenant.ID, m.Session.UserID, "success", "factor", mfa.WebAuthn)
 		hostedui.Redirect(w, hostedui.WithQuery(hostedui.AccountPath, "done", "removed-passkey"))
+	}
+}
+
+// recoverPage asks for the email of an account whose passkeys are lost or, opened from the
+// emailed link, creates the new passkey.
+func (f *Factor) recoverPage(w http.ResponseWriter, r *http.Request) {
+	ui := f.opts.Pages
+	t, ok := ui.TenantOf(w, r)
+	if !ok {
+		return
+	}
+	f.renderRecover(w, r, t, http.StatusOK, func(v *hostedui.View) {
+		v.Token, v.TokenInFragment = r.URL.Query().Get("token"), r.URL.Query().Get("link") == "1"
+	})
+}
+
+func (f *Factor) renderRecover(w http.ResponseWriter, r *http.Request, t tenant.Tenant, status int, edit func(*hostedui.View)) {
+	ui := f.opts.Pages
+	v, err := ui.NewView(w, r, t, "Lost your passkey?")
+	if err != nil {
+		ui.InternalError(w, r, err)
+		return
+	}
+	edit(&v)
+	if v.Token != "" || v.TokenInFragment {
+		v.Title = "Create a new passkey"
+	}
+	ui.Render(w, r, status, "webauthnrecover", v)
+}
+
+// recoverSendStep emails the recovery link, saying the same whether the email has an account.
+func (f *Factor) recoverSendStep(w http.ResponseWriter, r *http.Request) {
+	ui := f.opts.Pages
+	t, ok := ui.TenantOf(w, r)
+	if !ok {
+		return
+	}
+	email := r.PostFormValue("email")
+	err := f.opts.Recovery.SendPasskeyRecoveryEmail(r.Context(), f.opts.ClientOf(r), t, email, true)
+	var ref *accountapi.Refusal
+	switch {
+	case errors.As(err, &ref) && ref.Status == contract.StatusFieldError:
+		f.renderRecover(w, r, t, http.StatusUnprocessableEntity, func(v *hostedui.View) { v.Email, v.FieldErrors = email, map[string]string{ref.Field: ref.Message} })
+	case errors.As(err, &ref):
+		f.renderRecover(w, r, t, http.StatusServiceUnavailable, func(v *hostedui.View) {
+			msg := ref.Message
+			if msg == "" {
+				msg = ref.Status
+			}
+			v.Email, v.Error = email, "The email could not be sent: "+msg+"."
+		})
+	case err != nil:
+		ui.InternalError(w, r, err)
+	default:
+		f.renderRecover(w, r, t, http.StatusOK, func(v *hostedui.View) {
+			v.Sent, v.Notice = true, "If "+email+" has an account with a passkey, a link to create a new one is on its way. It works for an hour."
+		})
+	}
+}
+
+// recoverStep finishes the ceremony of the recovery page: the new passkey is added and the
+// browser goes to sign in with it.
+func (f *Factor) recoverStep(w http.ResponseWriter, r *http.Request) {
+	ui := f.opts.Pages
+	t, ok := ui.TenantOf(w, r)
+	if !ok {
+		return
+	}
+	back := hostedui.SafeRedirect(r.PostFormValue("redirectToPath"))
+	token := r.PostFormValue("token")
+	u, err := f.RecoverAccount(r.Context(), t, token, r.PostFormValue("optionsId"), json.RawMessage(r.PostFormValue("credential")))
+	switch {
+	case err == nil:
+		f.audit(r, "Recovered passkey account", t.ID, u.ID, "success", "factor", mfa.WebAuthn)
+		hostedui.Redirect(w, hostedui.WithQuery(hostedui.SignInPath, "tenantId", t.ID, "redirectToPath", back, "passkey", "recovered"))
+	case errors.Is(err, ErrRecoveryTokenInvalid):
+		f.audit(r, "Refused passkey recovery", t.ID, "", "invalid_token")
+		f.renderRecover(w, r, t, http.StatusUnprocessableEntity, func(v *hostedui.View) {
+			v.Error = "This link has expired or was used already. Ask for a new one."
+		})
+	case errors.Is(err, ErrOptionsNotFound), errors.Is(err, ErrInvalidCredential), errors.Is(err, ErrInvalidAuthenticator), errors.Is(err, ErrCredentialExists):
+		f.audit(r, "Refused passkey recovery", t.ID, "", "refused", "reason", err.Error())
+		f.renderRecover(w, r, t, http.StatusUnprocessableEntity, func(v *hostedui.View) {
+			v.Token, v.Error = token, "That passkey could not be created. Try again."
+		})
+	default:
+		ui.InternalError(w, r, err)
 	}
 }

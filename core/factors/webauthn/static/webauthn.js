@@ -1,6 +1,7 @@
 // The hosted passkey steps. A form with data-mode="create" or "get" carries the ceremony's
 // options (the MFA step, where the core generated them with the page); a form with
-// data-first="signin" or "signup" asks the FDI for them (the sign-in and sign-up pages). The
+// data-first="signin", "signup" or "recover" asks the FDI for them (the sign-in, sign-up and
+// account recovery pages). The
 // browser's WebAuthn API answers the options, and the answer is posted with the form. On the
 // sign-in page the browser also offers the tenant's passkeys in the email field's autofill
 // (conditional mediation). Without JavaScript the buttons stay disabled and the page says why.
@@ -71,7 +72,9 @@
     return fetch(url, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body || {}) }).then(function (r) { return r.json(); }).then(function (o) {
       if (o.status !== "OK") {
-        var e = new Error(o.status === "INVALID_EMAIL_ERROR" ? "Enter a valid email address first." : (o.message || o.status));
+        var e = new Error(o.status === "INVALID_EMAIL_ERROR" ? "Enter a valid email address first."
+          : o.status === "RECOVER_ACCOUNT_TOKEN_INVALID_ERROR" ? "This link has expired or was used already. Ask for a new one."
+          : (o.message || o.status));
         e.status = o.status;
         throw e;
       }
@@ -117,7 +120,11 @@
       firstButton.disabled = true;
       say(firstStatus, "");
       var ceremony;
-      if (first.dataset.first === "signup") {
+      if (first.dataset.first === "recover") {
+        ceremony = fetchOptions(first, "register", { recoverAccountToken: first.elements.token.value }).then(function (o) {
+          return create(o).then(function (cred) { submit(first, o, cred); });
+        });
+      } else if (first.dataset.first === "signup") {
         var email = document.getElementById(first.dataset.emailField || "email");
         ceremony = fetchOptions(first, "register", { email: email ? email.value : "" }).then(function (o) {
           return create(o).then(function (cred) { submit(first, o, cred); });

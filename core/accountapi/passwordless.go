@@ -229,6 +229,10 @@ func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenan
 	if err != nil {
 		return Consumed{}, err
 	}
+	if !u.DisabledAt.IsZero() {
+		a.opts.API.AuditClient(cl, "Refused sign-in", t.ID, u.ID, "user_disabled", "recipe", "passwordless", "factor", factor)
+		return Consumed{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: httpapi.MsgUserDisabled}
+	}
 	event := "Signed in"
 	if created {
 		event = "Signed up"

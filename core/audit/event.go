@@ -89,6 +89,12 @@ const (
 	TypeTenantChanged        = "tenant_changed"
 	TypeTenantDeleted        = "tenant_deleted"
 	TypeTenantOwnerChanged   = "tenant_owner_changed"
+	TypeUserViewed           = "user_viewed"
+	TypeMFAReset             = "mfa_reset"
+	TypeLockoutCleared       = "lockout_cleared"
+	TypeUserStatusChanged    = "user_status_changed"
+	TypeUserDeleted          = "user_deleted"
+	TypeAdminKeyChanged      = "admin_key_changed"
 	TypeOther                = "other"
 )
 
@@ -136,6 +142,16 @@ var Types = map[string]struct{ Type, Actor string }{
 	"Deleted tenant configuration":              {TypeTenantDeleted, ActorAdmin},
 	"Claimed tenant":                            {TypeTenantOwnerChanged, ActorAdmin},
 	"Released tenant":                           {TypeTenantOwnerChanged, ActorAdmin},
+	"Looked up users":                           {TypeUserViewed, ActorAdmin},
+	"Viewed user":                               {TypeUserViewed, ActorAdmin},
+	"Explained requirement":                     {TypeUserViewed, ActorAdmin},
+	"Reset user MFA":                            {TypeMFAReset, ActorAdmin},
+	"Cleared lockouts":                          {TypeLockoutCleared, ActorAdmin},
+	"Disabled user":                             {TypeUserStatusChanged, ActorAdmin},
+	"Enabled user":                              {TypeUserStatusChanged, ActorAdmin},
+	"Deleted user":                              {TypeUserDeleted, ActorAdmin},
+	"Created admin key":                         {TypeAdminKeyChanged, ActorAdmin},
+	"Revoked admin key":                         {TypeAdminKeyChanged, ActorAdmin},
 }
 
 // New builds the event for an audit message: its type and actor from Types (TypeOther and

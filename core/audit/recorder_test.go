@@ -200,7 +200,7 @@ func TestTheAuditLoggerRecordsEvenWhenTheBaseLoggerDiscards(t *testing.T) {
 
 // auditCall finds the messages of audit events in the core's code: the message argument of
 // Audit, AuditClient, auditEvent, auditLine and a factor's own audit helper.
-var auditCall = regexp.MustCompile(`(?:\.Audit|\.AuditClient|\.auditEvent|\.auditLine|\.audit)\([^,()]+(?:\([^()]*\))?,\s*"([^"]+)"`)
+var auditCall = regexp.MustCompile(`(?:\.Audit|\.AdminAudit|\.AuditClient|\.auditEvent|\.auditLine|\.audit)\([^,()]+(?:\([^()]*\))?,\s*"([^"]+)"`)
 
 // TestEveryAuditMessageOfTheCoreHasAType keeps docs/audit.md complete: an event added to
 // the code without a row in audit.Types (and in the document) fails here.

@@ -65,7 +65,7 @@ func (a *API) writeClaimed(w http.ResponseWriter, r *http.Request, id, owner, ac
 	if ce.Owner == "" {
 		msg = fmt.Sprintf("tenant %q is not owned by %s (nobody has claimed it); only its owner can %s it", id, owner, action)
 	}
-	a.auditEvent(r, "Refused tenant change by a non-owner", id, "", "refused", "action", action, "claimant", owner, "owner", ce.Owner)
+	a.AdminAudit(r, "Refused tenant change by a non-owner", id, "", "refused", "action", action, "claimant", owner, "owner", ce.Owner)
 	httpkit.WriteJSON(w, http.StatusConflict, claimedBody{Message: msg, Field: "owner", Owner: ce.Owner})
 	return true
 }
@@ -106,10 +106,10 @@ func (a *API) putTenant(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	if created || state.ConfigVersion != before.ConfigVersion {
-		a.auditEvent(r, "Changed tenant configuration", id, "", "success", "configVersion", state.ConfigVersion, "configHash", state.ConfigHash, "created", created, "owner", state.Owner)
+		a.AdminAudit(r, "Changed tenant configuration", id, "", "success", "configVersion", state.ConfigVersion, "configHash", state.ConfigHash, "created", created, "owner", state.Owner)
 	}
 	if owner != "" && before.Owner != owner {
-		a.auditEvent(r, "Claimed tenant", id, "", "success", "owner", owner)
+		a.AdminAudit(r, "Claimed tenant", id, "", "success", "owner", owner)
 	}
 	httpkit.WriteJSON(w, status, redacted(state))
 }
@@ -180,7 +180,7 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, err)
 		return
 	}
-	a.auditEvent(r, "Deleted tenant configuration", id, "", "success", "deleteUsers", deleteUsers, "owner", owner)
+	a.AdminAudit(r, "Deleted tenant configuration", id, "", "success", "deleteUsers", deleteUsers, "owner", owner)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -215,7 +215,7 @@ func (a *API) releaseTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if before.Owner != "" {
-		a.auditEvent(r, "Released tenant", id, "", "success", "owner", before.Owner, "forced", owner == "")
+		a.AdminAudit(r, "Released tenant", id, "", "success", "owner", before.Owner, "forced", owner == "")
 	}
 	httpkit.WriteJSON(w, http.StatusOK, redacted(state))
 }
@@ -235,7 +235,7 @@ func (a *API) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.metrics.sessions.WithLabelValues("revoke", "success").Add(float64(n))
-	a.auditEvent(r, "Revoked user sessions", "", userID, "success", "revoked", n, "by", "admin")
+	a.AdminAudit(r, "Revoked user sessions", "", userID, "success", "revoked", n)
 	httpkit.WriteJSON(w, http.StatusOK, map[string]int{"revoked": n})
 }
 
@@ -251,6 +251,6 @@ func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.metrics.sessions.WithLabelValues("revoke", "success").Inc()
-	a.auditEvent(r, "Revoked session", st.TenantID, st.UserID, "success", "session", handle, "by", "admin")
+	a.AdminAudit(r, "Revoked session", st.TenantID, st.UserID, "success", "session", handle)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -226,6 +227,24 @@ func (a *API) tenantOf(w http.ResponseWriter, r *http.Request) (tenant.Tenant, b
 	return t, true
 }
 
+// DefaultAdminKeyName is the name of the key the core starts with (TWOFOLD_ADMIN_KEY): the
+// audit trail names it "default".
+const DefaultAdminKeyName = "default"
+
+type adminKeyContextKey struct{}
+
+// AdminKeyName returns the name of the admin key that authenticated the request of ctx; empty
+// outside the admin API.
+func AdminKeyName(ctx context.Context) string {
+	name, _ := ctx.Value(adminKeyContextKey{}).(string)
+	return name
+}
+
+// Admin authenticates an admin API handler: the core's own key (TWOFOLD_ADMIN_KEY, named
+// "default") or an unrevoked named key of the store. Without the core's own key the admin API
+// is off. The handler finds the key's name with AdminKeyName.
+func (a *API) Admin(h http.HandlerFunc) http.Handler { return a.admin(h) }
+
 // admin authenticates the admin API with the bearer key, or answers that it is off.
 func (a *API) admin(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -239,13 +258,33 @@ func (a *API) admin(h http.HandlerFunc) http.Handler {
 		}
 		// Compare hashes so the comparison time does not depend on the key's length either.
 		gotHash := sha256.Sum256([]byte(got))
-		if got == "" || subtle.ConstantTimeCompare(gotHash[:], a.keyHash[:]) != 1 {
+		name := ""
+		switch {
+		case got == "":
+		case subtle.ConstantTimeCompare(gotHash[:], a.keyHash[:]) == 1:
+			name = DefaultAdminKeyName
+		default:
+			// Named keys are looked up by their hash: the store never sees a key.
+			k, err := a.opts.Store.AdminKeyByHash(r.Context(), hex.EncodeToString(gotHash[:]))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				a.internalError(w, r, err)
+				return
+			}
+			name = k.Name
+		}
+		if name == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="twofold-admin"`)
-			httpkit.WriteError(w, http.StatusUnauthorized, "", "missing or wrong admin key: send Authorization: Bearer <admin key>")
+			httpkit.WriteError(w, http.StatusUnauthorized, "", "missing, wrong or revoked admin key: send Authorization: Bearer <admin key>")
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), adminKeyContextKey{}, name)))
 	})
+}
+
+// AdminAudit writes the audit event of an admin action of request r: Audit with "by", the
+// name of the admin key that did it.
+func (a *API) AdminAudit(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
+	a.auditLine(a.ClientOf(r), msg, tenantID, userID, outcome, append(kv, "by", AdminKeyName(r.Context()))...)
 }
 
 func (a *API) settings(t tenant.Tenant) session.Settings { return SessionSettings(t.Config) }

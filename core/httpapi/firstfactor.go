@@ -119,6 +119,9 @@ func (a *API) SignIn(ctx context.Context, c Client, t tenant.Tenant, email, pass
 	if err := a.opts.Store.SignInSucceeded(ctx, t.ID, account, client); err != nil {
 		return SignInResult{}, err
 	}
+	if res, refused := a.refuseDisabled(c, t, u, "emailpassword"); refused {
+		return res, nil
+	}
 	a.metrics.signIns.WithLabelValues("emailpassword", "success").Inc()
 	a.auditLine(c, "Signed in", t.ID, u.ID, "success", "recipe", "emailpassword")
 	recipeUserID := u.ID
@@ -185,6 +188,9 @@ func (a *API) ThirdPartySignInUp(ctx context.Context, c Client, t tenant.Tenant,
 	case err != nil:
 		return SignInResult{}, err
 	}
+	if res, refused := a.refuseDisabled(c, t, u, "thirdparty"); refused {
+		return res, nil
+	}
 	a.metrics.signIns.WithLabelValues("thirdparty", "success").Inc()
 	a.auditLine(c, "Signed in", t.ID, u.ID, "success", "recipe", "thirdparty", "provider", p.ID, "createdNewRecipeUser", created)
 	recipeUserID := u.ID
@@ -205,6 +211,10 @@ func (a *API) startSession(ctx context.Context, t tenant.Tenant, u store.User, r
 		return SignInResult{}, fmt.Errorf("compute session claims: %w", err)
 	}
 	sess, tokens, err := a.opts.Sessions.Create(ctx, t.ID, u.ID, recipeUserID, claims)
+	if errors.Is(err, session.ErrUserDisabled) {
+		// Disabled between the check and the session: refused all the same.
+		return SignInResult{Status: contract.StatusSignInNotAllowed, Reason: MsgUserDisabled}, nil
+	}
 	if err != nil {
 		return SignInResult{}, err
 	}

@@ -63,7 +63,7 @@ func TestEverySecurityEventIsAnAuditLine(t *testing.T) {
 		{"a failed sign-in", []string{`"msg":"Refused sign-in"`, `"outcome":"wrong_credentials"`, `"email":"a@example.com"`}},
 		{"a detected theft", []string{`"msg":"Revoked session after refresh-token theft"`, `"user":"` + user, `"outcome":"token_theft"`}},
 		{"a tenant change", []string{`"msg":"Changed tenant configuration"`, `"tenant":"acme"`, `"configVersion":1`}},
-		{"an admin revocation", []string{`"msg":"Revoked user sessions"`, `"user":"` + user, `"by":"admin"`}},
+		{"an admin revocation", []string{`"msg":"Revoked user sessions"`, `"user":"` + user, `"by":"default"`}},
 		{"a tenant deletion", []string{`"msg":"Deleted tenant configuration"`, `"tenant":"acme"`}},
 	}
 	for _, tt := range tests {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/core/accountapi"
+	"github.com/twofold-dev/twofold/core/adminapi"
 	"github.com/twofold-dev/twofold/core/audit"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
@@ -148,6 +149,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.Sessions = session.New(session.Options{
 		Store: opts.Store, Keys: s.Keys, Issuer: opts.Issuer, APIBasePath: "/auth", Clock: opts.Clock,
+		UserDisabled: opts.Store.UserDisabled,
 		Settings: func(ctx context.Context, tenantID string) (session.Settings, error) {
 			t, err := s.Tenants.Current(ctx, tenantID)
 			if err != nil {
@@ -217,6 +219,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	factorParts := []Part{s.TOTP, s.RecoveryCodes, s.OTP, s.WebAuthn}
 	parts := append([]Part{s.API, ui,
 		mfaapi.New(mfaapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, Logger: opts.Logger}),
+		adminapi.New(adminapi.Options{Store: opts.Store, Tenants: s.Tenants, Sessions: s.Sessions, Engine: s.MFA, API: s.API,
+			Clock: opts.Clock, Logger: opts.Logger.WithName("adminapi")}),
 		s.Account,
 	}, factorParts...)
 	mux := http.NewServeMux()

@@ -32,6 +32,8 @@ var (
 	ErrTokenTheft = errors.New(contract.MessageTokenTheft)
 	// ErrReservedClaim: a custom claim would overwrite a field of the token layout.
 	ErrReservedClaim = errors.New("claim name is reserved by the access-token layout")
+	// ErrUserDisabled: an admin disabled the user; no session starts for it.
+	ErrUserDisabled = errors.New("the user is disabled")
 )
 
 // reserved are the payload keys of the v5 layout; custom claims cannot use them.
@@ -59,7 +61,11 @@ type Options struct {
 	APIBasePath string
 	// Settings returns the session settings of a tenant.
 	Settings func(ctx context.Context, tenantID string) (Settings, error)
-	Clock    func() time.Time
+	// UserDisabled, when set, reports whether an admin disabled a user: Create refuses such
+	// a user (ErrUserDisabled) and Refresh ends its session (ErrUnauthorised), whatever
+	// factor or page started the sign-in. This is the one check every sign-in path passes.
+	UserDisabled func(ctx context.Context, userID string) (bool, error)
+	Clock        func() time.Time
 }
 
 // Manager is the session service. It is safe for concurrent use.
@@ -179,6 +185,9 @@ func decodeClaims(raw json.RawMessage) (map[string]json.RawMessage, error) {
 
 // Create starts a session for userID (the primary user) signed in with recipeUserID.
 func (m *Manager) Create(ctx context.Context, tenantID, userID, recipeUserID string, claims map[string]json.RawMessage) (Session, Tokens, error) {
+	if err := m.refuseDisabled(ctx, userID); err != nil {
+		return Session{}, Tokens{}, err
+	}
 	settings, err := m.opts.Settings(ctx, tenantID)
 	if err != nil {
 		return Session{}, Tokens{}, fmt.Errorf("create session: %w", err)
@@ -208,6 +217,21 @@ func (m *Manager) Create(ctx context.Context, tenantID, userID, recipeUserID str
 	}
 	tokens.RefreshToken, tokens.RefreshTokenExpiry = refresh, st.ExpiresAt
 	return sess, tokens, nil
+}
+
+// refuseDisabled returns ErrUserDisabled when an admin disabled the user.
+func (m *Manager) refuseDisabled(ctx context.Context, userID string) error {
+	if m.opts.UserDisabled == nil {
+		return nil
+	}
+	disabled, err := m.opts.UserDisabled(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("check whether user %q is disabled: %w", userID, err)
+	}
+	if disabled {
+		return fmt.Errorf("user %q: %w", userID, ErrUserDisabled)
+	}
+	return nil
 }
 
 // issue signs an access token for st.
@@ -270,6 +294,11 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (Session, To
 		return Session{}, Tokens{}, fmt.Errorf("%w: %w", ErrUnauthorised, err)
 	case err != nil:
 		return Session{}, Tokens{}, fmt.Errorf("refresh session: %w", err)
+	}
+	if err := m.refuseDisabled(ctx, rot.Session.UserID); errors.Is(err, ErrUserDisabled) {
+		return Session{}, Tokens{}, fmt.Errorf("%w: %w", ErrUnauthorised, err)
+	} else if err != nil {
+		return Session{}, Tokens{}, err
 	}
 	settings, err := m.opts.Settings(ctx, rot.Session.TenantID)
 	if err != nil {

@@ -84,6 +84,8 @@ func (f *Factor) writeError(w http.ResponseWriter, r *http.Request, err error, n
 		status(w, contract.StatusEmailAlreadyExists)
 	case errors.Is(err, ErrNotAllowed):
 		status(w, notAllowed, "reason", err.Error())
+	case errors.Is(err, session.ErrUserDisabled):
+		status(w, notAllowed, "reason", httpapi.MsgUserDisabled)
 	case errors.As(err, &locked):
 		status(w, contract.StatusGeneralError, "message", fmt.Sprintf("Too many failed attempts. Try again in %d seconds.", int(locked.RetryAfter.Seconds())+1))
 	case errors.Is(err, ErrUnknownCredential):

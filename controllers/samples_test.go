@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -102,5 +103,36 @@ func TestAppliedSamplesMakeSignInRequireTheDeclaredFactors(t *testing.T) {
 	f.waitRequirement("acme", `null`)
 	if v, _ := signIn(t, f.core.URL, "acme", "alice@acme.example"); !v {
 		t.Fatal("after deleting the MFAPolicy a password sign-in must complete the session again")
+	}
+}
+
+func TestThePasskeySampleTenantOffersPasskeysInTheCore(t *testing.T) {
+	f := setup(t, 0)
+	var tenant authv1alpha1.AuthTenant
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "auth_v1alpha1_authtenant_passkeys.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &tenant); err != nil {
+		t.Fatal(err)
+	}
+	f.create(&tenant)
+	eventually(t, "passkey tenant Ready", wait, tenantReady(t, f.key("passkeys"), authv1alpha1.ReasonSynced))
+
+	resp, err := http.Post(f.core.URL+"/auth/passkeys/webauthn/options/signin", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var opts struct {
+		Status           string `json:"status"`
+		RPID             string `json:"rpId"`
+		UserVerification string `json:"userVerification"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&opts); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Status != "OK" || opts.RPID != "example.com" || opts.UserVerification != "required" {
+		t.Fatalf("passkey sign-in options of the sample tenant = %+v, want OK for relying party example.com with user verification required", opts)
 	}
 }

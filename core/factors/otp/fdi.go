@@ -73,17 +73,21 @@ func (f *Factor) linkingSession(w http.ResponseWriter, r *http.Request, t tenant
 	return &sess, true
 }
 
-func (f *Factor) createCode(w http.ResponseWriter, r *http.Request) {
+// decode reads the request's tenant and its JSON body into body, or answers 404 for an
+// unknown tenant or 400 for a bad body and returns false.
+func (f *Factor) decode(w http.ResponseWriter, r *http.Request, body any) (tenant.Tenant, bool) {
 	t, ok := f.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
+	return t, ok && httpkit.Decode(w, r, body)
+}
+
+func (f *Factor) createCode(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Email                           *string `json:"email"`
 		PhoneNumber                     *string `json:"phoneNumber"`
 		ShouldTryLinkingWithSessionUser *bool   `json:"shouldTryLinkingWithSessionUser"`
 	}
-	if !httpkit.Decode(w, r, &body) {
+	t, ok := f.decode(w, r, &body)
+	if !ok {
 		return
 	}
 	if (body.Email == nil) == (body.PhoneNumber == nil) {
@@ -118,15 +122,12 @@ func (f *Factor) createCode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Factor) resendCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := f.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
 	var body struct {
 		DeviceID         string `json:"deviceId"`
 		PreAuthSessionID string `json:"preAuthSessionId"`
 	}
-	if !httpkit.Decode(w, r, &body) {
+	t, ok := f.decode(w, r, &body)
+	if !ok {
 		return
 	}
 	if body.DeviceID == "" || body.PreAuthSessionID == "" {
@@ -141,10 +142,6 @@ func (f *Factor) resendCode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Factor) consumeCode(w http.ResponseWriter, r *http.Request) {
-	t, ok := f.opts.API.TenantOf(w, r)
-	if !ok {
-		return
-	}
 	var body struct {
 		PreAuthSessionID                string `json:"preAuthSessionId"`
 		DeviceID                        string `json:"deviceId"`
@@ -152,7 +149,8 @@ func (f *Factor) consumeCode(w http.ResponseWriter, r *http.Request) {
 		LinkCode                        string `json:"linkCode"`
 		ShouldTryLinkingWithSessionUser *bool  `json:"shouldTryLinkingWithSessionUser"`
 	}
-	if !httpkit.Decode(w, r, &body) {
+	t, ok := f.decode(w, r, &body)
+	if !ok {
 		return
 	}
 	in := passwordless.Input{DeviceID: body.DeviceID, UserInputCode: body.UserInputCode, LinkCode: body.LinkCode}

@@ -149,10 +149,11 @@ demo: envtest ## Run the whole system locally: control plane, manager, core, sam
 ##@ Build
 
 .PHONY: build
-build: ## Build the binaries into bin/: twofold-manager, twofold-core, twofold-sidecar.
+build: ## Build the binaries into bin/: twofold-manager, twofold-core, twofold-sidecar, kubectl-twofold.
 	go build -o $(LOCALBIN)/twofold-manager ./cmd/manager
 	go build -o $(LOCALBIN)/twofold-core ./cmd/core
 	go build -o $(LOCALBIN)/twofold-sidecar ./cmd/sidecar
+	go build -o $(LOCALBIN)/kubectl-twofold ./cmd/kubectl-twofold
 
 .PHONY: images
 images: ## Build the images (IMAGES) for IMG_PLATFORMS into bin/images, without a container engine (docs/install.md).

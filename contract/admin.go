@@ -6,6 +6,16 @@ import "github.com/twofold-dev/twofold/contract/mfa"
 // "User administration"), which the core serves and kubectl-twofold reads. Times are RFC 3339
 // strings (empty or absent when there is none); timeJoined is unix milliseconds as in the FDI.
 
+// HeaderAdminKey carries the admin key when Authorization cannot: through the Kubernetes API
+// server's service proxy, which consumes Authorization to authenticate the kubectl user.
+const HeaderAdminKey = "Twofold-Admin-Key"
+
+// AdminVersion is the answer of GET /admin/v1/version.
+type AdminVersion struct {
+	// Version is the core's build version.
+	Version string `json:"version"`
+}
+
 // AdminUser is a user as the admin API lists it.
 type AdminUser struct {
 	UserID     string `json:"userId"`

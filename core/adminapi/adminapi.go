@@ -42,6 +42,7 @@ import (
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/tenant"
+	"github.com/twofold-dev/twofold/version"
 )
 
 // Options are the admin API's dependencies.
@@ -80,6 +81,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /admin/v1/users/{user}/disable", admin(a.disable))
 	mux.Handle("POST /admin/v1/users/{user}/enable", admin(a.enable))
 	mux.Handle("GET /admin/v1/users/{user}/explain", admin(a.explain))
+	mux.Handle("GET /admin/v1/version", admin(a.version))
 	mux.Handle("GET /admin/v1/admin-keys", admin(a.listKeys))
 	mux.Handle("POST /admin/v1/admin-keys", admin(a.createKey))
 	mux.Handle("DELETE /admin/v1/admin-keys/{name}", admin(a.revokeKey))
@@ -454,6 +456,11 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	a.opts.API.AdminAudit(r, "Deleted user", "", u.ID, "success", "loginMethods", len(deleted.LoginMethods),
 		"tenants", strings.Join(tenants, ","), "revokedSessions", n)
 	httpkit.WriteJSON(w, http.StatusOK, contract.AdminUserDeleted{UserID: u.ID, LoginMethods: len(deleted.LoginMethods), RevokedSessions: n})
+}
+
+// version answers the core's build version, so tools can show it beside the tenants.
+func (a *API) version(w http.ResponseWriter, _ *http.Request) {
+	httpkit.WriteJSON(w, http.StatusOK, contract.AdminVersion{Version: version.Version})
 }
 
 // admin keys

@@ -33,6 +33,10 @@ type Options struct {
 	Database string
 	// Env adds environment variables (NAME=value).
 	Env []string
+	// Addr is the host:port to listen on; a free loopback port when empty. Tests that reach
+	// the core through the Kubernetes API server's service proxy, which dials a Pod's
+	// address, give a non-loopback address of the machine.
+	Addr string
 }
 
 // Start runs a core on a free loopback port and waits until /readyz answers 200. The process
@@ -42,7 +46,10 @@ func Start(t testing.TB, o Options) *Core {
 	if o.Database == "" {
 		o.Database = filepath.Join(t.TempDir(), "twofold.db")
 	}
-	c := &Core{AdminKey: "test-admin-key-0123456789abcdef", Database: o.Database, t: t, addr: proc.FreeAddr(t), env: o.Env}
+	if o.Addr == "" {
+		o.Addr = proc.FreeAddr(t)
+	}
+	c := &Core{AdminKey: "test-admin-key-0123456789abcdef", Database: o.Database, t: t, addr: o.Addr, env: o.Env}
 	c.URL = "http://" + c.addr
 	c.Restart()
 	return c

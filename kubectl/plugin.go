@@ -1,7 +1,8 @@
 // Package kubectl is kubectl-twofold, the kubectl plugin that answers a Twofold operator's
 // day-to-day tickets over the core's admin API (docs/operations.md): find, show, reset,
-// unlock, disable and erase users, revoke sessions, explain a user's requirement, and show
-// the AuthTenants beside what the core holds.
+// unlock, disable and erase users, revoke sessions, explain a user's requirement, list a
+// user's audit events from the core's log, and show the AuthTenants beside what the core
+// holds.
 //
 // It reaches the core through the Kubernetes API server's service proxy with the user's
 // kubeconfig, so kubectl's RBAC decides who may use it: the chart's core Service and the
@@ -58,6 +59,7 @@ Commands:
   users delete USER [--yes] [--wait 6s]
   sessions revoke (--user USER | SESSION_HANDLE) [--yes]
   explain USER [--tenant T] [--path /admin --method POST]
+  audit USER [--since 24h] [--log-file PATH]   the user's audit events from the core's log
   tenants [--namespace NS | -A]
   admin-keys list | create NAME | revoke NAME [--yes]
   version
@@ -183,6 +185,8 @@ func (p *Plugin) run(ctx context.Context, args []string) error {
 		return p.sessionsRevoke(ctx, rest[1:])
 	case "explain":
 		return p.explain(ctx, rest)
+	case "audit":
+		return p.audit(ctx, rest)
 	case "tenants", "tenant":
 		return p.tenants(ctx, rest)
 	case "admin-keys", "admin-key":

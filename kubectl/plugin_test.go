@@ -360,6 +360,31 @@ func TestThePluginResolvesTheTicketsAgainstARealCore(t *testing.T) {
 		}
 	})
 
+	t.Run("audit lists who signed in as the user, refusals and admin actions", func(t *testing.T) {
+		logFile := filepath.Join(t.TempDir(), "core.log")
+		if err := os.WriteFile(logFile, []byte(core.Logs()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := do(t, "", "audit", "ana@example.com", "--log-file", logFile, "-o", "json")
+		var rep struct{ Events []kubectl.AuditEvent }
+		if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+			t.Fatalf("audit = %d %s %s", code, out, errOut)
+		}
+		seen := map[string]bool{}
+		for _, e := range rep.Events {
+			seen[e.Message+"/"+e.Outcome] = true
+		}
+		for _, want := range []string{"Signed in/success", "Refused sign-in/wrong_credentials", "Locked sign-in/locked", "Reset user MFA/success", "Refused sign-in/user_disabled"} {
+			if !seen[want] {
+				t.Fatalf("audit misses %s: %v", want, seen)
+			}
+		}
+		table, _, _ := do(t, "", "audit", "ana@example.com", "--log-file", logFile)
+		if !strings.Contains(table, "admin key default") || strings.Contains(table, "probe@example.com") {
+			t.Fatalf("audit table = %s", table)
+		}
+	})
+
 	t.Run("users delete erases every row of the user", func(t *testing.T) {
 		out, _, _ := do(t, "", "users", "find", "--email", "ana@example.com", "-o", "json")
 		var list contract.AdminUserList

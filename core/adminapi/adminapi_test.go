@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
+	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/store/postgres"
 	"github.com/twofold-dev/twofold/core/store/sqlite"
@@ -337,6 +339,11 @@ func TestUserAdministration(t *testing.T) {
 				}
 				if !strings.Contains(h.logs.String(), `"outcome":"user_disabled"`) {
 					t.Fatal("no Refused sign-in event for the disabled user")
+				}
+				// Passwordless codes, passkeys and the hosted pages all start sessions through
+				// session.Manager, which refuses the disabled user whatever the factor.
+				if _, _, err := h.c.Srv.Sessions.Create(context.Background(), "public", id, id, nil); !errors.Is(err, session.ErrUserDisabled) {
+					t.Fatalf("a session for a disabled user = %v, want ErrUserDisabled", err)
 				}
 				h.admin("POST", "/admin/v1/users/"+id+"/enable", nil).json(t, &st)
 				if st.Disabled {

@@ -108,7 +108,8 @@ type UserAdmin interface {
 	// factors is empty) in one transaction: TOTP devices, recovery codes, passkey
 	// credentials, and passwordless or webauthn login methods linked to the user as second
 	// factors. The user's first login method (recipe user id = user id) is never removed,
-	// only its passkeys. ErrNotFound when the user is unknown.
+	// only its passkeys. The second-factor lockout is cleared with them, so the user can
+	// enrol new factors at once. ErrNotFound when the user is unknown.
 	ResetMFA(ctx context.Context, userID string, factors []string) (MFAReset, error)
 	// UserLockouts returns the user's lockouts. ErrNotFound when the user is unknown.
 	UserLockouts(ctx context.Context, userID string) (Lockouts, error)

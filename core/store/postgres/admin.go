@@ -137,6 +137,10 @@ func (s *Store) ResetMFA(ctx context.Context, userID string, factors []string) (
 				return err
 			}
 		}
+		// The lockout the removed factors shared would stop the user enrolling new ones.
+		if _, err := tx.Exec(ctx, `DELETE FROM mfa_attempt_limits WHERE user_id = $1`, id); err != nil {
+			return err
+		}
 		var recipes []string
 		if store.WantsFactor(factors, store.FactorWebAuthn) {
 			if out.WebAuthnCredentials, err = count(`DELETE FROM webauthn_credentials WHERE recipe_user_id IN

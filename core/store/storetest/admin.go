@@ -124,12 +124,15 @@ func testUserAdmin(t *testing.T, open Factory) {
 		}
 	})
 
-	t.Run("resetting chosen factors removes only those and keeps the first login method", func(t *testing.T) {
+	t.Run("resetting chosen factors removes only those and their lockout, and keeps the first login method", func(t *testing.T) {
 		s := open(t)
 		userWithEverything(t, s)
 		r := must(s.ResetMFA(ctx, "u1", []string{store.FactorTOTP, store.FactorOTPPhone}))(t)
 		if r.TOTPDevices != 1 || r.RecoveryCodes != 0 || r.WebAuthnCredentials != 0 || !slices.Equal(r.LoginMethods, []string{"pl-phone"}) {
 			t.Fatalf("ResetMFA = %+v", r)
+		}
+		if l := must(s.GetAttemptLimit(ctx, "u1"))(t); l != (store.AttemptLimit{}) {
+			t.Fatalf("the second-factor lockout survived the reset: %+v", l)
 		}
 		st := must(s.GetMFAStatus(ctx, "u1"))(t)
 		if st.UnusedRecoveryCodes != 3 {

@@ -5,7 +5,9 @@
 #
 # Environment: RUNS (interleaved wrk rounds, default 3), WRK_DURATION (default 15s),
 # WRK_CONNECTIONS (default 64), PAIRS (adjacent plain/sidecar pairs for the throughput ratio,
-# default 20), PAIR_DURATION (default 3s), LAT_RATE (default 1000), LAT_DURATION (default 20s).
+# default 20), PAIR_DURATION (default 3s), LAT_RATE (default 1000), LAT_DURATION (default 20s),
+# PEERS=1 to run oauth2-proxy and Ory Oathkeeper (built by hack/peers.sh) in the same rounds,
+# each checking the same RS256 access token against the core's JWKS.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -42,6 +44,48 @@ trap cleanup EXIT
 "$OUT/bin/sidecar" -core-url "http://$CORE" -upstream "http://$APP" -listen "$SIDECAR" -admin-listen "$ADMIN" \
   2>"$OUT/sidecar.log" & SIDECAR_PID=$!; PIDS+=($SIDECAR_PID)
 
+TARGETS="app plain plain+headers sidecar"
+declare -A ADDR=([app]=$APP [plain]=$PLAIN [plain+headers]=$PLAINHDR [sidecar]=$SIDECAR)
+declare -A PID=([app]="" [plain]=$PLAIN_PID [plain+headers]=$PLAINHDR_PID [sidecar]=$SIDECAR_PID)
+if [ "${PEERS:-}" = 1 ]; then
+  declare -A PEER
+  while read -r name path; do PEER[$name]=$path; done < <(hack/peers.sh)
+  O2P=127.0.0.1:18085 OKP=127.0.0.1:18086 OKA=127.0.0.1:18087
+  # oauth2-proxy lets a request through on a valid JWT bearer token: RS256 against the core's
+  # JWKS, issuer checked; the token's tenant claim stands in for the audience it requires.
+  "${PEER[oauth2-proxy]}" --http-address="$O2P" --upstream="http://$APP" --provider=oidc \
+    --oidc-issuer-url="http://$CORE/auth" --skip-oidc-discovery --oidc-jwks-url="http://$CORE/auth/jwt/jwks.json" \
+    --login-url="http://$CORE/login" --redeem-url="http://$CORE/token" --client-id=public --client-secret=unused \
+    --cookie-secret=0123456789abcdef0123456789abcdef --cookie-secure=false --email-domain='*' \
+    --skip-jwt-bearer-tokens=true --oidc-audience-claim=tId --oidc-email-claim=sub --insecure-oidc-allow-unverified-email \
+    --request-logging=false --auth-logging=false --standard-logging=false 2>"$OUT/oauth2-proxy.log" & O2P_PID=$!; PIDS+=($O2P_PID)
+  # Oathkeeper's jwt authenticator with the same JWKS and issuer, allow authorizer, no mutation.
+  cat >"$OUT/oathkeeper-rules.json" <<RULES
+[{"id":"bench","upstream":{"url":"http://$APP"},"match":{"url":"http://$OKP/<.*>","methods":["GET"]},
+  "authenticators":[{"handler":"jwt"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}]
+RULES
+  cat >"$OUT/oathkeeper.yaml" <<CONF
+serve:
+  proxy: {host: 127.0.0.1, port: ${OKP##*:}}
+  api: {host: 127.0.0.1, port: ${OKA##*:}}
+access_rules:
+  repositories: ["file://$OUT/oathkeeper-rules.json"]
+authenticators:
+  jwt:
+    enabled: true
+    config:
+      jwks_urls: ["http://$CORE/auth/jwt/jwks.json"]
+      trusted_issuers: ["http://$CORE/auth"]
+      allowed_algorithms: [RS256]
+authorizers: {allow: {enabled: true}}
+mutators: {noop: {enabled: true}}
+log: {level: error}
+CONF
+  "${PEER[oathkeeper]}" serve --config "$OUT/oathkeeper.yaml" 2>"$OUT/oathkeeper.log" >&2 & OKP_PID=$!; PIDS+=($OKP_PID)
+  TARGETS="$TARGETS oauth2-proxy oathkeeper"
+  ADDR[oauth2-proxy]=$O2P ADDR[oathkeeper]=$OKP PID[oauth2-proxy]=$O2P_PID PID[oathkeeper]=$OKP_PID
+fi
+
 for _ in $(seq 100); do
   curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1 && [ -s "$OUT/token" ] && break
   sleep 0.1
@@ -49,18 +93,23 @@ done
 curl -fsS "http://$ADMIN/readyz" >/dev/null
 TOKEN=$(cat "$OUT/token")
 AUTH="Authorization: Bearer $TOKEN"
-# The sidecar must actually allow the benchmark's requests.
-[ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://$SIDECAR/bench")" = 200 ]
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$SIDECAR/bench")" = 401 ]
-
-declare -A ADDR=([app]=$APP [plain]=$PLAIN [plain+headers]=$PLAINHDR [sidecar]=$SIDECAR)
-declare -A PID=([app]="" [plain]=$PLAIN_PID [plain+headers]=$PLAINHDR_PID [sidecar]=$SIDECAR_PID)
+# Every checking proxy must allow the benchmark's requests and refuse one without a token.
+for t in $TARGETS; do
+  case $t in app|plain|plain+headers) continue ;; esac
+  for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://${ADDR[$t]}/bench")" = 200 ] && break
+    sleep 0.1
+  done
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://${ADDR[$t]}/bench")" = 200 ] || { echo "$t does not let the token through" >&2; exit 1; }
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://${ADDR[$t]}/bench")
+  case $code in 401|403) ;; *) echo "$t answered $code without a token" >&2; exit 1 ;; esac
+done
 declare -A RPS PROXY_TICKS APP_TICKS REQS
 # CPU time (user + system, in clock ticks) a process has used so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for run in $(seq "$RUNS"); do
   # Alternate the order so that neither proxy always runs right after the other.
-  order="app plain plain+headers sidecar"; [ $((run % 2)) -eq 0 ] && order="sidecar plain+headers plain app"
+  order=$TARGETS; [ $((run % 2)) -eq 0 ] && order=$(echo "$TARGETS" | tr ' ' '\n' | tac | tr '\n' ' ')
   for target in $order; do
     a0=$(ticks "$APP_PID"); p0=0; [ -n "${PID[$target]}" ] && p0=$(ticks "${PID[$target]}")
     r=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" |
@@ -91,7 +140,7 @@ done
 echo "paired sidecar/plain ratios:$RATIOS" >&2
 
 declare -A LAT
-for target in app plain sidecar; do
+for target in $(echo "$TARGETS" | tr ' ' '\n' | grep -v '^plain+headers$'); do
   LAT[$target]=$("$OUT/bin/loadgen" -url "http://${ADDR[$target]}/bench" -rate "$LAT_RATE" -duration "$LAT_DURATION" \
     -header "$AUTH" 2>"$OUT/loadgen-$target.err")
   echo "loadgen $target: ${LAT[$target]}" >&2
@@ -108,7 +157,7 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
   echo
   echo "| target | wrk req/s (median of $RUNS, -t2 -c$WRK_CONNECTIONS, $WRK_DURATION) | runs | p50 ms @ $LAT_RATE/s | p90 ms | p99 ms | max ms |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
-  for t in app plain plain+headers sidecar; do
+  for t in $TARGETS; do
     r=$(echo "${RPS[$t]}" | median)
     if [ "$t" = "plain+headers" ]; then
       echo "| $t | $r | ${RPS[$t]# } | - | - | - | - |"
@@ -122,7 +171,7 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
   echo "| target | proxy CPU us/request | app CPU us/request |"
   echo "| --- | --- | --- |"
   hz=$(getconf CLK_TCK)
-  for t in app plain plain+headers sidecar; do
+  for t in $TARGETS; do
     awk -v pt="${PROXY_TICKS[$t]}" -v at="${APP_TICKS[$t]}" -v n="${REQS[$t]}" -v hz="$hz" -v t="$t" \
       'BEGIN {p = (t == "app") ? "-" : sprintf("%.1f", pt * 1e6 / hz / n); printf "| %s | %s | %.1f |\n", t, p, at * 1e6 / hz / n}'
   done
@@ -136,6 +185,11 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
     awk -v a="$a" -v s="$s" -v p="$p" -v q="$q" 'BEGIN {printf "Added %s over straight-to-app: sidecar %.3f ms, plain proxy %.3f ms.\n", q, s-a, p-a}'
   done
   awk -v k="$HWM_KB" -v pk="$PLAIN_HWM_KB" 'BEGIN {printf "Sidecar peak RSS (VmHWM) after the runs: %.1f MiB (plain proxy %.1f MiB; target <= 30 MiB).\n", k/1024, pk/1024}'
+  for t in oauth2-proxy oathkeeper; do
+    [ -n "${PID[$t]:-}" ] || continue
+    awk -v k="$(awk '/VmHWM/ {print $2}' "/proc/${PID[$t]}/status")" -v t="$t" -v r="$(echo "${RPS[$t]}" | median)" -v p="$plain_rps" \
+      'BEGIN {printf "%s: %.2fx the plain proxy'"'"'s throughput, peak RSS %.1f MiB.\n", t, r/p, k/1024}'
+  done
   echo "Sidecar binary: $(du -k "$OUT/bin/sidecar" | awk '{printf "%.1f MiB", $1/1024}') (-trimpath -ldflags=\"-s -w\")."
   echo "Requests the sidecar refused: $REFUSED (1 is the script's own check that a request without a token is refused)."
 } | tee "$OUT/summary.md"

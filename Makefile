@@ -155,6 +155,10 @@ build: ## Build the binaries into bin/: twofold-manager, twofold-core, twofold-s
 	go build -o $(LOCALBIN)/twofold-sidecar ./cmd/sidecar
 	go build -o $(LOCALBIN)/kubectl-twofold ./cmd/kubectl-twofold
 
+.PHONY: krew
+krew: ## Build the kubectl plugin's release archives and its krew manifest into bin/dist (VERSION, RELEASE_URL).
+	hack/krew.sh
+
 .PHONY: images
 images: ## Build the images (IMAGES) for IMG_PLATFORMS into bin/images, without a container engine (docs/install.md).
 	go run ./hack/images build -out $(LOCALBIN)/images -registry $(IMG_REGISTRY) -tag $(IMG_TAG) -images $(IMAGES) -platforms $(IMG_PLATFORMS)

@@ -3,7 +3,6 @@ package kubectl_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,7 +23,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	_ "modernc.org/sqlite"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -32,6 +30,7 @@ import (
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/adminclient"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/kubectl"
 	"github.com/twofold-dev/twofold/test/coreproc"
 	"github.com/twofold-dev/twofold/test/testenv"
@@ -397,7 +396,7 @@ func TestThePluginResolvesTheTicketsAgainstARealCore(t *testing.T) {
 		if _, errOut, code := do(t, "", "users", "show", id); code != 1 || !strings.Contains(errOut, "unknown user") {
 			t.Fatalf("show after delete = %d %s", code, errOut)
 		}
-		if rows := rowsNaming(t, core.Database, id, "ana@example.com"); len(rows) > 0 {
+		if rows := coretest.RowsNaming(t, core.Database, id, "ana@example.com"); len(rows) > 0 {
 			t.Fatalf("rows still name the erased user: %v", rows)
 		}
 	})
@@ -462,7 +461,7 @@ func TestThePluginResolvesTheTicketsAgainstARealCore(t *testing.T) {
 
 	t.Run("through the API server's service proxy with the kubeconfig", func(t *testing.T) {
 		if ip == "" {
-			t.Skip("this machine has no non-loopback address for the service proxy to reach")
+			t.Fatal("the service proxy tests need a non-loopback IPv4 address on this machine for the core to listen on: the API server does not proxy to loopback")
 		}
 		_, port, _ := net.SplitHostPort(addr)
 		var portNum int32
@@ -476,7 +475,7 @@ func TestThePluginResolvesTheTicketsAgainstARealCore(t *testing.T) {
 
 	t.Run("a helpdesk bound to the documented Role works with its own key, others are refused", func(t *testing.T) {
 		if ip == "" {
-			t.Skip("this machine has no non-loopback address for the service proxy to reach")
+			t.Fatal("the service proxy tests need a non-loopback IPv4 address on this machine for the core to listen on: the API server does not proxy to loopback")
 		}
 		// The helpdesk's own named key, in the Secret the Role lets it read.
 		out, errOut, code := do(t, "", "admin-keys", "create", "helpdesk", "-o", "json")
@@ -533,60 +532,4 @@ func applyYAML(t *testing.T, c client.Client, path string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// rowsNaming lists the rows of every table of the SQLite database at path in which a text
-// column holds one of values.
-func rowsNaming(t *testing.T, path string, values ...string) []string {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	tables, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for tables.Next() {
-		var n string
-		tables.Scan(&n)
-		names = append(names, n)
-	}
-	tables.Close()
-	var found []string
-	for _, table := range names {
-		rows, err := db.Query(`SELECT * FROM "` + table + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			for i, v := range vals {
-				var s string
-				switch v := v.(type) {
-				case string:
-					s = v
-				case []byte:
-					s = string(v)
-				}
-				for _, want := range values {
-					if s != "" && strings.Contains(s, want) {
-						found = append(found, fmt.Sprintf("%s.%s = %q", table, cols[i], s))
-					}
-				}
-			}
-		}
-		rows.Close()
-	}
-	return found
 }

@@ -575,6 +575,13 @@ func (f *Factor) SignIn(ctx context.Context, t tenant.Tenant, sess *session.Sess
 		}
 		return Result{}, fmt.Errorf("%w: the passkey belongs to another user", ErrNotAllowed)
 	}
+	if sess == nil {
+		// A first-factor sign-in learns the user from the passkey: a locked user stays locked,
+		// even with a passkey that verifies.
+		if err := f.checkLock(ctx, a.User.ID); err != nil {
+			return Result{}, err
+		}
+	}
 	if err := f.succeed(ctx, a.User.ID); err != nil {
 		return Result{}, err
 	}
@@ -582,9 +589,6 @@ func (f *Factor) SignIn(ctx context.Context, t tenant.Tenant, sess *session.Sess
 	if sess != nil {
 		res.Update, err = f.opts.Engine.Complete(ctx, *sess, mfa.WebAuthn)
 		return res, err
-	}
-	if err := f.checkLock(ctx, a.User.ID); err != nil {
-		return Result{}, err
 	}
 	return f.start(ctx, t, res)
 }

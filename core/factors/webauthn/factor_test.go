@@ -354,7 +354,8 @@ func TestFailedPasskeysLockTheUserLikeTheOtherFactors(t *testing.T) {
 	sess := c.SignIn()
 	c.configure(contract.TenantConfig{FirstFactors: []string{mfa.EmailPassword, mfa.WebAuthn}, WebsiteDomain: origin})
 	a := softauthn.New(origin)
-	if _, _, err := c.register(a, factortest.Email, &sess); err != nil {
+	_, own, err := c.register(a, factortest.Email, &sess)
+	if err != nil {
 		t.Fatal(err)
 	}
 	_, stranger, _ := c.register(softauthn.New(origin), "mallory@example.com", nil)
@@ -369,5 +370,12 @@ func TestFailedPasskeysLockTheUserLikeTheOtherFactors(t *testing.T) {
 	limit, err := c.Srv.Store.GetAttemptLimit(context.Background(), sess.UserID)
 	if err != nil || limit.LockedUntil.IsZero() {
 		t.Fatalf("attempt limit = %+v, %v, want a lock", limit, err)
+	}
+	// The user's own passkey does not lift the lock as a first factor either.
+	if _, err := c.signIn(a, own, nil); !errors.Is(err, webauthn.ErrLocked) {
+		t.Fatalf("a first-factor sign-in of the locked user with their own passkey: %v, want ErrLocked", err)
+	}
+	if after, _ := c.Srv.Store.GetAttemptLimit(context.Background(), sess.UserID); after.LockedUntil.IsZero() {
+		t.Fatal("the refused sign-in lifted the lock")
 	}
 }

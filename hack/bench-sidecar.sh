@@ -32,7 +32,7 @@ for pkg in ./cmd/sidecar ./hack/benchapp ./hack/plainproxy ./hack/benchcore ./ha
   go build -trimpath -ldflags="-s -w" -o "$OUT/bin/$(basename "$pkg")" "$pkg"
 done
 
-APP=127.0.0.1:18080 CORE=127.0.0.1:18081 PLAIN=127.0.0.1:18082 SIDECAR=127.0.0.1:18083 PLAINHDR=127.0.0.1:18084 ADMIN=127.0.0.1:19090
+APP=127.0.0.1:18080 CORE=127.0.0.1:18081 PLAIN=127.0.0.1:18082 SIDECAR=127.0.0.1:18083 PLAINHDR=127.0.0.1:18084 CHEAPEST=127.0.0.1:18088 ADMIN=127.0.0.1:19090
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -41,12 +41,13 @@ trap cleanup EXIT
 "$OUT/bin/benchcore" -listen "$CORE" -issuer "http://$CORE/auth" -token-out "$OUT/token" 2>"$OUT/core.log" & PIDS+=($!)
 "$OUT/bin/plainproxy" -listen "$PLAIN" -upstream "http://$APP" 2>"$OUT/plain.log" & PLAIN_PID=$!; PIDS+=($PLAIN_PID)
 "$OUT/bin/plainproxy" -listen "$PLAINHDR" -upstream "http://$APP" -identity-headers 2>"$OUT/plainhdr.log" & PLAINHDR_PID=$!; PIDS+=($PLAINHDR_PID)
+"$OUT/bin/plainproxy" -listen "$CHEAPEST" -upstream "http://$APP" -cheapest 2>"$OUT/cheapest.log" & CHEAPEST_PID=$!; PIDS+=($CHEAPEST_PID)
 "$OUT/bin/sidecar" -core-url "http://$CORE" -upstream "http://$APP" -listen "$SIDECAR" -admin-listen "$ADMIN" \
   2>"$OUT/sidecar.log" & SIDECAR_PID=$!; PIDS+=($SIDECAR_PID)
 
-TARGETS="app plain plain+headers sidecar"
-declare -A ADDR=([app]=$APP [plain]=$PLAIN [plain+headers]=$PLAINHDR [sidecar]=$SIDECAR)
-declare -A PID=([app]="" [plain]=$PLAIN_PID [plain+headers]=$PLAINHDR_PID [sidecar]=$SIDECAR_PID)
+TARGETS="app cheapest plain plain+headers sidecar"
+declare -A ADDR=([app]=$APP [cheapest]=$CHEAPEST [plain]=$PLAIN [plain+headers]=$PLAINHDR [sidecar]=$SIDECAR)
+declare -A PID=([app]="" [cheapest]=$CHEAPEST_PID [plain]=$PLAIN_PID [plain+headers]=$PLAINHDR_PID [sidecar]=$SIDECAR_PID)
 if [ "${PEERS:-}" = 1 ]; then
   declare -A PEER
   while read -r name path; do PEER[$name]=$path; done < <(hack/peers.sh)
@@ -95,7 +96,7 @@ TOKEN=$(cat "$OUT/token")
 AUTH="Authorization: Bearer $TOKEN"
 # Every checking proxy must allow the benchmark's requests and refuse one without a token.
 for t in $TARGETS; do
-  case $t in app|plain|plain+headers) continue ;; esac
+  case $t in app|cheapest|plain|plain+headers) continue ;; esac
   for _ in $(seq 100); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://${ADDR[$t]}/bench")" = 200 ] && break
     sleep 0.1
@@ -176,7 +177,9 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
       'BEGIN {p = (t == "app") ? "-" : sprintf("%.1f", pt * 1e6 / hz / n); printf "| %s | %s | %.1f |\n", t, p, at * 1e6 / hz / n}'
   done
   echo
-  hdr_rps=$(echo "${RPS[plain+headers]}" | median)
+  hdr_rps=$(echo "${RPS[plain+headers]}" | median); cheap_rps=$(echo "${RPS[cheapest]}" | median)
+  awk -v s="$side_rps" -v c="$cheap_rps" -v st="${PROXY_TICKS[sidecar]}" -v sn="${REQS[sidecar]}" -v ct="${PROXY_TICKS[cheapest]}" -v cn="${REQS[cheapest]}" -v hz="$hz" \
+    'BEGIN {printf "Against the cheapest plain hop (tuned pool, default flushing, no X-Forwarded-*): sidecar throughput %.1f%% (target >= 98%%), proxy CPU per request %+.1f us (target <= +3 us).\n", 100*s/c, (st/sn - ct/cn) * 1e6 / hz}'
   awk -v s="$side_rps" -v p="$plain_rps" -v h="$hdr_rps" 'BEGIN {printf "Sidecar throughput: %.1f%% of the plain proxy (target >= 95%%); %.1f%% of the plain proxy sending the same identity headers.\n", 100*s/p, 100*s/h}'
   echo "$RATIOS" | tr ' ' '\n' | grep -v '^$' | sort -n | awk -v n="$PAIRS" -v d="$PAIR_DURATION" \
     '{a[NR]=$1} END {printf "Paired runs (%d adjacent plain/sidecar pairs of %s, order alternating): sidecar/plain median %.1f%%, quartiles %.1f%% to %.1f%%, range %.1f%% to %.1f%%.\n", n, d, 100*a[int((NR+1)/2)], 100*a[int((NR+3)/4)], 100*a[int((3*NR+1)/4)], 100*a[1], 100*a[NR]}'

@@ -2,7 +2,8 @@
 // hop tuned like the sidecar's (same transport, buffer pool, flushing and X-Forwarded-*
 // headers) but without any checks, so the difference is the cost of enforcement. With
 // -identity-headers it also adds the four identity headers, fixed, to separate their cost
-// from the cost of the checks.
+// from the cost of the checks. With -cheapest it is the cheapest plain hop instead: the same
+// tuned idle pool and buffer pool, Go's default flushing, and no X-Forwarded-* headers.
 package main
 
 import (
@@ -29,6 +30,7 @@ func main() {
 	upstream := flag.String("upstream", "http://127.0.0.1:18080", "app URL")
 	identity := flag.Bool("identity-headers", false,
 		"also send four fixed X-Twofold-* headers like the sidecar's, to measure what the headers alone cost")
+	cheapest := flag.Bool("cheapest", false, "no X-Forwarded-* headers and Go's default flushing: the cheapest plain hop")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil {
@@ -38,7 +40,9 @@ func main() {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = u.Scheme
 			pr.Out.URL.Host = u.Host
-			pr.SetXForwarded()
+			if !*cheapest {
+				pr.SetXForwarded()
+			}
 			if *identity {
 				h := pr.Out.Header
 				h["X-Twofold-User-Id"] = userID
@@ -50,6 +54,9 @@ func main() {
 		Transport:     proxy.NewTransport(),
 		FlushInterval: -1,
 		BufferPool:    proxy.NewBufferPool(),
+	}
+	if *cheapest {
+		rp.FlushInterval = 0
 	}
 	srv := &http.Server{Addr: *listen, Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Fatal(srv.ListenAndServe())

@@ -201,12 +201,13 @@ func New(opts Options) (*Proxy, error) {
 		now:    p.now,
 	}
 	buffers := &bufferPool{}
+	// Go's default flushing: event streams and responses of unknown length are flushed as
+	// they are written, others when the handler returns, with no flush per write.
 	p.app = &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { rewriteToApp(pr, upstream) },
-		Transport:     transport,
-		FlushInterval: -1,
-		BufferPool:    buffers,
-		ErrorHandler:  p.upstreamError("app"),
+		Rewrite:      func(pr *httputil.ProxyRequest) { rewriteToApp(pr, upstream) },
+		Transport:    transport,
+		BufferPool:   buffers,
+		ErrorHandler: p.upstreamError("app"),
 	}
 	served := []string{p.tenant}
 	for id := range p.extraTenants {
@@ -221,10 +222,9 @@ func New(opts Options) (*Proxy, error) {
 			pr.Out.Header[contract.HeaderServedTenants] = servedTenants
 			pr.SetXForwarded()
 		},
-		Transport:     transport,
-		FlushInterval: -1,
-		BufferPool:    buffers,
-		ErrorHandler:  p.upstreamError("core"),
+		Transport:    transport,
+		BufferPool:   buffers,
+		ErrorHandler: p.upstreamError("core"),
 	}
 	return p, nil
 }

@@ -42,3 +42,29 @@ func (o Options) WithDefaults() Options {
 	}
 	return o
 }
+
+// Record writes an audit event of request r, when the factor has an audit trail.
+func (o Options) Record(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
+	if o.Audit != nil {
+		o.Audit(r, msg, tenantID, userID, outcome, kv...)
+	}
+}
+
+// RecordCodeAttempt records one verification of a code factor (TOTP, recovery codes) for the
+// FDI endpoints and the hosted steps alike: "Completed factor" for outcome "success" (setup
+// when it set the factor up), else "Refused factor code" with the outcome ("invalid_code" with
+// the failures counted, "locked", or why nothing was checked), and "Locked second factor"
+// when an invalid code locked the user for lockedFor.
+func (o Options) RecordCodeAttempt(r *http.Request, sess session.Session, factor, outcome string, failures int, lockedFor time.Duration, setup bool) {
+	switch outcome {
+	case "success":
+		o.Record(r, "Completed factor", sess.TenantID, sess.UserID, outcome, "factor", factor, "setup", setup)
+	case "invalid_code":
+		o.Record(r, "Refused factor code", sess.TenantID, sess.UserID, outcome, "factor", factor, "failedAttempts", failures)
+		if lockedFor > 0 {
+			o.Record(r, "Locked second factor", sess.TenantID, sess.UserID, "locked", "factor", factor, "lockedFor", lockedFor)
+		}
+	default:
+		o.Record(r, "Refused factor code", sess.TenantID, sess.UserID, outcome, "factor", factor)
+	}
+}

@@ -209,7 +209,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: otp: %w", err)
 	}
 	s.WebAuthn, err = webauthn.New(webauthn.Options{Options: factors.Options{Store: opts.Store, Tenants: s.Tenants,
-		Sessions: s.Sessions, Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger}, Claims: opts.Claims, NewID: uuid.NewString, Audit: s.API.Audit,
+		Sessions: s.Sessions, Engine: s.MFA, Pages: ui, Clock: opts.Clock, Logger: opts.Logger, Audit: s.API.Audit}, Claims: opts.Claims, NewID: uuid.NewString,
 		Recovery: s.Account, ClientOf: s.API.ClientOf})
 	if err != nil {
 		return nil, fmt.Errorf("server: webauthn: %w", err)

@@ -12,20 +12,9 @@ import (
 // refused one, and "Locked second factor" when that refusal locked the user. A failed use
 // (err) is the internal error's, not an event.
 func (f *Factor) auditResult(r *http.Request, sess session.Session, res Result, err error) {
-	if f.opts.Audit == nil || err != nil {
+	if err != nil {
 		return
 	}
-	switch res.Outcome {
-	case Accepted:
-		f.opts.Audit(r, "Completed factor", sess.TenantID, sess.UserID, "success", "factor", mfa.RecoveryCode, "setup", false)
-	case Invalid:
-		f.opts.Audit(r, "Refused factor code", sess.TenantID, sess.UserID, "invalid_code", "factor", mfa.RecoveryCode, "failedAttempts", res.Failures)
-		if res.RetryAfter > 0 {
-			f.opts.Audit(r, "Locked second factor", sess.TenantID, sess.UserID, "locked", "factor", mfa.RecoveryCode, "lockedFor", res.RetryAfter)
-		}
-	case Locked:
-		f.opts.Audit(r, "Refused factor code", sess.TenantID, sess.UserID, "locked", "factor", mfa.RecoveryCode)
-	case NoCodes:
-		f.opts.Audit(r, "Refused factor code", sess.TenantID, sess.UserID, "no_codes", "factor", mfa.RecoveryCode)
-	}
+	outcome := map[Outcome]string{Accepted: "success", Invalid: "invalid_code", Locked: "locked", NoCodes: "no_codes"}[res.Outcome]
+	f.opts.RecordCodeAttempt(r, sess, mfa.RecoveryCode, outcome, res.Failures, res.RetryAfter, false)
 }

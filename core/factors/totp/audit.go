@@ -12,27 +12,14 @@ import (
 // "Refused factor code" for a refused one, and "Locked second factor" when that refusal
 // locked the user. A failed verification (err) is the internal error's, not an event.
 func (f *Factor) auditResult(r *http.Request, sess session.Session, res Result, err error, setup bool) {
-	if f.opts.Audit == nil || err != nil {
+	if err != nil {
 		return
 	}
-	switch res.Outcome {
-	case Accepted:
-		f.opts.Audit(r, "Completed factor", sess.TenantID, sess.UserID, "success", "factor", mfa.TOTP, "setup", setup)
-	case Invalid:
-		f.opts.Audit(r, "Refused factor code", sess.TenantID, sess.UserID, "invalid_code", "factor", mfa.TOTP, "failedAttempts", res.Failures)
-		if res.RetryAfter > 0 {
-			f.opts.Audit(r, "Locked second factor", sess.TenantID, sess.UserID, "locked", "factor", mfa.TOTP, "lockedFor", res.RetryAfter)
-		}
-	case Locked:
-		f.opts.Audit(r, "Refused factor code", sess.TenantID, sess.UserID, "locked", "factor", mfa.TOTP)
-	case NoDevice:
-		f.opts.Audit(r, "Refused factor code", sess.TenantID, sess.UserID, "no_device", "factor", mfa.TOTP)
-	}
+	outcome := map[Outcome]string{Accepted: "success", Invalid: "invalid_code", Locked: "locked", NoDevice: "no_device"}[res.Outcome]
+	f.opts.RecordCodeAttempt(r, sess, mfa.TOTP, outcome, res.Failures, res.RetryAfter, setup)
 }
 
 // auditRemoved records a device removed by its user.
 func (f *Factor) auditRemoved(r *http.Request, sess session.Session, name string) {
-	if f.opts.Audit != nil {
-		f.opts.Audit(r, "Removed factor", sess.TenantID, sess.UserID, "success", "factor", mfa.TOTP, "device", name)
-	}
+	f.opts.Record(r, "Removed factor", sess.TenantID, sess.UserID, "success", "factor", mfa.TOTP, "device", name)
 }

@@ -79,8 +79,6 @@ type Options struct {
 	Claims func(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error)
 	// NewID returns a new user id.
 	NewID func() string
-	// Audit writes an audit event of request r.
-	Audit func(r *http.Request, msg, tenantID, userID, outcome string, kv ...any)
 	// Recovery sends and checks account recovery links (core/accountapi); without it the
 	// recovery endpoints are not served.
 	Recovery Recovery

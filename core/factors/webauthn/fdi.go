@@ -240,9 +240,9 @@ func (f *Factor) ceremony(w http.ResponseWriter, r *http.Request,
 	res, err := op(r.Context(), t, sess, body.OptionsID, body.Credential)
 	if err != nil {
 		if sess != nil {
-			f.audit(r, "Refused factor", t.ID, sess.UserID, "refused", "factor", mfa.WebAuthn, "reason", err.Error())
+			f.opts.Record(r, "Refused factor", t.ID, sess.UserID, "refused", "factor", mfa.WebAuthn, "reason", err.Error())
 		} else {
-			f.audit(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
+			f.opts.Record(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
 		}
 		if notAllowed == contract.StatusSignInNotAllowed && (errors.Is(err, ErrOptionsNotFound) || errors.Is(err, ErrInvalidAuthenticator)) {
 			err = ErrInvalidCredential
@@ -252,19 +252,13 @@ func (f *Factor) ceremony(w http.ResponseWriter, r *http.Request,
 	}
 	ok200 := map[string]any{"status": contract.StatusOK, "user": httpapi.UserJSON(res.User)}
 	if sess != nil {
-		f.audit(r, "Completed factor", t.ID, res.User.ID, "success", "factor", mfa.WebAuthn, "setup", res.Created)
+		f.opts.Record(r, "Completed factor", t.ID, res.User.ID, "success", "factor", mfa.WebAuthn, "setup", res.Created)
 		mfaapi.WriteCompleted(f.opts.Logger, w, r, f.opts.Sessions, res.Update, nil, ok200)
 		return
 	}
-	f.audit(r, event, t.ID, res.User.ID, "success", "recipe", mfa.WebAuthn)
+	f.opts.Record(r, event, t.ID, res.User.ID, "success", "recipe", mfa.WebAuthn)
 	f.opts.Sessions.WriteTokens(w, session.RequestedTransport(r), res.Tokens, httpapi.SessionSettings(t.Config))
 	httpkit.WriteJSON(w, http.StatusOK, ok200)
-}
-
-func (f *Factor) audit(r *http.Request, msg, tenantID, userID, outcome string, kv ...any) {
-	if f.opts.Audit != nil {
-		f.opts.Audit(r, msg, tenantID, userID, outcome, kv...)
-	}
 }
 
 func (f *Factor) emailExists(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +307,7 @@ func (f *Factor) addCredential(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		f.writeError(w, r, err, contract.StatusSignUpNotAllowed)
 	default:
-		f.audit(r, "Added passkey", sess.TenantID, sess.UserID, "success", "factor", mfa.WebAuthn)
+		f.opts.Record(r, "Added passkey", sess.TenantID, sess.UserID, "success", "factor", mfa.WebAuthn)
 		status(w, contract.StatusOK)
 	}
 }
@@ -354,7 +348,7 @@ func (f *Factor) removeCredential(w http.ResponseWriter, r *http.Request) {
 		f.writeError(w, r, err, contract.StatusGeneralError)
 		return
 	}
-	f.audit(r, "Removed passkey", sess.TenantID, sess.UserID, "success", "factor", mfa.WebAuthn)
+	f.opts.Record(r, "Removed passkey", sess.TenantID, sess.UserID, "success", "factor", mfa.WebAuthn)
 	status(w, contract.StatusOK)
 }
 
@@ -410,13 +404,13 @@ func (f *Factor) recoverAccount(w http.ResponseWriter, r *http.Request) {
 	u, err := f.RecoverAccount(r.Context(), t, *body.Token, body.OptionsID, body.Credential)
 	switch {
 	case errors.Is(err, ErrRecoveryTokenInvalid):
-		f.audit(r, "Refused passkey recovery", t.ID, "", "invalid_token")
+		f.opts.Record(r, "Refused passkey recovery", t.ID, "", "invalid_token")
 		status(w, contract.StatusRecoverAccountTokenInvalid)
 	case err != nil:
-		f.audit(r, "Refused passkey recovery", t.ID, "", "refused", "reason", err.Error())
+		f.opts.Record(r, "Refused passkey recovery", t.ID, "", "refused", "reason", err.Error())
 		f.writeError(w, r, err, contract.StatusGeneralError)
 	default:
-		f.audit(r, "Recovered passkey account", t.ID, u.ID, "success", "factor", mfa.WebAuthn)
+		f.opts.Record(r, "Recovered passkey account", t.ID, u.ID, "success", "factor", mfa.WebAuthn)
 		status(w, contract.StatusOK)
 	}
 }

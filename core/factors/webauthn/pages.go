@@ -187,7 +187,7 @@ func (f *Factor) verifyStep(w http.ResponseWriter, r *http.Request) {
 		res, err = f.SignIn(ctx, m.Tenant, &m.Session, optionsID, answer)
 		upd = res.Update
 	}
-	f.audit(r, "Completed factor", m.Tenant.ID, m.Session.UserID, outcome(err), "factor", mfa.WebAuthn, "setup", firstSetup)
+	f.opts.Record(r, "Completed factor", m.Tenant.ID, m.Session.UserID, outcome(err), "factor", mfa.WebAuthn, "setup", firstSetup)
 	var denied *mfaengine.SetupDeniedError
 	var locked *LockedError
 	switch {
@@ -249,14 +249,14 @@ func (f *Factor) firstFactorStep(w http.ResponseWriter, r *http.Request,
 	}
 	switch {
 	case err == nil:
-		f.audit(r, event, t.ID, res.User.ID, "success", "recipe", mfa.WebAuthn)
+		f.opts.Record(r, event, t.ID, res.User.ID, "success", "recipe", mfa.WebAuthn)
 		ui.SignedIn(w, r, t, res.Session, res.Tokens, back)
 	case errors.Is(err, ErrEmailTaken):
-		f.audit(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
+		f.opts.Record(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
 		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "taken"))
 	case errors.Is(err, ErrOptionsNotFound), errors.Is(err, ErrInvalidCredential), errors.Is(err, ErrInvalidAuthenticator),
 		errors.Is(err, ErrNotAllowed), errors.Is(err, ErrLocked), errors.Is(err, ErrCredentialExists):
-		f.audit(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
+		f.opts.Record(r, refused, t.ID, "", "refused", "recipe", mfa.WebAuthn, "reason", err.Error())
 		hostedui.Redirect(w, hostedui.WithQuery(page, "tenantId", t.ID, "redirectToPath", back, "passkey", "failed"))
 	default:
 		ui.InternalError(w, r, err)
@@ -297,7 +297,7 @@ func (f *Factor) removeStep(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		ui.InternalError(w, r, err)
 	default:
-		f.audit(r, "Removed passkey", m.Tenant.ID, m.Session.UserID, "success", "factor", mfa.WebAuthn)
+		f.opts.Record(r, "Removed passkey", m.Tenant.ID, m.Session.UserID, "success", "factor", mfa.WebAuthn)
 		hostedui.Redirect(w, hostedui.WithQuery(hostedui.AccountPath, "done", "removed-passkey"))
 	}
 }
@@ -372,15 +372,15 @@ func (f *Factor) recoverStep(w http.ResponseWriter, r *http.Request) {
 	u, err := f.RecoverAccount(r.Context(), t, token, r.PostFormValue("optionsId"), json.RawMessage(r.PostFormValue("credential")))
 	switch {
 	case err == nil:
-		f.audit(r, "Recovered passkey account", t.ID, u.ID, "success", "factor", mfa.WebAuthn)
+		f.opts.Record(r, "Recovered passkey account", t.ID, u.ID, "success", "factor", mfa.WebAuthn)
 		hostedui.Redirect(w, hostedui.WithQuery(hostedui.SignInPath, "tenantId", t.ID, "redirectToPath", back, "passkey", "recovered"))
 	case errors.Is(err, ErrRecoveryTokenInvalid):
-		f.audit(r, "Refused passkey recovery", t.ID, "", "invalid_token")
+		f.opts.Record(r, "Refused passkey recovery", t.ID, "", "invalid_token")
 		f.renderRecover(w, r, t, http.StatusUnprocessableEntity, func(v *hostedui.View) {
 			v.Error = "This link has expired or was used already. Ask for a new one."
 		})
 	case errors.Is(err, ErrOptionsNotFound), errors.Is(err, ErrInvalidCredential), errors.Is(err, ErrInvalidAuthenticator), errors.Is(err, ErrCredentialExists):
-		f.audit(r, "Refused passkey recovery", t.ID, "", "refused", "reason", err.Error())
+		f.opts.Record(r, "Refused passkey recovery", t.ID, "", "refused", "reason", err.Error())
 		f.renderRecover(w, r, t, http.StatusUnprocessableEntity, func(v *hostedui.View) {
 			v.Token, v.Error = token, "That passkey could not be created. Try again."
 		})

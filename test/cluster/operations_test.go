@@ -193,6 +193,10 @@ func TestTheChartKeepsEnforcingThroughChangesOnARealNode(t *testing.T) {
 		t.Logf("admin API revocation -> refused by the sidecar: %s", time.Since(start).Round(time.Millisecond))
 	})
 
+	t.Run("a helpdesk resolves the support tickets with kubectl twofold through the API server", func(t *testing.T) {
+		helpdeskResolvesTheTickets(t, c)
+	})
+
 	t.Run("another pod reaches the app's port only through the sidecar", func(t *testing.T) {
 		podIP := c.kube("reading the app pod's address", "-n", appNS, "get", "pod", "-l", "app=sampleapp", "-o", "jsonpath={.items[0].status.podIP}")
 		if got, want := listeners(t, "sampleapp", "8080"), []string{"127.0.0.1:8080", podIP + ":8080"}; strings.Join(got, " ") != strings.Join(want, " ") {

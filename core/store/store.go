@@ -20,6 +20,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrEmailTaken: an emailpassword login method with that email exists in the tenant.
 	ErrEmailTaken = errors.New("email already used by an emailpassword login method in this tenant")
+	// ErrUserExists: a user with that id is already stored.
+	ErrUserExists = errors.New("user id already used")
 	// ErrAlreadyLinked: the user to link is already linked, or is a primary user with others.
 	ErrAlreadyLinked = errors.New("user already linked")
 	// ErrSessionRevoked: the session exists but was revoked.
@@ -58,6 +60,7 @@ type Store interface {
 	SendLimiter
 	UserAdmin
 	AdminKeys
+	UserImport
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("tenants", func(t *testing.T) { testTenants(t, fresh) })
 	t.Run("tenant ownership", func(t *testing.T) { testTenantOwnership(t, fresh) })
 	t.Run("users", func(t *testing.T) { testUsers(t, fresh) })
+	t.Run("bulk import", func(t *testing.T) { testImport(t, fresh) })
 	t.Run("account linking", func(t *testing.T) { testLinking(t, fresh) })
 	t.Run("metadata", func(t *testing.T) { testMetadata(t, fresh) })
 	t.Run("sessions", func(t *testing.T) { testSessions(t, fresh) })

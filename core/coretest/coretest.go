@@ -1,13 +1,21 @@
 // Package coretest runs the whole auth core in process for tests, as core/store/storetest runs
 // the store's conformance suite for every store: a real server.Server behind an httptest
 // server, on a store the test chooses, with a clock the test moves instead of sleeping, cheap
-// password hashes and a known admin key. The HTTP tests of core/server and core/hostedui build
-// their clients on it; the operation tests of the factor packages use core/factors/factortest,
-// which needs no HTTP.
+// password hashes and a known admin key. The operation tests of the factor packages use
+// core/factors/factortest, which needs no HTTP.
+//
+// The HTTP tests of the core's packages (core/httpapi, core/accountapi, core/mfaapi, the
+// factors, ...) start it with New, which puts it on the store TWOFOLD_TEST_STORE picks
+// (Database: a SQLite file, or a fresh PostgreSQL schema with TWOFOLD_TEST_STORE=postgres; a
+// package whose tests use it runs `os.Exit(pgtest.Main(m))` in its TestMain and is listed in
+// the Makefile's test-core-postgres), and talk to it with Core.Do and the helpers beside it:
+// MFAUser for a signed-in client going through MFA, StartSMTP, StartTwilio and StartWebhook for
+// fake delivery providers, Snapshot to show that a refused request changed nothing.
 package coretest
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -68,8 +76,12 @@ func SQLite(t testing.TB) store.Store {
 
 // Options are what a test chooses about the core.
 type Options struct {
-	// Store holds the core's data; a new SQLite store when nil.
+	// Store holds the core's data. When it is nil, Start opens Database, or a new SQLite file
+	// when Database is empty too, and closes it when the test ends.
 	Store store.Store
+	// Database is a SQLite file or a PostgreSQL DSN (Database returns one) for Start to open
+	// when Store is nil.
+	Database string
 	// Clock is the core's clock; one reading 2026-03-01 12:00 UTC when nil.
 	Clock *Clock
 	// Server edits the core's options after the defaults are set (the issuer, the admin key,
@@ -85,6 +97,11 @@ type Core struct {
 	Clock *Clock
 	// Admin is a client of the core's admin API.
 	Admin *adminclient.Client
+	// Database is the SQLite file or PostgreSQL DSN Start opened the store on; empty when the
+	// test gave the store.
+	Database string
+	// HTTP sends the requests of Do. It does not follow redirects, so tests see each answer.
+	HTTP *http.Client
 }
 
 // Start builds the core and serves it until the test ends. Its issuer is the httptest
@@ -92,12 +109,21 @@ type Core struct {
 func Start(t testing.TB, opts Options) *Core {
 	t.Helper()
 	if opts.Store == nil {
-		opts.Store = SQLite(t)
+		if opts.Database == "" {
+			opts.Database = filepath.Join(t.TempDir(), "twofold.db")
+		}
+		st, err := OpenStore(context.Background(), opts.Database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		opts.Store = st
 	}
 	if opts.Clock == nil {
 		opts.Clock = NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	}
-	c := &Core{T: t, Clock: opts.Clock, TS: httptest.NewUnstartedServer(nil)}
+	c := &Core{T: t, Clock: opts.Clock, TS: httptest.NewUnstartedServer(nil), Database: opts.Database,
+		HTTP: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	o := server.Options{Store: opts.Store, Issuer: "http://" + c.TS.Listener.Addr().String() + "/auth", AdminKey: AdminKey,
 		Clock: opts.Clock.Now, PasswordParams: CheapHashes}
 	if opts.Server != nil {

@@ -4,13 +4,15 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/twofold-dev/twofold/core/coretest"
 )
 
 func TestResetLinksKeepTheSDKFormatAndHostedOnesKeepTheTokenOutOfTheQuery(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email)
-	h.signUpMFA(tp, "ada@example.com")
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email)
+	h.SignUpMFA(tp, "ada@example.com")
 	tests := []struct {
 		name    string
 		headers []string
@@ -21,10 +23,10 @@ func TestResetLinksKeepTheSDKFormatAndHostedOnesKeepTheTokenOutOfTheQuery(t *tes
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mustStatus(t, h.do("POST", "/auth/acme/user/password/reset/token", emailForm("ada@example.com"), tt.headers...), http.StatusOK, "OK")
-			link := mails.wait(t, i+1).link(t)
+			coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset/token", coretest.EmailForm("ada@example.com"), tt.headers...), http.StatusOK, "OK")
+			link := mails.Wait(t, i+1).Link(t)
 			if tt.sdk {
-				tokenOf(t, link, "reset-password", "acme")
+				coretest.TokenOf(t, link, "reset-password", "acme")
 				return
 			}
 			u, err := url.Parse(link)
@@ -37,7 +39,7 @@ func TestResetLinksKeepTheSDKFormatAndHostedOnesKeepTheTokenOutOfTheQuery(t *tes
 				t.Fatalf("link = %q, want https://app.acme.test/auth/reset-password?tenantId=acme&link=1#token=...", link)
 			}
 			// The token from the fragment is a working reset token.
-			mustStatus(t, h.do("POST", "/auth/acme/user/password/reset", resetBody(frag.Get("token"), "new horse 22")), http.StatusOK, "OK")
+			coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset", coretest.ResetBody(frag.Get("token"), "new horse 22")), http.StatusOK, "OK")
 		})
 	}
 }

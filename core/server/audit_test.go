@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
 )
 
@@ -39,20 +40,20 @@ func (l *logLines) find(t *testing.T, parts ...string) {
 
 func TestEverySecurityEventIsAnAuditLine(t *testing.T) {
 	logs := &logLines{}
-	h := newHarness(t, func(o *server.Options) {
+	h := coretest.New(t, func(o *server.Options) {
 		o.Logger = funcr.NewJSON(logs.add, funcr.Options{})
 	})
-	r := h.signUp("", "a@example.com", "secret123")
-	user := r.json(t)["user"].(map[string]any)["id"].(string)
-	h.do("POST", "/auth/signin", form("a@example.com", "secret123"))
-	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password1"))
+	r := h.SignUp("", "a@example.com", "secret123")
+	user := r.JSON(t)["user"].(map[string]any)["id"].(string)
+	h.Do("POST", "/auth/signin", coretest.Form("a@example.com", "secret123"))
+	h.Do("POST", "/auth/signin", coretest.Form("a@example.com", "wrong-password1"))
 	first := r.Header.Get("st-refresh-token")
-	second := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first).Header.Get("st-refresh-token")
-	h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+second)
-	h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first)
-	h.putTenant("acme", `{}`)
-	h.admin("POST", "/admin/v1/users/"+user+"/sessions/revoke", nil)
-	h.admin("DELETE", "/admin/v1/tenants/acme", nil)
+	second := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first).Header.Get("st-refresh-token")
+	h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+second)
+	h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first)
+	h.PutTenantJSON("acme", `{}`)
+	h.AdminDo("POST", "/admin/v1/users/"+user+"/sessions/revoke", nil)
+	h.AdminDo("DELETE", "/admin/v1/tenants/acme", nil)
 
 	tests := []struct {
 		name  string

@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/server"
@@ -40,13 +41,13 @@ func newBenchCore(b *testing.B) *benchCore { return newBenchCoreSigning(b, jose.
 func newBenchCoreSigning(b *testing.B, alg jose.SignatureAlgorithm) *benchCore {
 	b.Helper()
 	ctx := context.Background()
-	st, err := openTestStore(ctx, testDatabase(b))
+	st, err := coretest.OpenStore(ctx, coretest.Database(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
 	ts := httptest.NewUnstartedServer(nil)
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey,
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: coretest.AdminKey,
 		Keys: keys.Options{Algorithm: alg}})
 	if err != nil {
 		b.Fatal(err)
@@ -74,7 +75,7 @@ func (c *benchCore) post(b *testing.B, path string, body []byte, headers ...stri
 }
 
 func formBody(email, password string) []byte {
-	b, _ := json.Marshal(form(email, password))
+	b, _ := json.Marshal(coretest.Form(email, password))
 	return b
 }
 
@@ -91,12 +92,12 @@ func cpuTime() time.Duration {
 // PostgreSQL also the database server's CPU ms per request (db-cpu-ms/op).
 func measure(b *testing.B, body func(pb *testing.PB)) {
 	b.ResetTimer()
-	start, dbStart := cpuTime(), dbCPU(b)
+	start, dbStart := cpuTime(), coretest.DBCPU(b)
 	b.RunParallel(body)
-	used, dbUsed := cpuTime()-start, dbCPU(b)-dbStart
+	used, dbUsed := cpuTime()-start, coretest.DBCPU(b)-dbStart
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(used.Seconds()*1000/float64(b.N), "cpu-ms/op")
-	if onPostgres() {
+	if coretest.OnPostgres() {
 		b.ReportMetric(dbUsed.Seconds()*1000/float64(b.N), "db-cpu-ms/op")
 	}
 }

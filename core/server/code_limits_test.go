@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twofold-dev/twofold/core/attempts"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
 )
 
@@ -17,18 +18,18 @@ import (
 // were refused in the FDI's GENERAL_ERROR shape with retryAfterMs, so nobody can flood a
 // mailbox or a phone (toll fraud) through the core.
 func TestCodesToOneContactStopAtItsSendLimit(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
-	ask := func(to string) response {
-		return h.do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": to})
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	ask := func(to string) coretest.Response {
+		return h.Do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": to})
 	}
 	var created map[string]any
 	sent, refused := 0, 0
 	for i := range 30 {
-		h.clock.Advance(time.Second)
+		h.Clock.Advance(time.Second)
 		r := ask("victim@example.com")
-		switch m := r.json(t); m["status"] {
+		switch m := r.JSON(t); m["status"] {
 		case "OK":
 			sent++
 			created = m
@@ -44,25 +45,25 @@ func TestCodesToOneContactStopAtItsSendLimit(t *testing.T) {
 			t.Fatalf("request %d = %d %s", i+1, r.Status, r.Body)
 		}
 	}
-	if sent != 5 || refused != 25 || mails.count() != 5 {
-		t.Fatalf("%d sent, %d refused, %d emails delivered; want 5, 25, 5", sent, refused, mails.count())
+	if sent != 5 || refused != 25 || mails.Count() != 5 {
+		t.Fatalf("%d sent, %d refused, %d emails delivered; want 5, 25, 5", sent, refused, mails.Count())
 	}
 	t.Run("a resend counts against the same contact", func(t *testing.T) {
-		r := h.do("POST", "/auth"+tp+"/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
-		mustStatus(t, r, http.StatusOK, "GENERAL_ERROR")
-		if mails.count() != 5 {
+		r := h.Do("POST", "/auth"+tp+"/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+		coretest.MustStatus(t, r, http.StatusOK, "GENERAL_ERROR")
+		if mails.Count() != 5 {
 			t.Fatalf("the resend delivered an email")
 		}
 	})
 	t.Run("another contact is not refused", func(t *testing.T) {
-		mustStatus(t, ask("someone@example.com"), http.StatusOK, "OK")
+		coretest.MustStatus(t, ask("someone@example.com"), http.StatusOK, "OK")
 	})
 	t.Run("the contact receives codes again once its first sends leave the window", func(t *testing.T) {
-		h.clock.Advance(15 * time.Minute)
-		mustStatus(t, ask("victim@example.com"), http.StatusOK, "OK")
+		h.Clock.Advance(15 * time.Minute)
+		coretest.MustStatus(t, ask("victim@example.com"), http.StatusOK, "OK")
 	})
 	t.Run("the refusals are counted in the metrics", func(t *testing.T) {
-		metrics := string(h.do("GET", "/metrics", nil).Body)
+		metrics := string(h.Do("GET", "/metrics", nil).Body)
 		for _, want := range []string{
 			`twofold_core_codes_sent_total{channel="email",outcome="limited"} 26`,
 			`twofold_core_codes_sent_total{channel="email",outcome="sent"} 7`,
@@ -75,23 +76,23 @@ func TestCodesToOneContactStopAtItsSendLimit(t *testing.T) {
 }
 
 func TestATenantSetsItsOwnSendLimit(t *testing.T) {
-	h := newHarness(t)
-	_, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`, `"codeSending":{"maxPerContact":2,"windowSeconds":60}`)
+	h := coretest.New(t)
+	_, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["otp-email"]`, `"codeSending":{"maxPerContact":2,"windowSeconds":60}`)
 	for i, want := range []string{"OK", "OK", "GENERAL_ERROR"} {
-		if got := h.do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": "a@example.com"}).json(t)["status"]; got != want {
+		if got := h.Do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": "a@example.com"}).JSON(t)["status"]; got != want {
 			t.Fatalf("code %d = %v, want %s", i+1, got, want)
 		}
 	}
-	h.clock.Advance(time.Minute)
-	mustStatus(t, h.do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": "a@example.com"}), http.StatusOK, "OK")
+	h.Clock.Advance(time.Minute)
+	coretest.MustStatus(t, h.Do("POST", "/auth"+tp+"/signinup/code", map[string]any{"email": "a@example.com"}), http.StatusOK, "OK")
 
 	for _, tt := range []struct{ name, block, field string }{
 		{"a negative limit is refused", `"codeSending":{"maxPerContact":-1}`, "codeSending.maxPerContact"},
 		{"a window longer than a day is refused", `"codeSending":{"windowSeconds":90000}`, "codeSending.windowSeconds"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := h.admin("PUT", "/admin/v1/tenants/acme", `{"firstFactors":["otp-email"],`+tt.block+`}`)
+			r := h.AdminDo("PUT", "/admin/v1/tenants/acme", `{"firstFactors":["otp-email"],`+tt.block+`}`)
 			if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), tt.field) {
 				t.Fatalf("PUT = %d %s, want 400 naming %s", r.Status, r.Body, tt.field)
 			}
@@ -103,21 +104,21 @@ func TestATenantSetsItsOwnSendLimit(t *testing.T) {
 // factor with every device (every code sent). Wrong codes now count in the user's lockout that
 // TOTP and recovery codes share: five wrong codes lock the user, whatever the device.
 func TestAPersonWhoKnowsThePasswordCannotGrindTheEmailCodeByOpeningDevices(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"mfa":{"requirement":["otp-email"]}`, `"codeSending":{"maxPerContact":20,"maxPerUser":20}`)
-	ada := h.signUpMFA(tp, "ada@example.com")
-	created := mustStatus(t, ada.secondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
-	mustStatus(t, ada.consumeSecondary(created, mails.last(t, "ada@example.com").code(t)), http.StatusOK, "OK")
-	userID := payloadOf(t, ada.access)["sub"].(string)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"mfa":{"requirement":["otp-email"]}`, `"codeSending":{"maxPerContact":20,"maxPerUser":20}`)
+	ada := h.SignUpMFA(tp, "ada@example.com")
+	created := coretest.MustStatus(t, ada.SecondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
+	coretest.MustStatus(t, ada.ConsumeSecondary(created, mails.Last(t, "ada@example.com").Code(t)), http.StatusOK, "OK")
+	userID := coretest.PayloadOf(t, ada.Access)["sub"].(string)
 
-	attacker := ada.signIn()
+	attacker := ada.SignIn()
 	wrong, locked := 0, false
 	var last map[string]any
 	for device := 0; device < 4 && !locked; device++ {
-		last = mustStatus(t, attacker.secondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
+		last = coretest.MustStatus(t, attacker.SecondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
 		for guess := 0; guess < 3 && !locked; guess++ {
-			m := attacker.consumeSecondary(last, fmt.Sprintf("%06d", 100000+device*10+guess)).json(t)
+			m := attacker.ConsumeSecondary(last, fmt.Sprintf("%06d", 100000+device*10+guess)).JSON(t)
 			switch m["status"] {
 			case "INCORRECT_USER_INPUT_CODE_ERROR":
 				wrong++
@@ -134,34 +135,34 @@ func TestAPersonWhoKnowsThePasswordCannotGrindTheEmailCodeByOpeningDevices(t *te
 	if !locked || wrong != attempts.MaxFailures {
 		t.Fatalf("%d wrong codes were evaluated before the lockout (locked: %v), want %d", wrong, locked, attempts.MaxFailures)
 	}
-	if l, err := h.srv.Store.GetAttemptLimit(context.Background(), userID); err != nil || l.LockedUntil.IsZero() {
+	if l, err := h.Srv.Store.GetAttemptLimit(context.Background(), userID); err != nil || l.LockedUntil.IsZero() {
 		t.Fatalf("the user's shared MFA lockout = %+v, %v; want locked, so TOTP and recovery codes are refused too", l, err)
 	}
 	t.Run("even the right code is refused while the user is locked", func(t *testing.T) {
-		r := attacker.consumeSecondary(last, mails.last(t, "ada@example.com").code(t))
-		mustStatus(t, r, http.StatusOK, "GENERAL_ERROR")
-		attacker.wantV(false)
+		r := attacker.ConsumeSecondary(last, mails.Last(t, "ada@example.com").Code(t))
+		coretest.MustStatus(t, r, http.StatusOK, "GENERAL_ERROR")
+		attacker.WantV(false)
 	})
 	t.Run("after the lockout the right code is accepted and the count starts again", func(t *testing.T) {
-		h.clock.Advance(attempts.LockDuration)
-		again := ada.signIn()
-		created := mustStatus(t, again.secondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
-		mustStatus(t, again.consumeSecondary(created, mails.last(t, "ada@example.com").code(t)), http.StatusOK, "OK")
-		again.wantV(true)
-		if l, _ := h.srv.Store.GetAttemptLimit(context.Background(), userID); l.Failures != 0 {
+		h.Clock.Advance(attempts.LockDuration)
+		again := ada.SignIn()
+		created := coretest.MustStatus(t, again.SecondaryCode(map[string]any{"email": "ada@example.com"}), http.StatusOK, "OK")
+		coretest.MustStatus(t, again.ConsumeSecondary(created, mails.Last(t, "ada@example.com").Code(t)), http.StatusOK, "OK")
+		again.WantV(true)
+		if l, _ := h.Srv.Store.GetAttemptLimit(context.Background(), userID); l.Failures != 0 {
 			t.Fatalf("failures after a right code = %d, want 0", l.Failures)
 		}
 	})
 }
 
 func TestOneUsersSecondFactorCodesAreLimitedOverAllTheirContacts(t *testing.T) {
-	h := newHarness(t)
-	_, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"mfa":{"requirement":[{"oneOf":["otp-email","totp"]}]}`, `"codeSending":{"maxPerContact":10,"maxPerUser":3}`)
-	ada := h.signUpMFA(tp, "ada@example.com")
+	h := coretest.New(t)
+	_, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"mfa":{"requirement":[{"oneOf":["otp-email","totp"]}]}`, `"codeSending":{"maxPerContact":10,"maxPerUser":3}`)
+	ada := h.SignUpMFA(tp, "ada@example.com")
 	for i, want := range []string{"OK", "OK", "OK", "GENERAL_ERROR"} {
-		r := ada.secondaryCode(map[string]any{"email": "ada@example.com"})
-		if got := r.json(t)["status"]; got != want {
+		r := ada.SecondaryCode(map[string]any{"email": "ada@example.com"})
+		if got := r.JSON(t)["status"]; got != want {
 			t.Fatalf("second-factor code %d = %v, want %s: %s", i+1, got, want, r.Body)
 		}
 	}
@@ -171,7 +172,7 @@ func TestOneUsersSecondFactorCodesAreLimitedOverAllTheirContacts(t *testing.T) {
 // request leave a goroutine and a connection waiting for it. The sends in flight are capped;
 // past the cap a request is refused at once, and the slots come back as sends end.
 func TestPasswordResetEmailsInFlightAreCapped(t *testing.T) {
-	h := newHarness(t, func(o *server.Options) { o.MaxBackgroundSends = 2 })
+	h := coretest.New(t, func(o *server.Options) { o.MaxBackgroundSends = 2 })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -199,18 +200,18 @@ func TestPasswordResetEmailsInFlightAreCapped(t *testing.T) {
 		}
 	}
 	t.Cleanup(release)
-	tp := h.deliveryTenant("acme", fmt.Sprintf(`"email":{"smtp":{"host":"127.0.0.1","port":%d,"from":"a@acme.test","tls":"none"}}`, ln.Addr().(*net.TCPAddr).Port),
+	tp := h.DeliveryTenant("acme", fmt.Sprintf(`"email":{"smtp":{"host":"127.0.0.1","port":%d,"from":"a@acme.test","tls":"none"}}`, ln.Addr().(*net.TCPAddr).Port),
 		`"firstFactors":["emailpassword"]`)
 	for i := range 3 {
-		mustStatus(t, h.signUp(tp, fmt.Sprintf("u%d@example.com", i), "secret123"), http.StatusOK, "OK")
+		coretest.MustStatus(t, h.SignUp(tp, fmt.Sprintf("u%d@example.com", i), "secret123"), http.StatusOK, "OK")
 	}
-	reset := func(i int) response {
-		return h.do("POST", "/auth"+tp+"/user/password/reset/token", emailForm(fmt.Sprintf("u%d@example.com", i)))
+	reset := func(i int) coretest.Response {
+		return h.Do("POST", "/auth"+tp+"/user/password/reset/token", coretest.EmailForm(fmt.Sprintf("u%d@example.com", i)))
 	}
-	mustStatus(t, reset(0), http.StatusOK, "OK")
-	mustStatus(t, reset(1), http.StatusOK, "OK")
+	coretest.MustStatus(t, reset(0), http.StatusOK, "OK")
+	coretest.MustStatus(t, reset(1), http.StatusOK, "OK")
 	// Both slots are taken when the answers are given; the sends hang on the mail server.
-	m := mustStatus(t, reset(2), http.StatusOK, "GENERAL_ERROR")
+	m := coretest.MustStatus(t, reset(2), http.StatusOK, "GENERAL_ERROR")
 	if !strings.Contains(m["message"].(string), "too many emails are being sent") {
 		t.Fatalf("message = %q", m["message"])
 	}
@@ -220,22 +221,22 @@ func TestPasswordResetEmailsInFlightAreCapped(t *testing.T) {
 // so they cannot be used to flood a mailbox either; the limit applies to unknown addresses
 // alike, so a refusal says nothing about which addresses have accounts.
 func TestAccountEmailsCountAgainstTheContactsSendLimit(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["emailpassword"]`, `"codeSending":{"maxPerContact":2}`)
-	mustStatus(t, h.signUp(tp, "ada@example.com", "secret123"), http.StatusOK, "OK")
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["emailpassword"]`, `"codeSending":{"maxPerContact":2}`)
+	coretest.MustStatus(t, h.SignUp(tp, "ada@example.com", "secret123"), http.StatusOK, "OK")
 	for _, to := range []string{"ada@example.com", "nobody@example.com"} {
 		t.Run(to, func(t *testing.T) {
 			for i, want := range []string{"OK", "OK", "GENERAL_ERROR"} {
-				m := mustStatus(t, h.do("POST", "/auth"+tp+"/user/password/reset/token", emailForm(to)), http.StatusOK, want)
+				m := coretest.MustStatus(t, h.Do("POST", "/auth"+tp+"/user/password/reset/token", coretest.EmailForm(to)), http.StatusOK, want)
 				if want == "GENERAL_ERROR" && m["retryAfterMs"] == nil {
 					t.Fatalf("request %d: no retryAfterMs in %v", i+1, m)
 				}
 			}
 		})
 	}
-	mails.wait(t, 2)
-	if n := mails.count(); n != 2 {
+	mails.Wait(t, 2)
+	if n := mails.Count(); n != 2 {
 		t.Fatalf("%d reset emails were delivered, want 2", n)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/twofold-dev/twofold/core/coretest"
 )
 
 func TestLoginMethods(t *testing.T) {
-	h := newHarness(t)
-	h.putTenant("acme", `{"firstFactors":["emailpassword","thirdparty"],
+	h := coretest.New(t)
+	h.PutTenantJSON("acme", `{"firstFactors":["emailpassword","thirdparty"],
 		"thirdPartyProviders":[{"id":"google","type":"google","clientId":"cid","clientSecret":"very-secret"}]}`)
 	tests := []struct {
 		name, path string
@@ -22,8 +24,8 @@ func TestLoginMethods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := h.do("GET", tt.path, nil)
-			m := mustStatus(t, r, 200, "OK")
+			r := h.Do("GET", tt.path, nil)
+			m := coretest.MustStatus(t, r, 200, "OK")
 			if m["emailPassword"].(map[string]any)["enabled"] != tt.wantEP {
 				t.Fatalf("emailPassword = %v", m["emailPassword"])
 			}
@@ -37,18 +39,18 @@ func TestLoginMethods(t *testing.T) {
 		})
 	}
 	t.Run("an unknown tenant is a clear 404", func(t *testing.T) {
-		r := h.do("GET", "/auth/nope/loginmethods", nil)
-		if r.Status != 404 || r.json(t)["message"] != `unknown tenant "nope"` {
+		r := h.Do("GET", "/auth/nope/loginmethods", nil)
+		if r.Status != 404 || r.JSON(t)["message"] != `unknown tenant "nope"` {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
 }
 
 func TestSignUp(t *testing.T) {
-	h := newHarness(t)
+	h := coretest.New(t)
 	t.Run("a new user gets a session in header mode by default", func(t *testing.T) {
-		r := h.signUp("", "  Alice@Example.COM ", "secret123")
-		m := mustStatus(t, r, 200, "OK")
+		r := h.SignUp("", "  Alice@Example.COM ", "secret123")
+		m := coretest.MustStatus(t, r, 200, "OK")
 		user := m["user"].(map[string]any)
 		if user["emails"].([]any)[0] != "alice@example.com" || user["isPrimaryUser"] != true {
 			t.Fatalf("user = %v", user)
@@ -60,7 +62,7 @@ func TestSignUp(t *testing.T) {
 		if r.Header.Get("st-access-token") == "" || r.Header.Get("st-refresh-token") == "" || r.Header.Get("front-token") == "" {
 			t.Fatalf("header mode tokens missing: %v", r.Header)
 		}
-		if r.cookie("sAccessToken") != nil {
+		if r.Cookie("sAccessToken") != nil {
 			t.Fatalf("header mode set a cookie")
 		}
 		expose := r.Header.Get("Access-Control-Expose-Headers")
@@ -69,7 +71,7 @@ func TestSignUp(t *testing.T) {
 				t.Fatalf("Access-Control-Expose-Headers %q lacks %s", expose, name)
 			}
 		}
-		ft := frontToken(t, r)
+		ft := coretest.FrontToken(t, r)
 		if ft["uid"] != user["id"] {
 			t.Fatalf("front token uid = %v", ft["uid"])
 		}
@@ -79,13 +81,13 @@ func TestSignUp(t *testing.T) {
 		}
 	})
 	t.Run("a second sign-up with the same mailbox is told the email exists", func(t *testing.T) {
-		before := h.snapshot()
-		m := mustStatus(t, h.signUp("", "alice@example.com ", "secret123"), 200, "FIELD_ERROR")
+		before := h.Snapshot()
+		m := coretest.MustStatus(t, h.SignUp("", "alice@example.com ", "secret123"), 200, "FIELD_ERROR")
 		fe := m["formFields"].([]any)[0].(map[string]any)
 		if fe["id"] != "email" || fe["error"] != "This email already exists. Please sign in instead." {
 			t.Fatalf("formFields = %v", m["formFields"])
 		}
-		if h.snapshot() != before {
+		if h.Snapshot() != before {
 			t.Fatalf("a refused sign-up changed the store")
 		}
 	})
@@ -101,20 +103,20 @@ func TestSignUp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.snapshot()
-			m := mustStatus(t, h.signUp("", tt.email, tt.password), 200, "FIELD_ERROR")
+			before := h.Snapshot()
+			m := coretest.MustStatus(t, h.SignUp("", tt.email, tt.password), 200, "FIELD_ERROR")
 			fe := m["formFields"].([]any)[0].(map[string]any)
 			if fe["id"] != tt.field || fe["error"] != tt.message {
 				t.Fatalf("formFields = %v, want %s: %s", m["formFields"], tt.field, tt.message)
 			}
-			if h.snapshot() != before {
+			if h.Snapshot() != before {
 				t.Fatalf("a refused sign-up changed the store")
 			}
 		})
 	}
 	t.Run("a tenant without emailpassword refuses sign-up", func(t *testing.T) {
-		h.putTenant("tp", `{"firstFactors":["thirdparty"],"thirdPartyProviders":[{"id":"google","type":"google","clientId":"c"}]}`)
-		m := mustStatus(t, h.signUp("/tp", "c@example.com", "secret123"), 200, "SIGN_UP_NOT_ALLOWED")
+		h.PutTenantJSON("tp", `{"firstFactors":["thirdparty"],"thirdPartyProviders":[{"id":"google","type":"google","clientId":"c"}]}`)
+		m := coretest.MustStatus(t, h.SignUp("/tp", "c@example.com", "secret123"), 200, "SIGN_UP_NOT_ALLOWED")
 		if !strings.Contains(m["reason"].(string), "not a first factor") {
 			t.Fatalf("reason = %v", m["reason"])
 		}
@@ -122,17 +124,17 @@ func TestSignUp(t *testing.T) {
 }
 
 func TestSignIn(t *testing.T) {
-	h := newHarness(t)
-	mustStatus(t, h.signUp("", "bob@example.com", "secret123"), 200, "OK")
-	h.putTenant("acme", `{}`)
+	h := coretest.New(t)
+	coretest.MustStatus(t, h.SignUp("", "bob@example.com", "secret123"), 200, "OK")
+	h.PutTenantJSON("acme", `{}`)
 
 	t.Run("the right password signs in and sets cookies in cookie mode", func(t *testing.T) {
-		r := h.do("POST", "/auth/signin", form("BOB@example.com", "secret123"), "st-auth-mode", "cookie")
-		m := mustStatus(t, r, 200, "OK")
+		r := h.Do("POST", "/auth/signin", coretest.Form("BOB@example.com", "secret123"), "st-auth-mode", "cookie")
+		m := coretest.MustStatus(t, r, 200, "OK")
 		if m["user"].(map[string]any)["emails"].([]any)[0] != "bob@example.com" {
 			t.Fatalf("user = %v", m["user"])
 		}
-		at, rt := r.cookie("sAccessToken"), r.cookie("sRefreshToken")
+		at, rt := r.Cookie("sAccessToken"), r.Cookie("sRefreshToken")
 		if at == nil || rt == nil {
 			t.Fatalf("cookies missing: %v", r.Header["Set-Cookie"])
 		}
@@ -159,13 +161,13 @@ func TestSignIn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// A wrong password counts toward the account's and the client's sign-in limits and
 			// changes nothing else.
-			before := h.snapshotWithout("signin_failures", "signin_clients")
-			r := h.do("POST", tt.path, form(tt.email, tt.password))
-			mustStatus(t, r, 200, tt.status)
+			before := h.SnapshotWithout("signin_failures", "signin_clients")
+			r := h.Do("POST", tt.path, coretest.Form(tt.email, tt.password))
+			coretest.MustStatus(t, r, 200, tt.status)
 			if r.Header.Get("st-access-token") != "" || r.Header.Get("front-token") != "" {
 				t.Fatalf("a refused sign-in issued tokens")
 			}
-			if h.snapshotWithout("signin_failures", "signin_clients") != before {
+			if h.SnapshotWithout("signin_failures", "signin_clients") != before {
 				t.Fatalf("a refused sign-in changed the store")
 			}
 		})
@@ -173,9 +175,9 @@ func TestSignIn(t *testing.T) {
 }
 
 func TestEmailExists(t *testing.T) {
-	h := newHarness(t)
-	mustStatus(t, h.signUp("", "carol@example.com", "secret123"), 200, "OK")
-	h.putTenant("acme", `{}`)
+	h := coretest.New(t)
+	coretest.MustStatus(t, h.SignUp("", "carol@example.com", "secret123"), 200, "OK")
+	h.PutTenantJSON("acme", `{}`)
 	tests := []struct {
 		name, path string
 		exists     bool
@@ -187,23 +189,23 @@ func TestEmailExists(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := mustStatus(t, h.do("GET", tt.path, nil), 200, "OK")
+			m := coretest.MustStatus(t, h.Do("GET", tt.path, nil), 200, "OK")
 			if m["exists"] != tt.exists {
 				t.Fatalf("exists = %v, want %v", m["exists"], tt.exists)
 			}
 		})
 	}
 	t.Run("a missing email parameter is a bad request", func(t *testing.T) {
-		r := h.do("GET", "/auth/emailpassword/email/exists", nil)
-		if r.Status != 400 || r.json(t)["message"] != "Please provide the email as a GET param" {
+		r := h.Do("GET", "/auth/emailpassword/email/exists", nil)
+		if r.Status != 400 || r.JSON(t)["message"] != "Please provide the email as a GET param" {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
 }
 
 func TestBadInputGetsASpecificErrorAndChangesNothing(t *testing.T) {
-	h := newHarness(t)
-	mustStatus(t, h.signUp("", "erin@example.com", "secret123"), 200, "OK")
+	h := coretest.New(t)
+	coretest.MustStatus(t, h.SignUp("", "erin@example.com", "secret123"), 200, "OK")
 	huge := `{"formFields":[{"id":"email","value":"` + strings.Repeat("a", 1<<20) + `@x.io"},{"id":"password","value":"secret123"}]}`
 	tests := []struct {
 		name, method, path, body string
@@ -233,27 +235,27 @@ func TestBadInputGetsASpecificErrorAndChangesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.snapshot()
-			var r response
+			before := h.Snapshot()
+			var r coretest.Response
 			if tt.admin {
-				r = h.admin(tt.method, tt.path, tt.body)
+				r = h.AdminDo(tt.method, tt.path, tt.body)
 			} else {
-				r = h.do(tt.method, tt.path, tt.body)
+				r = h.Do(tt.method, tt.path, tt.body)
 			}
 			if r.Status != tt.status {
 				t.Fatalf("status = %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
-			msg, _ := r.json(t)["message"].(string)
+			msg, _ := r.JSON(t)["message"].(string)
 			if !strings.Contains(msg, tt.message) {
 				t.Fatalf("message = %q, want it to mention %q", msg, tt.message)
 			}
-			if after := h.snapshot(); after != before {
+			if after := h.Snapshot(); after != before {
 				t.Fatalf("refused request changed the store:\nbefore %s\nafter %s", before, after)
 			}
 		})
 	}
 	t.Run("a field error in the admin API names the field", func(t *testing.T) {
-		m := h.admin("PUT", "/admin/v1/tenants/acme", `{"session":{"cookieSameSite":"sometimes"}}`).json(t)
+		m := h.AdminDo("PUT", "/admin/v1/tenants/acme", `{"session":{"cookieSameSite":"sometimes"}}`).JSON(t)
 		if m["field"] != "session.cookieSameSite" {
 			t.Fatalf("field = %v", m["field"])
 		}
@@ -261,10 +263,10 @@ func TestBadInputGetsASpecificErrorAndChangesNothing(t *testing.T) {
 }
 
 func TestAWrongMethodIsAJSON405(t *testing.T) {
-	h := newHarness(t)
+	h := coretest.New(t)
 	// GET /auth/signin is the hosted sign-in page; the refresh endpoint is POST only.
-	r := h.do("GET", "/auth/session/refresh", nil)
-	if r.Status != 405 || r.Header.Get("Allow") == "" || !strings.Contains(r.json(t)["message"].(string), "method GET is not allowed on /auth/session/refresh; use POST") {
+	r := h.Do("GET", "/auth/session/refresh", nil)
+	if r.Status != 405 || r.Header.Get("Allow") == "" || !strings.Contains(r.JSON(t)["message"].(string), "method GET is not allowed on /auth/session/refresh; use POST") {
 		t.Fatalf("got %d %v %s", r.Status, r.Header, r.Body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
 )
 
@@ -31,14 +32,14 @@ var fuzzedRoutes = []struct{ method, path string }{
 // status, never a 500.
 func FuzzRequestsNeverCrashTheCore(f *testing.F) {
 	ctx := context.Background()
-	st, err := openTestStore(ctx, testDatabase(f))
+	st, err := coretest.OpenStore(ctx, coretest.Database(f))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { st.Close() })
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://core.test/auth", AdminKey: adminKey,
-		Clock: func() time.Time { return now }, PasswordParams: cheapHashes, Outbound: loopbackAllowed})
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://core.test/auth", AdminKey: coretest.AdminKey,
+		Clock: func() time.Time { return now }, PasswordParams: coretest.CheapHashes, Outbound: coretest.LoopbackAllowed})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func FuzzRequestsNeverCrashTheCore(f *testing.F) {
 		}
 		switch {
 		case admin:
-			req.Header.Set("Authorization", "Bearer "+adminKey)
+			req.Header.Set("Authorization", "Bearer "+coretest.AdminKey)
 		case auth != "":
 			req.Header.Set("Authorization", auth)
 		}

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+
+	"github.com/twofold-dev/twofold/core/coretest"
 )
 
 // fakeGitHub speaks GitHub's OAuth web flow and REST user API: GitHub issues no ID token, so
@@ -54,22 +56,22 @@ func fakeGitHub(t *testing.T) *httptest.Server {
 }
 
 func TestThirdPartySignInWithTheGitHubPreset(t *testing.T) {
-	h := newHarness(t)
+	h := coretest.New(t)
 	gh := fakeGitHub(t)
-	h.putTenant("acme", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[{"id":"github","type":"github",
+	h.PutTenantJSON("acme", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[{"id":"github","type":"github",
 		"clientId":"gh-client","clientSecret":"gh-secret","authorizationEndpoint":%q,"tokenEndpoint":%q,"userInfoEndpoint":%q}]}`,
 		gh.URL+"/login/oauth/authorize", gh.URL+"/login/oauth/access_token", gh.URL+"/user"))
-	m := mustStatus(t, h.do("GET", "/auth/acme/authorisationurl?thirdPartyId=github&redirectURIOnProviderDashboard="+url.QueryEscape(redirectURI), nil), 200, "OK")
-	resp, err := h.client.Get(m["urlWithQueryParams"].(string))
+	m := coretest.MustStatus(t, h.Do("GET", "/auth/acme/authorisationurl?thirdPartyId=github&redirectURIOnProviderDashboard="+url.QueryEscape(coretest.RedirectURI), nil), 200, "OK")
+	resp, err := h.HTTP.Get(m["urlWithQueryParams"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	r := h.do("POST", "/auth/acme/signinup", map[string]any{"thirdPartyId": "github", "redirectURIInfo": map[string]any{
-		"redirectURIOnProviderDashboard": redirectURI, "redirectURIQueryParams": map[string]string{"code": loc.Query().Get("code")},
+	r := h.Do("POST", "/auth/acme/signinup", map[string]any{"thirdPartyId": "github", "redirectURIInfo": map[string]any{
+		"redirectURIOnProviderDashboard": coretest.RedirectURI, "redirectURIQueryParams": map[string]string{"code": loc.Query().Get("code")},
 		"pkceCodeVerifier": m["pkceCodeVerifier"]}})
-	body := mustStatus(t, r, 200, "OK")
+	body := coretest.MustStatus(t, r, 200, "OK")
 	user := body["user"].(map[string]any)
 	lm := user["loginMethods"].([]any)[0].(map[string]any)
 	if lm["email"] != "octo@example.com" || lm["verified"] != true || lm["thirdParty"].(map[string]any)["userId"] != "583231" {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/server"
@@ -101,18 +102,18 @@ func growthUserID(i int) string { return fmt.Sprintf("growth-%07d", i) }
 func newGrowthCore(b *testing.B, n int) *growthCore {
 	b.Helper()
 	ctx := context.Background()
-	g := &growthCore{db: testDatabase(b), n: n, base: time.Now(), turns: map[string]*atomic.Int64{}}
+	g := &growthCore{db: coretest.Database(b), n: n, base: time.Now(), turns: map[string]*atomic.Int64{}}
 	for _, name := range []string{"refresh", "totp-verify", "mfa-info"} {
 		g.turns[name] = new(atomic.Int64)
 	}
 	g.nowNanos.Store(g.base.UnixNano())
-	st, err := openTestStore(ctx, g.db)
+	st, err := coretest.OpenStore(ctx, g.db)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
 	ts := httptest.NewUnstartedServer(nil)
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey,
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: coretest.AdminKey,
 		Clock: func() time.Time { return time.Unix(0, g.nowNanos.Load()) }})
 	if err != nil {
 		b.Fatal(err)
@@ -304,7 +305,7 @@ func (g *growthCore) reportSize(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(bytes)/float64(g.n), "db-bytes/user")
-	if !isDSN(g.db) {
+	if !coretest.IsDSN(g.db) {
 		if fi, err := os.Stat(g.db + "-wal"); err == nil {
 			b.ReportMetric(float64(fi.Size())/(1<<20), "wal-MiB")
 		}
@@ -315,7 +316,7 @@ func (g *growthCore) reportSize(b *testing.B) {
 // databaseSize is the SQLite database file, or the PostgreSQL schema's relations with their
 // indexes and TOAST.
 func databaseSize(db string) (int64, error) {
-	if !isDSN(db) {
+	if !coretest.IsDSN(db) {
 		fi, err := os.Stat(db)
 		if err != nil {
 			return 0, fmt.Errorf("no database file: %w", err)

@@ -4,48 +4,50 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/twofold-dev/twofold/core/coretest"
 )
 
 func TestAPersonWhoKnowsThePasswordCannotEnrolTheirOwnTOTPDeviceOnceTheUserHasOne(t *testing.T) {
-	h := newHarness(t)
-	tp := h.mfaTenant("acme", `{"requirement":["totp"]}`)
-	victim := h.signUpMFA(tp, "ada@example.com")
-	victim.enrolTOTP("phone")
+	h := coretest.New(t)
+	tp := h.MFATenant("acme", `{"requirement":["totp"]}`)
+	victim := h.SignUpMFA(tp, "ada@example.com")
+	victim.EnrolTOTP("phone")
 	// The victim starts enrolling a second device and has not scanned it yet.
-	mustStatus(t, victim.call("POST", "/auth/totp/device", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
+	coretest.MustStatus(t, victim.Call("POST", "/auth/totp/device", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
 
-	thief := victim.signIn() // the password alone
-	thief.wantV(false)
-	before := h.snapshot()
+	thief := victim.SignIn() // the password alone
+	thief.WantV(false)
+	before := h.Snapshot()
 	attempts := []struct {
 		name, method, path string
 		body               any
 		reason             string
 	}{
-		{"creating a device of their own", "POST", "/auth/totp/device", map[string]any{"deviceName": "thief"}, reasonAlreadySatisfiable},
-		{"creating a device under a default name", "POST", "/auth/totp/device", map[string]any{}, reasonAlreadySatisfiable},
-		{"generating recovery codes", "POST", "/auth/recovery-codes", nil, reasonAlreadySatisfiable},
-		{"reading the secret of the device being enrolled", "GET", "/auth/totp/device/qr?deviceName=tablet", nil, reasonAlreadySatisfiable},
-		{"verifying the device being enrolled", "POST", "/auth/totp/device/verify", map[string]any{"deviceName": "tablet", "totp": "123456"}, reasonAlreadySatisfiable},
-		{"removing the user's device", "POST", "/auth/totp/device/remove", map[string]any{"deviceName": "phone"}, reasonNotSatisfied},
+		{"creating a device of their own", "POST", "/auth/totp/device", map[string]any{"deviceName": "thief"}, coretest.ReasonAlreadySatisfiable},
+		{"creating a device under a default name", "POST", "/auth/totp/device", map[string]any{}, coretest.ReasonAlreadySatisfiable},
+		{"generating recovery codes", "POST", "/auth/recovery-codes", nil, coretest.ReasonAlreadySatisfiable},
+		{"reading the secret of the device being enrolled", "GET", "/auth/totp/device/qr?deviceName=tablet", nil, coretest.ReasonAlreadySatisfiable},
+		{"verifying the device being enrolled", "POST", "/auth/totp/device/verify", map[string]any{"deviceName": "tablet", "totp": "123456"}, coretest.ReasonAlreadySatisfiable},
+		{"removing the user's device", "POST", "/auth/totp/device/remove", map[string]any{"deviceName": "phone"}, coretest.ReasonNotSatisfied},
 		{"turning the user's own MFA off", "PUT", "/auth/user/mfa", map[string]any{"requiredSecondaryFactors": []string{}}, ""},
 	}
 	for _, a := range attempts {
 		t.Run(a.name, func(t *testing.T) {
-			r := thief.call(a.method, a.path, a.body)
+			r := thief.Call(a.method, a.path, a.body)
 			if a.reason == "" {
 				// The user never required factors of their own: nothing to drop, nothing gained.
-				mustStatus(t, r, http.StatusOK, "OK")
+				coretest.MustStatus(t, r, http.StatusOK, "OK")
 				return
 			}
-			wantClaimError(t, r, a.reason)
+			coretest.WantClaimError(t, r, a.reason)
 		})
 	}
-	if h.snapshot() != before {
+	if h.Snapshot() != before {
 		t.Fatalf("the refused attempts changed the store")
 	}
-	thief.wantV(false)
-	if _, _, allowed := thief.info(); len(allowed) != 0 {
+	thief.WantV(false)
+	if _, _, allowed := thief.Info(); len(allowed) != 0 {
 		t.Fatalf("mfa/info offers the thief %v to set up", allowed)
 	}
 }
@@ -53,30 +55,30 @@ func TestAPersonWhoKnowsThePasswordCannotEnrolTheirOwnTOTPDeviceOnceTheUserHasOn
 func TestSetupRuleDenialsCarrySuperTokensReasons(t *testing.T) {
 	tests := []struct {
 		name, mfa string
-		prepare   func(u *mfaUser)
+		prepare   func(u *coretest.MFAUser)
 		path      string
 		body      any
 		reason    string
 	}{
-		{"a factor outside the next set cannot be set up", `{"requirement":["totp"]}`, func(*mfaUser) {},
-			"/auth/recovery-codes", nil, reasonNotInNextSet},
-		{"a later item of an ordered requirement cannot be set up first", `{"requirement":["totp","recovery-code"]}`, func(*mfaUser) {},
-			"/auth/recovery-codes", nil, reasonNotInNextSet},
+		{"a factor outside the next set cannot be set up", `{"requirement":["totp"]}`, func(*coretest.MFAUser) {},
+			"/auth/recovery-codes", nil, coretest.ReasonNotInNextSet},
+		{"a later item of an ordered requirement cannot be set up first", `{"requirement":["totp","recovery-code"]}`, func(*coretest.MFAUser) {},
+			"/auth/recovery-codes", nil, coretest.ReasonNotInNextSet},
 		{"a new factor is refused when the user holds a factor of the next set", `{"requirement":[{"oneOf":["totp","recovery-code"]}]}`,
-			func(u *mfaUser) { u.recoveryCodes() }, "/auth/totp/device", map[string]any{}, reasonAlreadySatisfiable},
-		{"a factor the tenant does not offer cannot be set up", `{"requirement":[],"allowedSecondaryFactors":["recovery-code"]}`, func(*mfaUser) {},
+			func(u *coretest.MFAUser) { u.RecoveryCodes() }, "/auth/totp/device", map[string]any{}, coretest.ReasonAlreadySatisfiable},
+		{"a factor the tenant does not offer cannot be set up", `{"requirement":[],"allowedSecondaryFactors":["recovery-code"]}`, func(*coretest.MFAUser) {},
 			"/auth/totp/device", map[string]any{}, "Not allowed to setup factor that is not enabled for the tenant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			tp := h.mfaTenant("acme", tt.mfa)
-			u := h.signUpMFA(tp, "ada@example.com")
+			h := coretest.New(t)
+			tp := h.MFATenant("acme", tt.mfa)
+			u := h.SignUpMFA(tp, "ada@example.com")
 			tt.prepare(u)
-			s := u.signIn()
-			before := h.snapshot()
-			wantClaimError(t, s.call("POST", tt.path, tt.body), tt.reason)
-			if h.snapshot() != before {
+			s := u.SignIn()
+			before := h.Snapshot()
+			coretest.WantClaimError(t, s.Call("POST", tt.path, tt.body), tt.reason)
+			if h.Snapshot() != before {
 				t.Fatalf("a refused setup changed the store")
 			}
 		})
@@ -84,11 +86,11 @@ func TestSetupRuleDenialsCarrySuperTokensReasons(t *testing.T) {
 }
 
 func TestBadMFAInputIsRefusedWithoutChangingTheStore(t *testing.T) {
-	h := newHarness(t)
-	tp := h.mfaTenant("acme", `{"requirement":["totp"]}`)
-	u := h.signUpMFA(tp, "ada@example.com")
-	u.enrolTOTP("phone")
-	u.recoveryCodes()
+	h := coretest.New(t)
+	tp := h.MFATenant("acme", `{"requirement":["totp"]}`)
+	u := h.SignUpMFA(tp, "ada@example.com")
+	u.EnrolTOTP("phone")
+	u.RecoveryCodes()
 	tests := []struct {
 		name, method, path string
 		body               any
@@ -112,19 +114,19 @@ func TestBadMFAInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.snapshot()
-			r := u.call(tt.method, tt.path, tt.body)
-			m := mustStatus(t, r, tt.status, "")
+			before := h.Snapshot()
+			r := u.Call(tt.method, tt.path, tt.body)
+			m := coretest.MustStatus(t, r, tt.status, "")
 			if m["message"] != tt.message || (m["field"] != nil && m["field"] != tt.field) || (m["field"] == nil && tt.field != "") {
 				t.Fatalf("answer = %s, want field %q message %q", r.Body, tt.field, tt.message)
 			}
-			if h.snapshot() != before {
+			if h.Snapshot() != before {
 				t.Fatalf("bad input changed the store")
 			}
 		})
 	}
 	for _, path := range []string{"/auth/totp/device/list", "/auth/recovery-codes/status", "/auth/user/mfa"} {
-		if r := h.do("GET", path, nil); r.Status != http.StatusUnauthorized {
+		if r := h.Do("GET", path, nil); r.Status != http.StatusUnauthorized {
 			t.Fatalf("GET %s without a session = %d, want 401", path, r.Status)
 		}
 	}
@@ -134,17 +136,17 @@ func TestBadMFAInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 // both allowed to set TOTP up. The thief used to be able to read the secret of the device the
 // user was enrolling and so hold the user's authenticator for good once the user verified it.
 func TestAPasswordThiefCannotReadTheSecretOfTheDeviceTheUserIsEnrolling(t *testing.T) {
-	h := newHarness(t)
-	tp := h.mfaTenant("acme", `{"requirement":["totp"]}`)
-	victim := h.signUpMFA(tp, "ada@example.com")
-	mustStatus(t, victim.call("POST", "/auth/totp/device", map[string]any{"deviceName": "phone"}), http.StatusOK, "OK")
+	h := coretest.New(t)
+	tp := h.MFATenant("acme", `{"requirement":["totp"]}`)
+	victim := h.SignUpMFA(tp, "ada@example.com")
+	coretest.MustStatus(t, victim.Call("POST", "/auth/totp/device", map[string]any{"deviceName": "phone"}), http.StatusOK, "OK")
 
-	thief := victim.signIn()
-	r := thief.call("GET", "/auth/totp/device/qr?deviceName=phone", nil)
+	thief := victim.SignIn()
+	r := thief.Call("GET", "/auth/totp/device/qr?deviceName=phone", nil)
 	if r.Status != http.StatusForbidden || strings.Contains(r.Header.Get("Content-Type"), "image") {
 		t.Fatalf("the thief's session read the QR code of the user's device: %d %s", r.Status, r.Header.Get("Content-Type"))
 	}
-	if r := victim.call("GET", "/auth/totp/device/qr?deviceName=phone", nil); r.Status != http.StatusOK || r.Header.Get("Content-Type") != "image/png" {
+	if r := victim.Call("GET", "/auth/totp/device/qr?deviceName=phone", nil); r.Status != http.StatusOK || r.Header.Get("Content-Type") != "image/png" {
 		t.Fatalf("the session that created the device cannot read its QR code: %d %s", r.Status, r.Body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twofold-dev/twofold/core/audit"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
@@ -50,15 +51,15 @@ func (s *auditEvents) has(typ, outcome, factor string) bool {
 
 func TestSecurityEventsReachTheMetricsAndTheAuditSink(t *testing.T) {
 	sink := &auditEvents{}
-	h := newHarness(t, func(o *server.Options) {
+	h := coretest.New(t, func(o *server.Options) {
 		o.AuditSink = sink
 		o.SignInLimits = store.SignInLimits{MaxAccountFailures: 2, AccountLock: 15 * time.Minute, MaxClientAttempts: 100, ClientWindow: 15 * time.Minute}
 	})
-	user := h.signUp("", "a@example.com", "secret123").json(t)["user"].(map[string]any)["id"].(string)
-	h.do("POST", "/auth/signin", form("a@example.com", "secret123"))
-	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password1"))
-	h.do("POST", "/auth/signin", form("a@example.com", "wrong-password2"))
-	metrics := string(h.do("GET", "/metrics", nil).Body)
+	user := h.SignUp("", "a@example.com", "secret123").JSON(t)["user"].(map[string]any)["id"].(string)
+	h.Do("POST", "/auth/signin", coretest.Form("a@example.com", "secret123"))
+	h.Do("POST", "/auth/signin", coretest.Form("a@example.com", "wrong-password1"))
+	h.Do("POST", "/auth/signin", coretest.Form("a@example.com", "wrong-password2"))
+	metrics := string(h.Do("GET", "/metrics", nil).Body)
 
 	t.Run("sign-ins are counted by factor and outcome, and the dashboard's series exist at zero", func(t *testing.T) {
 		for _, want := range []string{
@@ -98,32 +99,32 @@ func TestSecurityEventsReachTheMetricsAndTheAuditSink(t *testing.T) {
 }
 
 func TestTheReadyGaugeFollowsTheStore(t *testing.T) {
-	h := newHarness(t)
-	if m := string(h.do("GET", "/metrics", nil).Body); !strings.Contains(m, "\ntwofold_core_ready 1\n") {
+	h := coretest.New(t)
+	if m := string(h.Do("GET", "/metrics", nil).Body); !strings.Contains(m, "\ntwofold_core_ready 1\n") {
 		t.Fatalf("a core whose store answers does not report twofold_core_ready 1")
 	}
-	if err := h.srv.Store.Close(); err != nil {
+	if err := h.Srv.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if m := string(h.do("GET", "/metrics", nil).Body); !strings.Contains(m, "\ntwofold_core_ready 0\n") {
+	if m := string(h.Do("GET", "/metrics", nil).Body); !strings.Contains(m, "\ntwofold_core_ready 0\n") {
 		t.Fatalf("a core whose store is closed does not report twofold_core_ready 0")
 	}
 }
 
 func TestSecondFactorAttemptsReachTheAuditTrailAndTheMetrics(t *testing.T) {
 	sink := &auditEvents{}
-	h := newHarness(t, func(o *server.Options) { o.AuditSink = sink })
-	u := h.signUpMFA("", "second@example.com")
-	u.enrolTOTP("phone")
-	mustStatus(t, u.call("POST", "/auth/totp/device", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
-	mustStatus(t, u.call("POST", "/auth/totp/device/remove", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
-	h.clock.Advance(30 * time.Second)
-	code := u.code(u.secret)
+	h := coretest.New(t, func(o *server.Options) { o.AuditSink = sink })
+	u := h.SignUpMFA("", "second@example.com")
+	u.EnrolTOTP("phone")
+	coretest.MustStatus(t, u.Call("POST", "/auth/totp/device", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
+	coretest.MustStatus(t, u.Call("POST", "/auth/totp/device/remove", map[string]any{"deviceName": "tablet"}), http.StatusOK, "OK")
+	h.Clock.Advance(30 * time.Second)
+	code := u.Code(u.Secret)
 	wrong := code[:5] + string(rune('0'+(code[5]-'0'+1)%10))
 	for range totp.MaxFailures + 1 { // the last one finds the user locked
-		u.call("POST", "/auth/totp/verify", map[string]any{"totp": wrong})
+		u.Call("POST", "/auth/totp/verify", map[string]any{"totp": wrong})
 	}
-	metrics := string(h.do("GET", "/metrics", nil).Body)
+	metrics := string(h.Do("GET", "/metrics", nil).Body)
 
 	t.Run("TOTP attempts are counted by outcome and the lock once", func(t *testing.T) {
 		for _, want := range []string{
@@ -166,13 +167,13 @@ func TestSecondFactorAttemptsReachTheAuditTrailAndTheMetrics(t *testing.T) {
 
 func TestARecoveryCodeUseReachesTheAuditTrail(t *testing.T) {
 	sink := &auditEvents{}
-	h := newHarness(t, func(o *server.Options) { o.AuditSink = sink })
-	u := h.signUpMFA("", "recovery@example.com")
-	u.enrolTOTP("phone")
-	codes := u.recoveryCodes()
-	v := u.signIn()
-	v.call("POST", "/auth/recovery-codes/verify", map[string]any{"code": "aaaa-bbbb-cccc"})
-	mustStatus(t, v.call("POST", "/auth/recovery-codes/verify", map[string]any{"code": codes[0]}), http.StatusOK, "OK")
+	h := coretest.New(t, func(o *server.Options) { o.AuditSink = sink })
+	u := h.SignUpMFA("", "recovery@example.com")
+	u.EnrolTOTP("phone")
+	codes := u.RecoveryCodes()
+	v := u.SignIn()
+	v.Call("POST", "/auth/recovery-codes/verify", map[string]any{"code": "aaaa-bbbb-cccc"})
+	coretest.MustStatus(t, v.Call("POST", "/auth/recovery-codes/verify", map[string]any{"code": codes[0]}), http.StatusOK, "OK")
 
 	for _, outcome := range []string{"invalid_code", "success"} {
 		if !sink.has(audit.TypeFactorAttempt, outcome, "recovery-code") {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/outbound"
 )
 
@@ -47,7 +48,7 @@ func newInternalService(t *testing.T) *internalService {
 }
 
 func TestATenantCannotSaveAURLThatPointsTheCoreAtAnInternalService(t *testing.T) {
-	h := newHarness(t, withOutbound(outbound.Policy{}))
+	h := coretest.New(t, coretest.WithOutbound(outbound.Policy{}))
 	internal := newInternalService(t)
 	oidc := func(field, u string) string {
 		extra := ""
@@ -72,17 +73,17 @@ func TestATenantCannotSaveAURLThatPointsTheCoreAtAnInternalService(t *testing.T)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.snapshot()
-			r := h.admin("PUT", "/admin/v1/tenants/acme", tt.config)
+			before := h.Snapshot()
+			r := h.AdminDo("PUT", "/admin/v1/tenants/acme", tt.config)
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("PUT = %d %s, want 400", r.Status, r.Body)
 			}
-			m := r.json(t)
+			m := r.JSON(t)
 			msg, _ := m["message"].(string)
 			if !strings.Contains(string(r.Body), tt.field) || !strings.Contains(msg, tt.reason) || !strings.Contains(msg, "-outbound-allow") {
 				t.Fatalf("refusal %s does not name %s, say why (%s) and how an operator allows it", r.Body, tt.field, tt.reason)
 			}
-			if h.snapshot() != before {
+			if h.Snapshot() != before {
 				t.Fatal("a refused configuration changed the store")
 			}
 		})
@@ -95,27 +96,27 @@ func TestATenantCannotSaveAURLThatPointsTheCoreAtAnInternalService(t *testing.T)
 func TestAProviderNameThatResolvesToAnInternalAddressIsNotCalled(t *testing.T) {
 	internal := newInternalService(t)
 	dns := attackerDNS{"idp.attacker.example": netip.MustParseAddr("127.0.0.1"), "sms.attacker.example": netip.MustParseAddr("127.0.0.1")}
-	h := newHarness(t, withOutbound(outbound.Policy{Resolver: dns}))
+	h := coretest.New(t, coretest.WithOutbound(outbound.Policy{Resolver: dns}))
 	// The names look public, so the configuration is saved; the addresses decide at dial time.
-	h.putTenant("acme", fmt.Sprintf(`{"firstFactors":["emailpassword","thirdparty"],"thirdPartyProviders":[
+	h.PutTenantJSON("acme", fmt.Sprintf(`{"firstFactors":["emailpassword","thirdparty"],"thirdPartyProviders":[
 		{"id":"idp","type":"oidc","issuer":"http://idp.attacker.example:%s","clientId":"c","clientSecret":"s"}]}`, internal.port))
 	t.Run("authorisationurl does not fetch the discovery document", func(t *testing.T) {
-		r := h.do("GET", "/auth/acme/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(redirectURI), nil)
-		mustStatus(t, r, 200, "GENERAL_ERROR")
+		r := h.Do("GET", "/auth/acme/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(coretest.RedirectURI), nil)
+		coretest.MustStatus(t, r, 200, "GENERAL_ERROR")
 	})
 	t.Run("signinup does not fetch the discovery document", func(t *testing.T) {
-		r := h.do("POST", "/auth/acme/signinup", map[string]any{"thirdPartyId": "idp", "redirectURIInfo": map[string]any{
-			"redirectURIOnProviderDashboard": redirectURI, "redirectURIQueryParams": map[string]string{"code": "c"}}})
-		m := mustStatus(t, r, 200, "GENERAL_ERROR")
+		r := h.Do("POST", "/auth/acme/signinup", map[string]any{"thirdPartyId": "idp", "redirectURIInfo": map[string]any{
+			"redirectURIOnProviderDashboard": coretest.RedirectURI, "redirectURIQueryParams": map[string]string{"code": "c"}}})
+		m := coretest.MustStatus(t, r, 200, "GENERAL_ERROR")
 		if strings.Contains(m["message"].(string), "127.0.0.1") {
 			t.Fatalf("message %q tells the caller which address the name resolved to", m["message"])
 		}
 	})
 	t.Run("an SMS webhook is not called", func(t *testing.T) {
-		h.deliveryTenant("sms", fmt.Sprintf(`"sms":{"provider":"webhook","webhook":{"url":"http://sms.attacker.example:%s/hook","secret":"s"}}`, internal.port),
+		h.DeliveryTenant("sms", fmt.Sprintf(`"sms":{"provider":"webhook","webhook":{"url":"http://sms.attacker.example:%s/hook","secret":"s"}}`, internal.port),
 			`"firstFactors":["otp-phone"]`)
-		r := h.do("POST", "/auth/sms/signinup/code", map[string]string{"phoneNumber": "+14155550100"})
-		mustStatus(t, r, 200, "GENERAL_ERROR")
+		r := h.Do("POST", "/auth/sms/signinup/code", map[string]string{"phoneNumber": "+14155550100"})
+		coretest.MustStatus(t, r, 200, "GENERAL_ERROR")
 	})
 	if n := internal.hits.Load(); n != 0 {
 		t.Fatalf("the internal service received %d requests", n)
@@ -131,11 +132,11 @@ func TestADiscoveryDocumentThatRedirectsToAnInternalServiceIsNotFollowed(t *test
 	_, port, _ := net.SplitHostPort(idp.Listener.Addr().String())
 	// The provider is allowed by its name only; the internal service shares its address.
 	p := outbound.Policy{Allow: outbound.MustParseAllowList("idp.example.test"), Resolver: attackerDNS{"idp.example.test": netip.MustParseAddr("127.0.0.1")}}
-	h := newHarness(t, withOutbound(p))
-	h.putTenant("acme", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[
+	h := coretest.New(t, coretest.WithOutbound(p))
+	h.PutTenantJSON("acme", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[
 		{"id":"idp","type":"oidc","issuer":"http://idp.example.test:%s","clientId":"c"}]}`, port))
-	r := h.do("GET", "/auth/acme/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(redirectURI), nil)
-	mustStatus(t, r, 200, "GENERAL_ERROR")
+	r := h.Do("GET", "/auth/acme/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(coretest.RedirectURI), nil)
+	coretest.MustStatus(t, r, 200, "GENERAL_ERROR")
 	if n := internal.hits.Load(); n != 0 {
 		t.Fatalf("the redirect reached the internal service %d times", n)
 	}
@@ -187,20 +188,20 @@ func TestWhatAProviderAnswersIsNeverEchoedToTheCaller(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := coretest.New(t)
 			idp := misbehavingIdP(t, tt.discovery, tt.token)
-			h.putTenant("acme", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[
+			h.PutTenantJSON("acme", fmt.Sprintf(`{"firstFactors":["thirdparty"],"thirdPartyProviders":[
 				{"id":"idp","type":"oidc","issuer":%q,"clientId":"c","clientSecret":"s"}]}`, idp.URL))
-			r := h.do("POST", "/auth/acme/signinup", map[string]any{"thirdPartyId": "idp", "redirectURIInfo": map[string]any{
-				"redirectURIOnProviderDashboard": redirectURI, "redirectURIQueryParams": map[string]string{"code": "c"}}})
-			m := mustStatus(t, r, 200, "GENERAL_ERROR")
+			r := h.Do("POST", "/auth/acme/signinup", map[string]any{"thirdPartyId": "idp", "redirectURIInfo": map[string]any{
+				"redirectURIOnProviderDashboard": coretest.RedirectURI, "redirectURIQueryParams": map[string]string{"code": "c"}}})
+			m := coretest.MustStatus(t, r, 200, "GENERAL_ERROR")
 			if strings.Contains(string(r.Body), secret) || strings.Contains(string(r.Body), "upstream") {
 				t.Fatalf("the answer %s echoes the provider's body", r.Body)
 			}
 			if !strings.Contains(m["message"].(string), tt.want) {
 				t.Fatalf("message = %q, want it to say %q", m["message"], tt.want)
 			}
-			r = h.do("GET", "/auth/acme/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(redirectURI), nil)
+			r = h.Do("GET", "/auth/acme/authorisationurl?thirdPartyId=idp&redirectURIOnProviderDashboard="+url.QueryEscape(coretest.RedirectURI), nil)
 			if strings.Contains(string(r.Body), secret) {
 				t.Fatalf("authorisationurl %s echoes the provider's body", r.Body)
 			}

@@ -10,15 +10,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twofold-dev/twofold/core/coretest"
 )
 
 func TestPasswordlessFlowTypeFollowsTheTenantsFirstFactors(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	texts, sms := startTwilio(t)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	texts, sms := coretest.StartTwilio(t)
 	tests := []struct {
 		name, firstFactors, contactKey, contact string
-		box                                     *outbox
+		box                                     *coretest.Outbox
 		wantFlow                                string
 		wantCode, wantLink                      bool
 	}{
@@ -31,21 +33,21 @@ func TestPasswordlessFlowTypeFollowsTheTenantsFirstFactors(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := "flow" + string(rune('a'+i))
-			tp := h.deliveryTenant(id, email, sms, `"firstFactors":`+tt.firstFactors)
-			m := h.createCode(tp, map[string]any{tt.contactKey: tt.contact})
+			tp := h.DeliveryTenant(id, email, sms, `"firstFactors":`+tt.firstFactors)
+			m := h.CreateCode(tp, map[string]any{tt.contactKey: tt.contact})
 			if m["status"] != "OK" || m["flowType"] != tt.wantFlow || m["deviceId"] == "" || m["preAuthSessionId"] == "" {
 				t.Fatalf("answer = %v, want OK with flowType %s", m, tt.wantFlow)
 			}
-			msg := tt.box.last(t, tt.contact)
-			if got := sixDigits.MatchString(msg.Text); got != tt.wantCode {
+			msg := tt.box.Last(t, tt.contact)
+			if got := coretest.SixDigits.MatchString(msg.Text); got != tt.wantCode {
 				t.Fatalf("message has a code: %v, want %v: %q", got, tt.wantCode, msg.Text)
 			}
-			if got := anyLink.MatchString(msg.Text); got != tt.wantLink {
+			if got := coretest.AnyLink.MatchString(msg.Text); got != tt.wantLink {
 				t.Fatalf("message has a link: %v, want %v: %q", got, tt.wantLink, msg.Text)
 			}
 			if tt.wantLink {
 				prefix := "https://app.acme.test/auth/verify?preAuthSessionId=" + url.QueryEscape(m["preAuthSessionId"].(string)) + "&tenantId=" + id + "#"
-				if l := msg.link(t); !strings.HasPrefix(l, prefix) || len(l) == len(prefix) {
+				if l := msg.Link(t); !strings.HasPrefix(l, prefix) || len(l) == len(prefix) {
 					t.Fatalf("magic link = %q, want %s<linkCode>", l, prefix)
 				}
 			}
@@ -54,24 +56,24 @@ func TestPasswordlessFlowTypeFollowsTheTenantsFirstFactors(t *testing.T) {
 }
 
 func TestAnEmailCodeSignsTheUserUpAndThenIn(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`, `"branding":{"appName":"Acme"}`)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["otp-email"]`, `"branding":{"appName":"Acme"}`)
 	exists := func() bool {
-		return mustStatus(t, h.do("GET", "/auth/acme/passwordless/email/exists?email=Ada%40Example.com", nil), 200, "OK")["exists"].(bool)
+		return coretest.MustStatus(t, h.Do("GET", "/auth/acme/passwordless/email/exists?email=Ada%40Example.com", nil), 200, "OK")["exists"].(bool)
 	}
 	if exists() {
 		t.Fatalf("the email exists before anyone signed up")
 	}
 	var userID string
 	for i, wantCreated := range []bool{true, false} {
-		created := h.createCode(tp, map[string]any{"email": "  Ada@Example.com "})
-		msg := mails.wait(t, i+1)
+		created := h.CreateCode(tp, map[string]any{"email": "  Ada@Example.com "})
+		msg := mails.Wait(t, i+1)
 		if msg.To != "ada@example.com" || msg.Subject != "Your Acme sign-in code" || !strings.Contains(msg.Text, "It expires in 15 minutes") {
 			t.Fatalf("email = %+v", msg)
 		}
-		r := h.consume(tp, created, msg.code(t), "st-auth-mode", "cookie")
-		m := mustStatus(t, r, 200, "OK")
+		r := h.Consume(tp, created, msg.Code(t), "st-auth-mode", "cookie")
+		m := coretest.MustStatus(t, r, 200, "OK")
 		if m["createdNewRecipeUser"] != wantCreated {
 			t.Fatalf("createdNewRecipeUser = %v, want %v", m["createdNewRecipeUser"], wantCreated)
 		}
@@ -85,10 +87,10 @@ func TestAnEmailCodeSignsTheUserUpAndThenIn(t *testing.T) {
 		} else if user["id"] != userID {
 			t.Fatalf("the second sign-in found user %v, want %s", user["id"], userID)
 		}
-		if r.cookie("sAccessToken") == nil || r.cookie("sRefreshToken") == nil {
+		if r.Cookie("sAccessToken") == nil || r.Cookie("sRefreshToken") == nil {
 			t.Fatalf("cookie mode set no session cookies: %v", r.Header)
 		}
-		mfaClaim := frontToken(t, r)["up"].(map[string]any)["st-mfa"].(map[string]any)
+		mfaClaim := coretest.FrontToken(t, r)["up"].(map[string]any)["st-mfa"].(map[string]any)
 		if mfaClaim["c"].(map[string]any)["otp-email"] == nil || mfaClaim["v"] != true {
 			t.Fatalf("st-mfa = %v, want otp-email completed and v true", mfaClaim)
 		}
@@ -101,27 +103,27 @@ func TestAnEmailCodeSignsTheUserUpAndThenIn(t *testing.T) {
 func TestSMSCodesGoThroughTheTenantsProvider(t *testing.T) {
 	providers := []struct {
 		name  string
-		start func(*testing.T) (*outbox, string)
+		start func(testing.TB) (*coretest.Outbox, string)
 	}{
-		{"a Twilio-style API", startTwilio},
-		{"the tenant's own webhook", startWebhook},
+		{"a Twilio-style API", coretest.StartTwilio},
+		{"the tenant's own webhook", coretest.StartWebhook},
 	}
 	for _, p := range providers {
 		t.Run(p.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := coretest.New(t)
 			texts, sms := p.start(t)
-			tp := h.deliveryTenant("acme", sms, `"firstFactors":["otp-phone"]`)
-			created := h.createCode(tp, map[string]any{"phoneNumber": "+1 (415) 555-0100"})
-			msg := texts.last(t, "+14155550100")
+			tp := h.DeliveryTenant("acme", sms, `"firstFactors":["otp-phone"]`)
+			created := h.CreateCode(tp, map[string]any{"phoneNumber": "+1 (415) 555-0100"})
+			msg := texts.Last(t, "+14155550100")
 			if !strings.HasPrefix(msg.Text, "Your Twofold sign-in code is ") {
 				t.Fatalf("SMS = %q", msg.Text)
 			}
-			m := mustStatus(t, h.consume(tp, created, msg.code(t)), 200, "OK")
+			m := coretest.MustStatus(t, h.Consume(tp, created, msg.Code(t)), 200, "OK")
 			if phones := m["user"].(map[string]any)["phoneNumbers"].([]any); len(phones) != 1 || phones[0] != "+14155550100" {
 				t.Fatalf("phoneNumbers = %v", phones)
 			}
-			r := h.do("GET", "/auth/acme/passwordless/phoneNumber/exists?phoneNumber="+url.QueryEscape("+14155550100"), nil)
-			if !mustStatus(t, r, 200, "OK")["exists"].(bool) {
+			r := h.Do("GET", "/auth/acme/passwordless/phoneNumber/exists?phoneNumber="+url.QueryEscape("+14155550100"), nil)
+			if !coretest.MustStatus(t, r, 200, "OK")["exists"].(bool) {
 				t.Fatalf("the phone number does not exist after sign-up")
 			}
 		})
@@ -129,13 +131,13 @@ func TestSMSCodesGoThroughTheTenantsProvider(t *testing.T) {
 }
 
 func TestConsumeAnswersEveryStatus(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
 	start := func(t *testing.T, addr string) (map[string]any, string) {
 		t.Helper()
-		created := h.createCode(tp, map[string]any{"email": addr})
-		return created, mails.last(t, addr).code(t)
+		created := h.CreateCode(tp, map[string]any{"email": addr})
+		return created, mails.Last(t, addr).Code(t)
 	}
 	wrongOf := func(code string) string {
 		if code == "000000" {
@@ -143,115 +145,115 @@ func TestConsumeAnswersEveryStatus(t *testing.T) {
 		}
 		return "000000"
 	}
-	wantAttempts := func(t *testing.T, r response, status string, failed int) {
+	wantAttempts := func(t *testing.T, r coretest.Response, status string, failed int) {
 		t.Helper()
-		m := mustStatus(t, r, 200, status)
+		m := coretest.MustStatus(t, r, 200, status)
 		if m["failedCodeInputAttemptCount"] != float64(failed) || m["maximumCodeInputAttempts"] != float64(5) {
 			t.Fatalf("answer = %v, want %d of 5 failed attempts", m, failed)
 		}
 	}
 	t.Run("a wrong code is INCORRECT_USER_INPUT_CODE_ERROR with the attempt count", func(t *testing.T) {
 		created, code := start(t, "a@example.com")
-		wantAttempts(t, h.consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", 1)
-		mustStatus(t, h.consume(tp, created, code), 200, "OK")
+		wantAttempts(t, h.Consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", 1)
+		coretest.MustStatus(t, h.Consume(tp, created, code), 200, "OK")
 	})
 	t.Run("the right code after 15 minutes is EXPIRED_USER_INPUT_CODE_ERROR and counts", func(t *testing.T) {
 		created, code := start(t, "b@example.com")
-		h.clock.Advance(15 * time.Minute)
-		wantAttempts(t, h.consume(tp, created, code), "EXPIRED_USER_INPUT_CODE_ERROR", 1)
-		wantAttempts(t, h.consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", 2)
+		h.Clock.Advance(15 * time.Minute)
+		wantAttempts(t, h.Consume(tp, created, code), "EXPIRED_USER_INPUT_CODE_ERROR", 1)
+		wantAttempts(t, h.Consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", 2)
 	})
 	t.Run("the fifth wrong code restarts the flow and the right one no longer works", func(t *testing.T) {
 		created, code := start(t, "c@example.com")
 		for i := 1; i < 5; i++ {
-			wantAttempts(t, h.consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", i)
+			wantAttempts(t, h.Consume(tp, created, wrongOf(code)), "INCORRECT_USER_INPUT_CODE_ERROR", i)
 		}
-		mustStatus(t, h.consume(tp, created, wrongOf(code)), 200, "RESTART_FLOW_ERROR")
-		mustStatus(t, h.consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
+		coretest.MustStatus(t, h.Consume(tp, created, wrongOf(code)), 200, "RESTART_FLOW_ERROR")
+		coretest.MustStatus(t, h.Consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
 	})
 	t.Run("a used code restarts the flow", func(t *testing.T) {
 		created, code := start(t, "d@example.com")
-		mustStatus(t, h.consume(tp, created, code), 200, "OK")
-		mustStatus(t, h.consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
+		coretest.MustStatus(t, h.Consume(tp, created, code), 200, "OK")
+		coretest.MustStatus(t, h.Consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
 	})
 	t.Run("a device id that does not match the preAuthSessionId restarts the flow", func(t *testing.T) {
 		created, code := start(t, "e@example.com")
 		other, _ := start(t, "f@example.com")
 		created["deviceId"] = other["deviceId"]
-		mustStatus(t, h.consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
+		coretest.MustStatus(t, h.Consume(tp, created, code), 200, "RESTART_FLOW_ERROR")
 	})
 	t.Run("a resend sends a new code and keeps the first one valid", func(t *testing.T) {
 		created, first := start(t, "g@example.com")
-		before := mails.count()
-		r := h.do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
-		mustStatus(t, r, 200, "OK")
-		second := mails.wait(t, before+1)
+		before := mails.Count()
+		r := h.Do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+		coretest.MustStatus(t, r, 200, "OK")
+		second := mails.Wait(t, before+1)
 		if second.To != "g@example.com" {
 			t.Fatalf("the resend went to %s", second.To)
 		}
-		mustStatus(t, h.consume(tp, created, first), 200, "OK")
-		mustStatus(t, h.consume(tp, created, second.code(t)), 200, "RESTART_FLOW_ERROR")
+		coretest.MustStatus(t, h.Consume(tp, created, first), 200, "OK")
+		coretest.MustStatus(t, h.Consume(tp, created, second.Code(t)), 200, "RESTART_FLOW_ERROR")
 	})
 	t.Run("a resend for an unknown device, or with the wrong device id, restarts the flow", func(t *testing.T) {
 		created, _ := start(t, "h@example.com")
-		before := mails.count()
+		before := mails.Count()
 		for _, body := range []map[string]any{
 			{"deviceId": created["deviceId"], "preAuthSessionId": "unknown"},
 			{"deviceId": "not-the-device", "preAuthSessionId": created["preAuthSessionId"]},
 		} {
-			mustStatus(t, h.do("POST", "/auth/acme/signinup/code/resend", body), 200, "RESTART_FLOW_ERROR")
+			coretest.MustStatus(t, h.Do("POST", "/auth/acme/signinup/code/resend", body), 200, "RESTART_FLOW_ERROR")
 		}
-		if mails.count() != before {
+		if mails.Count() != before {
 			t.Fatalf("a refused resend sent an email")
 		}
 	})
 }
 
 func TestAMagicLinkSignsTheUserIn(t *testing.T) {
-	h := newHarness(t)
-	texts, sms := startTwilio(t)
-	tp := h.deliveryTenant("acme", sms, `"firstFactors":["link-phone"]`)
-	created := h.createCode(tp, map[string]any{"phoneNumber": "+442079460123"})
-	link, err := url.Parse(texts.last(t, "+442079460123").link(t))
+	h := coretest.New(t)
+	texts, sms := coretest.StartTwilio(t)
+	tp := h.DeliveryTenant("acme", sms, `"firstFactors":["link-phone"]`)
+	created := h.CreateCode(tp, map[string]any{"phoneNumber": "+442079460123"})
+	link, err := url.Parse(texts.Last(t, "+442079460123").Link(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The hosted UI's verify page reads preAuthSessionId from the query and the link code
 	// from the fragment, and consumes it.
-	consume := func(linkCode string) response {
-		return h.do("POST", "/auth"+tp+"/signinup/code/consume", map[string]any{
+	consume := func(linkCode string) coretest.Response {
+		return h.Do("POST", "/auth"+tp+"/signinup/code/consume", map[string]any{
 			"preAuthSessionId": link.Query().Get("preAuthSessionId"), "linkCode": linkCode})
 	}
 	if link.Query().Get("preAuthSessionId") != created["preAuthSessionId"] || link.Query().Get("tenantId") != "acme" {
 		t.Fatalf("link = %s", link)
 	}
-	mustStatus(t, consume(link.Fragment+"x"), 200, "RESTART_FLOW_ERROR")
-	created = h.createCode(tp, map[string]any{"phoneNumber": "+442079460123"})
-	link, _ = url.Parse(texts.last(t, "+442079460123").link(t))
+	coretest.MustStatus(t, consume(link.Fragment+"x"), 200, "RESTART_FLOW_ERROR")
+	created = h.CreateCode(tp, map[string]any{"phoneNumber": "+442079460123"})
+	link, _ = url.Parse(texts.Last(t, "+442079460123").Link(t))
 	r := consume(link.Fragment)
-	m := mustStatus(t, r, 200, "OK")
+	m := coretest.MustStatus(t, r, 200, "OK")
 	if m["createdNewRecipeUser"] != true || r.Header.Get("st-access-token") == "" {
 		t.Fatalf("answer = %v, headers %v", m, r.Header)
 	}
-	if c := payloadOf(t, r.Header.Get("st-access-token"))["st-mfa"].(map[string]any)["c"].(map[string]any); c["link-phone"] == nil {
+	if c := coretest.PayloadOf(t, r.Header.Get("st-access-token"))["st-mfa"].(map[string]any)["c"].(map[string]any); c["link-phone"] == nil {
 		t.Fatalf("st-mfa.c = %v, want link-phone", c)
 	}
-	mustStatus(t, consume(link.Fragment), 200, "RESTART_FLOW_ERROR")
+	coretest.MustStatus(t, consume(link.Fragment), 200, "RESTART_FLOW_ERROR")
 }
 
 func TestAFailedDeliveryLeavesNoUsableCode(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	twilio, sms := startTwilio(t)
-	h.deliveryTenant("acme", email, sms, `"firstFactors":["otp-email","otp-phone"]`)
-	h.deliveryTenant("mailonly", email, `"firstFactors":["otp-email","otp-phone"]`)
-	h.deliveryTenant("nomail", `"firstFactors":["otp-email"]`)
-	hook, webhookSMS := startWebhook(t)
-	h.deliveryTenant("hooked", webhookSMS, `"firstFactors":["otp-phone"]`)
-	h.putTenant("nosite", `{"session":{"cookieSecure":false},`+email+`,"firstFactors":["link-email"]}`)
-	mails.fail.Store(true)
-	twilio.fail.Store(true)
-	hook.fail.Store(true)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	twilio, sms := coretest.StartTwilio(t)
+	h.DeliveryTenant("acme", email, sms, `"firstFactors":["otp-email","otp-phone"]`)
+	h.DeliveryTenant("mailonly", email, `"firstFactors":["otp-email","otp-phone"]`)
+	h.DeliveryTenant("nomail", `"firstFactors":["otp-email"]`)
+	hook, webhookSMS := coretest.StartWebhook(t)
+	h.DeliveryTenant("hooked", webhookSMS, `"firstFactors":["otp-phone"]`)
+	h.PutTenantJSON("nosite", `{"session":{"cookieSecure":false},`+email+`,"firstFactors":["link-email"]}`)
+	mails.Fail.Store(true)
+	twilio.Fail.Store(true)
+	hook.Fail.Store(true)
 	tests := []struct {
 		name, tenant string
 		body         map[string]any
@@ -268,36 +270,36 @@ func TestAFailedDeliveryLeavesNoUsableCode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// The attempt counts against the contact's send limit (a provider may charge for
 			// it); nothing else changes.
-			before := h.snapshotWithout("code_sends")
-			m := mustStatus(t, h.do("POST", "/auth/"+tt.tenant+"/signinup/code", tt.body), 200, "GENERAL_ERROR")
+			before := h.SnapshotWithout("code_sends")
+			m := coretest.MustStatus(t, h.Do("POST", "/auth/"+tt.tenant+"/signinup/code", tt.body), 200, "GENERAL_ERROR")
 			if m["message"] != tt.wantMessage {
 				t.Fatalf("message = %q, want %q", m["message"], tt.wantMessage)
 			}
-			if h.snapshotWithout("code_sends") != before {
+			if h.SnapshotWithout("code_sends") != before {
 				t.Fatalf("the failed delivery changed the store")
 			}
 		})
 	}
 	t.Run("a failed resend adds no code", func(t *testing.T) {
-		mails.fail.Store(false)
-		created := h.createCode("/acme", map[string]any{"email": "b@example.com"})
-		first := mails.last(t, "b@example.com").code(t)
-		mails.fail.Store(true)
-		before := h.snapshotWithout("code_sends")
-		r := h.do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
-		mustStatus(t, r, 200, "GENERAL_ERROR")
-		if h.snapshotWithout("code_sends") != before {
+		mails.Fail.Store(false)
+		created := h.CreateCode("/acme", map[string]any{"email": "b@example.com"})
+		first := mails.Last(t, "b@example.com").Code(t)
+		mails.Fail.Store(true)
+		before := h.SnapshotWithout("code_sends")
+		r := h.Do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+		coretest.MustStatus(t, r, 200, "GENERAL_ERROR")
+		if h.SnapshotWithout("code_sends") != before {
 			t.Fatalf("the failed resend changed the store")
 		}
-		mustStatus(t, h.consume("/acme", created, first), 200, "OK")
+		coretest.MustStatus(t, h.Consume("/acme", created, first), 200, "OK")
 	})
 }
 
 func TestBadPasswordlessInputIsRefusedWithoutChangingTheStore(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	h.deliveryTenant("acme", email, `"firstFactors":["otp-email","otp-phone"]`)
-	h.deliveryTenant("pwonly", email, `"firstFactors":["emailpassword"]`)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	h.DeliveryTenant("acme", email, `"firstFactors":["otp-email","otp-phone"]`)
+	h.DeliveryTenant("pwonly", email, `"firstFactors":["emailpassword"]`)
 	tests := []struct {
 		name, path  string
 		body        any
@@ -322,12 +324,12 @@ func TestBadPasswordlessInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.snapshot()
-			r := h.do("POST", tt.path, tt.body)
+			before := h.Snapshot()
+			r := h.Do("POST", tt.path, tt.body)
 			if r.Status != tt.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", r.Status, tt.wantStatus, r.Body)
 			}
-			m := r.json(t)
+			m := r.JSON(t)
 			msg, _ := m["message"].(string)
 			if tt.wantField != "" {
 				if m["status"] != tt.wantField {
@@ -340,18 +342,18 @@ func TestBadPasswordlessInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 			if !strings.Contains(msg, tt.wantMessage) {
 				t.Fatalf("message = %q, want it to contain %q", msg, tt.wantMessage)
 			}
-			if h.snapshot() != before {
+			if h.Snapshot() != before {
 				t.Fatalf("the refused request changed the store")
 			}
 		})
 	}
-	if n := mails.count(); n != 0 {
+	if n := mails.Count(); n != 0 {
 		t.Fatalf("refused requests sent %d emails", n)
 	}
 	t.Run("exists checks need their parameter", func(t *testing.T) {
 		for _, p := range []string{"email", "phoneNumber"} {
-			r := h.do("GET", "/auth/acme/passwordless/"+p+"/exists", nil)
-			if r.Status != http.StatusBadRequest || r.json(t)["message"] != "Please provide the "+p+" as a GET param" {
+			r := h.Do("GET", "/auth/acme/passwordless/"+p+"/exists", nil)
+			if r.Status != http.StatusBadRequest || r.JSON(t)["message"] != "Please provide the "+p+" as a GET param" {
 				t.Fatalf("GET %s/exists = %d %s", p, r.Status, r.Body)
 			}
 		}
@@ -359,32 +361,32 @@ func TestBadPasswordlessInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 }
 
 func TestResendsStopAtFiveLiveCodes(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
-	created := h.createCode(tp, map[string]any{"email": "a@example.com"})
-	resend := func() response {
-		return h.do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	created := h.CreateCode(tp, map[string]any{"email": "a@example.com"})
+	resend := func() coretest.Response {
+		return h.Do("POST", "/auth/acme/signinup/code/resend", map[string]any{"deviceId": created["deviceId"], "preAuthSessionId": created["preAuthSessionId"]})
 	}
 	for i := 2; i <= 5; i++ {
-		mustStatus(t, resend(), 200, "OK")
-		mails.wait(t, i)
+		coretest.MustStatus(t, resend(), 200, "OK")
+		mails.Wait(t, i)
 	}
-	mustStatus(t, resend(), 200, "RESTART_FLOW_ERROR")
-	if n := mails.count(); n != 5 {
+	coretest.MustStatus(t, resend(), 200, "RESTART_FLOW_ERROR")
+	if n := mails.Count(); n != 5 {
 		t.Fatalf("%d emails were sent, want 5", n)
 	}
 	t.Run("codes that expired no longer count", func(t *testing.T) {
-		h.clock.Advance(15 * time.Minute)
-		mustStatus(t, resend(), 200, "OK")
-		mustStatus(t, h.consume(tp, created, mails.wait(t, 6).code(t)), 200, "OK")
+		h.Clock.Advance(15 * time.Minute)
+		coretest.MustStatus(t, resend(), 200, "OK")
+		coretest.MustStatus(t, h.Consume(tp, created, mails.Wait(t, 6).Code(t)), 200, "OK")
 	})
 }
 
 func TestConcurrentConsumesOfOneDeviceAreCountedOnce(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
 	run := func(t *testing.T, n int, code string, created map[string]any) map[string]int {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"preAuthSessionId": created["preAuthSessionId"], "deviceId": created["deviceId"], "userInputCode": code})
@@ -395,7 +397,7 @@ func TestConcurrentConsumesOfOneDeviceAreCountedOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				resp, err := http.Post(h.ts.URL+"/auth"+tp+"/signinup/code/consume", "application/json", bytes.NewReader(body))
+				resp, err := http.Post(h.TS.URL+"/auth"+tp+"/signinup/code/consume", "application/json", bytes.NewReader(body))
 				if err != nil {
 					t.Error(err)
 					return
@@ -412,9 +414,9 @@ func TestConcurrentConsumesOfOneDeviceAreCountedOnce(t *testing.T) {
 		return statuses
 	}
 	t.Run("ten wrong codes at once: four are counted, then the flow restarts", func(t *testing.T) {
-		created := h.createCode(tp, map[string]any{"email": "a@example.com"})
+		created := h.CreateCode(tp, map[string]any{"email": "a@example.com"})
 		wrong := "000000"
-		if mails.last(t, "a@example.com").code(t) == wrong {
+		if mails.Last(t, "a@example.com").Code(t) == wrong {
 			wrong = "111111"
 		}
 		got := run(t, 10, wrong, created)
@@ -423,8 +425,8 @@ func TestConcurrentConsumesOfOneDeviceAreCountedOnce(t *testing.T) {
 		}
 	})
 	t.Run("the right code sent five times at once signs in once", func(t *testing.T) {
-		created := h.createCode(tp, map[string]any{"email": "b@example.com"})
-		got := run(t, 5, mails.last(t, "b@example.com").code(t), created)
+		created := h.CreateCode(tp, map[string]any{"email": "b@example.com"})
+		got := run(t, 5, mails.Last(t, "b@example.com").Code(t), created)
 		if got["OK"] != 1 || got["RESTART_FLOW_ERROR"] != 4 {
 			t.Fatalf("statuses = %v, want one OK and 4 restarts", got)
 		}
@@ -432,42 +434,42 @@ func TestConcurrentConsumesOfOneDeviceAreCountedOnce(t *testing.T) {
 }
 
 func TestMaintenanceDeletesExpiredDevicesAndTokens(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email, `"firstFactors":["emailpassword","otp-email"]`)
-	h.signUpMFA(tp, "ada@example.com")
-	h.createCode(tp, map[string]any{"email": "ada@example.com"})
-	mustStatus(t, h.do("POST", "/auth/acme/user/password/reset/token", emailForm("ada@example.com")), http.StatusOK, "OK")
-	mails.wait(t, 2)
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["emailpassword","otp-email"]`)
+	h.SignUpMFA(tp, "ada@example.com")
+	h.CreateCode(tp, map[string]any{"email": "ada@example.com"})
+	coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset/token", coretest.EmailForm("ada@example.com")), http.StatusOK, "OK")
+	mails.Wait(t, 2)
 	rows := func() (devices, tokens bool) {
-		snap := h.snapshot()
+		snap := h.Snapshot()
 		return !strings.Contains(snap, "passwordless_devices: 0 rows"), !strings.Contains(snap, "account_tokens: 0 rows")
 	}
 	if d, tk := rows(); !d || !tk {
 		t.Fatalf("before maintenance: device stored %v, token stored %v", d, tk)
 	}
-	h.clock.Advance(15 * time.Minute)
-	if err := h.srv.Maintain(t.Context()); err != nil {
+	h.Clock.Advance(15 * time.Minute)
+	if err := h.Srv.Maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if d, tk := rows(); d || !tk {
 		t.Fatalf("after 15 minutes: device stored %v (want false), token stored %v (want true)", d, tk)
 	}
-	h.clock.Advance(45 * time.Minute)
-	if err := h.srv.Maintain(t.Context()); err != nil {
+	h.Clock.Advance(45 * time.Minute)
+	if err := h.Srv.Maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, tk := rows(); tk {
 		t.Fatalf("the reset token outlived its hour")
 	}
-	if strings.Contains(h.snapshot(), "code_sends: 0 rows") {
+	if strings.Contains(h.Snapshot(), "code_sends: 0 rows") {
 		t.Fatalf("the code send was forgotten before a day passed: a send window may be a day long")
 	}
-	h.clock.Advance(24 * time.Hour)
-	if err := h.srv.Maintain(t.Context()); err != nil {
+	h.Clock.Advance(24 * time.Hour)
+	if err := h.Srv.Maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(h.snapshot(), "code_sends: 0 rows") {
+	if !strings.Contains(h.Snapshot(), "code_sends: 0 rows") {
 		t.Fatalf("a code send outlived the longest send window")
 	}
 }

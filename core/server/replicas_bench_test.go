@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/server"
 	"github.com/twofold-dev/twofold/core/store"
 	"github.com/twofold-dev/twofold/core/store/postgres"
@@ -29,7 +30,7 @@ func benchReplicas(b *testing.B, n int) []*benchCore {
 		}
 		b.Cleanup(func() { st.Close() })
 		ts := httptest.NewUnstartedServer(nil)
-		srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey})
+		srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: coretest.AdminKey})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func benchReplicas(b *testing.B, n int) []*benchCore {
 // own session's chain and sending each request to the next replica in turn: what a load
 // balancer in front of replicas does, on one machine. It always runs on PostgreSQL.
 func BenchmarkRefreshReplicasPostgres(b *testing.B) {
-	b.Setenv(storeEnv, "postgres") // measure reports the database's CPU too
+	b.Setenv(coretest.StoreEnv, "postgres") // measure reports the database's CPU too
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			cores := benchReplicas(b, n)

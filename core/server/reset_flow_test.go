@@ -5,121 +5,115 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twofold-dev/twofold/core/coretest"
 )
 
-func emailForm(email string) map[string]any {
-	return map[string]any{"formFields": []map[string]any{{"id": "email", "value": email}}}
-}
-
-func resetBody(token, password string) map[string]any {
-	return map[string]any{"method": "token", "token": token, "formFields": []map[string]any{{"id": "password", "value": password}}}
-}
-
 func TestPasswordReset(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	tp := h.deliveryTenant("acme", email)
-	ada := h.signUpMFA(tp, "ada@example.com")
-	other := ada.signIn()
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email)
+	ada := h.SignUpMFA(tp, "ada@example.com")
+	other := ada.SignIn()
 	askReset := func(t *testing.T, addr string) {
 		t.Helper()
-		mustStatus(t, h.do("POST", "/auth/acme/user/password/reset/token", emailForm(addr)), http.StatusOK, "OK")
+		coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset/token", coretest.EmailForm(addr)), http.StatusOK, "OK")
 	}
 
 	// An unknown email is answered exactly like a known one and sends nothing: the email for
 	// the known one, asked for afterwards, is the only one that arrives.
 	askReset(t, "nobody@example.com")
 	askReset(t, " Ada@Example.com")
-	msg := mails.wait(t, 1)
+	msg := mails.Wait(t, 1)
 	if msg.To != "ada@example.com" || msg.Subject != "Reset your Twofold password" || !strings.Contains(msg.Text, "It expires in 1 hour") {
 		t.Fatalf("email = %+v", msg)
 	}
-	token := tokenOf(t, msg.link(t), "reset-password", "acme")
-	if strings.Contains(h.snapshot(), token) {
+	token := coretest.TokenOf(t, msg.Link(t), "reset-password", "acme")
+	if strings.Contains(h.Snapshot(), token) {
 		t.Fatalf("the store keeps the reset token in clear")
 	}
 
 	t.Run("a password that breaks the policy is a field error and keeps the token", func(t *testing.T) {
-		m := mustStatus(t, h.do("POST", "/auth/acme/user/password/reset", resetBody(token, "short")), http.StatusOK, "FIELD_ERROR")
+		m := coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset", coretest.ResetBody(token, "short")), http.StatusOK, "FIELD_ERROR")
 		fe := m["formFields"].([]any)[0].(map[string]any)
 		if fe["id"] != "password" || fe["error"] != "Password must contain at least 8 characters, including a number" {
 			t.Fatalf("formFields = %v", m["formFields"])
 		}
 	})
 	t.Run("a good password resets, verifies the email and revokes every session", func(t *testing.T) {
-		m := mustStatus(t, h.do("POST", "/auth/acme/user/password/reset", resetBody(token, "new horse 22")), http.StatusOK, "OK")
+		m := coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset", coretest.ResetBody(token, "new horse 22")), http.StatusOK, "OK")
 		if lm := m["user"].(map[string]any)["loginMethods"].([]any)[0].(map[string]any); lm["verified"] != true || lm["email"] != "ada@example.com" {
 			t.Fatalf("login method = %v", lm)
 		}
-		for _, u := range []*mfaUser{ada, other} {
-			if r := u.call("PUT", "/auth/mfa/info", nil); r.Status != http.StatusUnauthorized {
+		for _, u := range []*coretest.MFAUser{ada, other} {
+			if r := u.Call("PUT", "/auth/mfa/info", nil); r.Status != http.StatusUnauthorized {
 				t.Fatalf("a session from before the reset still works: %d %s", r.Status, r.Body)
 			}
 		}
-		mustStatus(t, h.do("POST", "/auth/acme/signin", form("ada@example.com", mfaPassword)), http.StatusOK, "WRONG_CREDENTIALS_ERROR")
-		mustStatus(t, h.do("POST", "/auth/acme/signin", form("ada@example.com", "new horse 22")), http.StatusOK, "OK")
+		coretest.MustStatus(t, h.Do("POST", "/auth/acme/signin", coretest.Form("ada@example.com", coretest.MFAPassword)), http.StatusOK, "WRONG_CREDENTIALS_ERROR")
+		coretest.MustStatus(t, h.Do("POST", "/auth/acme/signin", coretest.Form("ada@example.com", "new horse 22")), http.StatusOK, "OK")
 	})
 	t.Run("the token is single-use", func(t *testing.T) {
-		mustStatus(t, h.do("POST", "/auth/acme/user/password/reset", resetBody(token, "third horse 3")), http.StatusOK, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
+		coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset", coretest.ResetBody(token, "third horse 3")), http.StatusOK, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
 	})
 	t.Run("a token older than an hour is invalid", func(t *testing.T) {
 		askReset(t, "ada@example.com")
-		late := tokenOf(t, mails.wait(t, 2).link(t), "reset-password", "acme")
-		h.clock.Advance(time.Hour)
-		mustStatus(t, h.do("POST", "/auth/acme/user/password/reset", resetBody(late, "third horse 3")), http.StatusOK, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
+		late := coretest.TokenOf(t, mails.Wait(t, 2).Link(t), "reset-password", "acme")
+		h.Clock.Advance(time.Hour)
+		coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset", coretest.ResetBody(late, "third horse 3")), http.StatusOK, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
 	})
 	t.Run("using one token ends the user's other reset tokens", func(t *testing.T) {
 		askReset(t, "ada@example.com")
-		first := tokenOf(t, mails.wait(t, 3).link(t), "reset-password", "acme")
+		first := coretest.TokenOf(t, mails.Wait(t, 3).Link(t), "reset-password", "acme")
 		askReset(t, "ada@example.com")
-		second := tokenOf(t, mails.wait(t, 4).link(t), "reset-password", "acme")
-		mustStatus(t, h.do("POST", "/auth/acme/user/password/reset", resetBody(second, "fourth horse 4")), http.StatusOK, "OK")
-		mustStatus(t, h.do("POST", "/auth/acme/user/password/reset", resetBody(first, "fifth horse 5")), http.StatusOK, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
+		second := coretest.TokenOf(t, mails.Wait(t, 4).Link(t), "reset-password", "acme")
+		coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset", coretest.ResetBody(second, "fourth horse 4")), http.StatusOK, "OK")
+		coretest.MustStatus(t, h.Do("POST", "/auth/acme/user/password/reset", coretest.ResetBody(first, "fifth horse 5")), http.StatusOK, "RESET_PASSWORD_INVALID_TOKEN_ERROR")
 	})
 }
 
 func TestBadPasswordResetInputIsRefusedWithoutChangingTheStore(t *testing.T) {
-	h := newHarness(t)
-	mails, email := startSMTP(t)
-	h.deliveryTenant("acme", email)
-	h.deliveryTenant("nomail")
-	h.signUpMFA("/acme", "ada@example.com")
+	h := coretest.New(t)
+	mails, email := coretest.StartSMTP(t)
+	h.DeliveryTenant("acme", email)
+	h.DeliveryTenant("nomail")
+	h.SignUpMFA("/acme", "ada@example.com")
 	tests := []struct {
 		name, path string
 		body       any
 		wantStatus int
 		want       string // the status field of a 200 answer, else the message
 	}{
-		{"an invalid email", "/auth/acme/user/password/reset/token", emailForm("not-an-email"), 200, "FIELD_ERROR"},
+		{"an invalid email", "/auth/acme/user/password/reset/token", coretest.EmailForm("not-an-email"), 200, "FIELD_ERROR"},
 		{"no formFields", "/auth/acme/user/password/reset/token", map[string]any{}, 400, "Missing input param: formFields"},
 		{"formFields that are not a list", "/auth/acme/user/password/reset/token", map[string]any{"formFields": "x"}, 400, "formFields must be an array of {id, value} objects"},
 		{"malformed JSON", "/auth/acme/user/password/reset/token", `{"formFields":[`, 400, "request body is not valid JSON: it ends too early"},
-		{"a tenant that cannot send email", "/auth/nomail/user/password/reset/token", emailForm("ada@example.com"), 200, "GENERAL_ERROR"},
-		{"an unknown tenant", "/auth/nope/user/password/reset/token", emailForm("ada@example.com"), 404, `unknown tenant "nope"`},
-		{"an unknown token", "/auth/acme/user/password/reset", resetBody("nope", "new horse 22"), 200, "RESET_PASSWORD_INVALID_TOKEN_ERROR"},
-		{"a missing token", "/auth/acme/user/password/reset", resetBody("", "new horse 22"), 400, "Please provide the password reset token"},
+		{"a tenant that cannot send email", "/auth/nomail/user/password/reset/token", coretest.EmailForm("ada@example.com"), 200, "GENERAL_ERROR"},
+		{"an unknown tenant", "/auth/nope/user/password/reset/token", coretest.EmailForm("ada@example.com"), 404, `unknown tenant "nope"`},
+		{"an unknown token", "/auth/acme/user/password/reset", coretest.ResetBody("nope", "new horse 22"), 200, "RESET_PASSWORD_INVALID_TOKEN_ERROR"},
+		{"a missing token", "/auth/acme/user/password/reset", coretest.ResetBody("", "new horse 22"), 400, "Please provide the password reset token"},
 		{"another method", "/auth/acme/user/password/reset", map[string]any{"method": "otp", "token": "x", "formFields": []any{}}, 400, `Unsupported method for password reset: use "token"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.snapshot()
-			r := h.do("POST", tt.path, tt.body)
+			before := h.Snapshot()
+			r := h.Do("POST", tt.path, tt.body)
 			if r.Status != tt.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", r.Status, tt.wantStatus, r.Body)
 			}
-			m := r.json(t)
+			m := r.JSON(t)
 			if got := m["status"]; r.Status == 200 && got != tt.want {
 				t.Fatalf("status field = %v, want %s", got, tt.want)
 			}
 			if got := m["message"]; r.Status != 200 && got != tt.want {
 				t.Fatalf("message = %v, want %q", got, tt.want)
 			}
-			if h.snapshot() != before {
+			if h.Snapshot() != before {
 				t.Fatalf("the refused request changed the store")
 			}
 		})
 	}
-	if n := mails.count(); n != 0 {
+	if n := mails.Count(); n != 0 {
 		t.Fatalf("refused requests sent %d emails", n)
 	}
 }

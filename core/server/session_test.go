@@ -17,21 +17,22 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/session"
 	"github.com/twofold-dev/twofold/core/store"
 )
 
 func TestRefreshRotatesTokensInHeaderMode(t *testing.T) {
-	h := newHarness(t)
-	r := h.signUp("", "a@example.com", "secret123")
-	mustStatus(t, r, 200, "OK")
+	h := coretest.New(t)
+	r := h.SignUp("", "a@example.com", "secret123")
+	coretest.MustStatus(t, r, 200, "OK")
 	access, refresh := r.Header.Get("st-access-token"), r.Header.Get("st-refresh-token")
 
-	h.clock.Advance(2 * time.Hour) // the access token has expired
-	if _, err := h.srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{}); !errors.Is(err, session.ErrTryRefreshToken) {
+	h.Clock.Advance(2 * time.Hour) // the access token has expired
+	if _, err := h.Srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{}); !errors.Is(err, session.ErrTryRefreshToken) {
 		t.Fatalf("an expired access token verified: %v", err)
 	}
-	r2 := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+refresh)
+	r2 := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+refresh)
 	if r2.Status != 200 || strings.TrimSpace(string(r2.Body)) != "{}" {
 		t.Fatalf("refresh = %d %s", r2.Status, r2.Body)
 	}
@@ -39,68 +40,68 @@ func TestRefreshRotatesTokensInHeaderMode(t *testing.T) {
 	if access2 == "" || refresh2 == "" || refresh2 == refresh || r2.Header.Get("front-token") == "" {
 		t.Fatalf("refresh did not rotate the tokens: %v", r2.Header)
 	}
-	p1, p2 := payloadOf(t, access), payloadOf(t, access2)
+	p1, p2 := coretest.PayloadOf(t, access), coretest.PayloadOf(t, access2)
 	if p1["sessionHandle"] != p2["sessionHandle"] || p2["parentRefreshTokenHash1"] != p1["refreshTokenHash1"] {
 		t.Fatalf("the refreshed token does not chain to the first: %v / %v", p1, p2)
 	}
 	if p2["st-mfa"] == nil {
 		t.Fatalf("the refreshed token lost the st-mfa claim: %v", p2)
 	}
-	if _, err := h.srv.Sessions.Verify(context.Background(), access2, session.VerifyOptions{CheckDatabase: true}); err != nil {
+	if _, err := h.Srv.Sessions.Verify(context.Background(), access2, session.VerifyOptions{CheckDatabase: true}); err != nil {
 		t.Fatalf("the refreshed access token does not verify: %v", err)
 	}
 }
 
 func TestRefreshInCookieModeAnswersWithCookies(t *testing.T) {
-	h := newHarness(t)
-	r := h.signUp("", "a@example.com", "secret123", "st-auth-mode", "cookie")
-	rt := r.cookie("sRefreshToken")
-	r2 := h.do("POST", "/auth/session/refresh", nil, "Cookie", "sRefreshToken="+rt.Value, "rid", "session")
+	h := coretest.New(t)
+	r := h.SignUp("", "a@example.com", "secret123", "st-auth-mode", "cookie")
+	rt := r.Cookie("sRefreshToken")
+	r2 := h.Do("POST", "/auth/session/refresh", nil, "Cookie", "sRefreshToken="+rt.Value, "rid", "session")
 	if r2.Status != 200 {
 		t.Fatalf("refresh = %d %s", r2.Status, r2.Body)
 	}
-	if c := r2.cookie("sRefreshToken"); c == nil || c.Value == rt.Value || r2.cookie("sAccessToken") == nil {
+	if c := r2.Cookie("sRefreshToken"); c == nil || c.Value == rt.Value || r2.Cookie("sAccessToken") == nil {
 		t.Fatalf("cookie refresh did not set new cookies: %v", r2.Header["Set-Cookie"])
 	}
 	if r2.Header.Get("st-access-token") != "" {
 		t.Fatalf("cookie refresh answered in headers")
 	}
 	// An application's own Authorization header does not hide the refresh cookie.
-	r3 := h.do("POST", "/auth/session/refresh", nil, "Cookie", "sRefreshToken="+r2.cookie("sRefreshToken").Value, "Authorization", "Bearer app-api-key")
-	if r3.Status != 200 || r3.cookie("sRefreshToken") == nil {
+	r3 := h.Do("POST", "/auth/session/refresh", nil, "Cookie", "sRefreshToken="+r2.Cookie("sRefreshToken").Value, "Authorization", "Bearer app-api-key")
+	if r3.Status != 200 || r3.Cookie("sRefreshToken") == nil {
 		t.Fatalf("refresh with a foreign Authorization header = %d %s", r3.Status, r3.Body)
 	}
 }
 
 func TestReusingARotatedRefreshTokenIsTheft(t *testing.T) {
-	h := newHarness(t)
-	r := h.signUp("", "a@example.com", "secret123")
+	h := coretest.New(t)
+	r := h.SignUp("", "a@example.com", "secret123")
 	first := r.Header.Get("st-refresh-token")
-	handle := payloadOf(t, r.Header.Get("st-access-token"))["sessionHandle"].(string)
+	handle := coretest.PayloadOf(t, r.Header.Get("st-access-token"))["sessionHandle"].(string)
 
-	second := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first).Header.Get("st-refresh-token")
-	third := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+second)
+	second := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first).Header.Get("st-refresh-token")
+	third := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+second)
 	if third.Status != 200 {
 		t.Fatalf("using the child token failed: %d %s", third.Status, third.Body)
 	}
 
 	// An attacker replays the first token after the legitimate client moved on.
-	stolen := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first)
-	if stolen.Status != 401 || stolen.json(t)["message"] != "token theft detected" {
+	stolen := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+first)
+	if stolen.Status != 401 || stolen.JSON(t)["message"] != "token theft detected" {
 		t.Fatalf("replayed token = %d %s", stolen.Status, stolen.Body)
 	}
 	if stolen.Header.Get("front-token") != "remove" {
 		t.Fatalf("theft did not clear the tokens: %v", stolen.Header)
 	}
 	// The whole session is gone, for the thief and the victim alike.
-	after := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+third.Header.Get("st-refresh-token"))
-	if after.Status != 401 || after.json(t)["message"] != "unauthorised" {
+	after := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+third.Header.Get("st-refresh-token"))
+	if after.Status != 401 || after.JSON(t)["message"] != "unauthorised" {
 		t.Fatalf("the victim's token after theft = %d %s", after.Status, after.Body)
 	}
-	if _, err := h.srv.Sessions.Verify(context.Background(), third.Header.Get("st-access-token"), session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
+	if _, err := h.Srv.Sessions.Verify(context.Background(), third.Header.Get("st-access-token"), session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
 		t.Fatalf("an access token of the stolen session still verifies against the store: %v", err)
 	}
-	feed := h.do("GET", "/auth/public/enforcement", nil).json(t)
+	feed := h.Do("GET", "/auth/public/enforcement", nil).JSON(t)
 	revoked := feed["revokedSessions"].([]any)
 	if len(revoked) != 1 || revoked[0].(map[string]any)["handleHash"] != contract.SessionHandleHash(handle) {
 		t.Fatalf("the enforcement feed does not list the stolen session: %v", revoked)
@@ -108,7 +109,7 @@ func TestReusingARotatedRefreshTokenIsTheft(t *testing.T) {
 }
 
 func TestRefreshRefusals(t *testing.T) {
-	h := newHarness(t)
+	h := coretest.New(t)
 	tests := []struct {
 		name    string
 		headers []string
@@ -119,18 +120,18 @@ func TestRefreshRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := h.do("POST", "/auth/session/refresh", nil, tt.headers...)
-			if r.Status != 401 || r.json(t)["message"] != "unauthorised" {
+			r := h.Do("POST", "/auth/session/refresh", nil, tt.headers...)
+			if r.Status != 401 || r.JSON(t)["message"] != "unauthorised" {
 				t.Fatalf("got %d %s", r.Status, r.Body)
 			}
 		})
 	}
 	t.Run("a session refreshed within its lifetime lives on past the first expiry", func(t *testing.T) {
-		h.putTenant("sliding", `{"session":{"accessTokenLifetimeSeconds":60,"refreshTokenLifetimeSeconds":120}}`)
-		token := h.signUp("/sliding", "s@example.com", "secret123").Header.Get("st-refresh-token")
+		h.PutTenantJSON("sliding", `{"session":{"accessTokenLifetimeSeconds":60,"refreshTokenLifetimeSeconds":120}}`)
+		token := h.SignUp("/sliding", "s@example.com", "secret123").Header.Get("st-refresh-token")
 		for i := range 3 {
-			h.clock.Advance(100 * time.Second)
-			r := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
+			h.Clock.Advance(100 * time.Second)
+			r := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
 			if r.Status != 200 {
 				t.Fatalf("refresh %d, %d s after the previous one = %d %s", i, 100, r.Status, r.Body)
 			}
@@ -138,46 +139,46 @@ func TestRefreshRefusals(t *testing.T) {
 		}
 	})
 	t.Run("a refresh token past the session lifetime is unauthorised", func(t *testing.T) {
-		h.putTenant("short", `{"session":{"accessTokenLifetimeSeconds":60,"refreshTokenLifetimeSeconds":120}}`)
-		r := h.signUp("/short", "s@example.com", "secret123")
-		h.clock.Advance(121 * time.Second)
-		r2 := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
-		if r2.Status != 401 || r2.json(t)["message"] != "unauthorised" {
+		h.PutTenantJSON("short", `{"session":{"accessTokenLifetimeSeconds":60,"refreshTokenLifetimeSeconds":120}}`)
+		r := h.SignUp("/short", "s@example.com", "secret123")
+		h.Clock.Advance(121 * time.Second)
+		r2 := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+		if r2.Status != 401 || r2.JSON(t)["message"] != "unauthorised" {
 			t.Fatalf("got %d %s", r2.Status, r2.Body)
 		}
 	})
 }
 
 func TestSignOutRevokesTheSession(t *testing.T) {
-	h := newHarness(t)
+	h := coretest.New(t)
 	t.Run("in header mode", func(t *testing.T) {
-		r := h.signUp("", "a@example.com", "secret123")
-		out := h.do("POST", "/auth/signout", nil, "Authorization", "Bearer "+r.Header.Get("st-access-token"))
-		mustStatus(t, out, 200, "OK")
+		r := h.SignUp("", "a@example.com", "secret123")
+		out := h.Do("POST", "/auth/signout", nil, "Authorization", "Bearer "+r.Header.Get("st-access-token"))
+		coretest.MustStatus(t, out, 200, "OK")
 		if out.Header.Get("front-token") != "remove" {
 			t.Fatalf("sign-out did not clear the front token")
 		}
-		again := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+		again := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
 		if again.Status != 401 {
 			t.Fatalf("refresh after sign-out = %d", again.Status)
 		}
 	})
 	t.Run("in cookie mode the cookies are cleared", func(t *testing.T) {
-		r := h.do("POST", "/auth/signin", form("a@example.com", "secret123"), "st-auth-mode", "cookie")
-		out := h.do("POST", "/auth/signout", nil, "Cookie", "sAccessToken="+r.cookie("sAccessToken").Value)
-		mustStatus(t, out, 200, "OK")
-		if c := out.cookie("sAccessToken"); c == nil || c.MaxAge >= 0 && c.Value != "" {
+		r := h.Do("POST", "/auth/signin", coretest.Form("a@example.com", "secret123"), "st-auth-mode", "cookie")
+		out := h.Do("POST", "/auth/signout", nil, "Cookie", "sAccessToken="+r.Cookie("sAccessToken").Value)
+		coretest.MustStatus(t, out, 200, "OK")
+		if c := out.Cookie("sAccessToken"); c == nil || c.MaxAge >= 0 && c.Value != "" {
 			t.Fatalf("sign-out did not clear the access cookie: %v", out.Header["Set-Cookie"])
 		}
 	})
 	t.Run("without a session it is OK", func(t *testing.T) {
-		mustStatus(t, h.do("POST", "/auth/signout", nil), 200, "OK")
+		coretest.MustStatus(t, h.Do("POST", "/auth/signout", nil), 200, "OK")
 	})
 	t.Run("with an expired access token it asks for a refresh", func(t *testing.T) {
-		r := h.signUp("", "b@example.com", "secret123")
-		h.clock.Advance(2 * time.Hour)
-		out := h.do("POST", "/auth/signout", nil, "Authorization", "Bearer "+r.Header.Get("st-access-token"))
-		if out.Status != 401 || out.json(t)["message"] != "try refresh token" {
+		r := h.SignUp("", "b@example.com", "secret123")
+		h.Clock.Advance(2 * time.Hour)
+		out := h.Do("POST", "/auth/signout", nil, "Authorization", "Bearer "+r.Header.Get("st-access-token"))
+		if out.Status != 401 || out.JSON(t)["message"] != "try refresh token" {
 			t.Fatalf("got %d %s", out.Status, out.Body)
 		}
 	})
@@ -186,19 +187,19 @@ func TestSignOutRevokesTheSession(t *testing.T) {
 // TestAccessTokenVerifiesAgainstTheJWKSAsAStrangerWould checks the token with go-jose and
 // nothing but what the core publishes over HTTP.
 func TestAccessTokenVerifiesAgainstTheJWKSAsAStrangerWould(t *testing.T) {
-	h := newHarness(t)
-	h.putTenant("acme", `{"mfa":{"requirement":["totp"]}}`)
-	r := h.signUp("/acme", "a@example.com", "secret123")
+	h := coretest.New(t)
+	h.PutTenantJSON("acme", `{"mfa":{"requirement":["totp"]}}`)
+	r := h.SignUp("/acme", "a@example.com", "secret123")
 	token := r.Header.Get("st-access-token")
 
 	for _, path := range []string{"/.well-known/openid-configuration", "/auth/.well-known/openid-configuration"} {
-		oc := h.do("GET", path, nil).json(t)
-		if oc["issuer"] != h.srv.Sessions.Issuer() || oc["jwks_uri"] != h.srv.Sessions.Issuer()+"/jwt/jwks.json" {
+		oc := h.Do("GET", path, nil).JSON(t)
+		if oc["issuer"] != h.Srv.Sessions.Issuer() || oc["jwks_uri"] != h.Srv.Sessions.Issuer()+"/jwt/jwks.json" {
 			t.Fatalf("%s = %v", path, oc)
 		}
 	}
 	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(h.do("GET", "/auth/jwt/jwks.json", nil).Body, &set); err != nil {
+	if err := json.Unmarshal(h.Do("GET", "/auth/jwt/jwks.json", nil).Body, &set); err != nil {
 		t.Fatal(err)
 	}
 	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
@@ -224,7 +225,7 @@ func TestAccessTokenVerifiesAgainstTheJWKSAsAStrangerWould(t *testing.T) {
 			t.Fatalf("payload lacks %s: %v", k, p)
 		}
 	}
-	if p["tId"] != "acme" || p["iss"] != h.srv.Sessions.Issuer() || int64(p["exp"].(float64)) != h.clock.Now().Add(time.Hour).Unix() {
+	if p["tId"] != "acme" || p["iss"] != h.Srv.Sessions.Issuer() || int64(p["exp"].(float64)) != h.Clock.Now().Add(time.Hour).Unix() {
 		t.Fatalf("payload = %v", p)
 	}
 	claim := p["st-mfa"].(map[string]any)
@@ -234,11 +235,11 @@ func TestAccessTokenVerifiesAgainstTheJWKSAsAStrangerWould(t *testing.T) {
 }
 
 func TestForgedAndStaleAccessTokensAreRefused(t *testing.T) {
-	h := newHarness(t)
-	r := h.signUp("", "a@example.com", "secret123")
+	h := coretest.New(t)
+	r := h.SignUp("", "a@example.com", "secret123")
 	good := r.Header.Get("st-access-token")
 	parts := strings.Split(good, ".")
-	payload := payloadOf(t, good)
+	payload := coretest.PayloadOf(t, good)
 
 	signWith := func(alg jose.SignatureAlgorithm, key any, kid string, p map[string]any) string {
 		b, _ := json.Marshal(p)
@@ -276,22 +277,22 @@ func TestForgedAndStaleAccessTokensAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := h.srv.Sessions.Verify(context.Background(), tt.token, session.VerifyOptions{})
+			_, err := h.Srv.Sessions.Verify(context.Background(), tt.token, session.VerifyOptions{})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Verify = %v, want %v", err, tt.want)
 			}
 		})
 	}
 	t.Run("the genuine token verifies", func(t *testing.T) {
-		if _, err := h.srv.Sessions.Verify(context.Background(), good, session.VerifyOptions{CheckDatabase: true}); err != nil {
+		if _, err := h.Srv.Sessions.Verify(context.Background(), good, session.VerifyOptions{CheckDatabase: true}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("a token of a revoked session is refused when the store is checked", func(t *testing.T) {
-		if _, err := h.srv.Sessions.Revoke(context.Background(), payload["sessionHandle"].(string)); err != nil {
+		if _, err := h.Srv.Sessions.Revoke(context.Background(), payload["sessionHandle"].(string)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.srv.Sessions.Verify(context.Background(), good, session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
+		if _, err := h.Srv.Sessions.Verify(context.Background(), good, session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
 			t.Fatalf("Verify = %v, want ErrUnauthorised", err)
 		}
 	})
@@ -321,10 +322,10 @@ func payloadKid(t *testing.T, token string) string {
 }
 
 // signWithCore signs an arbitrary payload with the core's own key, to isolate claim checks.
-func signWithCore(t *testing.T, h *harness, p map[string]any) string {
+func signWithCore(t *testing.T, h *coretest.Core, p map[string]any) string {
 	t.Helper()
 	b, _ := json.Marshal(p)
-	tok, err := h.srv.Keys.Sign(context.Background(), b)
+	tok, err := h.Srv.Keys.Sign(context.Background(), b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,9 +333,9 @@ func signWithCore(t *testing.T, h *harness, p map[string]any) string {
 }
 
 func TestRequireProtectsAnEndpoint(t *testing.T) {
-	h := newHarness(t)
-	h.putTenant("strict", `{"session":{"cookieSameSite":"none","cookieSecure":true}}`)
-	protected := httptest.NewServer(h.srv.Sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := coretest.New(t)
+	h.PutTenantJSON("strict", `{"session":{"cookieSameSite":"none","cookieSecure":true}}`)
+	protected := httptest.NewServer(h.Srv.Sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := session.FromContext(r.Context())
 		w.Write([]byte(s.UserID))
 	})))
@@ -355,10 +356,10 @@ func TestRequireProtectsAnEndpoint(t *testing.T) {
 		b.Write(buf[:n])
 		return resp.StatusCode, b.String()
 	}
-	r := h.signUp("", "a@example.com", "secret123")
-	user := r.json(t)["user"].(map[string]any)["id"].(string)
-	strict := h.signUp("/strict", "b@example.com", "secret123", "st-auth-mode", "cookie")
-	strictCookie := "sAccessToken=" + strict.cookie("sAccessToken").Value
+	r := h.SignUp("", "a@example.com", "secret123")
+	user := r.JSON(t)["user"].(map[string]any)["id"].(string)
+	strict := h.SignUp("/strict", "b@example.com", "secret123", "st-auth-mode", "cookie")
+	strictCookie := "sAccessToken=" + strict.Cookie("sAccessToken").Value
 
 	tests := []struct {
 		name    string
@@ -383,7 +384,7 @@ func TestRequireProtectsAnEndpoint(t *testing.T) {
 		})
 	}
 	t.Run("an expired token asks for a refresh", func(t *testing.T) {
-		h.clock.Advance(time.Hour + time.Second)
+		h.Clock.Advance(time.Hour + time.Second)
 		status, body := call("GET", "Authorization", "Bearer "+r.Header.Get("st-access-token"))
 		if status != 401 || strings.TrimSpace(body) != `{"message":"try refresh token"}` {
 			t.Fatalf("got %d %s", status, body)
@@ -392,10 +393,10 @@ func TestRequireProtectsAnEndpoint(t *testing.T) {
 }
 
 func TestUpdateClaimsReissuesTheAccessTokenOfTheSameSession(t *testing.T) {
-	h := newHarness(t)
-	h.putTenant("acme", `{"mfa":{"requirement":["totp"]}}`)
-	r := h.signUp("/acme", "a@example.com", "secret123")
-	sess, err := h.srv.Sessions.Verify(context.Background(), r.Header.Get("st-access-token"), session.VerifyOptions{CheckDatabase: true})
+	h := coretest.New(t)
+	h.PutTenantJSON("acme", `{"mfa":{"requirement":["totp"]}}`)
+	r := h.SignUp("/acme", "a@example.com", "secret123")
+	sess, err := h.Srv.Sessions.Verify(context.Background(), r.Header.Get("st-access-token"), session.VerifyOptions{CheckDatabase: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,9 +404,9 @@ func TestUpdateClaimsReissuesTheAccessTokenOfTheSameSession(t *testing.T) {
 	if claim.V || claim.C[mfa.EmailPassword] == 0 {
 		t.Fatalf("initial claim = %+v", claim)
 	}
-	h.clock.Advance(time.Minute)
-	updated, tokens, err := h.srv.Sessions.UpdateClaims(context.Background(), sess.Handle, func(c map[string]json.RawMessage) error {
-		cl := mfa.Claim{C: mfa.Completed{mfa.EmailPassword: claim.C[mfa.EmailPassword], mfa.TOTP: h.clock.Now().Unix()}, V: true}
+	h.Clock.Advance(time.Minute)
+	updated, tokens, err := h.Srv.Sessions.UpdateClaims(context.Background(), sess.Handle, func(c map[string]json.RawMessage) error {
+		cl := mfa.Claim{C: mfa.Completed{mfa.EmailPassword: claim.C[mfa.EmailPassword], mfa.TOTP: h.Clock.Now().Unix()}, V: true}
 		b, err := json.Marshal(cl)
 		c[mfa.ClaimKey] = b
 		return err
@@ -416,19 +417,19 @@ func TestUpdateClaimsReissuesTheAccessTokenOfTheSameSession(t *testing.T) {
 	if updated.Handle != sess.Handle || tokens.RefreshToken != "" {
 		t.Fatalf("UpdateClaims made a new session or refresh token: %+v", tokens)
 	}
-	again, err := h.srv.Sessions.Verify(context.Background(), tokens.AccessToken, session.VerifyOptions{CheckDatabase: true})
+	again, err := h.Srv.Sessions.Verify(context.Background(), tokens.AccessToken, session.VerifyOptions{CheckDatabase: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := again.MFA(); !c.V || c.C[mfa.TOTP] != h.clock.Now().Unix() {
+	if c, _ := again.MFA(); !c.V || c.C[mfa.TOTP] != h.Clock.Now().Unix() {
 		t.Fatalf("updated claim = %+v", c)
 	}
 	// The claim is stored with the session: a refresh keeps it.
-	r2 := h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
-	if p := payloadOf(t, r2.Header.Get("st-access-token")); p["st-mfa"].(map[string]any)["v"] != true {
+	r2 := h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+r.Header.Get("st-refresh-token"))
+	if p := coretest.PayloadOf(t, r2.Header.Get("st-access-token")); p["st-mfa"].(map[string]any)["v"] != true {
 		t.Fatalf("refresh lost the updated claim: %v", p["st-mfa"])
 	}
-	if _, _, err := h.srv.Sessions.UpdateClaims(context.Background(), sess.Handle, func(c map[string]json.RawMessage) error {
+	if _, _, err := h.Srv.Sessions.UpdateClaims(context.Background(), sess.Handle, func(c map[string]json.RawMessage) error {
 		c["sub"] = json.RawMessage(`"someone-else"`)
 		return nil
 	}); !errors.Is(err, session.ErrReservedClaim) {
@@ -437,20 +438,20 @@ func TestUpdateClaimsReissuesTheAccessTokenOfTheSameSession(t *testing.T) {
 }
 
 func TestJWKSRevalidatesWithItsETag(t *testing.T) {
-	h := newHarness(t)
-	r := h.do("GET", "/auth/jwt/jwks.json", nil)
+	h := coretest.New(t)
+	r := h.Do("GET", "/auth/jwt/jwks.json", nil)
 	etag := r.Header.Get("ETag")
 	if r.Status != 200 || etag == "" || r.Header.Get("Cache-Control") != "max-age=60, must-revalidate" {
 		t.Fatalf("jwks = %d %v", r.Status, r.Header)
 	}
-	if again := h.do("GET", "/auth/jwt/jwks.json", nil, "If-None-Match", etag); again.Status != 304 || len(again.Body) != 0 {
+	if again := h.Do("GET", "/auth/jwt/jwks.json", nil, "If-None-Match", etag); again.Status != 304 || len(again.Body) != 0 {
 		t.Fatalf("revalidation = %d %q", again.Status, again.Body)
 	}
-	h.clock.Advance(8 * 24 * time.Hour)
-	if err := h.srv.Maintain(context.Background()); err != nil {
+	h.Clock.Advance(8 * 24 * time.Hour)
+	if err := h.Srv.Maintain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if rotated := h.do("GET", "/auth/jwt/jwks.json", nil, "If-None-Match", etag); rotated.Status != 200 || rotated.Header.Get("ETag") == etag {
+	if rotated := h.Do("GET", "/auth/jwt/jwks.json", nil, "If-None-Match", etag); rotated.Status != 200 || rotated.Header.Get("ETag") == etag {
 		t.Fatalf("after rotation = %d, ETag %q", rotated.Status, rotated.Header.Get("ETag"))
 	}
 }
@@ -460,10 +461,10 @@ func TestJWKSRevalidatesWithItsETag(t *testing.T) {
 // session after the other has moved on, the session is revoked for both and the refresh is
 // answered 401 "token theft detected".
 func TestAStolenRefreshTokenEndsTheSessionWhoeverUsesItFirst(t *testing.T) {
-	refresh := func(h *harness, token string) response {
-		return h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
+	refresh := func(h *coretest.Core, token string) coretest.Response {
+		return h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
 	}
-	child := func(t *testing.T, r response) string {
+	child := func(t *testing.T, r coretest.Response) string {
 		t.Helper()
 		if r.Status != 200 {
 			t.Fatalf("refresh = %d %s", r.Status, r.Body)
@@ -474,58 +475,58 @@ func TestAStolenRefreshTokenEndsTheSessionWhoeverUsesItFirst(t *testing.T) {
 		name string
 		// play runs the interleaving from the stolen token and returns the refresh answers
 		// that must be theft and the tokens that must be refused afterwards.
-		play func(t *testing.T, h *harness, stolen string) (theft []response, dead []string)
+		play func(t *testing.T, h *coretest.Core, stolen string) (theft []coretest.Response, dead []string)
 	}{
-		{"the victim moves on first and the thief replays the stolen token", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+		{"the victim moves on first and the thief replays the stolen token", func(t *testing.T, h *coretest.Core, stolen string) ([]coretest.Response, []string) {
 			v := child(t, refresh(h, stolen))
 			v2 := child(t, refresh(h, v))
-			return []response{refresh(h, stolen)}, []string{v2}
+			return []coretest.Response{refresh(h, stolen)}, []string{v2}
 		}},
-		{"the thief mints a child first and uses it before the victim uses hers", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+		{"the thief mints a child first and uses it before the victim uses hers", func(t *testing.T, h *coretest.Core, stolen string) ([]coretest.Response, []string) {
 			v := child(t, refresh(h, stolen))
 			th := child(t, refresh(h, stolen))
 			th2 := child(t, refresh(h, th))
-			return []response{refresh(h, v)}, []string{th2}
+			return []coretest.Response{refresh(h, v)}, []string{th2}
 		}},
-		{"the thief moves on first and the victim refreshes with her old token", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+		{"the thief moves on first and the victim refreshes with her old token", func(t *testing.T, h *coretest.Core, stolen string) ([]coretest.Response, []string) {
 			th := child(t, refresh(h, stolen))
 			th2 := child(t, refresh(h, th))
-			return []response{refresh(h, stolen)}, []string{th2}
+			return []coretest.Response{refresh(h, stolen)}, []string{th2}
 		}},
-		{"both use a child of the stolen token at the same moment", func(t *testing.T, h *harness, stolen string) ([]response, []string) {
+		{"both use a child of the stolen token at the same moment", func(t *testing.T, h *coretest.Core, stolen string) ([]coretest.Response, []string) {
 			v, th := child(t, refresh(h, stolen)), child(t, refresh(h, stolen))
-			answers := make(chan response, 2)
+			answers := make(chan coretest.Response, 2)
 			for _, tok := range []string{v, th} {
 				go func() { answers <- refresh(h, tok) }()
 			}
 			a, b := <-answers, <-answers
 			if a.Status == 200 {
-				return []response{b}, []string{a.Header.Get("st-refresh-token")}
+				return []coretest.Response{b}, []string{a.Header.Get("st-refresh-token")}
 			}
-			return []response{a}, []string{b.Header.Get("st-refresh-token")}
+			return []coretest.Response{a}, []string{b.Header.Get("st-refresh-token")}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			r := h.signUp("", "victim@example.com", "secret123")
+			h := coretest.New(t)
+			r := h.SignUp("", "victim@example.com", "secret123")
 			stolen := r.Header.Get("st-refresh-token")
 			access := r.Header.Get("st-access-token")
 			theft, dead := tt.play(t, h, stolen)
 			for _, a := range theft {
-				if a.Status != 401 || a.json(t)["message"] != "token theft detected" {
+				if a.Status != 401 || a.JSON(t)["message"] != "token theft detected" {
 					t.Fatalf("the second holder's refresh = %d %s, want 401 token theft detected", a.Status, a.Body)
 				}
 			}
 			for _, tok := range dead {
-				if a := refresh(h, tok); a.Status != 401 || a.json(t)["message"] != "unauthorised" {
+				if a := refresh(h, tok); a.Status != 401 || a.JSON(t)["message"] != "unauthorised" {
 					t.Fatalf("a token of the revoked session refreshed: %d %s", a.Status, a.Body)
 				}
 			}
-			if _, err := h.srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
+			if _, err := h.Srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{CheckDatabase: true}); !errors.Is(err, session.ErrUnauthorised) {
 				t.Fatalf("the stolen session still verifies against the store: %v", err)
 			}
-			if n := len(h.do("GET", "/auth/public/enforcement", nil).json(t)["revokedSessions"].([]any)); n != 1 {
+			if n := len(h.Do("GET", "/auth/public/enforcement", nil).JSON(t)["revokedSessions"].([]any)); n != 1 {
 				t.Fatalf("the enforcement feed lists %d revoked sessions, want 1", n)
 			}
 		})
@@ -533,13 +534,13 @@ func TestAStolenRefreshTokenEndsTheSessionWhoeverUsesItFirst(t *testing.T) {
 }
 
 func TestATokenPresentedAgainAndAgainMintsABoundedNumberOfChildren(t *testing.T) {
-	h := newHarness(t)
-	token := h.signUp("", "a@example.com", "secret123").Header.Get("st-refresh-token")
-	var last response
+	h := coretest.New(t)
+	token := h.SignUp("", "a@example.com", "secret123").Header.Get("st-refresh-token")
+	var last coretest.Response
 	for range store.MaxUnusedRefreshChildren + 1 {
-		last = h.do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
+		last = h.Do("POST", "/auth/session/refresh", nil, "Authorization", "Bearer "+token)
 	}
-	if last.Status != 401 || last.json(t)["message"] != "unauthorised" {
+	if last.Status != 401 || last.JSON(t)["message"] != "unauthorised" {
 		t.Fatalf("refresh number %d = %d %s, want 401 unauthorised", store.MaxUnusedRefreshChildren+1, last.Status, last.Body)
 	}
 }
@@ -547,10 +548,10 @@ func TestATokenPresentedAgainAndAgainMintsABoundedNumberOfChildren(t *testing.T)
 func TestATokenFromAnotherIssuerIsUnauthorisedNotTryRefresh(t *testing.T) {
 	// Two replicas on one database with different issuers (each defaults to its own address):
 	// b knows a's keys, so only the issuer is wrong, and a refresh cannot fix that.
-	a := newHarness(t)
-	b := startHarness(t, a.clock, a.dbPath)
-	access := a.signUp("", "a@example.com", "secret123").Header.Get("st-access-token")
-	_, err := b.srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{})
+	a := coretest.New(t)
+	b := coretest.StartOn(t, a.Clock, a.Database)
+	access := a.SignUp("", "a@example.com", "secret123").Header.Get("st-access-token")
+	_, err := b.Srv.Sessions.Verify(context.Background(), access, session.VerifyOptions{})
 	if !errors.Is(err, session.ErrUnauthorised) || errors.Is(err, session.ErrTryRefreshToken) {
 		t.Fatalf("a token of another issuer = %v, want unauthorised", err)
 	}

@@ -1,58 +1,29 @@
 package server_test
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/twofold-dev/twofold/contract"
-	"github.com/twofold-dev/twofold/sidecar/proxy"
+	"github.com/twofold-dev/twofold/core/coretest"
 )
 
-// viaSidecar puts a real sidecar for tenant in front of an app that echoes the identity it
-// receives, with the harness's core behind it, and returns a harness whose requests go
-// through that sidecar, and the sidecar.
-func (h *harness) viaSidecar(tenant string, extraTenants ...string) (*harness, *proxy.Proxy) {
-	h.t.Helper()
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{
-			"app": "yes", "user": r.Header.Get(contract.HeaderUserID), "tenant": r.Header.Get(contract.HeaderTenantID),
-		})
-	}))
-	h.t.Cleanup(app.Close)
-	p, err := proxy.New(proxy.Options{CoreURL: h.ts.URL, Tenant: tenant, Upstream: app.URL,
-		ExtraAuthTenants: extraTenants, Now: h.clock.Now})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := p.Refresh(h.t.Context()); err != nil {
-		h.t.Fatal(err)
-	}
-	srv := httptest.NewServer(p)
-	h.t.Cleanup(srv.Close)
-	via := *h
-	via.ts = srv
-	return &via, p
-}
-
 func TestTheFeedNamesNoRevokedSessionAndTheSidecarStillRefusesIt(t *testing.T) {
-	h := newHarness(t)
-	sc, sidecar := h.viaSidecar(contract.PublicTenantID)
-	access := h.signUp("", "a@example.com", "secret123").Header.Get("st-access-token")
-	handle := payloadOf(t, access)["sessionHandle"].(string)
-	if r := sc.do("GET", "/orders", nil, "Authorization", "Bearer "+access); r.Status != 200 {
+	h := coretest.New(t)
+	sc, sidecar := h.ViaSidecar(contract.PublicTenantID)
+	access := h.SignUp("", "a@example.com", "secret123").Header.Get("st-access-token")
+	handle := coretest.PayloadOf(t, access)["sessionHandle"].(string)
+	if r := sc.Do("GET", "/orders", nil, "Authorization", "Bearer "+access); r.Status != 200 {
 		t.Fatalf("before revocation: %d %s", r.Status, r.Body)
 	}
-	if r := h.admin("DELETE", "/admin/v1/sessions/"+handle, nil); r.Status != 204 {
+	if r := h.AdminDo("DELETE", "/admin/v1/sessions/"+handle, nil); r.Status != 204 {
 		t.Fatalf("revoking: %d %s", r.Status, r.Body)
 	}
 
-	feed := h.do("GET", "/auth/public/enforcement", nil)
+	feed := h.Do("GET", "/auth/public/enforcement", nil)
 	if strings.Contains(string(feed.Body), handle) {
 		t.Fatalf("the feed, readable without credentials, names the revoked session's handle:\n%s", feed.Body)
 	}
@@ -63,54 +34,54 @@ func TestTheFeedNamesNoRevokedSessionAndTheSidecarStillRefusesIt(t *testing.T) {
 	if err := sidecar.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if r := sc.do("GET", "/orders", nil, "Authorization", "Bearer "+access); r.Status != 401 || r.json(t)["message"] != "unauthorised" {
+	if r := sc.Do("GET", "/orders", nil, "Authorization", "Bearer "+access); r.Status != 401 || r.JSON(t)["message"] != "unauthorised" {
 		t.Fatalf("the revoked session through the sidecar: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestSignUpThroughATenantsSidecarCreatesAUserOfThatTenant(t *testing.T) {
-	h := newHarness(t)
-	h.putTenant("demo", `{"firstFactors":["emailpassword"]}`)
-	sc, _ := h.viaSidecar("demo")
+	h := coretest.New(t)
+	h.PutTenantJSON("demo", `{"firstFactors":["emailpassword"]}`)
+	sc, _ := h.ViaSidecar("demo")
 
-	r := sc.signUp("", "dana@example.com", "secret123")
-	mustStatus(t, r, 200, "OK")
+	r := sc.SignUp("", "dana@example.com", "secret123")
+	coretest.MustStatus(t, r, 200, "OK")
 	access := r.Header.Get("st-access-token")
-	if tid := payloadOf(t, access)["tId"]; tid != "demo" {
+	if tid := coretest.PayloadOf(t, access)["tId"]; tid != "demo" {
 		t.Fatalf("a sign-up at /auth/signup through demo's sidecar made a session of tenant %v", tid)
 	}
-	app := sc.do("GET", "/orders", nil, "Authorization", "Bearer "+access).json(t)
+	app := sc.Do("GET", "/orders", nil, "Authorization", "Bearer "+access).JSON(t)
 	if app["app"] != "yes" || app["tenant"] != "demo" {
 		t.Fatalf("the new user's session through the sidecar: %v", app)
 	}
 	// The user signs in again the way a SuperTokens SDK without a tenant id would.
-	mustStatus(t, sc.do("POST", "/auth/signin", form("dana@example.com", "secret123")), 200, "OK")
+	coretest.MustStatus(t, sc.Do("POST", "/auth/signin", coretest.Form("dana@example.com", "secret123")), 200, "OK")
 
 	t.Run("another tenant's sign-up is refused and creates nothing", func(t *testing.T) {
-		r := sc.do("POST", "/auth/public/signup", form("eve@example.com", "secret123"))
-		if r.Status != 404 || !strings.Contains(r.json(t)["message"].(string), "demo") {
+		r := sc.Do("POST", "/auth/public/signup", coretest.Form("eve@example.com", "secret123"))
+		if r.Status != 404 || !strings.Contains(r.JSON(t)["message"].(string), "demo") {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
-		mustStatus(t, h.do("POST", "/auth/public/signin", form("eve@example.com", "secret123")), 200, "WRONG_CREDENTIALS_ERROR")
+		coretest.MustStatus(t, h.Do("POST", "/auth/public/signin", coretest.Form("eve@example.com", "secret123")), 200, "WRONG_CREDENTIALS_ERROR")
 	})
 	t.Run("the hosted sign-in page is demo's whatever tenantId the query names", func(t *testing.T) {
-		r := sc.do("GET", "/auth/signin?tenantId=public", nil, "Accept", "text/html")
+		r := sc.Do("GET", "/auth/signin?tenantId=public", nil, "Accept", "text/html")
 		if r.Status != 200 || !strings.Contains(string(r.Body), `name="tenantId" value="demo"`) {
 			t.Fatalf("got %d, page without demo's tenantId:\n%s", r.Status, r.Body)
 		}
 	})
 	t.Run("paths that are not tenant-scoped pass", func(t *testing.T) {
 		for _, p := range []string{"/auth/jwt/jwks.json", "/auth/demo/enforcement"} {
-			if r := sc.do("GET", p, nil); r.Status != 200 {
+			if r := sc.Do("GET", p, nil); r.Status != 200 {
 				t.Errorf("GET %s: %d %s", p, r.Status, r.Body)
 			}
 		}
 	})
 	t.Run("an extra tenant configured on the sidecar is served", func(t *testing.T) {
-		both, _ := h.viaSidecar("demo", contract.PublicTenantID)
-		r := both.signUp("/public", "pat@example.com", "secret123")
-		mustStatus(t, r, 200, "OK")
-		if tid := payloadOf(t, r.Header.Get("st-access-token"))["tId"]; tid != contract.PublicTenantID {
+		both, _ := h.ViaSidecar("demo", contract.PublicTenantID)
+		r := both.SignUp("/public", "pat@example.com", "secret123")
+		coretest.MustStatus(t, r, 200, "OK")
+		if tid := coretest.PayloadOf(t, r.Header.Get("st-access-token"))["tId"]; tid != contract.PublicTenantID {
 			t.Fatalf("tenant %v", tid)
 		}
 	})
@@ -121,15 +92,15 @@ func TestSignUpThroughATenantsSidecarCreatesAUserOfThatTenant(t *testing.T) {
 // there. The sidecar now tells the core which tenants its origin serves, and the hosted pages
 // refuse the rest.
 func TestAHostedFormPostThroughASidecarCannotSignIntoAnotherTenant(t *testing.T) {
-	h := newHarness(t)
+	h := coretest.New(t)
 	for _, id := range []string{"demo", "other"} {
-		h.putTenant(id, `{"firstFactors":["emailpassword"],"session":{"cookieSecure":false}}`)
+		h.PutTenantJSON(id, `{"firstFactors":["emailpassword"],"session":{"cookieSecure":false}}`)
 	}
-	mustStatus(t, h.signUp("/other", "olga@example.com", "secret123"), 200, "OK")
-	mustStatus(t, h.signUp("/demo", "dana@example.com", "secret123"), 200, "OK")
-	sc, _ := h.viaSidecar("demo")
+	coretest.MustStatus(t, h.SignUp("/other", "olga@example.com", "secret123"), 200, "OK")
+	coretest.MustStatus(t, h.SignUp("/demo", "dana@example.com", "secret123"), 200, "OK")
+	sc, _ := h.ViaSidecar("demo")
 
-	page := sc.do("GET", "/auth/signin", nil)
+	page := sc.Do("GET", "/auth/signin", nil)
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page.Body)
 	if page.Status != 200 || m == nil {
 		t.Fatalf("sign-in page through the sidecar: %d, csrf found %v", page.Status, m != nil)
@@ -138,15 +109,15 @@ func TestAHostedFormPostThroughASidecarCannotSignIntoAnotherTenant(t *testing.T)
 	for _, c := range (&http.Response{Header: page.Header}).Cookies() {
 		jar = append(jar, c.Name+"="+c.Value)
 	}
-	signIn := func(tenantID, email string) response {
+	signIn := func(tenantID, email string) coretest.Response {
 		form := url.Values{"tenantId": {tenantID}, "email": {email}, "password": {"secret123"}, "csrf": {string(m[1])}}
-		return sc.do("POST", "/auth/ui/action/signin", form.Encode(),
+		return sc.Do("POST", "/auth/ui/action/signin", form.Encode(),
 			"Content-Type", "application/x-www-form-urlencoded", "Cookie", strings.Join(jar, "; "))
 	}
-	if r := signIn("other", "olga@example.com"); r.Status != http.StatusNotFound || r.cookie("sAccessToken") != nil {
-		t.Fatalf("a form naming tenant other through demo's sidecar = %d, session cookie set: %v", r.Status, r.cookie("sAccessToken") != nil)
+	if r := signIn("other", "olga@example.com"); r.Status != http.StatusNotFound || r.Cookie("sAccessToken") != nil {
+		t.Fatalf("a form naming tenant other through demo's sidecar = %d, session cookie set: %v", r.Status, r.Cookie("sAccessToken") != nil)
 	}
-	if r := signIn("demo", "dana@example.com"); r.Status != http.StatusSeeOther || r.cookie("sAccessToken") == nil {
+	if r := signIn("demo", "dana@example.com"); r.Status != http.StatusSeeOther || r.Cookie("sAccessToken") == nil {
 		t.Fatalf("the sidecar's own tenant through the same form = %d %s", r.Status, r.Body)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/emailpassword"
 )
 
@@ -14,18 +15,18 @@ var limits = emailpassword.DefaultSignInLimits
 // A password guesser spreading guesses over two core replicas on one database is stopped
 // after limits.MaxAccountFailures wrong passwords, before the right one is tried.
 func TestPasswordGuessingIsLockedOutAcrossReplicas(t *testing.T) {
-	a := newHarness(t)
-	b := startHarness(t, a.clock, a.dbPath)
-	mustStatus(t, a.signUp("", "victim@example.com", "secret123"), 200, "OK")
+	a := coretest.New(t)
+	b := coretest.StartOn(t, a.Clock, a.Database)
+	coretest.MustStatus(t, a.SignUp("", "victim@example.com", "secret123"), 200, "OK")
 
 	for i := 0; i < limits.MaxAccountFailures; i++ {
-		replica := []*harness{a, b}[i%2]
-		mustStatus(t, replica.do("POST", "/auth/signin", form("victim@example.com", "guess-"+string(rune('a'+i))+"1")), 200, "WRONG_CREDENTIALS_ERROR")
+		replica := []*coretest.Core{a, b}[i%2]
+		coretest.MustStatus(t, replica.Do("POST", "/auth/signin", coretest.Form("victim@example.com", "guess-"+string(rune('a'+i))+"1")), 200, "WRONG_CREDENTIALS_ERROR")
 	}
 
 	tests := []struct {
 		name     string
-		replica  *harness
+		replica  *coretest.Core
 		email    string
 		password string
 		status   int
@@ -37,11 +38,11 @@ func TestPasswordGuessingIsLockedOutAcrossReplicas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := tt.replica.do("POST", "/auth/signin", form(tt.email, tt.password))
+			r := tt.replica.Do("POST", "/auth/signin", coretest.Form(tt.email, tt.password))
 			if r.Status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
 			}
-			m := mustStatus(t, r, tt.status, tt.want)
+			m := coretest.MustStatus(t, r, tt.status, tt.want)
 			if tt.want == "GENERAL_ERROR" && (r.Header.Get("Retry-After") == "" || m["retryAfterMs"] == nil || r.Header.Get("front-token") != "") {
 				t.Fatalf("a locked sign-in must say when to retry and issue no tokens: %v %v", r.Header, m)
 			}
@@ -49,28 +50,28 @@ func TestPasswordGuessingIsLockedOutAcrossReplicas(t *testing.T) {
 	}
 
 	t.Run("the lock ends after its duration and a success clears the count", func(t *testing.T) {
-		a.clock.Advance(limits.AccountLock)
-		mustStatus(t, b.do("POST", "/auth/signin", form("victim@example.com", "secret123")), 200, "OK")
+		a.Clock.Advance(limits.AccountLock)
+		coretest.MustStatus(t, b.Do("POST", "/auth/signin", coretest.Form("victim@example.com", "secret123")), 200, "OK")
 		for i := 0; i < limits.MaxAccountFailures-1; i++ {
-			mustStatus(t, a.do("POST", "/auth/signin", form("victim@example.com", "wrong-again1")), 200, "WRONG_CREDENTIALS_ERROR")
+			coretest.MustStatus(t, a.Do("POST", "/auth/signin", coretest.Form("victim@example.com", "wrong-again1")), 200, "WRONG_CREDENTIALS_ERROR")
 		}
-		mustStatus(t, a.do("POST", "/auth/signin", form("victim@example.com", "secret123")), 200, "OK")
+		coretest.MustStatus(t, a.Do("POST", "/auth/signin", coretest.Form("victim@example.com", "secret123")), 200, "OK")
 	})
 
 	t.Run("an unknown email locks the same way, so the lock reveals nothing", func(t *testing.T) {
 		for i := 0; i < limits.MaxAccountFailures; i++ {
-			a.do("POST", "/auth/signin", form("nobody@example.com", "guess1"))
+			a.Do("POST", "/auth/signin", coretest.Form("nobody@example.com", "guess1"))
 		}
-		mustStatus(t, a.do("POST", "/auth/signin", form("nobody@example.com", "guess1")), 200, "GENERAL_ERROR")
+		coretest.MustStatus(t, a.Do("POST", "/auth/signin", coretest.Form("nobody@example.com", "guess1")), 200, "GENERAL_ERROR")
 	})
 }
 
 // Wrong passwords sent all at once used to be checked against the lock before any of them
 // was counted, so a burst was evaluated in full. Each attempt is now counted before its hash.
 func TestABurstOfConcurrentGuessesIsEvaluatedOnlyUpToTheLimit(t *testing.T) {
-	a := newHarness(t)
-	b := startHarness(t, a.clock, a.dbPath)
-	mustStatus(t, a.signUp("", "victim@example.com", "secret123"), 200, "OK")
+	a := coretest.New(t)
+	b := coretest.StartOn(t, a.Clock, a.Database)
+	coretest.MustStatus(t, a.SignUp("", "victim@example.com", "secret123"), 200, "OK")
 	const burst = 40
 	statuses := make(chan string, burst)
 	var wg sync.WaitGroup
@@ -78,8 +79,8 @@ func TestABurstOfConcurrentGuessesIsEvaluatedOnlyUpToTheLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := []*harness{a, b}[i%2].do("POST", "/auth/signin", form("victim@example.com", fmt.Sprintf("guess-%d-x", i)))
-			statuses <- fmt.Sprintf("%d %s", r.Status, r.json(t)["status"])
+			r := []*coretest.Core{a, b}[i%2].Do("POST", "/auth/signin", coretest.Form("victim@example.com", fmt.Sprintf("guess-%d-x", i)))
+			statuses <- fmt.Sprintf("%d %s", r.Status, r.JSON(t)["status"])
 		}()
 	}
 	wg.Wait()
@@ -96,13 +97,13 @@ func TestABurstOfConcurrentGuessesIsEvaluatedOnlyUpToTheLimit(t *testing.T) {
 // One source guessing a few passwords at each of many accounts never trips an account's lock;
 // the per-client budget stops it, and fake X-Forwarded-For entries do not get it a new budget.
 func TestOneClientCannotSprayGuessesOverManyAccounts(t *testing.T) {
-	h := newHarness(t)
-	mustStatus(t, h.signUp("", "victim@example.com", "secret123"), 200, "OK")
+	h := coretest.New(t)
+	coretest.MustStatus(t, h.SignUp("", "victim@example.com", "secret123"), 200, "OK")
 	// The harness is reached over loopback, a trusted proxy like the sidecar: the client is
 	// the address the proxy appended last.
 	from := func(chain string) []string { return []string{"X-Forwarded-For", chain} }
 	for i := range limits.MaxClientAttempts {
-		mustStatus(t, h.do("POST", "/auth/signin", form(fmt.Sprintf("user%d@example.com", i), "guess-1x"), from("198.51.100.7")...), 200, "WRONG_CREDENTIALS_ERROR")
+		coretest.MustStatus(t, h.Do("POST", "/auth/signin", coretest.Form(fmt.Sprintf("user%d@example.com", i), "guess-1x"), from("198.51.100.7")...), 200, "WRONG_CREDENTIALS_ERROR")
 	}
 	tests := []struct {
 		name   string
@@ -116,18 +117,18 @@ func TestOneClientCannotSprayGuessesOverManyAccounts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := h.do("POST", "/auth/signin", form("victim@example.com", "secret123"), from(tt.chain)...)
+			r := h.Do("POST", "/auth/signin", coretest.Form("victim@example.com", "secret123"), from(tt.chain)...)
 			if tt.status == 200 {
-				mustStatus(t, r, 200, "OK")
+				coretest.MustStatus(t, r, 200, "OK")
 				return
 			}
-			if m := mustStatus(t, r, 200, "GENERAL_ERROR"); !strings.Contains(m["message"].(string), "from your network") || m["retryAfterMs"] == nil {
+			if m := coretest.MustStatus(t, r, 200, "GENERAL_ERROR"); !strings.Contains(m["message"].(string), "from your network") || m["retryAfterMs"] == nil {
 				t.Fatalf("the refusal does not say it is the network's budget and when to retry: %s", r.Body)
 			}
 		})
 	}
 	t.Run("the budget comes back when its window ends", func(t *testing.T) {
-		h.clock.Advance(limits.ClientWindow)
-		mustStatus(t, h.do("POST", "/auth/signin", form("victim@example.com", "secret123"), from("198.51.100.7")...), 200, "OK")
+		h.Clock.Advance(limits.ClientWindow)
+		coretest.MustStatus(t, h.Do("POST", "/auth/signin", coretest.Form("victim@example.com", "secret123"), from("198.51.100.7")...), 200, "OK")
 	})
 }

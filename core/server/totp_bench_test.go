@@ -14,6 +14,7 @@ import (
 
 	"github.com/twofold-dev/twofold/contract"
 	"github.com/twofold-dev/twofold/contract/mfa"
+	"github.com/twofold-dev/twofold/core/coretest"
 	"github.com/twofold-dev/twofold/core/factors/totp"
 	"github.com/twofold-dev/twofold/core/keys"
 	"github.com/twofold-dev/twofold/core/server"
@@ -36,13 +37,13 @@ func benchmarkTOTPVerify(b *testing.B, alg jose.SignatureAlgorithm) {
 	nowNanos.Store(base.UnixNano())
 	clock := func() time.Time { return time.Unix(0, nowNanos.Load()) }
 
-	st, err := openTestStore(ctx, testDatabase(b))
+	st, err := coretest.OpenStore(ctx, coretest.Database(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
 	ts := httptest.NewUnstartedServer(nil)
-	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: adminKey, Clock: clock,
+	srv, err := server.New(ctx, server.Options{Store: st, Issuer: "http://" + ts.Listener.Addr().String() + "/auth", AdminKey: coretest.AdminKey, Clock: clock,
 		Keys: keys.Options{Algorithm: alg}})
 	if err != nil {
 		b.Fatal(err)

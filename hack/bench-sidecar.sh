@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Measures the sidecar against a plain reverse proxy and against the app directly:
-# saturation throughput with wrk, latency at a fixed 1,000 req/s with hack/loadgen (open
+# Measures the sidecar against plain reverse proxies and against the app directly: saturation
+# throughput with wrk, CPU per request, latency at a fixed 1,000 req/s with hack/loadgen (open
 # loop), and the sidecar's peak RSS. Prints a Markdown summary (also in $OUT/summary.md).
 #
+# Targets (hack/plainproxy): "floor" is the plain hop the sidecar is measured against (tuned
+# idle pool, Go's default flushing, X-Forwarded-* since the apps behind a sidecar need them);
+# "floor+headers" is the floor sending four fixed identity headers; "cheapest" drops
+# X-Forwarded-* as well.
+#
 # Environment: RUNS (interleaved wrk rounds, default 3), WRK_DURATION (default 15s),
-# WRK_CONNECTIONS (default 64), PAIRS (adjacent plain/sidecar pairs for the throughput ratio,
+# WRK_CONNECTIONS (default 64), PAIRS (adjacent floor/sidecar pairs for the throughput ratio,
 # default 20), PAIR_DURATION (default 3s), LAT_RATE (default 1000), LAT_DURATION (default 20s),
 # PEERS=1 to run oauth2-proxy and Ory Oathkeeper (built by hack/peers.sh) in the same rounds,
 # each checking the same RS256 access token against the core's JWKS.
@@ -32,22 +37,22 @@ for pkg in ./cmd/sidecar ./hack/benchapp ./hack/plainproxy ./hack/benchcore ./ha
   go build -trimpath -ldflags="-s -w" -o "$OUT/bin/$(basename "$pkg")" "$pkg"
 done
 
-APP=127.0.0.1:18080 CORE=127.0.0.1:18081 PLAIN=127.0.0.1:18082 SIDECAR=127.0.0.1:18083 PLAINHDR=127.0.0.1:18084 CHEAPEST=127.0.0.1:18088 ADMIN=127.0.0.1:19090
+APP=127.0.0.1:18080 CORE=127.0.0.1:18081 FLOOR=127.0.0.1:18082 SIDECAR=127.0.0.1:18083 FLOORHDR=127.0.0.1:18084 CHEAPEST=127.0.0.1:18088 ADMIN=127.0.0.1:19090
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 "$OUT/bin/benchapp" -listen "$APP" 2>"$OUT/app.log" & APP_PID=$!; PIDS+=($APP_PID)
 "$OUT/bin/benchcore" -listen "$CORE" -issuer "http://$CORE/auth" -token-out "$OUT/token" 2>"$OUT/core.log" & PIDS+=($!)
-"$OUT/bin/plainproxy" -listen "$PLAIN" -upstream "http://$APP" 2>"$OUT/plain.log" & PLAIN_PID=$!; PIDS+=($PLAIN_PID)
-"$OUT/bin/plainproxy" -listen "$PLAINHDR" -upstream "http://$APP" -identity-headers 2>"$OUT/plainhdr.log" & PLAINHDR_PID=$!; PIDS+=($PLAINHDR_PID)
+"$OUT/bin/plainproxy" -listen "$FLOOR" -upstream "http://$APP" 2>"$OUT/floor.log" & FLOOR_PID=$!; PIDS+=($FLOOR_PID)
+"$OUT/bin/plainproxy" -listen "$FLOORHDR" -upstream "http://$APP" -identity-headers 2>"$OUT/floorhdr.log" & FLOORHDR_PID=$!; PIDS+=($FLOORHDR_PID)
 "$OUT/bin/plainproxy" -listen "$CHEAPEST" -upstream "http://$APP" -cheapest 2>"$OUT/cheapest.log" & CHEAPEST_PID=$!; PIDS+=($CHEAPEST_PID)
 "$OUT/bin/sidecar" -core-url "http://$CORE" -upstream "http://$APP" -listen "$SIDECAR" -admin-listen "$ADMIN" \
   2>"$OUT/sidecar.log" & SIDECAR_PID=$!; PIDS+=($SIDECAR_PID)
 
-TARGETS="app cheapest plain plain+headers sidecar"
-declare -A ADDR=([app]=$APP [cheapest]=$CHEAPEST [plain]=$PLAIN [plain+headers]=$PLAINHDR [sidecar]=$SIDECAR)
-declare -A PID=([app]="" [cheapest]=$CHEAPEST_PID [plain]=$PLAIN_PID [plain+headers]=$PLAINHDR_PID [sidecar]=$SIDECAR_PID)
+TARGETS="app cheapest floor floor+headers sidecar"
+declare -A ADDR=([app]=$APP [cheapest]=$CHEAPEST [floor]=$FLOOR [floor+headers]=$FLOORHDR [sidecar]=$SIDECAR)
+declare -A PID=([app]="" [cheapest]=$CHEAPEST_PID [floor]=$FLOOR_PID [floor+headers]=$FLOORHDR_PID [sidecar]=$SIDECAR_PID)
 if [ "${PEERS:-}" = 1 ]; then
   declare -A PEER
   while read -r name path; do PEER[$name]=$path; done < <(hack/peers.sh)
@@ -96,7 +101,7 @@ TOKEN=$(cat "$OUT/token")
 AUTH="Authorization: Bearer $TOKEN"
 # Every checking proxy must allow the benchmark's requests and refuse one without a token.
 for t in $TARGETS; do
-  case $t in app|cheapest|plain|plain+headers) continue ;; esac
+  case $t in app|cheapest|floor|floor+headers) continue ;; esac
   for _ in $(seq 100); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://${ADDR[$t]}/bench")" = 200 ] && break
     sleep 0.1
@@ -131,17 +136,17 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[i
 # many such ratios is the robust estimate.
 RATIOS=""
 for pair in $(seq "$PAIRS"); do
-  first=plain second=sidecar; [ $((pair % 2)) -eq 0 ] && first=sidecar second=plain
+  first=floor second=sidecar; [ $((pair % 2)) -eq 0 ] && first=sidecar second=floor
   declare -A PR=()
   for target in $first $second; do
     PR[$target]=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$PAIR_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" | awk '/Requests\/sec/ {print $2}')
   done
-  RATIOS="$RATIOS $(awk -v s="${PR[sidecar]}" -v p="${PR[plain]}" 'BEGIN {printf "%.3f", s/p}')"
+  RATIOS="$RATIOS $(awk -v s="${PR[sidecar]}" -v p="${PR[floor]}" 'BEGIN {printf "%.3f", s/p}')"
 done
-echo "paired sidecar/plain ratios:$RATIOS" >&2
+echo "paired sidecar/floor ratios:$RATIOS" >&2
 
 declare -A LAT
-for target in $(echo "$TARGETS" | tr ' ' '\n' | grep -v '^plain+headers$'); do
+for target in $(echo "$TARGETS" | tr ' ' '\n' | grep -v '^floor+headers$'); do
   LAT[$target]=$("$OUT/bin/loadgen" -url "http://${ADDR[$target]}/bench" -rate "$LAT_RATE" -duration "$LAT_DURATION" \
     -header "$AUTH" 2>"$OUT/loadgen-$target.err")
   echo "loadgen $target: ${LAT[$target]}" >&2
@@ -149,10 +154,10 @@ done
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
 
 HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SIDECAR_PID/status")
-PLAIN_HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$PLAIN_PID/status")
+FLOOR_HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$FLOOR_PID/status")
 REFUSED=$(curl -fsS "http://$ADMIN/metrics" | awk '/^twofold_sidecar_decisions_total/ && !/allowed/ && !/public/ && !/auth"/ {s+=$2} END {print s+0}')
 
-app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | median); side_rps=$(echo "${RPS[sidecar]}" | median)
+app_rps=$(echo "${RPS[app]}" | median); floor_rps=$(echo "${RPS[floor]}" | median); side_rps=$(echo "${RPS[sidecar]}" | median)
 {
   echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | awk '{print $3}'), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
   echo
@@ -160,7 +165,7 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
   echo "| --- | --- | --- | --- | --- | --- | --- |"
   for t in $TARGETS; do
     r=$(echo "${RPS[$t]}" | median)
-    if [ "$t" = "plain+headers" ]; then
+    if [ "$t" = "floor+headers" ]; then
       echo "| $t | $r | ${RPS[$t]# } | - | - | - | - |"
       continue
     fi
@@ -177,21 +182,23 @@ app_rps=$(echo "${RPS[app]}" | median); plain_rps=$(echo "${RPS[plain]}" | media
       'BEGIN {p = (t == "app") ? "-" : sprintf("%.1f", pt * 1e6 / hz / n); printf "| %s | %s | %.1f |\n", t, p, at * 1e6 / hz / n}'
   done
   echo
-  hdr_rps=$(echo "${RPS[plain+headers]}" | median); cheap_rps=$(echo "${RPS[cheapest]}" | median)
-  awk -v s="$side_rps" -v c="$cheap_rps" -v st="${PROXY_TICKS[sidecar]}" -v sn="${REQS[sidecar]}" -v ct="${PROXY_TICKS[cheapest]}" -v cn="${REQS[cheapest]}" -v hz="$hz" \
-    'BEGIN {printf "Against the cheapest plain hop (tuned pool, default flushing, no X-Forwarded-*): sidecar throughput %.1f%% (target >= 98%%), proxy CPU per request %+.1f us (target <= +3 us).\n", 100*s/c, (st/sn - ct/cn) * 1e6 / hz}'
-  awk -v s="$side_rps" -v p="$plain_rps" -v h="$hdr_rps" 'BEGIN {printf "Sidecar throughput: %.1f%% of the plain proxy (target >= 95%%); %.1f%% of the plain proxy sending the same identity headers.\n", 100*s/p, 100*s/h}'
+  hdr_rps=$(echo "${RPS[floor+headers]}" | median); cheap_rps=$(echo "${RPS[cheapest]}" | median)
+  cpu() { awk -v t="${PROXY_TICKS[$1]}" -v n="${REQS[$1]}" -v hz="$hz" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}'; }
+  awk -v s="$side_rps" -v f="$floor_rps" -v c="$cheap_rps" -v h="$hdr_rps" -v sc="$(cpu sidecar)" -v fc="$(cpu floor)" -v cc="$(cpu cheapest)" -v hc="$(cpu floor+headers)" 'BEGIN {
+    printf "Against the floor (tuned pool, default flushing, X-Forwarded-*): sidecar throughput %.1f%% (target >= 98%%), proxy CPU per request %+.1f us (target <= +3 us).\n", 100*s/f, sc-fc
+    printf "The identity headers alone (floor+headers against the floor): throughput %.1f%%, proxy CPU per request %+.1f us; the sidecar against floor+headers: %.1f%%, %+.1f us.\n", 100*h/f, hc-fc, 100*s/h, sc-hc
+    printf "Against the cheapest hop (no X-Forwarded-*): sidecar throughput %.1f%%, proxy CPU per request %+.1f us; the floor %.1f%%, %+.1f us.\n", 100*s/c, sc-cc, 100*f/c, fc-cc }'
   echo "$RATIOS" | tr ' ' '\n' | grep -v '^$' | sort -n | awk -v n="$PAIRS" -v d="$PAIR_DURATION" \
-    '{a[NR]=$1} END {printf "Paired runs (%d adjacent plain/sidecar pairs of %s, order alternating): sidecar/plain median %.1f%%, quartiles %.1f%% to %.1f%%, range %.1f%% to %.1f%%.\n", n, d, 100*a[int((NR+1)/2)], 100*a[int((NR+3)/4)], 100*a[int((3*NR+1)/4)], 100*a[1], 100*a[NR]}'
+    '{a[NR]=$1} END {printf "Paired runs (%d adjacent floor/sidecar pairs of %s, order alternating): sidecar/floor median %.1f%%, quartiles %.1f%% to %.1f%%, range %.1f%% to %.1f%%.\n", n, d, 100*a[int((NR+1)/2)], 100*a[int((NR+3)/4)], 100*a[int((3*NR+1)/4)], 100*a[1], 100*a[NR]}'
   for q in p50 p99; do
-    a=$(echo "${LAT[app]}" | field "service_${q}_ms"); s=$(echo "${LAT[sidecar]}" | field "service_${q}_ms"); p=$(echo "${LAT[plain]}" | field "service_${q}_ms")
-    awk -v a="$a" -v s="$s" -v p="$p" -v q="$q" 'BEGIN {printf "Added %s over straight-to-app: sidecar %.3f ms, plain proxy %.3f ms.\n", q, s-a, p-a}'
+    a=$(echo "${LAT[app]}" | field "service_${q}_ms"); s=$(echo "${LAT[sidecar]}" | field "service_${q}_ms"); f=$(echo "${LAT[floor]}" | field "service_${q}_ms"); c=$(echo "${LAT[cheapest]}" | field "service_${q}_ms")
+    awk -v a="$a" -v s="$s" -v f="$f" -v c="$c" -v q="$q" 'BEGIN {printf "Added %s over straight-to-app: sidecar %.3f ms, floor %.3f ms, cheapest hop %.3f ms.\n", q, s-a, f-a, c-a}'
   done
-  awk -v k="$HWM_KB" -v pk="$PLAIN_HWM_KB" 'BEGIN {printf "Sidecar peak RSS (VmHWM) after the runs: %.1f MiB (plain proxy %.1f MiB; target <= 30 MiB).\n", k/1024, pk/1024}'
+  awk -v k="$HWM_KB" -v pk="$FLOOR_HWM_KB" 'BEGIN {printf "Sidecar peak RSS (VmHWM) after the runs: %.1f MiB (floor %.1f MiB; target <= 20 MiB).\n", k/1024, pk/1024}'
   for t in oauth2-proxy oathkeeper; do
     [ -n "${PID[$t]:-}" ] || continue
-    awk -v k="$(awk '/VmHWM/ {print $2}' "/proc/${PID[$t]}/status")" -v t="$t" -v r="$(echo "${RPS[$t]}" | median)" -v p="$plain_rps" \
-      'BEGIN {printf "%s: %.2fx the plain proxy'"'"'s throughput, peak RSS %.1f MiB.\n", t, r/p, k/1024}'
+    awk -v k="$(awk '/VmHWM/ {print $2}' "/proc/${PID[$t]}/status")" -v t="$t" -v r="$(echo "${RPS[$t]}" | median)" -v p="$floor_rps" \
+      'BEGIN {printf "%s: %.2fx the floor'"'"'s throughput, peak RSS %.1f MiB.\n", t, r/p, k/1024}'
   done
   echo "Sidecar binary: $(du -k "$OUT/bin/sidecar" | awk '{printf "%.1f MiB", $1/1024}') (-trimpath -ldflags=\"-s -w\")."
   echo "Requests the sidecar refused: $REFUSED (1 is the script's own check that a request without a token is refused)."

@@ -1,9 +1,12 @@
 // Command plainproxy is the baseline of hack/bench-sidecar.sh: a plain httputil.ReverseProxy
-// hop tuned like the sidecar's (same transport, buffer pool, flushing and X-Forwarded-*
-// headers) but without any checks, so the difference is the cost of enforcement. With
-// -identity-headers it also adds the four identity headers, fixed, to separate their cost
-// from the cost of the checks. With -cheapest it is the cheapest plain hop instead: the same
-// tuned idle pool and buffer pool, Go's default flushing, and no X-Forwarded-* headers.
+// hop with the sidecar's tuned idle pool and buffer pool but without any checks, so the
+// difference is the cost of enforcement. By default it is the floor the sidecar is measured
+// against: Go's default flushing and the X-Forwarded-* headers, which the apps behind a
+// sidecar need (the client's address, and the host and scheme the client used, since the app
+// itself is only reached on localhost). -cheapest drops X-Forwarded-* too: the cheapest hop
+// there is. -identity-headers adds the four identity headers, fixed, to separate their cost
+// from the cost of the checks; -flush-interval -1 flushes after every write, as the sidecar
+// once did.
 package main
 
 import (
@@ -30,7 +33,8 @@ func main() {
 	upstream := flag.String("upstream", "http://127.0.0.1:18080", "app URL")
 	identity := flag.Bool("identity-headers", false,
 		"also send four fixed X-Twofold-* headers like the sidecar's, to measure what the headers alone cost")
-	cheapest := flag.Bool("cheapest", false, "no X-Forwarded-* headers and Go's default flushing: the cheapest plain hop")
+	cheapest := flag.Bool("cheapest", false, "no X-Forwarded-* headers: the cheapest plain hop")
+	flush := flag.Duration("flush-interval", 0, "ReverseProxy's FlushInterval: 0 is Go's default flushing, -1 a flush after every write")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil {
@@ -52,11 +56,8 @@ func main() {
 			}
 		},
 		Transport:     proxy.NewTransport(),
-		FlushInterval: -1,
+		FlushInterval: *flush,
 		BufferPool:    proxy.NewBufferPool(),
-	}
-	if *cheapest {
-		rp.FlushInterval = 0
 	}
 	srv := &http.Server{Addr: *listen, Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Fatal(srv.ListenAndServe())

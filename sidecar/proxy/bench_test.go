@@ -120,17 +120,20 @@ func BenchmarkRSAVerifyBaseline(b *testing.B) {
 	}
 }
 
-// plainProxy is the baseline hop: httputil.ReverseProxy with the sidecar's transport and
-// forwarding, without any checks. hack/plainproxy serves the same.
-func plainProxy(upstream *url.URL) *httputil.ReverseProxy {
+// plainProxy is a plain httputil.ReverseProxy hop with the sidecar's transport and buffer
+// pool, without any checks; forwarded adds the X-Forwarded-* headers and flush is its
+// FlushInterval. hack/plainproxy serves the same.
+func plainProxy(upstream *url.URL, forwarded bool, flush time.Duration) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = upstream.Scheme
 			pr.Out.URL.Host = upstream.Host
-			pr.SetXForwarded()
+			if forwarded {
+				pr.SetXForwarded()
+			}
 		},
 		Transport:     NewTransport(),
-		FlushInterval: -1,
+		FlushInterval: flush,
 		BufferPool:    &bufferPool{},
 	}
 }
@@ -151,12 +154,27 @@ func benchHop(b *testing.B, h http.Handler, token string) {
 	})
 }
 
-// BenchmarkHopPlainProxy and BenchmarkHopSidecar forward the same request to the same app
-// in-process; their ratio is the sidecar's overhead on a real round trip.
+// The BenchmarkHop* benchmarks forward the same request to the same app in-process; their
+// ratios are the sidecar's overhead on a real round trip. BenchmarkHopPlainProxy keeps the
+// sidecar's old choices (a flush after every write, X-Forwarded-*), BenchmarkHopPlainCheapest
+// is the cheapest hop (Go's default flushing, no X-Forwarded-*), and
+// BenchmarkHopPlainForwarded the cheapest hop that still tells the app who the client is.
 func BenchmarkHopPlainProxy(b *testing.B) {
 	e := newBenchEnv(b)
 	u, _ := url.Parse(e.app.URL)
-	benchHop(b, plainProxy(u), e.token)
+	benchHop(b, plainProxy(u, true, -1), e.token)
+}
+
+func BenchmarkHopPlainCheapest(b *testing.B) {
+	e := newBenchEnv(b)
+	u, _ := url.Parse(e.app.URL)
+	benchHop(b, plainProxy(u, false, 0), e.token)
+}
+
+func BenchmarkHopPlainForwarded(b *testing.B) {
+	e := newBenchEnv(b)
+	u, _ := url.Parse(e.app.URL)
+	benchHop(b, plainProxy(u, true, 0), e.token)
 }
 
 func BenchmarkHopSidecar(b *testing.B) {

@@ -116,8 +116,13 @@ func BenchmarkSignUp(b *testing.B) {
 	})
 }
 
-func BenchmarkSignIn(b *testing.B) {
-	c := newBenchCore(b)
+// BenchmarkSignIn is POST /auth/signin with the right password: the argon2id hash, the store
+// and a new session whose access token is signed with each algorithm (the signature is the
+// largest cost after the hash; compare with BenchmarkSignInHashCeiling in the same run).
+func BenchmarkSignIn(b *testing.B) { bySigningAlgorithm(b, benchmarkSignIn) }
+
+func benchmarkSignIn(b *testing.B, alg jose.SignatureAlgorithm) {
+	c := newBenchCoreSigning(b, alg)
 	if resp := c.post(b, "/auth/signup", formBody("bench@example.com", "secret123")); resp.StatusCode != 200 {
 		b.Fatal("seed sign-up failed")
 	}

@@ -1,4 +1,4 @@
-package server_test
+package thirdparty_test
 
 import (
 	"crypto/sha256"

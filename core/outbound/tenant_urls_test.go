@@ -1,4 +1,4 @@
-package server_test
+package outbound_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package server_test
+package mfaapi_test
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package server_test
+package recoverycode_test
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package server_test
+package accountapi_test
 
 import (
 	"net/http"

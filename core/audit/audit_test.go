@@ -1,8 +1,7 @@
-package server_test
+package audit_test
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-logr/logr/funcr"
@@ -11,17 +10,7 @@ import (
 	"github.com/twofold-dev/twofold/core/server"
 )
 
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) add(obj string) {
-	l.mu.Lock()
-	l.lines = append(l.lines, obj)
-	l.mu.Unlock()
-}
-
+// find fails the test unless a log line holds every one of parts (logLines: webhook_test.go).
 func (l *logLines) find(t *testing.T, parts ...string) {
 	t.Helper()
 	l.mu.Lock()

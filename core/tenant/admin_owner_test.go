@@ -1,4 +1,4 @@
-package server_test
+package tenant_test
 
 import (
 	"net/http"

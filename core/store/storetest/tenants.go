@@ -156,3 +156,73 @@ func testTenantOwnership(t *testing.T, open Factory) {
 		}
 	})
 }
+
+func testTenants(t *testing.T, open Factory) {
+	ctx := context.Background()
+	t.Run("a new tenant starts at version 1 and reports it was created", func(t *testing.T) {
+		s := open(t)
+		tn, created, err := s.PutTenant(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", t0)
+		if err != nil || !created || tn.Version != 1 || tn.Hash != "h1" {
+			t.Fatalf("PutTenant = %+v, %v, %v", tn, created, err)
+		}
+	})
+	t.Run("putting the same hash again changes nothing", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenant(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", t0))(t)
+		tn, created, err := s.PutTenant(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", t0.Add(time.Hour))
+		if err != nil || created || tn.Version != 1 || !tn.UpdatedAt.Equal(t0) {
+			t.Fatalf("second PutTenant = %+v, %v, %v", tn, created, err)
+		}
+	})
+	t.Run("a different hash increases the version", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenant(ctx, "acme", json.RawMessage(`{"a":1}`), "h1", t0))(t)
+		tn, _, err := s.PutTenant(ctx, "acme", json.RawMessage(`{"a":2}`), "h2", t0.Add(time.Hour))
+		if err != nil || tn.Version != 2 {
+			t.Fatalf("PutTenant = %+v, %v", tn, err)
+		}
+		got := must(s.GetTenant(ctx, "acme"))(t)
+		if got.Version != 2 || string(got.Config) != `{"a":2}` || got.Hash != "h2" || !got.UpdatedAt.Equal(t0.Add(time.Hour)) || !got.CreatedAt.Equal(t0) {
+			t.Fatalf("GetTenant = %+v", got)
+		}
+	})
+	t.Run("an unknown tenant is not found", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.GetTenant(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetTenant error = %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteTenant(ctx, "nope", false); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("DeleteTenant error = %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("tenants are listed by id", func(t *testing.T) {
+		s := open(t)
+		for _, id := range []string{"zeta", "alpha", "mid"} {
+			must2(s.PutTenant(ctx, id, json.RawMessage(`{}`), "h", t0))(t)
+		}
+		list := must(s.ListTenants(ctx))(t)
+		if len(list) != 3 || list[0].ID != "alpha" || list[1].ID != "mid" || list[2].ID != "zeta" {
+			t.Fatalf("ListTenants = %+v", list)
+		}
+	})
+	t.Run("deleting a tenant keeps its users unless asked", func(t *testing.T) {
+		s := open(t)
+		must2(s.PutTenant(ctx, "acme", json.RawMessage(`{}`), "h", t0))(t)
+		must(s.CreateEmailPasswordUser(ctx, store.NewEmailPasswordUser{UserID: "u1", TenantID: "acme", Email: "a@x.io", PasswordHash: "p", Now: t0}))(t)
+		if err := s.DeleteTenant(ctx, "acme", false); err != nil {
+			t.Fatal(err)
+		}
+		must(s.GetUser(ctx, "u1"))(t)
+		must2(s.PutTenant(ctx, "acme", json.RawMessage(`{}`), "h", t0))(t)
+		createSession(t, s, "s1", "u1", "acme", "r1")
+		if err := s.DeleteTenant(ctx, "acme", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetUser(ctx, "u1"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("user survived deleteUsers: %v", err)
+		}
+		if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("session survived deleteUsers: %v", err)
+		}
+	})
+}

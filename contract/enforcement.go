@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
+	"strings"
 
 	"github.com/twofold-dev/twofold/contract/mfa"
 )
@@ -93,4 +94,50 @@ type HostedUI struct {
 	MFA    string `json:"mfa"`
 	// VerifyEmail is where a signed-in browser whose email must be verified first is sent.
 	VerifyEmail string `json:"verifyEmail,omitempty"`
+}
+
+// Enforcement builds the sidecar feed of a tenant from its normalised configuration.
+func (c TenantConfig) Enforcement(tenantID string, version int64, issuer string, revoked []RevokedSession) Enforcement {
+	if revoked == nil {
+		revoked = []RevokedSession{}
+	}
+	return Enforcement{
+		V:                 EnforcementVersion,
+		TenantID:          tenantID,
+		ConfigVersion:     version,
+		EnforcementPolicy: c.EnforcementPolicy(tenantID, issuer),
+		RevokedSessions:   revoked,
+	}
+}
+
+// EnforcementPolicy builds the policy part of a tenant's sidecar feed from its normalised
+// configuration.
+func (c TenantConfig) EnforcementPolicy(tenantID, issuer string) EnforcementPolicy {
+	routes := c.MFA.Routes
+	if routes == nil {
+		routes = []Route{}
+	}
+	req := c.MFA.Requirement
+	if req == nil {
+		req = mfa.Requirement{}
+	}
+	base := strings.TrimSuffix(c.WebsiteBasePath, "/")
+	signIn := base + "/signin"
+	if tenantID != PublicTenantID {
+		// The hosted sign-in page learns the tenant from this parameter (tenant ids need no
+		// escaping).
+		signIn += "?tenantId=" + tenantID
+	}
+	return EnforcementPolicy{
+		Issuer:                     issuer,
+		AccessTokenLifetimeSeconds: c.Session.AccessTokenLifetimeSeconds,
+		MFA: EnforcementMFA{
+			Requirement:         req,
+			Enforcement:         c.MFA.Enforcement,
+			MaxFactorAgeSeconds: c.MFA.MaxFactorAgeSeconds,
+			Routes:              routes,
+		},
+		EmailVerificationRequired: c.EmailVerification == EmailVerificationRequired,
+		HostedUI:                  HostedUI{SignIn: signIn, MFA: base + "/mfa", VerifyEmail: base + "/verify-email"},
+	}
 }

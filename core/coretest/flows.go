@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// TokenOf returns the token query parameter of a link, checking the link's page and tenant.
+// TokenOf returns the token query parameter of an emailed link, checking that the link is to
+// page of the hosted UI DeliveryTenant configures (https://app.acme.test/auth) for tenantID.
 func TokenOf(t testing.TB, link, page, tenantID string) string {
 	t.Helper()
 	u, err := url.Parse(link)
@@ -18,7 +19,7 @@ func TokenOf(t testing.TB, link, page, tenantID string) string {
 // RedirectURI is the redirect URI the tests' third-party sign-ins name.
 const RedirectURI = "https://app.example/auth/callback/idp"
 
-// EmailForm is the formFields body of a password reset request.
+// EmailForm is a formFields body with only an email, as a password reset request sends.
 func EmailForm(email string) map[string]any {
 	return map[string]any{"formFields": []map[string]any{{"id": "email", "value": email}}}
 }

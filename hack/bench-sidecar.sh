@@ -12,7 +12,12 @@
 # WRK_CONNECTIONS (default 64), PAIRS (adjacent floor/sidecar pairs for the throughput ratio,
 # default 20), PAIR_DURATION (default 3s), LAT_RATE (default 1000), LAT_DURATION (default 20s),
 # PEERS=1 to run oauth2-proxy and Ory Oathkeeper (built by hack/peers.sh) in the same rounds,
-# each checking the same RS256 access token against the core's JWKS.
+# each checking the same RS256 access token against the core's JWKS. REQUEST=browser (the
+# default) sends the headers a browser's fetch sends besides the token; REQUEST=minimal sends
+# the token alone. The difference matters: Go keeps a header map of up to 8 entries in one
+# small table, so a request of one header stays small through a plain hop, while the 3
+# forwarded and 4 identity headers the sidecar adds cross into a larger map in the proxy and
+# in the app. A browser's request is past 8 entries before any hop adds anything.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -99,6 +104,19 @@ done
 curl -fsS "http://$ADMIN/readyz" >/dev/null
 TOKEN=$(cat "$OUT/token")
 AUTH="Authorization: Bearer $TOKEN"
+# The request's other headers: what a browser's fetch from a single-page app sends.
+CLIENT_HEADERS=()
+case ${REQUEST:-browser} in
+  browser) CLIENT_HEADERS=(
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
+    "Accept: application/json, text/plain, */*" "Accept-Language: en-US,en;q=0.9" "Accept-Encoding: gzip, deflate, br, zstd"
+    "Referer: http://app.example.com/orders" "Origin: http://app.example.com"
+    "Sec-Fetch-Mode: cors" "Sec-Fetch-Site: same-origin" "Sec-Fetch-Dest: empty") ;;
+  minimal) ;;
+  *) echo "REQUEST=$REQUEST: use browser or minimal" >&2; exit 1 ;;
+esac
+WRK_HEADERS=(-H "$AUTH"); LOADGEN_HEADERS=(-header "$AUTH")
+for h in "${CLIENT_HEADERS[@]}"; do WRK_HEADERS+=(-H "$h"); LOADGEN_HEADERS+=(-header "$h"); done
 # Every checking proxy must allow the benchmark's requests and refuse one without a token.
 for t in $TARGETS; do
   case $t in app|cheapest|floor|floor+headers) continue ;; esac
@@ -118,7 +136,7 @@ for run in $(seq "$RUNS"); do
   order=$TARGETS; [ $((run % 2)) -eq 0 ] && order=$(echo "$TARGETS" | tr ' ' '\n' | tac | tr '\n' ' ')
   for target in $order; do
     a0=$(ticks "$APP_PID"); p0=0; [ -n "${PID[$target]}" ] && p0=$(ticks "${PID[$target]}")
-    r=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" |
+    r=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" "${WRK_HEADERS[@]}" "http://${ADDR[$target]}/bench" |
       tee "$OUT/wrk-$target-$run.txt" | awk '/Requests\/sec/ {print $2}')
     a1=$(ticks "$APP_PID"); p1=0; [ -n "${PID[$target]}" ] && p1=$(ticks "${PID[$target]}")
     n=$(awk '/requests in/ {print $1}' "$OUT/wrk-$target-$run.txt")
@@ -139,7 +157,7 @@ for pair in $(seq "$PAIRS"); do
   first=floor second=sidecar; [ $((pair % 2)) -eq 0 ] && first=sidecar second=floor
   declare -A PR=()
   for target in $first $second; do
-    PR[$target]=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$PAIR_DURATION" -H "$AUTH" "http://${ADDR[$target]}/bench" | awk '/Requests\/sec/ {print $2}')
+    PR[$target]=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$PAIR_DURATION" "${WRK_HEADERS[@]}" "http://${ADDR[$target]}/bench" | awk '/Requests\/sec/ {print $2}')
   done
   RATIOS="$RATIOS $(awk -v s="${PR[sidecar]}" -v p="${PR[floor]}" 'BEGIN {printf "%.3f", s/p}')"
 done
@@ -148,7 +166,7 @@ echo "paired sidecar/floor ratios:$RATIOS" >&2
 declare -A LAT
 for target in $(echo "$TARGETS" | tr ' ' '\n' | grep -v '^floor+headers$'); do
   LAT[$target]=$("$OUT/bin/loadgen" -url "http://${ADDR[$target]}/bench" -rate "$LAT_RATE" -duration "$LAT_DURATION" \
-    -header "$AUTH" 2>"$OUT/loadgen-$target.err")
+    "${LOADGEN_HEADERS[@]}" 2>"$OUT/loadgen-$target.err")
   echo "loadgen $target: ${LAT[$target]}" >&2
 done
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
@@ -159,6 +177,7 @@ REFUSED=$(curl -fsS "http://$ADMIN/metrics" | awk '/^twofold_sidecar_decisions_t
 
 app_rps=$(echo "${RPS[app]}" | median); floor_rps=$(echo "${RPS[floor]}" | median); side_rps=$(echo "${RPS[sidecar]}" | median)
 {
+  echo "Request: ${REQUEST:-browser} (the token and ${#CLIENT_HEADERS[@]} other headers)."
   echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | awk '{print $3}'), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
   echo
   echo "| target | wrk req/s (median of $RUNS, -t2 -c$WRK_CONNECTIONS, $WRK_DURATION) | runs | p50 ms @ $LAT_RATE/s | p90 ms | p99 ms | max ms |"

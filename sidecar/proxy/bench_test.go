@@ -124,12 +124,20 @@ func BenchmarkRSAVerifyBaseline(b *testing.B) {
 // pool, without any checks; forwarded adds the X-Forwarded-* headers and flush is its
 // FlushInterval. hack/plainproxy serves the same.
 func plainProxy(upstream *url.URL, forwarded bool, flush time.Duration) *httputil.ReverseProxy {
+	return plainProxyWith(upstream, forwarded, flush, nil)
+}
+
+// plainProxyWith is plainProxy that also sends the fixed headers extra.
+func plainProxyWith(upstream *url.URL, forwarded bool, flush time.Duration, extra http.Header) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = upstream.Scheme
 			pr.Out.URL.Host = upstream.Host
 			if forwarded {
 				pr.SetXForwarded()
+			}
+			for k, v := range extra {
+				pr.Out.Header[k] = v
 			}
 		},
 		Transport:     NewTransport(),
@@ -138,13 +146,33 @@ func plainProxy(upstream *url.URL, forwarded bool, flush time.Duration) *httputi
 	}
 }
 
+// browserHeaders are what a browser's fetch sends besides the token (hack/bench-sidecar.sh
+// sends the same): more than the 8 entries Go keeps in a small map, as real requests have.
+var browserHeaders = http.Header{
+	"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"},
+	"Accept":          {"application/json, text/plain, */*"},
+	"Accept-Language": {"en-US,en;q=0.9"},
+	"Accept-Encoding": {"gzip, deflate, br, zstd"},
+	"Referer":         {"http://app.example.com/orders"},
+	"Origin":          {"http://app.example.com"},
+	"Sec-Fetch-Mode":  {"cors"},
+	"Sec-Fetch-Site":  {"same-origin"},
+	"Sec-Fetch-Dest":  {"empty"},
+}
+
+// benchHop sends each request through h as the server would hand it over: a new request with
+// its own header map, sized for the headers it arrived with.
 func benchHop(b *testing.B, h http.Handler, token string) {
 	b.Helper()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		r := httptest.NewRequest("GET", "/orders", nil)
-		r.Header.Set("Authorization", "Bearer "+token)
 		for pb.Next() {
+			r := httptest.NewRequest("GET", "/orders", nil)
+			r.Header = make(http.Header, len(browserHeaders)+1)
+			for k, v := range browserHeaders {
+				r.Header[k] = v
+			}
+			r.Header["Authorization"] = []string{"Bearer " + token}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			if w.Code != 200 {
@@ -175,6 +203,19 @@ func BenchmarkHopPlainForwarded(b *testing.B) {
 	e := newBenchEnv(b)
 	u, _ := url.Parse(e.app.URL)
 	benchHop(b, plainProxy(u, true, 0), e.token)
+}
+
+// BenchmarkHopPlainIdentity is BenchmarkHopPlainForwarded sending four identity headers as
+// long as the sidecar's: what the headers cost the hop and the app, without the checks.
+func BenchmarkHopPlainIdentity(b *testing.B) {
+	e := newBenchEnv(b)
+	u, _ := url.Parse(e.app.URL)
+	benchHop(b, plainProxyWith(u, true, 0, http.Header{
+		contract.HeaderUserID:   {"4f0c3e1a-5b7d-4c1e-9a2b-6d8e0f1a2b3c"},
+		contract.HeaderTenantID: {"public"},
+		contract.HeaderSession:  {"PhZUMiUZWhnLQanS2mYiurzijWxfTx40"},
+		contract.HeaderFactors:  {"emailpassword,totp"},
+	}), e.token)
 }
 
 func BenchmarkHopSidecar(b *testing.B) {

@@ -222,3 +222,59 @@ func BenchmarkHopSidecar(b *testing.B) {
 	e := newBenchEnv(b)
 	benchHop(b, e.p, e.token)
 }
+
+// The BenchmarkServed* benchmarks put each hop behind a real HTTP server, as in a pod: a
+// keep-alive client sends a browser's request to the hop over loopback, the hop forwards it to
+// the app. Unlike the BenchmarkHop* ones they include the server side of the hop's client
+// connection (reading the request, the read deadlines, writing the response).
+func BenchmarkServedPlainForwarded(b *testing.B) {
+	e := newBenchEnv(b)
+	u, _ := url.Parse(e.app.URL)
+	benchServed(b, plainProxy(u, true, 0), e.token, 0)
+}
+
+func BenchmarkServedPlainIdentity(b *testing.B) {
+	e := newBenchEnv(b)
+	u, _ := url.Parse(e.app.URL)
+	benchServed(b, plainProxyWith(u, true, 0, http.Header{
+		contract.HeaderUserID:   {"4f0c3e1a-5b7d-4c1e-9a2b-6d8e0f1a2b3c"},
+		contract.HeaderTenantID: {"public"},
+		contract.HeaderSession:  {"PhZUMiUZWhnLQanS2mYiurzijWxfTx40"},
+		contract.HeaderFactors:  {"emailpassword,totp"},
+	}), e.token, 0)
+}
+
+// BenchmarkServedSidecar serves the sidecar with its default read timeout, as cmd/sidecar does.
+func BenchmarkServedSidecar(b *testing.B) {
+	e := newBenchEnv(b)
+	benchServed(b, e.p, e.token, time.Minute)
+}
+
+func benchServed(b *testing.B, h http.Handler, token string, readTimeout time.Duration) {
+	b.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.Config.ReadTimeout = readTimeout
+	srv.Start()
+	b.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req, _ := http.NewRequest("GET", srv.URL+"/orders", nil)
+		for k, v := range browserHeaders {
+			req.Header[k] = v
+		}
+		req.Header["Authorization"] = []string{"Bearer " + token}
+		for pb.Next() {
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}

@@ -4,16 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +17,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/twofold-dev/twofold/core/delivery/webhook"
+	"github.com/twofold-dev/twofold/test/mailbox"
 )
 
 // SentMessage is one message a fake provider received.
@@ -138,7 +134,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	text, err := plainText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	text, err := mailbox.PlainText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
 	if err != nil {
 		return err
 	}
@@ -146,48 +142,11 @@ func (s *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
-// plainText returns the text/plain part of a message body.
-func plainText(contentType, encoding string, body io.Reader) (string, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return "", err
-	}
-	if strings.HasPrefix(mt, "multipart/") {
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextPart()
-			if err != nil {
-				return "", fmt.Errorf("no text/plain part: %w", err)
-			}
-			if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-				// multipart decodes quoted-printable parts itself.
-				b, err := io.ReadAll(p)
-				return string(b), err
-			}
-		}
-	}
-	if strings.EqualFold(encoding, "quoted-printable") {
-		body = quotedprintable.NewReader(body)
-	}
-	b, err := io.ReadAll(body)
-	return string(b), err
-}
-
 // StartSMTP runs the fake SMTP server on 127.0.0.1:0 and returns the tenant's email block.
 func StartSMTP(t testing.TB) (*Outbox, string) {
 	t.Helper()
 	box := &Outbox{}
-	srv := gosmtp.NewServer(smtpBackend{box: box})
-	srv.Domain = "mx.test"
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := mailbox.Serve(t, smtpBackend{box: box})
 	return box, fmt.Sprintf(`"email":{"smtp":{"host":"127.0.0.1","port":%d,"from":"Acme <no-reply@acme.test>","tls":"none"}}`, port)
 }
 

@@ -32,7 +32,14 @@ type Mailbox struct {
 func Start(t testing.TB) *Mailbox {
 	t.Helper()
 	m := &Mailbox{msgs: make(chan string, 16)}
-	srv := gosmtp.NewServer(m)
+	m.Port = Serve(t, m)
+	return m
+}
+
+// Serve runs an SMTP server for be on 127.0.0.1 until the test ends and returns its port.
+func Serve(t testing.TB, be gosmtp.Backend) int {
+	t.Helper()
+	srv := gosmtp.NewServer(be)
 	srv.Domain = "mx.test"
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
@@ -42,8 +49,7 @@ func Start(t testing.TB) *Mailbox {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	m.Port = ln.Addr().(*net.TCPAddr).Port
-	return m
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // SMTPConfig is a tenant configuration's email block (JSON) that sends to the mailbox.
@@ -97,30 +103,37 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	text, err := PlainText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
 	if err != nil {
 		return err
 	}
-	body := msg.Body
+	s.m.msgs <- text
+	return nil
+}
+
+// PlainText returns the text/plain part of a message body, decoded.
+func PlainText(contentType, encoding string, body io.Reader) (string, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", err
+	}
 	if strings.HasPrefix(mt, "multipart/") {
 		mr := multipart.NewReader(body, params["boundary"])
 		for {
 			p, err := mr.NextPart()
 			if err != nil {
-				return fmt.Errorf("no text/plain part: %w", err)
+				return "", fmt.Errorf("no text/plain part: %w", err)
 			}
 			if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-				body = p
-				break
+				// multipart decodes quoted-printable parts itself.
+				b, err := io.ReadAll(p)
+				return string(b), err
 			}
 		}
-	} else if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+	}
+	if strings.EqualFold(encoding, "quoted-printable") {
 		body = quotedprintable.NewReader(body)
 	}
 	b, err := io.ReadAll(body)
-	if err != nil {
-		return err
-	}
-	s.m.msgs <- string(b)
-	return nil
+	return string(b), err
 }

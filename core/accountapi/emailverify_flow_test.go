@@ -162,16 +162,7 @@ func TestEmailVerificationTokensAndModes(t *testing.T) {
 				headers = []string{"Authorization", "Bearer " + tt.auth.Access}
 			}
 			r := h.Do(tt.method, tt.path, tt.body, headers...)
-			if r.Status != tt.wantStatus {
-				t.Fatalf("status = %d, want %d; body %s", r.Status, tt.wantStatus, r.Body)
-			}
-			m := r.JSON(t)
-			if got := m["status"]; r.Status == 200 && got != tt.want {
-				t.Fatalf("status field = %v, want %s", got, tt.want)
-			}
-			if got := m["message"]; r.Status != 200 && got != tt.want {
-				t.Fatalf("message = %v, want %q", got, tt.want)
-			}
+			checkAnswer(t, r, tt.wantStatus, tt.want)
 			if h.Snapshot() != before {
 				t.Fatalf("the refused request changed the store")
 			}

@@ -98,16 +98,7 @@ func TestBadPasswordResetInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := h.Snapshot()
 			r := h.Do("POST", tt.path, tt.body)
-			if r.Status != tt.wantStatus {
-				t.Fatalf("status = %d, want %d; body %s", r.Status, tt.wantStatus, r.Body)
-			}
-			m := r.JSON(t)
-			if got := m["status"]; r.Status == 200 && got != tt.want {
-				t.Fatalf("status field = %v, want %s", got, tt.want)
-			}
-			if got := m["message"]; r.Status != 200 && got != tt.want {
-				t.Fatalf("message = %v, want %q", got, tt.want)
-			}
+			checkAnswer(t, r, tt.wantStatus, tt.want)
 			if h.Snapshot() != before {
 				t.Fatalf("the refused request changed the store")
 			}
@@ -115,5 +106,21 @@ func TestBadPasswordResetInputIsRefusedWithoutChangingTheStore(t *testing.T) {
 	}
 	if n := mails.Count(); n != 0 {
 		t.Fatalf("refused requests sent %d emails", n)
+	}
+}
+
+// checkAnswer checks a refused request's answer: its HTTP status and, for a 200, its status
+// field, otherwise its message.
+func checkAnswer(t *testing.T, r coretest.Response, wantStatus int, want string) {
+	t.Helper()
+	if r.Status != wantStatus {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, wantStatus, r.Body)
+	}
+	m := r.JSON(t)
+	if got := m["status"]; r.Status == 200 && got != want {
+		t.Fatalf("status field = %v, want %s", got, want)
+	}
+	if got := m["message"]; r.Status != 200 && got != want {
+		t.Fatalf("message = %v, want %q", got, want)
 	}
 }

@@ -205,17 +205,20 @@ func BenchmarkHopPlainForwarded(b *testing.B) {
 	benchHop(b, plainProxy(u, true, 0), e.token)
 }
 
-// BenchmarkHopPlainIdentity is BenchmarkHopPlainForwarded sending four identity headers as
-// long as the sidecar's: what the headers cost the hop and the app, without the checks.
+// identityHeaders are four identity headers as long as the sidecar's.
+var identityHeaders = http.Header{
+	contract.HeaderUserID:   {"4f0c3e1a-5b7d-4c1e-9a2b-6d8e0f1a2b3c"},
+	contract.HeaderTenantID: {"public"},
+	contract.HeaderSession:  {"PhZUMiUZWhnLQanS2mYiurzijWxfTx40"},
+	contract.HeaderFactors:  {"emailpassword,totp"},
+}
+
+// BenchmarkHopPlainIdentity is BenchmarkHopPlainForwarded sending identityHeaders: what the
+// headers cost the hop and the app, without the checks.
 func BenchmarkHopPlainIdentity(b *testing.B) {
 	e := newBenchEnv(b)
 	u, _ := url.Parse(e.app.URL)
-	benchHop(b, plainProxyWith(u, true, 0, http.Header{
-		contract.HeaderUserID:   {"4f0c3e1a-5b7d-4c1e-9a2b-6d8e0f1a2b3c"},
-		contract.HeaderTenantID: {"public"},
-		contract.HeaderSession:  {"PhZUMiUZWhnLQanS2mYiurzijWxfTx40"},
-		contract.HeaderFactors:  {"emailpassword,totp"},
-	}), e.token)
+	benchHop(b, plainProxyWith(u, true, 0, identityHeaders), e.token)
 }
 
 func BenchmarkHopSidecar(b *testing.B) {
@@ -236,12 +239,7 @@ func BenchmarkServedPlainForwarded(b *testing.B) {
 func BenchmarkServedPlainIdentity(b *testing.B) {
 	e := newBenchEnv(b)
 	u, _ := url.Parse(e.app.URL)
-	benchServed(b, plainProxyWith(u, true, 0, http.Header{
-		contract.HeaderUserID:   {"4f0c3e1a-5b7d-4c1e-9a2b-6d8e0f1a2b3c"},
-		contract.HeaderTenantID: {"public"},
-		contract.HeaderSession:  {"PhZUMiUZWhnLQanS2mYiurzijWxfTx40"},
-		contract.HeaderFactors:  {"emailpassword,totp"},
-	}), e.token, 0)
+	benchServed(b, plainProxyWith(u, true, 0, identityHeaders), e.token, 0)
 }
 
 // BenchmarkServedSidecar serves the sidecar with its default read timeout, as cmd/sidecar does.

@@ -304,8 +304,9 @@ func TestUserAdministration(t *testing.T) {
 				h.withTOTP(id)
 				// The session completed TOTP.
 				live, _ := h.st.LiveUserSessions(context.Background(), id, h.c.Clock.Now())
-				if _, err := h.st.UpdateSessionClaims(context.Background(), live[0].Handle, func(json.RawMessage) (json.RawMessage, error) {
-					return json.RawMessage(fmt.Sprintf(`{"st-mfa":{"c":{"emailpassword":%d,"totp":%d},"v":true}}`, h.c.Clock.Now().Unix(), h.c.Clock.Now().Unix())), nil
+				if _, err := h.st.UpdateSession(context.Background(), live[0].Handle, func(tx store.SessionTx) error {
+					tx.SetClaims(json.RawMessage(fmt.Sprintf(`{"st-mfa":{"c":{"emailpassword":%d,"totp":%d},"v":true}}`, h.c.Clock.Now().Unix(), h.c.Clock.Now().Unix())))
+					return nil
 				}); err != nil {
 					t.Fatal(err)
 				}

@@ -62,7 +62,7 @@ func Available(t tenant.Tenant) []string {
 // recovery-code with unused codes, emailpassword with an emailpassword login method, and the
 // passwordless factors with a passwordless login method holding an email or phone number, and
 // webauthn with a credential of a webauthn login method.
-func (e *Engine) factorsSetUp(ctx context.Context, u store.User) ([]string, error) {
+func factorsSetUp(ctx context.Context, r store.MFAReader, u store.User) ([]string, error) {
 	has := map[string]bool{}
 	for _, lm := range u.LoginMethods {
 		switch lm.RecipeID {
@@ -79,7 +79,7 @@ func (e *Engine) factorsSetUp(ctx context.Context, u store.User) ([]string, erro
 			has[mfa.WebAuthn] = has[mfa.WebAuthn] || len(lm.WebAuthnCredentialIDs) > 0
 		}
 	}
-	st, err := e.opts.Store.GetMFAStatus(ctx, u.ID)
+	st, err := r.GetMFAStatus(ctx, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read the user's TOTP devices and recovery codes: %w", err)
 	}
@@ -97,18 +97,23 @@ func (e *Engine) factorsSetUp(ctx context.Context, u store.User) ([]string, erro
 // policyFor gathers what the claim of user u under tenant t depends on besides the
 // completed factors, recording the start of the grace period when it first applies.
 func (e *Engine) policyFor(ctx context.Context, t tenant.Tenant, u store.User) (policy, error) {
-	own, err := e.UserFactors(ctx, u.ID)
+	return e.policyFrom(ctx, e.opts.Store, t, u)
+}
+
+// policyFrom is policyFor reading through r: the store, or a session's transaction.
+func (e *Engine) policyFrom(ctx context.Context, r store.MFAReader, t tenant.Tenant, u store.User) (policy, error) {
+	own, err := userFactors(ctx, r, u.ID)
 	if err != nil {
 		return policy{}, err
 	}
 	p := policy{req: Requirement(t, own), available: Available(t),
 		maxAge: time.Duration(t.Config.MFA.MaxFactorAgeSeconds) * time.Second}
-	if p.setUp, err = e.factorsSetUp(ctx, u); err != nil {
+	if p.setUp, err = factorsSetUp(ctx, r, u); err != nil {
 		return policy{}, err
 	}
 	grace := time.Duration(t.Config.MFA.EnrollmentGracePeriodSeconds) * time.Second
 	if grace > 0 && len(p.req) > 0 && !slices.ContainsFunc(p.req.Factors(), func(f string) bool { return slices.Contains(p.setUp, f) }) {
-		start, err := e.opts.Store.MFAPolicyStart(ctx, u.ID, t.ID, e.opts.Clock())
+		start, err := r.MFAPolicyStart(ctx, u.ID, t.ID, e.opts.Clock())
 		if err != nil {
 			return policy{}, fmt.Errorf("record the start of the MFA grace period: %w", err)
 		}

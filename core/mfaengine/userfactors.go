@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/twofold-dev/twofold/core/store"
 )
 
 // This file keeps the user's own required secondary factors in their user metadata, where
@@ -11,7 +13,11 @@ import (
 
 // UserFactors returns the user's own required secondary factors from their metadata.
 func (e *Engine) UserFactors(ctx context.Context, userID string) ([]string, error) {
-	md, err := e.opts.Store.GetUserMetadata(ctx, userID)
+	return userFactors(ctx, e.opts.Store, userID)
+}
+
+func userFactors(ctx context.Context, r store.MFAReader, userID string) ([]string, error) {
+	md, err := r.GetUserMetadata(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("read MFA settings of user %s: %w", userID, err)
 	}

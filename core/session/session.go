@@ -316,27 +316,60 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (Session, To
 // it is given) and issues a new access token for it; the refresh token stays the same. This
 // is how a completed factor reaches the st-mfa claim without a new session.
 func (m *Manager) UpdateClaims(ctx context.Context, handle string, fn func(claims map[string]json.RawMessage) error) (Session, Tokens, error) {
-	st, err := m.opts.Store.UpdateSessionClaims(ctx, handle, func(raw json.RawMessage) (json.RawMessage, error) {
-		c, err := decodeClaims(raw)
+	sess, tokens, err := m.Update(ctx, handle, func(_ store.SessionTx, claims map[string]json.RawMessage) (bool, error) {
+		return true, fn(claims)
+	})
+	if err != nil {
+		return Session{}, Tokens{}, err
+	}
+	return sess, *tokens, nil
+}
+
+// Update runs fn in one store transaction on a live session (store.Sessions.UpdateSession),
+// with the session's claims, which fn may modify. When fn reports a change, the claims are
+// stored with whatever else fn did in the transaction, and a new access token is issued;
+// otherwise Tokens is nil and only fn's own writes are stored. An error from fn rolls back
+// and is returned as is; fn may run more than once (see UpdateSession). An unknown or revoked
+// session gives ErrUnauthorised.
+func (m *Manager) Update(ctx context.Context, handle string, fn func(tx store.SessionTx, claims map[string]json.RawMessage) (changed bool, err error)) (Session, *Tokens, error) {
+	changed := false
+	st, err := m.opts.Store.UpdateSession(ctx, handle, func(tx store.SessionTx) error {
+		c, err := decodeClaims(tx.Session().Claims)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := fn(c); err != nil {
-			return nil, err
+		if changed, err = fn(tx, c); err != nil || !changed {
+			return err
 		}
-		return encodeClaims(c)
+		raw, err := encodeClaims(c)
+		if err != nil {
+			return err
+		}
+		tx.SetClaims(raw)
+		return nil
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrSessionRevoked):
-		return Session{}, Tokens{}, fmt.Errorf("%w: %w", ErrUnauthorised, err)
+		return Session{}, nil, fmt.Errorf("%w: %w", ErrUnauthorised, err)
 	case err != nil:
-		return Session{}, Tokens{}, fmt.Errorf("update session claims: %w", err)
+		return Session{}, nil, err
+	}
+	if !changed {
+		claims, err := decodeClaims(st.Claims)
+		if err != nil {
+			return Session{}, nil, err
+		}
+		return Session{Handle: st.Handle, UserID: st.UserID, RecipeUserID: st.RecipeUserID, TenantID: st.TenantID, Claims: claims}, nil, nil
 	}
 	settings, err := m.opts.Settings(ctx, st.TenantID)
 	if err != nil {
-		return Session{}, Tokens{}, fmt.Errorf("update session claims: %w", err)
+		return Session{}, nil, fmt.Errorf("update session claims: %w", err)
 	}
-	return m.issue(ctx, st, settings, st.CurrentRefreshHash, "")
+	sess, tokens, err := m.issue(ctx, st, settings, st.CurrentRefreshHash, "")
+	if err != nil {
+		return Session{}, nil, err
+	}
+	return sess, &tokens, nil
 }
 
 // Revoke revokes one session; ErrUnauthorised wraps store.ErrNotFound when it is unknown.

@@ -237,9 +237,13 @@ type Sessions interface {
 	//     revoked at now and ErrTokenTheft returned;
 	//   - an unknown token, or an expired or revoked session: ErrNotFound / ErrSessionRevoked.
 	RotateRefreshToken(ctx context.Context, presentedHash, newHash string, now time.Time) (Rotation, error)
-	// UpdateSessionClaims replaces a live session's custom claims; update receives the
-	// current claims inside the transaction. ErrNotFound / ErrSessionRevoked otherwise.
-	UpdateSessionClaims(ctx context.Context, handle string, update func(json.RawMessage) (json.RawMessage, error)) (Session, error)
+	// UpdateSession runs fn in one write transaction on a live session and commits what it
+	// did, with the claims it set (SetClaims), when it returns nil; it returns the session as
+	// committed. An error from fn rolls everything back and is returned as is. An unknown or
+	// revoked session gives ErrNotFound / ErrSessionRevoked, and fn does not run. fn may run
+	// more than once (PostgreSQL retries a transaction that lost a deadlock), so it must set
+	// what it reports from scratch on each run.
+	UpdateSession(ctx context.Context, handle string, fn func(SessionTx) error) (Session, error)
 	// RevokeSession marks a session revoked and returns it; revoking a revoked session keeps
 	// its first revocation time. ErrNotFound when unknown.
 	RevokeSession(ctx context.Context, handle string, now time.Time) (Session, error)

@@ -105,33 +105,36 @@ const MaxFailures = attempts.MaxFailures
 func (f *Factor) Use(ctx context.Context, sess session.Session, code string) (Result, error) {
 	now := f.opts.Clock()
 	var res Result
-	_, err := f.opts.Store.UseRecoveryCode(ctx, sess.UserID, now, func(limit store.AttemptLimit, codes []store.RecoveryCode) (store.RecoveryAttempt, error) {
-		res = Result{}
-		l := attempts.Limiter(limit)
-		if l.Locked(now) {
-			res.Outcome, res.RetryAfter = Locked, l.RetryAfter(now)
-			return store.RecoveryAttempt{Limit: limit}, nil
-		}
-		if len(codes) == 0 {
-			res.Outcome = NoCodes
-			return store.RecoveryAttempt{Limit: limit}, nil
-		}
-		hashes := make([][]byte, len(codes))
-		for i, c := range codes {
-			hashes[i] = c.Hash
-		}
-		i, err := Verify(sess.UserID, code, hashes)
-		if err == nil {
-			l.Succeed()
-			res.Outcome = Accepted
-			return store.RecoveryAttempt{Limit: store.AttemptLimit(l), CodeID: codes[i].ID}, nil
-		}
-		l.Fail(now)
-		res.Outcome, res.Failures = Invalid, l.Failures
-		if l.Locked(now) {
-			res.RetryAfter = l.RetryAfter(now)
-		}
-		return store.RecoveryAttempt{Limit: store.AttemptLimit(l)}, nil
+	upd, _, err := f.opts.Engine.CompleteIf(ctx, sess, mfa.RecoveryCode, func(tx store.SessionTx) (bool, error) {
+		_, err := tx.UseRecoveryCode(ctx, sess.UserID, now, func(limit store.AttemptLimit, codes []store.RecoveryCode) (store.RecoveryAttempt, error) {
+			res = Result{}
+			l := attempts.Limiter(limit)
+			if l.Locked(now) {
+				res.Outcome, res.RetryAfter = Locked, l.RetryAfter(now)
+				return store.RecoveryAttempt{Limit: limit}, nil
+			}
+			if len(codes) == 0 {
+				res.Outcome = NoCodes
+				return store.RecoveryAttempt{Limit: limit}, nil
+			}
+			hashes := make([][]byte, len(codes))
+			for i, c := range codes {
+				hashes[i] = c.Hash
+			}
+			i, err := Verify(sess.UserID, code, hashes)
+			if err == nil {
+				l.Succeed()
+				res.Outcome = Accepted
+				return store.RecoveryAttempt{Limit: store.AttemptLimit(l), CodeID: codes[i].ID}, nil
+			}
+			l.Fail(now)
+			res.Outcome, res.Failures = Invalid, l.Failures
+			if l.Locked(now) {
+				res.RetryAfter = l.RetryAfter(now)
+			}
+			return store.RecoveryAttempt{Limit: store.AttemptLimit(l)}, nil
+		})
+		return err == nil && res.Outcome == Accepted, err
 	})
 	if errors.Is(err, store.ErrCodeUsed) {
 		// Another request used this code first; it is not accepted twice.
@@ -141,9 +144,11 @@ func (f *Factor) Use(ctx context.Context, sess session.Session, code string) (Re
 		}
 		err = nil
 	}
-	if err != nil || res.Outcome != Accepted {
-		return res, err
+	if err != nil {
+		return Result{}, err
 	}
-	res.Update, err = f.opts.Engine.Complete(ctx, sess, mfa.RecoveryCode)
-	return res, err
+	if res.Outcome == Accepted {
+		res.Update = upd
+	}
+	return res, nil
 }

@@ -291,30 +291,42 @@ func (f *Factor) VerifyDevice(ctx context.Context, sess session.Session, name, c
 	return f.finish(ctx, sess, name, code, Result{WasAlreadyVerified: d.Verified})
 }
 
-// finish verifies the code and, when accepted, completes totp in the session.
+// finish verifies the code and, when accepted, completes totp in the session, in one store
+// transaction.
 func (f *Factor) finish(ctx context.Context, sess session.Session, name, code string, res Result) (Result, error) {
 	t, err := f.opts.Tenants.Current(ctx, sess.TenantID)
 	if err != nil {
 		return Result{}, err
 	}
-	checked, err := f.check(ctx, ConfigOf(t.Config.TOTP).Issuer, sess.UserID, name, code)
+	issuer := ConfigOf(t.Config.TOTP).Issuer
+	var checked Result
+	upd, _, err := f.opts.Engine.CompleteIf(ctx, sess, mfa.TOTP, func(tx store.SessionTx) (bool, error) {
+		var err error
+		checked, err = f.check(ctx, tx, issuer, sess.UserID, name, code)
+		return checked.Outcome == Accepted, err
+	})
+	if errors.Is(err, store.ErrStepUsed) {
+		// Another request accepted this code between our read and our write; nothing was
+		// stored, and the code is not accepted twice.
+		checked, err = Result{Outcome: Invalid}, nil
+	}
 	if err != nil {
 		return Result{}, err
 	}
 	res.Outcome, res.Failures, res.RetryAfter = checked.Outcome, checked.Failures, checked.RetryAfter
-	if res.Outcome != Accepted {
-		return res, nil
+	if res.Outcome == Accepted {
+		res.Update = upd
 	}
-	res.Update, err = f.opts.Engine.Complete(ctx, sess, mfa.TOTP)
-	return res, err
+	return res, nil
 }
 
 // check runs one verification of code against the user's device called name (every verified
-// device when name is empty) in one store transaction.
-func (f *Factor) check(ctx context.Context, issuer, userID, name, code string) (Result, error) {
+// device when name is empty) in the session's transaction tx. A code another request
+// accepted first gives store.ErrStepUsed.
+func (f *Factor) check(ctx context.Context, tx store.SessionTx, issuer, userID, name, code string) (Result, error) {
 	now := f.opts.Clock()
 	var res Result
-	_, err := f.opts.Store.VerifyTOTP(ctx, userID, name, func(limit store.AttemptLimit, devices []store.TOTPDevice) (store.TOTPAttempt, error) {
+	_, err := tx.VerifyTOTP(ctx, userID, name, func(limit store.AttemptLimit, devices []store.TOTPDevice) (store.TOTPAttempt, error) {
 		res = Result{}
 		l := attempts.Limiter{Failures: limit.Failures, LockedUntil: limit.LockedUntil}
 		if l.Locked(now) {
@@ -343,11 +355,6 @@ func (f *Factor) check(ctx context.Context, issuer, userID, name, code string) (
 		}
 		return store.TOTPAttempt{Limit: store.AttemptLimit(l)}, nil
 	})
-	if errors.Is(err, store.ErrStepUsed) {
-		// Another request accepted this code between our read and our write; nothing was
-		// stored, and the code is not accepted twice.
-		return Result{Outcome: Invalid}, nil
-	}
 	return res, err
 }
 

@@ -162,8 +162,12 @@ func sendWrites(ctx context.Context, tx pgx.Tx, b *pgx.Batch, userID string) err
 func (s *Store) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
+	return mfaStatus(ctx, s.pool, userID)
+}
+
+func mfaStatus(ctx context.Context, q querier, userID string) (store.MFAStatus, error) {
 	var st store.MFAStatus
-	err := s.pool.QueryRow(ctx, `SELECT
+	err := q.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM totp_devices WHERE user_id = $1 AND verified),
 		(SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL)`, userID).Scan(&st.VerifiedTOTPDevices, &st.UnusedRecoveryCodes)
 	if err != nil {
@@ -188,47 +192,56 @@ func (s *Store) GetAttemptLimit(ctx context.Context, userID string) (store.Attem
 // next, and the step compare-and-set keeps a code from being accepted twice.
 func (s *Store) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
 	var out store.TOTPAttempt
-	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		var limit store.AttemptLimit
-		var devices []store.TOTPDevice
-		var reads pgx.Batch
-		queueLockAndLimit(&reads, userID, &limit)
-		query, args := totpDevicesQuery(userID, name, name == "")
-		reads.Queue(query, args...).Query(func(rows pgx.Rows) (err error) {
-			devices, err = pgx.CollectRows(rows, scanTOTPDevice)
-			return err
-		})
-		if err := tx.SendBatch(ctx, &reads).Close(); err != nil {
-			return err
-		}
-		var err error
-		if out, err = decide(limit, devices); err != nil {
-			return errDecided{err}
-		}
-		var writes pgx.Batch
-		if out.Device != "" {
-			device, step := out.Device, out.Step
-			writes.Queue(`UPDATE totp_devices SET last_used_step = $1, verified = TRUE
-				WHERE user_id = $2 AND name = $3 AND last_used_step < $1`, step, userID, device).Exec(func(tag pgconn.CommandTag) error {
-				if tag.RowsAffected() != 1 {
-					return fmt.Errorf("device %q step %d: %w", device, step, store.ErrStepUsed)
-				}
-				return nil
-			})
-		}
-		queueWriteLimit(&writes, userID, limit, out.Limit)
-		return sendWrites(ctx, tx, &writes, userID)
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) (err error) {
+		out, err = verifyTOTP(ctx, tx, userID, name, decide)
+		return err
 	})
+	return out, verifyTOTPError(err)
+}
+
+// verifyTOTP applies one TOTP verification inside tx; an error from decide comes back as
+// errDecided.
+func verifyTOTP(ctx context.Context, tx pgx.Tx, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
+	var limit store.AttemptLimit
+	var devices []store.TOTPDevice
+	var reads pgx.Batch
+	queueLockAndLimit(&reads, userID, &limit)
+	query, args := totpDevicesQuery(userID, name, name == "")
+	reads.Queue(query, args...).Query(func(rows pgx.Rows) (err error) {
+		devices, err = pgx.CollectRows(rows, scanTOTPDevice)
+		return err
+	})
+	if err := tx.SendBatch(ctx, &reads).Close(); err != nil {
+		return store.TOTPAttempt{}, err
+	}
+	out, err := decide(limit, devices)
+	if err != nil {
+		return store.TOTPAttempt{}, errDecided{err}
+	}
+	var writes pgx.Batch
+	if out.Device != "" {
+		device, step := out.Device, out.Step
+		writes.Queue(`UPDATE totp_devices SET last_used_step = $1, verified = TRUE
+			WHERE user_id = $2 AND name = $3 AND last_used_step < $1`, step, userID, device).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("device %q step %d: %w", device, step, store.ErrStepUsed)
+			}
+			return nil
+		})
+	}
+	queueWriteLimit(&writes, userID, limit, out.Limit)
+	return out, sendWrites(ctx, tx, &writes, userID)
+}
+
+// verifyTOTPError is the error VerifyTOTP returns for err.
+func verifyTOTPError(err error) error {
 	if err, ok := unwrapDecided(err); ok {
-		return store.TOTPAttempt{}, err
+		return err
 	}
-	switch {
-	case errors.Is(err, store.ErrStepUsed), errors.Is(err, store.ErrNotFound):
-		return store.TOTPAttempt{}, err
-	case err != nil:
-		return store.TOTPAttempt{}, fmt.Errorf("postgres: verify TOTP: %w", err)
+	if err == nil || errors.Is(err, store.ErrStepUsed) || errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	return out, nil
+	return fmt.Errorf("postgres: verify TOTP: %w", err)
 }
 
 // ReplaceRecoveryCodes implements store.MFA.
@@ -273,49 +286,58 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (unused, 
 // UseRecoveryCode implements store.MFA, under the same per-user lock as VerifyTOTP.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
 	var out store.RecoveryAttempt
-	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		var limit store.AttemptLimit
-		var codes []store.RecoveryCode
-		var reads pgx.Batch
-		queueLockAndLimit(&reads, userID, &limit)
-		reads.Queue(`SELECT id, hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY id`, userID).Query(func(rows pgx.Rows) (err error) {
-			codes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RecoveryCode, error) {
-				var c store.RecoveryCode
-				err := r.Scan(&c.ID, &c.Hash)
-				return c, err
-			})
-			return err
-		})
-		if err := tx.SendBatch(ctx, &reads).Close(); err != nil {
-			return err
-		}
-		var err error
-		if out, err = decide(limit, codes); err != nil {
-			return errDecided{err}
-		}
-		var writes pgx.Batch
-		if out.CodeID != 0 {
-			id := out.CodeID
-			writes.Queue(`UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND user_id = $3 AND used_at IS NULL`, now, id, userID).Exec(func(tag pgconn.CommandTag) error {
-				if tag.RowsAffected() != 1 {
-					return fmt.Errorf("recovery code %d: %w", id, store.ErrCodeUsed)
-				}
-				return nil
-			})
-		}
-		queueWriteLimit(&writes, userID, limit, out.Limit)
-		return sendWrites(ctx, tx, &writes, userID)
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) (err error) {
+		out, err = useRecoveryCode(ctx, tx, userID, now, decide)
+		return err
 	})
+	return out, useRecoveryCodeError(err)
+}
+
+// useRecoveryCode applies one recovery-code verification inside tx; an error from decide
+// comes back as errDecided.
+func useRecoveryCode(ctx context.Context, tx pgx.Tx, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
+	var limit store.AttemptLimit
+	var codes []store.RecoveryCode
+	var reads pgx.Batch
+	queueLockAndLimit(&reads, userID, &limit)
+	reads.Queue(`SELECT id, hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY id`, userID).Query(func(rows pgx.Rows) (err error) {
+		codes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RecoveryCode, error) {
+			var c store.RecoveryCode
+			err := r.Scan(&c.ID, &c.Hash)
+			return c, err
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, &reads).Close(); err != nil {
+		return store.RecoveryAttempt{}, err
+	}
+	out, err := decide(limit, codes)
+	if err != nil {
+		return store.RecoveryAttempt{}, errDecided{err}
+	}
+	var writes pgx.Batch
+	if out.CodeID != 0 {
+		id := out.CodeID
+		writes.Queue(`UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND user_id = $3 AND used_at IS NULL`, now, id, userID).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("recovery code %d: %w", id, store.ErrCodeUsed)
+			}
+			return nil
+		})
+	}
+	queueWriteLimit(&writes, userID, limit, out.Limit)
+	return out, sendWrites(ctx, tx, &writes, userID)
+}
+
+// useRecoveryCodeError is the error UseRecoveryCode returns for err.
+func useRecoveryCodeError(err error) error {
 	if err, ok := unwrapDecided(err); ok {
-		return store.RecoveryAttempt{}, err
+		return err
 	}
-	switch {
-	case errors.Is(err, store.ErrCodeUsed), errors.Is(err, store.ErrNotFound):
-		return store.RecoveryAttempt{}, err
-	case err != nil:
-		return store.RecoveryAttempt{}, fmt.Errorf("postgres: use recovery code: %w", err)
+	if err == nil || errors.Is(err, store.ErrCodeUsed) || errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	return out, nil
+	return fmt.Errorf("postgres: use recovery code: %w", err)
 }
 
 // MFAPolicyStart implements store.MFA. It reads first, so only the first evaluation writes;
@@ -323,16 +345,24 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, now time.Tim
 func (s *Store) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
+	return policyStart(ctx, s.pool, userID, tenantID, now)
+}
+
+// policyStart is MFAPolicyStart through q: the pool, or a transaction at read committed.
+func policyStart(ctx context.Context, q interface {
+	querier
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, userID, tenantID string, now time.Time) (time.Time, error) {
 	const read = `SELECT started_at FROM mfa_policy_starts WHERE user_id = $1 AND tenant_id = $2`
 	var at time.Time
-	err := s.pool.QueryRow(ctx, read, userID, tenantID).Scan(&at)
+	err := q.QueryRow(ctx, read, userID, tenantID).Scan(&at)
 	if err == nil {
 		return at.UTC(), nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, fmt.Errorf("postgres: read MFA policy start: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO mfa_policy_starts (user_id, tenant_id, started_at) VALUES ($1, $2, $3)
+	_, err = q.Exec(ctx, `INSERT INTO mfa_policy_starts (user_id, tenant_id, started_at) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, tenantID, now)
 	if pgCode(err) == foreignKeyViolation {
 		return time.Time{}, fmt.Errorf("user %q: %w", userID, store.ErrNotFound)
@@ -341,7 +371,7 @@ func (s *Store) MFAPolicyStart(ctx context.Context, userID, tenantID string, now
 		return time.Time{}, fmt.Errorf("postgres: record MFA policy start: %w", err)
 	}
 	// A new statement, so a fresh snapshot: it sees the row whichever replica inserted it.
-	if err := s.pool.QueryRow(ctx, read, userID, tenantID).Scan(&at); err != nil {
+	if err := q.QueryRow(ctx, read, userID, tenantID).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("postgres: record MFA policy start: %w", err)
 	}
 	return at.UTC(), nil

@@ -170,33 +170,78 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 	return rot, nil
 }
 
-// UpdateSessionClaims implements store.Sessions. The session's row stays locked while update
-// runs, so concurrent updates on any replica each see the previous one's claims.
-func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update func(json.RawMessage) (json.RawMessage, error)) (store.Session, error) {
+// UpdateSession implements store.Sessions. The session's row stays locked while fn runs, so
+// concurrent updates on any replica each see the previous one's claims.
+func (s *Store) UpdateSession(ctx context.Context, handle string, fn func(store.SessionTx) error) (store.Session, error) {
 	var sess store.Session
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		st := &sessionTx{tx: tx}
 		var err error
-		if sess, err = getSession(ctx, tx, handle, true); err != nil {
+		if st.sess, err = getSession(ctx, tx, handle, true); err != nil {
 			return err
 		}
-		if !sess.RevokedAt.IsZero() {
+		if !st.sess.RevokedAt.IsZero() {
 			return fmt.Errorf("session %q: %w", handle, store.ErrSessionRevoked)
 		}
-		claims, err := update(sess.Claims)
-		if err != nil {
+		if err := fn(st); err != nil {
+			if retryable(err) {
+				return err
+			}
 			return errDecided{err}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET claims = CAST($2::text AS json) WHERE handle = $1`, handle, claimsText(claims)); err != nil {
-			return err
+		if st.claims != nil {
+			if _, err := tx.Exec(ctx, `UPDATE sessions SET claims = CAST($2::text AS json) WHERE handle = $1`, handle, claimsText(st.claims)); err != nil {
+				return err
+			}
+			st.sess.Claims = st.claims
 		}
-		sess.Claims = claims
+		sess = st.sess
 		return nil
 	})
+	if err, ok := unwrapDecided(err); ok {
+		return store.Session{}, err
+	}
 	if err != nil {
-		err, _ = unwrapDecided(err)
-		return store.Session{}, fmt.Errorf("postgres: update session claims: %w", err)
+		return store.Session{}, fmt.Errorf("postgres: update session: %w", err)
 	}
 	return sess, nil
+}
+
+// sessionTx is store.SessionTx on PostgreSQL: the Store's reads and factor checks, run in tx.
+type sessionTx struct {
+	tx     pgx.Tx
+	sess   store.Session
+	claims json.RawMessage
+}
+
+func (t *sessionTx) Session() store.Session { return t.sess }
+
+func (t *sessionTx) SetClaims(c json.RawMessage) { t.claims = c }
+
+func (t *sessionTx) GetUser(ctx context.Context, userID string) (store.User, error) {
+	return getUser(ctx, t.tx, userID)
+}
+
+func (t *sessionTx) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
+	return getUserMetadata(ctx, t.tx, userID)
+}
+
+func (t *sessionTx) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
+	return mfaStatus(ctx, t.tx, userID)
+}
+
+func (t *sessionTx) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
+	return policyStart(ctx, t.tx, userID, tenantID, now)
+}
+
+func (t *sessionTx) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
+	out, err := verifyTOTP(ctx, t.tx, userID, name, decide)
+	return out, verifyTOTPError(err)
+}
+
+func (t *sessionTx) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
+	out, err := useRecoveryCode(ctx, t.tx, userID, now, decide)
+	return out, useRecoveryCodeError(err)
 }
 
 // nextRevocationSeq takes the tenant's next revocation cursor value inside tx. The counter's

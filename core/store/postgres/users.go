@@ -150,7 +150,11 @@ func (s *Store) UpsertThirdPartyUser(ctx context.Context, id store.ThirdPartyIde
 func (s *Store) GetUser(ctx context.Context, userID string) (store.User, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	u, err := loadUser(ctx, s.pool, userID)
+	return getUser(ctx, s.pool, userID)
+}
+
+func getUser(ctx context.Context, q querier, userID string) (store.User, error) {
+	u, err := loadUser(ctx, q, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, err
 	}
@@ -184,7 +188,11 @@ func readMetadata(ctx context.Context, q querier, userID string) (map[string]jso
 func (s *Store) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	md, err := readMetadata(ctx, s.pool, userID)
+	return getUserMetadata(ctx, s.pool, userID)
+}
+
+func getUserMetadata(ctx context.Context, q querier, userID string) (map[string]json.RawMessage, error) {
+	md, err := readMetadata(ctx, q, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}

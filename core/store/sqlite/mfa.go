@@ -135,8 +135,12 @@ func writeLimit(ctx context.Context, tx txn, userID string, old, l store.Attempt
 
 // GetMFAStatus implements store.MFA.
 func (s *Store) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
+	return mfaStatus(ctx, s.r, userID)
+}
+
+func mfaStatus(ctx context.Context, q querier, userID string) (store.MFAStatus, error) {
 	var st store.MFAStatus
-	err := s.r.QueryRowContext(ctx, `SELECT
+	err := q.QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM totp_devices WHERE user_id = ?1 AND verified = 1),
 		(SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL)`, userID).Scan(&st.VerifiedTOTPDevices, &st.UnusedRecoveryCodes)
 	if err != nil {
@@ -171,40 +175,50 @@ func unwrapDecided(err error) (error, bool) {
 // connection, so no other verification of any user interleaves with it.
 func (s *Store) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
 	var out store.TOTPAttempt
-	err := s.tx(ctx, func(tx txn) error {
-		limit, err := readLimit(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		devices, err := listTOTPDevices(ctx, tx, userID, name, name == "")
-		if err != nil {
-			return err
-		}
-		if out, err = decide(limit, devices); err != nil {
-			return errDecided{err}
-		}
-		if out.Device != "" {
-			res, err := tx.ExecContext(ctx, `UPDATE totp_devices SET last_used_step = ?, verified = 1
-				WHERE user_id = ? AND name = ? AND last_used_step < ?`, out.Step, userID, out.Device, out.Step)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return errors.Join(fmt.Errorf("device %q step %d: %w", out.Device, out.Step, store.ErrStepUsed), err)
-			}
-		}
-		return writeLimit(ctx, tx, userID, limit, out.Limit)
+	err := s.tx(ctx, func(tx txn) (err error) {
+		out, err = verifyTOTP(ctx, tx, userID, name, decide)
+		return err
 	})
+	return out, verifyTOTPError(err)
+}
+
+// verifyTOTP applies one TOTP verification inside tx; an error from decide comes back as
+// errDecided.
+func verifyTOTP(ctx context.Context, tx txn, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
+	limit, err := readLimit(ctx, tx, userID)
+	if err != nil {
+		return store.TOTPAttempt{}, err
+	}
+	devices, err := listTOTPDevices(ctx, tx, userID, name, name == "")
+	if err != nil {
+		return store.TOTPAttempt{}, err
+	}
+	out, err := decide(limit, devices)
+	if err != nil {
+		return store.TOTPAttempt{}, errDecided{err}
+	}
+	if out.Device != "" {
+		res, err := tx.ExecContext(ctx, `UPDATE totp_devices SET last_used_step = ?, verified = 1
+			WHERE user_id = ? AND name = ? AND last_used_step < ?`, out.Step, userID, out.Device, out.Step)
+		if err != nil {
+			return store.TOTPAttempt{}, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return store.TOTPAttempt{}, errors.Join(fmt.Errorf("device %q step %d: %w", out.Device, out.Step, store.ErrStepUsed), err)
+		}
+	}
+	return out, writeLimit(ctx, tx, userID, limit, out.Limit)
+}
+
+// verifyTOTPError is the error VerifyTOTP returns for err.
+func verifyTOTPError(err error) error {
 	if err, ok := unwrapDecided(err); ok {
-		return store.TOTPAttempt{}, err
+		return err
 	}
-	switch {
-	case errors.Is(err, store.ErrStepUsed), errors.Is(err, store.ErrNotFound):
-		return store.TOTPAttempt{}, err
-	case err != nil:
-		return store.TOTPAttempt{}, fmt.Errorf("sqlite: verify TOTP: %w", err)
+	if err == nil || errors.Is(err, store.ErrStepUsed) || errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	return out, nil
+	return fmt.Errorf("sqlite: verify TOTP: %w", err)
 }
 
 // ReplaceRecoveryCodes implements store.MFA.
@@ -245,80 +259,99 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (unused, 
 // UseRecoveryCode implements store.MFA.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
 	var out store.RecoveryAttempt
-	err := s.tx(ctx, func(tx txn) error {
-		limit, err := readLimit(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, hash FROM recovery_codes WHERE user_id = ? AND used_at IS NULL ORDER BY id`, userID)
-		if err != nil {
-			return err
-		}
-		var codes []store.RecoveryCode
-		for rows.Next() {
-			var c store.RecoveryCode
-			if err := rows.Scan(&c.ID, &c.Hash); err != nil {
-				rows.Close()
-				return err
-			}
-			codes = append(codes, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if out, err = decide(limit, codes); err != nil {
-			return errDecided{err}
-		}
-		if out.CodeID != 0 {
-			res, err := tx.ExecContext(ctx, `UPDATE recovery_codes SET used_at = ? WHERE id = ? AND user_id = ? AND used_at IS NULL`, ms(now), out.CodeID, userID)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return errors.Join(fmt.Errorf("recovery code %d: %w", out.CodeID, store.ErrCodeUsed), err)
-			}
-		}
-		return writeLimit(ctx, tx, userID, limit, out.Limit)
+	err := s.tx(ctx, func(tx txn) (err error) {
+		out, err = useRecoveryCode(ctx, tx, userID, now, decide)
+		return err
 	})
+	return out, useRecoveryCodeError(err)
+}
+
+// useRecoveryCode applies one recovery-code verification inside tx; an error from decide
+// comes back as errDecided.
+func useRecoveryCode(ctx context.Context, tx txn, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
+	limit, err := readLimit(ctx, tx, userID)
+	if err != nil {
+		return store.RecoveryAttempt{}, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, hash FROM recovery_codes WHERE user_id = ? AND used_at IS NULL ORDER BY id`, userID)
+	if err != nil {
+		return store.RecoveryAttempt{}, err
+	}
+	var codes []store.RecoveryCode
+	for rows.Next() {
+		var c store.RecoveryCode
+		if err := rows.Scan(&c.ID, &c.Hash); err != nil {
+			rows.Close()
+			return store.RecoveryAttempt{}, err
+		}
+		codes = append(codes, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return store.RecoveryAttempt{}, err
+	}
+	out, err := decide(limit, codes)
+	if err != nil {
+		return store.RecoveryAttempt{}, errDecided{err}
+	}
+	if out.CodeID != 0 {
+		res, err := tx.ExecContext(ctx, `UPDATE recovery_codes SET used_at = ? WHERE id = ? AND user_id = ? AND used_at IS NULL`, ms(now), out.CodeID, userID)
+		if err != nil {
+			return store.RecoveryAttempt{}, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return store.RecoveryAttempt{}, errors.Join(fmt.Errorf("recovery code %d: %w", out.CodeID, store.ErrCodeUsed), err)
+		}
+	}
+	return out, writeLimit(ctx, tx, userID, limit, out.Limit)
+}
+
+// useRecoveryCodeError is the error UseRecoveryCode returns for err.
+func useRecoveryCodeError(err error) error {
 	if err, ok := unwrapDecided(err); ok {
-		return store.RecoveryAttempt{}, err
+		return err
 	}
-	switch {
-	case errors.Is(err, store.ErrCodeUsed), errors.Is(err, store.ErrNotFound):
-		return store.RecoveryAttempt{}, err
-	case err != nil:
-		return store.RecoveryAttempt{}, fmt.Errorf("sqlite: use recovery code: %w", err)
+	if err == nil || errors.Is(err, store.ErrCodeUsed) || errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	return out, nil
+	return fmt.Errorf("sqlite: use recovery code: %w", err)
 }
 
 // MFAPolicyStart implements store.MFA. It reads first, so only the first evaluation writes.
 func (s *Store) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
-	var at int64
-	err := s.r.QueryRowContext(ctx, `SELECT started_at FROM mfa_policy_starts WHERE user_id = ? AND tenant_id = ?`, userID, tenantID).Scan(&at)
-	if err == nil {
-		return fromMS(at), nil
+	at, found, err := readPolicyStart(ctx, s.r, userID, tenantID)
+	if err != nil || found {
+		return at, err
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, fmt.Errorf("sqlite: read MFA policy start: %w", err)
-	}
-	err = s.tx(ctx, func(tx txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO mfa_policy_starts (user_id, tenant_id, started_at) VALUES (?, ?, ?)
-			ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, tenantID, ms(now))
-		if isForeignKeyViolation(err) {
-			return fmt.Errorf("user %q: %w", userID, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT started_at FROM mfa_policy_starts WHERE user_id = ? AND tenant_id = ?`, userID, tenantID).Scan(&at)
+	err = s.tx(ctx, func(tx txn) (err error) {
+		at, err = recordPolicyStart(ctx, tx, userID, tenantID, now)
+		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return time.Time{}, err
+	return at, err
+}
+
+func readPolicyStart(ctx context.Context, q querier, userID, tenantID string) (time.Time, bool, error) {
+	var at int64
+	err := q.QueryRowContext(ctx, `SELECT started_at FROM mfa_policy_starts WHERE user_id = ? AND tenant_id = ?`, userID, tenantID).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: read MFA policy start: %w", err)
+	}
+	return fromMS(at), true, nil
+}
+
+// recordPolicyStart stores now as the start unless one is stored, and returns the stored one.
+func recordPolicyStart(ctx context.Context, tx txn, userID, tenantID string, now time.Time) (time.Time, error) {
+	_, err := tx.ExecContext(ctx, `INSERT INTO mfa_policy_starts (user_id, tenant_id, started_at) VALUES (?, ?, ?)
+		ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, tenantID, ms(now))
+	if isForeignKeyViolation(err) {
+		return time.Time{}, fmt.Errorf("user %q: %w", userID, store.ErrNotFound)
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sqlite: record MFA policy start: %w", err)
 	}
-	return fromMS(at), nil
+	at, _, err := readPolicyStart(ctx, tx, userID, tenantID)
+	return at, err
 }

@@ -151,31 +151,79 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 	return rot, nil
 }
 
-// UpdateSessionClaims implements store.Sessions.
-func (s *Store) UpdateSessionClaims(ctx context.Context, handle string, update func(json.RawMessage) (json.RawMessage, error)) (store.Session, error) {
+// UpdateSession implements store.Sessions. Everything fn reads goes through the writer's
+// connection, whose page cache the other connections' commits do not invalidate.
+func (s *Store) UpdateSession(ctx context.Context, handle string, fn func(store.SessionTx) error) (store.Session, error) {
 	var sess store.Session
 	err := s.tx(ctx, func(tx txn) error {
+		st := &sessionTx{tx: tx}
 		var err error
-		if sess, err = getSession(ctx, tx, handle); err != nil {
+		if st.sess, err = getSession(ctx, tx, handle); err != nil {
 			return err
 		}
-		if !sess.RevokedAt.IsZero() {
+		if !st.sess.RevokedAt.IsZero() {
 			return fmt.Errorf("session %q: %w", handle, store.ErrSessionRevoked)
 		}
-		claims, err := update(sess.Claims)
-		if err != nil {
-			return err
+		if err := fn(st); err != nil {
+			return errDecided{err}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET claims = ? WHERE handle = ?`, claimsText(claims), handle); err != nil {
-			return err
+		if st.claims != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET claims = ? WHERE handle = ?`, claimsText(st.claims), handle); err != nil {
+				return err
+			}
+			st.sess.Claims = st.claims
 		}
-		sess.Claims = claims
+		sess = st.sess
 		return nil
 	})
+	if err, ok := unwrapDecided(err); ok {
+		return store.Session{}, err
+	}
 	if err != nil {
-		return store.Session{}, fmt.Errorf("sqlite: update session claims: %w", err)
+		return store.Session{}, fmt.Errorf("sqlite: update session: %w", err)
 	}
 	return sess, nil
+}
+
+// sessionTx is store.SessionTx on SQLite: the Store's reads and factor checks, run in tx.
+type sessionTx struct {
+	tx     txn
+	sess   store.Session
+	claims json.RawMessage
+}
+
+func (t *sessionTx) Session() store.Session { return t.sess }
+
+func (t *sessionTx) SetClaims(c json.RawMessage) { t.claims = c }
+
+func (t *sessionTx) GetUser(ctx context.Context, userID string) (store.User, error) {
+	return getUser(ctx, t.tx, userID)
+}
+
+func (t *sessionTx) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
+	return getUserMetadata(ctx, t.tx, userID)
+}
+
+func (t *sessionTx) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
+	return mfaStatus(ctx, t.tx, userID)
+}
+
+func (t *sessionTx) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
+	at, found, err := readPolicyStart(ctx, t.tx, userID, tenantID)
+	if err != nil || found {
+		return at, err
+	}
+	return recordPolicyStart(ctx, t.tx, userID, tenantID, now)
+}
+
+func (t *sessionTx) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
+	out, err := verifyTOTP(ctx, t.tx, userID, name, decide)
+	return out, verifyTOTPError(err)
+}
+
+func (t *sessionTx) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
+	out, err := useRecoveryCode(ctx, t.tx, userID, now, decide)
+	return out, useRecoveryCodeError(err)
 }
 
 // RevokeSession implements store.Sessions.

@@ -146,7 +146,11 @@ func (s *Store) UpsertThirdPartyUser(ctx context.Context, id store.ThirdPartyIde
 
 // GetUser implements store.Users.
 func (s *Store) GetUser(ctx context.Context, userID string) (store.User, error) {
-	u, err := loadUser(ctx, s.r, userID)
+	return getUser(ctx, s.r, userID)
+}
+
+func getUser(ctx context.Context, q querier, userID string) (store.User, error) {
+	u, err := loadUser(ctx, q, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, err
 	}
@@ -181,7 +185,11 @@ func readMetadata(ctx context.Context, q querier, userID string) (map[string]jso
 
 // GetUserMetadata implements store.Users.
 func (s *Store) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
-	md, err := readMetadata(ctx, s.r, userID)
+	return getUserMetadata(ctx, s.r, userID)
+}
+
+func getUserMetadata(ctx context.Context, q querier, userID string) (map[string]json.RawMessage, error) {
+	md, err := readMetadata(ctx, q, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,27 +21,6 @@ func testSessions(t *testing.T, open Factory) {
 		if got.Handle != want.Handle || got.UserID != "u1" || got.TenantID != "public" || string(got.Claims) != string(want.Claims) ||
 			!got.ExpiresAt.Equal(want.ExpiresAt) || !got.RevokedAt.IsZero() || got.CurrentRefreshHash != "r1" {
 			t.Fatalf("GetSession = %+v", got)
-		}
-	})
-	t.Run("claims are updated inside a transaction", func(t *testing.T) {
-		s := open(t)
-		newUser(t, s, "u1")
-		createSession(t, s, "s1", "u1", "public", "r1")
-		got, err := s.UpdateSessionClaims(ctx, "s1", func(old json.RawMessage) (json.RawMessage, error) {
-			if string(old) != `{"st-mfa":{"c":{},"v":true}}` {
-				return nil, fmt.Errorf("old claims = %s", old)
-			}
-			return json.RawMessage(`{"st-mfa":{"c":{"totp":5},"v":true}}`), nil
-		})
-		if err != nil || string(got.Claims) != `{"st-mfa":{"c":{"totp":5},"v":true}}` {
-			t.Fatalf("UpdateSessionClaims = %+v, %v", got, err)
-		}
-		boom := errors.New("boom")
-		if _, err := s.UpdateSessionClaims(ctx, "s1", func(json.RawMessage) (json.RawMessage, error) { return nil, boom }); !errors.Is(err, boom) {
-			t.Fatalf("a failing update returned %v", err)
-		}
-		if got := must(s.GetSession(ctx, "s1"))(t); string(got.Claims) != `{"st-mfa":{"c":{"totp":5},"v":true}}` {
-			t.Fatalf("a failing update changed the claims: %s", got.Claims)
 		}
 	})
 	t.Run("revoking is recorded once and listed for the tenant", func(t *testing.T) {
@@ -67,9 +45,6 @@ func testSessions(t *testing.T, open Factory) {
 		}
 		if list := must(s.RevokedSince(ctx, "public", t0.Add(2*time.Minute)))(t); len(list) != 0 {
 			t.Fatalf("RevokedSince after the revocation = %+v", list)
-		}
-		if _, err := s.UpdateSessionClaims(ctx, "s1", func(c json.RawMessage) (json.RawMessage, error) { return c, nil }); !errors.Is(err, store.ErrSessionRevoked) {
-			t.Fatalf("updating a revoked session: %v", err)
 		}
 	})
 	t.Run("revoking a user's sessions counts only live ones", func(t *testing.T) {

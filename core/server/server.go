@@ -149,7 +149,6 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.Sessions = session.New(session.Options{
 		Store: opts.Store, Keys: s.Keys, Issuer: opts.Issuer, APIBasePath: "/auth", Clock: opts.Clock,
-		UserDisabled: opts.Store.UserDisabled,
 		Settings: func(ctx context.Context, tenantID string) (session.Settings, error) {
 			t, err := s.Tenants.Current(ctx, tenantID)
 			if err != nil {

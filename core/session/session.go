@@ -61,11 +61,7 @@ type Options struct {
 	APIBasePath string
 	// Settings returns the session settings of a tenant.
 	Settings func(ctx context.Context, tenantID string) (Settings, error)
-	// UserDisabled, when set, reports whether an admin disabled a user: Create refuses such
-	// a user (ErrUserDisabled) and Refresh ends its session (ErrUnauthorised), whatever
-	// factor or page started the sign-in. This is the one check every sign-in path passes.
-	UserDisabled func(ctx context.Context, userID string) (bool, error)
-	Clock        func() time.Time
+	Clock    func() time.Time
 }
 
 // Manager is the session service. It is safe for concurrent use.
@@ -185,9 +181,6 @@ func decodeClaims(raw json.RawMessage) (map[string]json.RawMessage, error) {
 
 // Create starts a session for userID (the primary user) signed in with recipeUserID.
 func (m *Manager) Create(ctx context.Context, tenantID, userID, recipeUserID string, claims map[string]json.RawMessage) (Session, Tokens, error) {
-	if err := m.refuseDisabled(ctx, userID); err != nil {
-		return Session{}, Tokens{}, err
-	}
 	settings, err := m.opts.Settings(ctx, tenantID)
 	if err != nil {
 		return Session{}, Tokens{}, fmt.Errorf("create session: %w", err)
@@ -208,7 +201,9 @@ func (m *Manager) Create(ctx context.Context, tenantID, userID, recipeUserID str
 	st := store.Session{Handle: handle, UserID: userID, RecipeUserID: recipeUserID, TenantID: tenantID, Claims: raw,
 		CreatedAt: now, ExpiresAt: now.Add(settings.RefreshTokenLifetime), RefreshLifetime: settings.RefreshTokenLifetime,
 		CurrentRefreshHash: hashToken(refresh)}
-	if err := m.opts.Store.CreateSession(ctx, st); err != nil {
+	if err := m.opts.Store.CreateSession(ctx, st); errors.Is(err, store.ErrUserDisabled) {
+		return Session{}, Tokens{}, fmt.Errorf("user %q: %w", userID, ErrUserDisabled)
+	} else if err != nil {
 		return Session{}, Tokens{}, fmt.Errorf("create session: %w", err)
 	}
 	sess, tokens, err := m.issue(ctx, st, settings, hashToken(refresh), "")
@@ -217,21 +212,6 @@ func (m *Manager) Create(ctx context.Context, tenantID, userID, recipeUserID str
 	}
 	tokens.RefreshToken, tokens.RefreshTokenExpiry = refresh, st.ExpiresAt
 	return sess, tokens, nil
-}
-
-// refuseDisabled returns ErrUserDisabled when an admin disabled the user.
-func (m *Manager) refuseDisabled(ctx context.Context, userID string) error {
-	if m.opts.UserDisabled == nil {
-		return nil
-	}
-	disabled, err := m.opts.UserDisabled(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("check whether user %q is disabled: %w", userID, err)
-	}
-	if disabled {
-		return fmt.Errorf("user %q: %w", userID, ErrUserDisabled)
-	}
-	return nil
 }
 
 // issue signs an access token for st.
@@ -292,13 +272,10 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (Session, To
 		return Session{Handle: s.Handle, UserID: s.UserID, RecipeUserID: s.RecipeUserID, TenantID: s.TenantID}, Tokens{}, fmt.Errorf("%w: session %s", ErrTokenTheft, s.Handle)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrSessionRevoked), errors.Is(err, store.ErrTooManyRefreshes):
 		return Session{}, Tokens{}, fmt.Errorf("%w: %w", ErrUnauthorised, err)
+	case errors.Is(err, store.ErrUserDisabled):
+		return Session{}, Tokens{}, fmt.Errorf("%w: %w", ErrUnauthorised, ErrUserDisabled)
 	case err != nil:
 		return Session{}, Tokens{}, fmt.Errorf("refresh session: %w", err)
-	}
-	if err := m.refuseDisabled(ctx, rot.Session.UserID); errors.Is(err, ErrUserDisabled) {
-		return Session{}, Tokens{}, fmt.Errorf("%w: %w", ErrUnauthorised, err)
-	} else if err != nil {
-		return Session{}, Tokens{}, err
 	}
 	settings, err := m.opts.Settings(ctx, rot.Session.TenantID)
 	if err != nil {

@@ -101,9 +101,6 @@ type UserAdmin interface {
 	// SetUserDisabled disables (at now) or enables a user and returns it. Disabling a
 	// disabled user keeps its first time. ErrNotFound when unknown.
 	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) (User, error)
-	// UserDisabled reports whether the user (primary or recipe user id) is disabled; an
-	// unknown user is not (the caller finds out otherwise).
-	UserDisabled(ctx context.Context, userID string) (bool, error)
 	// ResetMFA removes the user's chosen secondary factors (every resettable one when
 	// factors is empty) in one transaction: TOTP devices, recovery codes, passkey
 	// credentials, and passwordless or webauthn login methods linked to the user as second

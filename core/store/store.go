@@ -29,6 +29,9 @@ var (
 	// ErrTokenTheft: a refresh token was presented after a younger token of its session was
 	// used. The session has been revoked in the same transaction.
 	ErrTokenTheft = errors.New("refresh token reused after rotation")
+	// ErrUserDisabled: an admin disabled the user, so no session of theirs starts or
+	// refreshes.
+	ErrUserDisabled = errors.New("user disabled")
 	// ErrTooManyRefreshes: the current refresh token was presented again while it already
 	// has MaxUnusedRefreshChildren children none of which was used. Nothing changed.
 	ErrTooManyRefreshes = errors.New("refresh token presented too often without using its children")
@@ -222,7 +225,9 @@ type Rotation struct {
 
 // Sessions stores sessions and the refresh-token chain used for theft detection.
 type Sessions interface {
-	// CreateSession stores a session and its first refresh token (hash).
+	// CreateSession stores a session and its first refresh token (hash); when an admin has
+	// disabled the user it stores nothing and returns ErrUserDisabled (checked in the same
+	// statement, so a sign-in needs no separate read for it).
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns a session (revoked ones too); ErrNotFound when unknown.
 	GetSession(ctx context.Context, handle string) (Session, error)
@@ -235,7 +240,8 @@ type Sessions interface {
 	//   - any other known token of the session (a sibling of the current token, which stays
 	//     stored when its brother is used, or an older ancestor) is theft: the session is
 	//     revoked at now and ErrTokenTheft returned;
-	//   - an unknown token, or an expired or revoked session: ErrNotFound / ErrSessionRevoked.
+	//   - an unknown token, or an expired or revoked session: ErrNotFound / ErrSessionRevoked;
+	//   - a token of a user an admin disabled: ErrUserDisabled, and nothing changes.
 	RotateRefreshToken(ctx context.Context, presentedHash, newHash string, now time.Time) (Rotation, error)
 	// UpdateSession runs fn in one write transaction on a live session and commits what it
 	// did, with the claims it set (SetClaims), when it returns nil; it returns the session as

@@ -98,19 +98,6 @@ func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled boo
 	return u, nil
 }
 
-// UserDisabled implements store.UserAdmin.
-func (s *Store) UserDisabled(ctx context.Context, userID string) (bool, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	var disabled bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE disabled_at IS NOT NULL
-		AND id = (SELECT coalesce((SELECT user_id FROM login_methods WHERE recipe_user_id = $1), $1)))`, userID).Scan(&disabled)
-	if err != nil {
-		return false, fmt.Errorf("postgres: user disabled: %w", err)
-	}
-	return disabled, nil
-}
-
 // ResetMFA implements store.UserAdmin.
 func (s *Store) ResetMFA(ctx context.Context, userID string, factors []string) (store.MFAReset, error) {
 	var out store.MFAReset

@@ -58,12 +58,16 @@ func claimsText(c json.RawMessage) string {
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `WITH sess AS (
+	tag, err := s.pool.Exec(ctx, `WITH sess AS (
 			INSERT INTO sessions (handle, user_id, recipe_user_id, tenant_id, claims, created_at, expires_at, revoked_at, current_refresh_hash, refresh_lifetime_ms)
-			VALUES ($1, $2, $3, $4, CAST($5::text AS json), $6, $7, NULL, $8, $9) RETURNING handle)
+			SELECT $1, $2, $3, $4, CAST($5::text AS json), $6, $7, NULL, $8, $9
+			WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = $2 AND disabled_at IS NOT NULL) RETURNING handle)
 		INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) SELECT $8, handle, NULL, $6 FROM sess`,
 		sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), sess.CreatedAt, sess.ExpiresAt,
 		sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds())
+	if err == nil && tag.RowsAffected() == 0 {
+		return fmt.Errorf("user %q: %w", sess.UserID, store.ErrUserDisabled)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: create session: %w", err)
 	}
@@ -103,7 +107,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		// Read the token again now that the session is ours: a concurrent deletion of old
 		// sessions may have removed it before we got the lock.
 		var parent *string
-		err = tx.QueryRow(ctx, `SELECT parent_hash FROM refresh_tokens WHERE hash = $1 AND session_handle = $2`, presented, sess.Handle).Scan(&parent)
+		var disabled bool
+		err = tx.QueryRow(ctx, `SELECT r.parent_hash, u.disabled_at IS NOT NULL FROM refresh_tokens r, users u
+			WHERE r.hash = $1 AND r.session_handle = $2 AND u.id = $3`, presented, sess.Handle, sess.UserID).Scan(&parent, &disabled)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("refresh token: %w", store.ErrNotFound)
 		}
@@ -115,6 +121,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		}
 		if !now.Before(sess.ExpiresAt) {
 			return fmt.Errorf("session %q expired: %w", sess.Handle, store.ErrNotFound)
+		}
+		if disabled {
+			return fmt.Errorf("user %q: %w", sess.UserID, store.ErrUserDisabled)
 		}
 		// The writes go in one batch: one round trip.
 		var writes pgx.Batch
@@ -161,7 +170,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 	if err == nil && theft {
 		return rot, fmt.Errorf("session %q: %w", rot.Session.Handle, store.ErrTokenTheft)
 	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrTooManyRefreshes) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrTooManyRefreshes) || errors.Is(err, store.ErrUserDisabled) {
 		return store.Rotation{}, err
 	}
 	if err != nil {

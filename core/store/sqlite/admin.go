@@ -106,17 +106,6 @@ func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled boo
 	return u, nil
 }
 
-// UserDisabled implements store.UserAdmin.
-func (s *Store) UserDisabled(ctx context.Context, userID string) (bool, error) {
-	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE disabled_at IS NOT NULL
-		AND (id = ? OR id = (SELECT user_id FROM login_methods WHERE recipe_user_id = ?))`, userID, userID).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("sqlite: user disabled: %w", err)
-	}
-	return n > 0, nil
-}
-
 // ResetMFA implements store.UserAdmin.
 func (s *Store) ResetMFA(ctx context.Context, userID string, factors []string) (store.MFAReset, error) {
 	var out store.MFAReset

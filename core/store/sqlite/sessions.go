@@ -45,15 +45,23 @@ func claimsText(c json.RawMessage) string {
 // CreateSession implements store.Sessions.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	err := s.tx(ctx, func(tx txn) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`,
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9
+			WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?2 AND disabled_at IS NOT NULL)`,
 			sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), ms(sess.CreatedAt), ms(sess.ExpiresAt),
-			sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds()); err != nil {
+			sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds())
+		if err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, NULL, ?)`,
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(fmt.Errorf("user %q: %w", sess.UserID, store.ErrUserDisabled), err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, NULL, ?)`,
 			sess.CurrentRefreshHash, sess.Handle, ms(sess.CreatedAt))
 		return err
 	})
+	if errors.Is(err, store.ErrUserDisabled) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: create session: %w", err)
 	}
@@ -79,7 +87,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 	err := s.tx(ctx, func(tx txn) error {
 		var handle string
 		var parent sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT session_handle, parent_hash FROM refresh_tokens WHERE hash = ?`, presented).Scan(&handle, &parent)
+		var disabled bool
+		err := tx.QueryRowContext(ctx, `SELECT r.session_handle, r.parent_hash, u.disabled_at IS NOT NULL
+			FROM refresh_tokens r JOIN sessions s ON s.handle = r.session_handle JOIN users u ON u.id = s.user_id
+			WHERE r.hash = ?`, presented).Scan(&handle, &parent, &disabled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("refresh token: %w", store.ErrNotFound)
 		}
@@ -95,6 +106,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 		}
 		if !now.Before(sess.ExpiresAt) {
 			return fmt.Errorf("session %q expired: %w", handle, store.ErrNotFound)
+		}
+		if disabled {
+			return fmt.Errorf("user %q: %w", sess.UserID, store.ErrUserDisabled)
 		}
 		switch {
 		case presented == sess.CurrentRefreshHash:
@@ -142,7 +156,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 	if theft {
 		return rot, fmt.Errorf("session %q: %w", rot.Session.Handle, store.ErrTokenTheft)
 	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrTooManyRefreshes) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrTooManyRefreshes) || errors.Is(err, store.ErrUserDisabled) {
 		return store.Rotation{}, err
 	}
 	if err != nil {

@@ -161,23 +161,19 @@ func getUser(ctx context.Context, q querier, userID string) (store.User, error) 
 }
 
 func readMetadata(ctx context.Context, q querier, userID string) (map[string]json.RawMessage, error) {
-	var exists int
-	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id = ?`, userID).Scan(&exists); err != nil {
-		return nil, err
-	}
-	if exists == 0 {
-		return nil, fmt.Errorf("user %q: %w", userID, store.ErrNotFound)
-	}
-	var raw string
-	err := q.QueryRowContext(ctx, `SELECT metadata FROM user_metadata WHERE user_id = ?`, userID).Scan(&raw)
+	var raw sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT m.metadata FROM users u LEFT JOIN user_metadata m ON m.user_id = u.id WHERE u.id = ?`, userID).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return map[string]json.RawMessage{}, nil
+		return nil, fmt.Errorf("user %q: %w", userID, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
 	md := map[string]json.RawMessage{}
-	if err := json.Unmarshal([]byte(raw), &md); err != nil {
+	if !raw.Valid {
+		return md, nil
+	}
+	if err := json.Unmarshal([]byte(raw.String), &md); err != nil {
 		return nil, fmt.Errorf("decode metadata of user %q: %w", userID, err)
 	}
 	return md, nil

@@ -96,7 +96,7 @@ func testUserAdmin(t *testing.T, open Factory) {
 		}
 	})
 
-	t.Run("a disabled user is reported disabled, by either id, until enabled", func(t *testing.T) {
+	t.Run("a disabled user is reported disabled, by either id, and starts no session until enabled", func(t *testing.T) {
 		s := open(t)
 		userWithEverything(t, s)
 		u := must(s.SetUserDisabled(ctx, "pl-phone", true, t0))(t)
@@ -108,16 +108,30 @@ func testUserAdmin(t *testing.T, open Factory) {
 			t.Fatalf("disabling twice moved DisabledAt to %v", again.DisabledAt)
 		}
 		for _, id := range []string{"u1", "pl-phone"} {
-			if !must(s.UserDisabled(ctx, id))(t) {
-				t.Fatalf("UserDisabled(%s) = false", id)
+			if got := must(s.GetUser(ctx, id))(t); !got.DisabledAt.Equal(t0) {
+				t.Fatalf("GetUser(%s) DisabledAt = %v", id, got.DisabledAt)
 			}
 		}
-		if got := must(s.GetUser(ctx, "u1"))(t); !got.DisabledAt.Equal(t0) {
-			t.Fatalf("GetUser DisabledAt = %v", got.DisabledAt)
+		sess := store.Session{Handle: "new", UserID: "u1", RecipeUserID: "u1", TenantID: "public", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), CurrentRefreshHash: "new-r1"}
+		if err := s.CreateSession(ctx, sess); !errors.Is(err, store.ErrUserDisabled) {
+			t.Fatalf("a disabled user's new session = %v, want ErrUserDisabled", err)
+		}
+		if _, err := s.GetSession(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the refused session was stored: %v", err)
 		}
 		must(s.SetUserDisabled(ctx, "u1", false, t0))(t)
-		if must(s.UserDisabled(ctx, "u1"))(t) || !must(s.GetUser(ctx, "u1"))(t).DisabledAt.IsZero() {
+		if !must(s.GetUser(ctx, "u1"))(t).DisabledAt.IsZero() {
 			t.Fatal("an enabled user is still disabled")
+		}
+		must(0, s.CreateSession(ctx, sess))(t)
+		// Disabled again while signed in: the refresh token is refused and not rotated.
+		must(s.SetUserDisabled(ctx, "u1", true, t0))(t)
+		if _, err := s.RotateRefreshToken(ctx, "new-r1", "new-r2", t0.Add(time.Minute)); !errors.Is(err, store.ErrUserDisabled) {
+			t.Fatalf("a disabled user's refresh = %v, want ErrUserDisabled", err)
+		}
+		must(s.SetUserDisabled(ctx, "u1", false, t0))(t)
+		if rot := must(s.RotateRefreshToken(ctx, "new-r1", "new-r2", t0.Add(time.Minute)))(t); rot.Session.CurrentRefreshHash != "new-r1" {
+			t.Fatalf("after enabling, the refresh = %+v", rot)
 		}
 		if _, err := s.SetUserDisabled(ctx, "ghost", true, t0); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("disabling an unknown user = %v, want ErrNotFound", err)
@@ -202,7 +216,7 @@ func testUserAdmin(t *testing.T, open Factory) {
 				t.Fatalf("GetUser(%s) after delete = %v", id, err)
 			}
 		}
-		if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.GetSession(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the session survived: %v", err)
 		}
 		if _, err := s.GetAccountToken(ctx, store.TokenPasswordReset, "tok", t0); !errors.Is(err, store.ErrNotFound) {

@@ -15,6 +15,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -83,6 +84,9 @@ type Options struct {
 	Clock func() time.Time
 	// Algorithm is what new keys sign with; RS256 when empty.
 	Algorithm jose.SignatureAlgorithm
+	// MemoSize is how many tokens signed or verified here are remembered, so presenting one
+	// again skips the signature check; DefaultMemoSize when zero.
+	MemoSize int
 }
 
 // Key is a loaded signing key.
@@ -103,6 +107,8 @@ type Manager struct {
 	mu       sync.RWMutex
 	keys     []*Key // newest first
 	loadedAt time.Time
+
+	memo *memo
 }
 
 // New returns a Manager over st; call Rotate once before serving so a key exists.
@@ -125,7 +131,10 @@ func New(st store.Keys, opts Options) *Manager {
 	if opts.Algorithm == "" {
 		opts.Algorithm = jose.RS256
 	}
-	return &Manager{store: st, opts: opts}
+	if opts.MemoSize <= 0 {
+		opts.MemoSize = DefaultMemoSize
+	}
+	return &Manager{store: st, opts: opts, memo: newMemo(opts.MemoSize)}
 }
 
 // Rotate creates a key of the configured algorithm when none is younger than the rotation
@@ -314,6 +323,7 @@ func (m *Manager) Sign(ctx context.Context, payload []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("serialize access token: %w", err)
 	}
+	m.memo.put(out, bytes.Clone(payload), k.KID)
 	return out, nil
 }
 

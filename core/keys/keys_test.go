@@ -196,3 +196,36 @@ func TestEveryReplicaDerivesTheSameSecretFromTheSharedKeys(t *testing.T) {
 		t.Fatalf("an unknown kid = %v, want ErrUnknownKey", err)
 	}
 }
+
+func TestARememberedTokenIsRefusedOnceItsKeyIsGone(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := newManager(st, c)
+	if _, err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The token is remembered as signed here: verifying it again checks no signature.
+	tok, err := m.Sign(ctx, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	// A new key takes over, and the old one is deleted once its tokens may have expired.
+	c.Advance(interval)
+	if _, err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(activation + lifetime + time.Minute)
+	if _, err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := kids(t, m); slices.Contains(got, kidOf(t, tok)) {
+		t.Fatalf("the old key is still published: %v", got)
+	}
+	if _, _, err := m.Verify(ctx, tok); !errors.Is(err, keys.ErrUnknownKey) {
+		t.Fatalf("a remembered token of a deleted key = %v, want ErrUnknownKey", err)
+	}
+}

@@ -49,8 +49,13 @@ func (m *Manager) key(ctx context.Context, kid string) (*Key, error) {
 // Verify checks a compact JWS signed by one of the core's keys and returns its payload and the
 // kid that signed it. The kid picks the key, and the key's algorithm is the only one accepted:
 // a header naming another (none, HS256 with a public key as the secret, RS256 against an EC
-// key, ...) is refused before any signature is checked.
+// key, ...) is refused before any signature is checked. A token this Manager signed or has
+// verified, whose key is still loaded, is not checked again. Callers must not modify the
+// payload.
 func (m *Manager) Verify(ctx context.Context, token string) (payload []byte, kid string, err error) {
+	if e, ok := m.memo.get(token); ok && m.loaded(ctx, e.kid) {
+		return e.payload, e.kid, nil
+	}
 	jws, err := jose.ParseSigned(token, Algorithms)
 	if err != nil {
 		return nil, "", fmt.Errorf("malformed token: %w", err)
@@ -70,7 +75,22 @@ func (m *Manager) Verify(ctx context.Context, token string) (payload []byte, kid
 	if err != nil {
 		return nil, h.KeyID, fmt.Errorf("signature: %w", err)
 	}
+	m.memo.put(token, payload, h.KeyID)
 	return payload, h.KeyID, nil
+}
+
+// loaded reports whether key kid is among the current keys, without reloading for it.
+func (m *Manager) loaded(ctx context.Context, kid string) bool {
+	keys, err := m.current(ctx)
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if k.KID == kid {
+			return true
+		}
+	}
+	return false
 }
 
 // JWKS returns every published public key, newest first.

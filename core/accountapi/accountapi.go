@@ -37,7 +37,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twofold-dev/twofold/contract"
-	"github.com/twofold-dev/twofold/contract/mfa"
 	"github.com/twofold-dev/twofold/core/delivery"
 	deliverytenant "github.com/twofold-dev/twofold/core/delivery/tenant"
 	"github.com/twofold-dev/twofold/core/emailpassword"
@@ -260,15 +259,6 @@ func newToken() (token, hash string, err error) {
 func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
-}
-
-// startSession creates a session for u signed in with recipeUserID, factor completed now.
-func (a *API) startSession(ctx context.Context, t tenant.Tenant, u store.User, recipeUserID, factor string) (session.Session, session.Tokens, error) {
-	claims, err := a.opts.Claims(ctx, t, u, mfa.Completed{factor: a.opts.Clock().Unix()})
-	if err != nil {
-		return session.Session{}, session.Tokens{}, fmt.Errorf("compute session claims: %w", err)
-	}
-	return a.opts.Sessions.Create(ctx, t.ID, u.ID, recipeUserID, claims)
 }
 
 // backgroundSlot takes one of the slots for sends that outlive their request, or, when all

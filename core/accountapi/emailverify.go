@@ -50,8 +50,8 @@ func WithEmailVerification(next httpapi.ClaimsFunc, clock func() time.Time) http
 	if clock == nil {
 		clock = time.Now
 	}
-	return func(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
-		claims, err := next(ctx, t, u, completed)
+	return func(ctx context.Context, r store.MFAReader, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
+		claims, err := next(ctx, r, t, u, completed)
 		if err != nil || t.Config.EmailVerification != contract.EmailVerificationRequired {
 			return claims, err
 		}

@@ -215,35 +215,90 @@ type Consumed struct {
 }
 
 // ConsumeCode checks a first-factor code (or link code) of the device preAuthSessionID: a
-// right one signs the contact's owner in, or up, with a new session.
+// right one signs the contact's owner in, or up, with a new session. The code's check, the
+// user, the MFA policy's reads and the new session are one store transaction; only the
+// session's signature waits until it has committed.
 func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenant, preAuthSessionID string, in passwordless.Input) (Consumed, error) {
-	d, factor, res, err := a.ConsumeDevice(ctx, cl, t, preAuthSessionID, in, "", nil)
-	if err != nil || res.Status != contract.StatusOK {
-		return res, err
-	}
-	if !slices.Contains(t.Config.FirstFactors, factor) {
-		return Consumed{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)}
-	}
-	u, recipeUserID, created, err := a.opts.Store.SignInUpPasswordless(ctx, store.NewPasswordlessUser{
-		RecipeUserID: a.opts.NewID(), TenantID: t.ID, Email: d.Email, PhoneNumber: d.PhoneNumber, Now: a.opts.Clock()})
-	if err != nil {
+	now := a.opts.Clock()
+	var (
+		out          passwordless.Outcome
+		gone         bool
+		factor       string
+		refusal      *Refusal
+		u            store.User
+		recipeUserID string
+		created      bool
+		pending      session.Pending
+	)
+	err := a.opts.Store.Write(ctx, func(tx store.Tx) error {
+		out, gone, factor, refusal, created = passwordless.Outcome{}, false, "", nil, false
+		d, o, err := tx.ConsumePasswordlessCode(ctx, t.ID, preAuthSessionID, func(d *passwordless.Device) (passwordless.Outcome, error) {
+			return d.Consume(in, now)
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			gone = true
+			return nil
+		}
+		if out = o; err != nil || out.Status != passwordless.StatusOK {
+			return err
+		}
+		// From here the code is used up, whatever the sign-in comes to.
+		factor = d.FactorID(out.Method)
+		if !slices.Contains(t.Config.FirstFactors, factor) {
+			refusal = &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: fmt.Sprintf("%s is not a first factor of tenant %q", factor, t.ID)}
+			return nil
+		}
+		if u, recipeUserID, created, err = tx.SignInUpPasswordless(ctx, store.NewPasswordlessUser{
+			RecipeUserID: a.opts.NewID(), TenantID: t.ID, Email: d.Email, PhoneNumber: d.PhoneNumber, Now: now}); err != nil {
+			return err
+		}
+		if !u.DisabledAt.IsZero() {
+			refusal = disabledRefusal
+			return nil
+		}
+		claims, err := a.opts.Claims(ctx, tx, t, u, mfa.Completed{factor: now.Unix()})
+		if err != nil {
+			return fmt.Errorf("compute session claims: %w", err)
+		}
+		if pending, err = a.opts.Sessions.Prepare(ctx, t.ID, u.ID, recipeUserID, claims); err != nil {
+			return err
+		}
+		err = a.opts.Sessions.Store(ctx, tx, pending)
+		if errors.Is(err, session.ErrUserDisabled) {
+			refusal = disabledRefusal
+			return nil
+		}
+		return err
+	})
+	switch {
+	case err != nil:
 		return Consumed{}, err
+	case gone:
+		return Consumed{Status: contract.StatusRestartFlow}, nil
 	}
-	if !u.DisabledAt.IsZero() {
-		a.opts.API.AuditClient(cl, "Refused sign-in", t.ID, u.ID, "user_disabled", "recipe", "passwordless", "factor", factor)
-		return Consumed{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: httpapi.MsgUserDisabled}
+	if res, right := a.judged(cl, t, "", out); !right {
+		return res, nil
+	}
+	if refusal != nil {
+		if refusal == disabledRefusal {
+			a.opts.API.AuditClient(cl, "Refused sign-in", t.ID, u.ID, "user_disabled", "recipe", "passwordless", "factor", factor)
+		}
+		return Consumed{}, refusal
 	}
 	event := "Signed in"
 	if created {
 		event = "Signed up"
 	}
 	a.opts.API.AuditClient(cl, event, t.ID, u.ID, "success", "recipe", "passwordless", "factor", factor)
-	sess, tokens, err := a.startSession(ctx, t, u, recipeUserID, factor)
+	sess, tokens, err := a.opts.Sessions.Issue(ctx, pending)
 	if err != nil {
 		return Consumed{}, err
 	}
 	return Consumed{Status: contract.StatusOK, User: u, Created: created, Session: sess, Tokens: &tokens}, nil
 }
+
+// disabledRefusal answers a disabled user's sign-in.
+var disabledRefusal = &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: httpapi.MsgUserDisabled}
 
 // ConsumeDevice checks a code (or link code) against the device preAuthSessionID in one store
 // transaction, so concurrent guesses are all counted. userID is the user a second factor is
@@ -267,13 +322,22 @@ func (a *API) ConsumeDevice(ctx context.Context, cl httpapi.Client, t tenant.Ten
 			return passwordless.Device{}, "", Consumed{}, err
 		}
 	}
+	if res, right := a.judged(cl, t, userID, out); !right {
+		return passwordless.Device{}, "", res, nil
+	}
+	return d, d.FactorID(out.Method), Consumed{Status: contract.StatusOK}, nil
+}
+
+// judged is a code check's outcome as the answer reports it, with a wrong, expired or
+// used-up code audited; right reports a right code.
+func (a *API) judged(cl httpapi.Client, t tenant.Tenant, userID string, out passwordless.Outcome) (res Consumed, right bool) {
 	switch out.Status {
 	case passwordless.StatusIncorrectCode, passwordless.StatusExpiredCode:
 		a.opts.API.AuditClient(cl, "Refused sign-in code", t.ID, userID, out.Status.String(), "failedAttempts", out.FailedAttempts)
-		return passwordless.Device{}, "", Consumed{Status: out.Status.String(), FailedAttempts: out.FailedAttempts, MaxAttempts: out.MaxAttempts}, nil
+		return Consumed{Status: out.Status.String(), FailedAttempts: out.FailedAttempts, MaxAttempts: out.MaxAttempts}, false
 	case passwordless.StatusRestartFlow:
 		a.opts.API.AuditClient(cl, "Refused sign-in code", t.ID, userID, out.Status.String())
-		return passwordless.Device{}, "", Consumed{Status: out.Status.String()}, nil
+		return Consumed{Status: out.Status.String()}, false
 	}
-	return d, d.FactorID(out.Method), Consumed{Status: contract.StatusOK}, nil
+	return Consumed{Status: contract.StatusOK}, true
 }

@@ -35,11 +35,11 @@ import (
 // ClaimsFunc computes the custom claims of a new session: the st-mfa claim, given the first
 // factor the user just completed. The MFA engine replaces DefaultClaims with one that knows
 // per-user factors.
-type ClaimsFunc func(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error)
+type ClaimsFunc func(ctx context.Context, r store.MFAReader, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error)
 
 // DefaultClaims computes st-mfa from the tenant's requirement when enforcement is Required;
 // with UserOptIn no user has opted in until per-user factors exist, so v is true.
-func DefaultClaims(_ context.Context, t tenant.Tenant, _ store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
+func DefaultClaims(_ context.Context, _ store.MFAReader, t tenant.Tenant, _ store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
 	claim := mfa.Claim{C: completed, V: true}
 	if t.Config.MFA.Enforcement == contract.EnforcementRequired {
 		claim.V = t.Config.MFA.Requirement.Satisfied(completed)

@@ -206,7 +206,7 @@ func (a *API) ThirdPartySignInUp(ctx context.Context, c Client, t tenant.Tenant,
 
 // startSession creates a session for u whose st-mfa claim records factor as completed now.
 func (a *API) startSession(ctx context.Context, t tenant.Tenant, u store.User, recipeUserID, factor string) (SignInResult, error) {
-	claims, err := a.opts.Claims(ctx, t, u, mfa.Completed{factor: a.opts.Clock().Unix()})
+	claims, err := a.opts.Claims(ctx, a.opts.Store, t, u, mfa.Completed{factor: a.opts.Clock().Unix()})
 	if err != nil {
 		return SignInResult{}, fmt.Errorf("compute session claims: %w", err)
 	}

@@ -120,8 +120,8 @@ var ErrNotSatisfied = errors.New(mfa.ClaimNotSatisfiedMessage)
 
 // Claims computes the claims of new sessions (the core's ClaimsFunc): st-mfa {c, v} for user u, who just
 // completed the factors in completed, from the requirement that applies to them.
-func (e *Engine) Claims(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
-	p, err := e.policyFor(ctx, t, u)
+func (e *Engine) Claims(ctx context.Context, r store.MFAReader, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error) {
+	p, err := e.policyFrom(ctx, r, t, u)
 	if err != nil {
 		return nil, err
 	}

@@ -181,36 +181,69 @@ func decodeClaims(raw json.RawMessage) (map[string]json.RawMessage, error) {
 
 // Create starts a session for userID (the primary user) signed in with recipeUserID.
 func (m *Manager) Create(ctx context.Context, tenantID, userID, recipeUserID string, claims map[string]json.RawMessage) (Session, Tokens, error) {
+	p, err := m.Prepare(ctx, tenantID, userID, recipeUserID, claims)
+	if err != nil {
+		return Session{}, Tokens{}, err
+	}
+	if err := m.Store(ctx, m.opts.Store, p); err != nil {
+		return Session{}, Tokens{}, err
+	}
+	return m.Issue(ctx, p)
+}
+
+// Pending is a session Prepare made: Store stores it, inside a transaction of the caller's if
+// need be, and Issue signs its tokens once it is stored.
+type Pending struct {
+	st       store.Session
+	settings Settings
+	refresh  string
+}
+
+// Prepare makes a new session for userID (the primary user) signed in with recipeUserID,
+// with claims, and its refresh token, without storing anything.
+func (m *Manager) Prepare(ctx context.Context, tenantID, userID, recipeUserID string, claims map[string]json.RawMessage) (Pending, error) {
 	settings, err := m.opts.Settings(ctx, tenantID)
 	if err != nil {
-		return Session{}, Tokens{}, fmt.Errorf("create session: %w", err)
+		return Pending{}, fmt.Errorf("create session: %w", err)
 	}
 	raw, err := encodeClaims(claims)
 	if err != nil {
-		return Session{}, Tokens{}, err
+		return Pending{}, err
 	}
 	handle, err := randomToken(24)
 	if err != nil {
-		return Session{}, Tokens{}, err
+		return Pending{}, err
 	}
 	refresh, err := randomToken(32)
 	if err != nil {
-		return Session{}, Tokens{}, err
+		return Pending{}, err
 	}
 	now := m.opts.Clock()
-	st := store.Session{Handle: handle, UserID: userID, RecipeUserID: recipeUserID, TenantID: tenantID, Claims: raw,
-		CreatedAt: now, ExpiresAt: now.Add(settings.RefreshTokenLifetime), RefreshLifetime: settings.RefreshTokenLifetime,
-		CurrentRefreshHash: hashToken(refresh)}
-	if err := m.opts.Store.CreateSession(ctx, st); errors.Is(err, store.ErrUserDisabled) {
-		return Session{}, Tokens{}, fmt.Errorf("user %q: %w", userID, ErrUserDisabled)
+	return Pending{settings: settings, refresh: refresh, st: store.Session{Handle: handle, UserID: userID, RecipeUserID: recipeUserID,
+		TenantID: tenantID, Claims: raw, CreatedAt: now, ExpiresAt: now.Add(settings.RefreshTokenLifetime),
+		RefreshLifetime: settings.RefreshTokenLifetime, CurrentRefreshHash: hashToken(refresh)}}, nil
+}
+
+// Store stores p through st (the store, or a transaction of it). A disabled user's session
+// is refused with ErrUserDisabled, and nothing is stored.
+func (m *Manager) Store(ctx context.Context, st interface {
+	CreateSession(ctx context.Context, s store.Session) error
+}, p Pending) error {
+	if err := st.CreateSession(ctx, p.st); errors.Is(err, store.ErrUserDisabled) {
+		return fmt.Errorf("user %q: %w", p.st.UserID, ErrUserDisabled)
 	} else if err != nil {
-		return Session{}, Tokens{}, fmt.Errorf("create session: %w", err)
+		return fmt.Errorf("create session: %w", err)
 	}
-	sess, tokens, err := m.issue(ctx, st, settings, hashToken(refresh), "")
+	return nil
+}
+
+// Issue signs the access token of a stored session p and returns it with the refresh token.
+func (m *Manager) Issue(ctx context.Context, p Pending) (Session, Tokens, error) {
+	sess, tokens, err := m.issue(ctx, p.st, p.settings, p.st.CurrentRefreshHash, "")
 	if err != nil {
 		return Session{}, Tokens{}, err
 	}
-	tokens.RefreshToken, tokens.RefreshTokenExpiry = refresh, st.ExpiresAt
+	tokens.RefreshToken, tokens.RefreshTokenExpiry = p.refresh, p.st.ExpiresAt
 	return sess, tokens, nil
 }
 

@@ -64,6 +64,7 @@ type Store interface {
 	UserAdmin
 	AdminKeys
 	UserImport
+	Writer
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

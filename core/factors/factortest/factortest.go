@@ -78,7 +78,7 @@ func (c *Core) SignIn() session.Session {
 	if err != nil {
 		c.T.Fatal(err)
 	}
-	claims, err := c.Srv.MFA.Claims(ctx, t, u, mfa.Completed{mfa.EmailPassword: c.Now.Unix()})
+	claims, err := c.Srv.MFA.Claims(ctx, c.Srv.Store, t, u, mfa.Completed{mfa.EmailPassword: c.Now.Unix()})
 	if err != nil {
 		c.T.Fatal(err)
 	}

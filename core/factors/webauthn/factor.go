@@ -74,7 +74,7 @@ var (
 type Options struct {
 	factors.Options
 	// Claims computes a new session's claims (the core's claim function, with st-ev).
-	Claims func(ctx context.Context, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error)
+	Claims func(ctx context.Context, r store.MFAReader, t tenant.Tenant, u store.User, completed mfa.Completed) (map[string]json.RawMessage, error)
 	// NewID returns a new user id.
 	NewID func() string
 	// Recovery sends and checks account recovery links (core/accountapi); without it the
@@ -263,7 +263,7 @@ func firstFactor(t tenant.Tenant) bool {
 
 // start creates the session of a first-factor sign-in or sign-up.
 func (f *Factor) start(ctx context.Context, t tenant.Tenant, res Result) (Result, error) {
-	claims, err := f.opts.Claims(ctx, t, res.User, mfa.Completed{mfa.WebAuthn: f.opts.Clock().Unix()})
+	claims, err := f.opts.Claims(ctx, f.opts.Store, t, res.User, mfa.Completed{mfa.WebAuthn: f.opts.Clock().Unix()})
 	if err != nil {
 		return Result{}, fmt.Errorf("compute session claims: %w", err)
 	}

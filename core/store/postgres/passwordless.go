@@ -122,41 +122,59 @@ func (s *Store) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSe
 	consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error) {
 	var d passwordless.Device
 	var out passwordless.Outcome
-	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		// Lock first, then read in a statement of its own: in READ COMMITTED a locking read
-		// that waited re-checks only the locked row, so codes joined into it could be stale.
-		tag, err := tx.Exec(ctx, `SELECT 1 FROM passwordless_devices WHERE tenant_id = $1 AND pre_auth_session_id = $2 FOR UPDATE`,
-			tenantID, preAuthSessionID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("passwordless device in tenant %q: %w", tenantID, store.ErrNotFound)
-		}
-		if d, err = loadDevice(ctx, tx, tenantID, preAuthSessionID); err != nil {
-			return err
-		}
-		if out, err = consume(&d); err != nil {
-			return errDecided{err}
-		}
-		if out.Done() {
-			_, err = tx.Exec(ctx, `DELETE FROM passwordless_devices WHERE tenant_id = $1 AND pre_auth_session_id = $2`, tenantID, preAuthSessionID)
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE passwordless_devices SET failed_attempts = $3 WHERE tenant_id = $1 AND pre_auth_session_id = $2`,
-			tenantID, preAuthSessionID, d.FailedAttempts)
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) (err error) {
+		d, out, err = consumePasswordlessCode(ctx, tx, tenantID, preAuthSessionID, consume)
 		return err
 	})
-	if err, decided := unwrapDecided(err); decided {
-		return passwordless.Device{}, passwordless.Outcome{}, fmt.Errorf("postgres: consume passwordless code: %w", err)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return passwordless.Device{}, passwordless.Outcome{}, err
-	}
 	if err != nil {
-		return passwordless.Device{}, passwordless.Outcome{}, fmt.Errorf("postgres: consume passwordless code: %w", err)
+		return passwordless.Device{}, passwordless.Outcome{}, consumeError(err)
 	}
 	return d, out, nil
+}
+
+// consumePasswordlessCode is ConsumePasswordlessCode inside tx; an error from consume comes
+// back as errDecided.
+func consumePasswordlessCode(ctx context.Context, tx pgx.Tx, tenantID, preAuthSessionID string,
+	consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error) {
+	// Lock first, then read in a statement of its own: in READ COMMITTED a locking read
+	// that waited re-checks only the locked row, so codes joined into it could be stale.
+	tag, err := tx.Exec(ctx, `SELECT 1 FROM passwordless_devices WHERE tenant_id = $1 AND pre_auth_session_id = $2 FOR UPDATE`,
+		tenantID, preAuthSessionID)
+	if err != nil {
+		return passwordless.Device{}, passwordless.Outcome{}, err
+	}
+	if tag.RowsAffected() == 0 {
+		return passwordless.Device{}, passwordless.Outcome{}, fmt.Errorf("passwordless device in tenant %q: %w", tenantID, store.ErrNotFound)
+	}
+	d, err := loadDevice(ctx, tx, tenantID, preAuthSessionID)
+	if err != nil {
+		return passwordless.Device{}, passwordless.Outcome{}, err
+	}
+	out, err := consume(&d)
+	if err != nil {
+		return passwordless.Device{}, passwordless.Outcome{}, errDecided{err}
+	}
+	if out.Done() {
+		_, err = tx.Exec(ctx, `DELETE FROM passwordless_devices WHERE tenant_id = $1 AND pre_auth_session_id = $2`, tenantID, preAuthSessionID)
+	} else {
+		_, err = tx.Exec(ctx, `UPDATE passwordless_devices SET failed_attempts = $3 WHERE tenant_id = $1 AND pre_auth_session_id = $2`,
+			tenantID, preAuthSessionID, d.FailedAttempts)
+	}
+	if err != nil {
+		return passwordless.Device{}, passwordless.Outcome{}, err
+	}
+	return d, out, nil
+}
+
+// consumeError is the error ConsumePasswordlessCode returns for err.
+func consumeError(err error) error {
+	if err, decided := unwrapDecided(err); decided {
+		return fmt.Errorf("postgres: consume passwordless code: %w", err)
+	}
+	if err == nil || errors.Is(err, store.ErrNotFound) || retryable(err) {
+		return err
+	}
+	return fmt.Errorf("postgres: consume passwordless code: %w", err)
 }
 
 // DeletePasswordlessDevicesBefore implements store.AccountFlows.
@@ -176,77 +194,93 @@ func (s *Store) DeletePasswordlessDevicesBefore(ctx context.Context, t time.Time
 // method a moment before, the unique index refuses the insert and the transaction runs again
 // to find it.
 func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordlessUser) (store.User, string, bool, error) {
-	if (n.Email == "") == (n.PhoneNumber == "") {
-		return store.User{}, "", false, errors.New("postgres: passwordless user needs exactly one of email and phone number")
+	column, value, err := passwordlessContact(n)
+	if err != nil {
+		return store.User{}, "", false, err
 	}
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	column, value := "email", n.Email
-	if n.PhoneNumber != "" {
-		column, value = "phone_number", n.PhoneNumber
-	}
-	find := `SELECT recipe_user_id FROM login_methods WHERE recipe_id = 'passwordless' AND tenant_id = $1 AND ` + column + ` = $2`
 	// A sign-in (the login method exists) is one read: the owner with its login methods.
 	u, recipeUserID, err := passwordlessOwner(ctx, s.pool, column, n.TenantID, value)
 	if err == nil {
 		return u, recipeUserID, false, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return store.User{}, "", false, fmt.Errorf("postgres: sign in or up with passwordless: %w", err)
+		return store.User{}, "", false, signInUpError(err)
 	}
 	var created bool
-	err = s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		created = false
-		err := tx.QueryRow(ctx, find, n.TenantID, value).Scan(&recipeUserID)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			created, recipeUserID = true, n.RecipeUserID
-			owner := n.UserID
-			if owner == "" {
-				owner = n.RecipeUserID
-				if _, err := tx.Exec(ctx, `INSERT INTO users (id, time_joined, is_primary) VALUES ($1, $2, TRUE)`, owner, n.Now); err != nil {
-					return err
-				}
-			} else {
-				// Lock the owner (FOR KEY SHARE, as the insert's foreign key would) and use its
-				// primary id: a recipe user id names its primary user.
-				err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = (SELECT coalesce((SELECT user_id FROM login_methods WHERE recipe_user_id = $1), $1))
-					FOR KEY SHARE`, owner).Scan(&owner)
-				if errors.Is(err, pgx.ErrNoRows) {
-					return fmt.Errorf("user %q: %w", n.UserID, store.ErrNotFound)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO login_methods (recipe_user_id, user_id, recipe_id, tenant_id, email, phone_number, verified, time_joined)
-				VALUES ($1, $2, 'passwordless', $3, $4, $5, TRUE, $6)`, recipeUserID, owner, n.TenantID, nullable(n.Email), nullable(n.PhoneNumber), n.Now)
-			if pgCode(err) == uniqueViolation && (constraint(err) == "login_methods_passwordless_email" || constraint(err) == "login_methods_passwordless_phone") {
-				return errRetry
-			}
-			if err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		}
-		u, err = loadUser(ctx, tx, recipeUserID)
+	err = s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) (err error) {
+		u, recipeUserID, created, err = signInUpPasswordless(ctx, tx, n, column, value)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, "", false, err
-	}
 	if err != nil {
-		return store.User{}, "", false, fmt.Errorf("postgres: sign in or up with passwordless: %w", err)
+		return store.User{}, "", false, signInUpError(err)
 	}
 	return u, recipeUserID, created, nil
+}
+
+// passwordlessContact returns the login_methods column of n's contact and its value.
+func passwordlessContact(n store.NewPasswordlessUser) (column, value string, err error) {
+	if (n.Email == "") == (n.PhoneNumber == "") {
+		return "", "", errors.New("postgres: passwordless user needs exactly one of email and phone number")
+	}
+	if n.PhoneNumber != "" {
+		return "phone_number", n.PhoneNumber, nil
+	}
+	return "email", n.Email, nil
+}
+
+// signInUpPasswordless is SignInUpPasswordless inside tx. When another replica created the
+// same contact's login method a moment before, the unique index refuses the insert and
+// errRetry runs the transaction again to find it.
+func signInUpPasswordless(ctx context.Context, tx pgx.Tx, n store.NewPasswordlessUser, column, value string) (store.User, string, bool, error) {
+	u, recipeUserID, err := passwordlessOwner(ctx, tx, column, n.TenantID, value)
+	if !errors.Is(err, store.ErrNotFound) {
+		return u, recipeUserID, false, err
+	}
+	owner := n.UserID
+	if owner == "" {
+		owner = n.RecipeUserID
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id, time_joined, is_primary) VALUES ($1, $2, TRUE)`, owner, n.Now); err != nil {
+			return store.User{}, "", false, err
+		}
+	} else {
+		// Lock the owner (FOR KEY SHARE, as the insert's foreign key would) and use its
+		// primary id: a recipe user id names its primary user.
+		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = (SELECT coalesce((SELECT user_id FROM login_methods WHERE recipe_user_id = $1), $1))
+			FOR KEY SHARE`, owner).Scan(&owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.User{}, "", false, fmt.Errorf("user %q: %w", n.UserID, store.ErrNotFound)
+		}
+		if err != nil {
+			return store.User{}, "", false, err
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO login_methods (recipe_user_id, user_id, recipe_id, tenant_id, email, phone_number, verified, time_joined)
+		VALUES ($1, $2, 'passwordless', $3, $4, $5, TRUE, $6)`, n.RecipeUserID, owner, n.TenantID, nullable(n.Email), nullable(n.PhoneNumber), n.Now)
+	if pgCode(err) == uniqueViolation && (constraint(err) == "login_methods_passwordless_email" || constraint(err) == "login_methods_passwordless_phone") {
+		return store.User{}, "", false, errRetry
+	}
+	if err != nil {
+		return store.User{}, "", false, err
+	}
+	u, err = loadUser(ctx, tx, n.RecipeUserID)
+	return u, n.RecipeUserID, true, err
+}
+
+// signInUpError is the error SignInUpPasswordless returns for err.
+func signInUpError(err error) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) || retryable(err) {
+		return err
+	}
+	return fmt.Errorf("postgres: sign in or up with passwordless: %w", err)
 }
 
 // passwordlessOwner reads, in one query, the user owning the tenant's passwordless login
 // method whose column (email or phone_number) is value, with all its login methods, and the
 // login method's id; ErrNotFound when there is none.
 func passwordlessOwner(ctx context.Context, q querier, column, tenantID, value string) (store.User, string, error) {
-	rows, err := q.Query(ctx, `SELECT me.recipe_user_id, u.id, u.time_joined, u.is_primary,
+	rows, err := q.Query(ctx, `SELECT me.recipe_user_id, u.id, u.time_joined, u.is_primary, u.disabled_at,
 		lm.recipe_user_id, lm.recipe_id, lm.tenant_id, coalesce(lm.email, ''), coalesce(lm.phone_number, ''),
 		coalesce(lm.third_party_id, ''), coalesce(lm.third_party_user_id, ''), lm.verified, lm.time_joined
 		FROM login_methods me JOIN users u ON u.id = me.user_id JOIN login_methods lm ON lm.user_id = u.id
@@ -260,11 +294,15 @@ func passwordlessOwner(ctx context.Context, q querier, column, tenantID, value s
 	var recipeUserID string
 	for rows.Next() {
 		var lm store.LoginMethod
-		if err := rows.Scan(&recipeUserID, &u.ID, &u.TimeJoined, &u.IsPrimary, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID, &lm.Email,
+		var disabled *time.Time
+		if err := rows.Scan(&recipeUserID, &u.ID, &u.TimeJoined, &u.IsPrimary, &disabled, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID, &lm.Email,
 			&lm.PhoneNumber, &lm.ThirdPartyID, &lm.ThirdPartyUserID, &lm.Verified, &lm.TimeJoined); err != nil {
 			return store.User{}, "", err
 		}
 		lm.TimeJoined = utc(lm.TimeJoined)
+		if disabled != nil {
+			u.DisabledAt = utc(*disabled)
+		}
 		u.LoginMethods = append(u.LoginMethods, lm)
 	}
 	if err := rows.Err(); err != nil {

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
 )
 
@@ -58,7 +60,13 @@ func claimsText(c json.RawMessage) string {
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `WITH sess AS (
+	return createSessionError(createSession(ctx, s.pool, sess))
+}
+
+func createSession(ctx context.Context, q interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, sess store.Session) error {
+	tag, err := q.Exec(ctx, `WITH sess AS (
 			INSERT INTO sessions (handle, user_id, recipe_user_id, tenant_id, claims, created_at, expires_at, revoked_at, current_refresh_hash, refresh_lifetime_ms)
 			SELECT $1, $2, $3, $4, CAST($5::text AS json), $6, $7, NULL, $8, $9
 			WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = $2 AND disabled_at IS NOT NULL) RETURNING handle)
@@ -68,10 +76,15 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if err == nil && tag.RowsAffected() == 0 {
 		return fmt.Errorf("user %q: %w", sess.UserID, store.ErrUserDisabled)
 	}
-	if err != nil {
-		return fmt.Errorf("postgres: create session: %w", err)
+	return err
+}
+
+// createSessionError is the error CreateSession returns for err.
+func createSessionError(err error) error {
+	if err == nil || errors.Is(err, store.ErrUserDisabled) || retryable(err) {
+		return err
 	}
-	return nil
+	return fmt.Errorf("postgres: create session: %w", err)
 }
 
 // GetSession implements store.Sessions.
@@ -184,7 +197,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 func (s *Store) UpdateSession(ctx context.Context, handle string, fn func(store.SessionTx) error) (store.Session, error) {
 	var sess store.Session
 	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		st := &sessionTx{tx: tx}
+		st := &sessionTx{writeTx: writeTx{tx: tx}}
 		var err error
 		if st.sess, err = getSession(ctx, tx, handle, true); err != nil {
 			return err
@@ -216,9 +229,29 @@ func (s *Store) UpdateSession(ctx context.Context, handle string, fn func(store.
 	return sess, nil
 }
 
-// sessionTx is store.SessionTx on PostgreSQL: the Store's reads and factor checks, run in tx.
+// Write implements store.Writer.
+func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		if err := fn(writeTx{tx: tx}); err != nil {
+			if retryable(err) {
+				return err
+			}
+			return errDecided{err}
+		}
+		return nil
+	})
+	if err, ok := unwrapDecided(err); ok {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: write: %w", err)
+	}
+	return nil
+}
+
+// sessionTx is store.SessionTx on PostgreSQL.
 type sessionTx struct {
-	tx     pgx.Tx
+	writeTx
 	sess   store.Session
 	claims json.RawMessage
 }
@@ -227,30 +260,54 @@ func (t *sessionTx) Session() store.Session { return t.sess }
 
 func (t *sessionTx) SetClaims(c json.RawMessage) { t.claims = c }
 
-func (t *sessionTx) GetUser(ctx context.Context, userID string) (store.User, error) {
+// writeTx is store.Tx on PostgreSQL: the Store's operations, run in tx.
+type writeTx struct {
+	tx pgx.Tx
+}
+
+func (t writeTx) GetUser(ctx context.Context, userID string) (store.User, error) {
 	return getUser(ctx, t.tx, userID)
 }
 
-func (t *sessionTx) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
+func (t writeTx) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
 	return getUserMetadata(ctx, t.tx, userID)
 }
 
-func (t *sessionTx) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
+func (t writeTx) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
 	return mfaStatus(ctx, t.tx, userID)
 }
 
-func (t *sessionTx) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
+func (t writeTx) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
 	return policyStart(ctx, t.tx, userID, tenantID, now)
 }
 
-func (t *sessionTx) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
+func (t writeTx) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
 	out, err := verifyTOTP(ctx, t.tx, userID, name, decide)
 	return out, verifyTOTPError(err)
 }
 
-func (t *sessionTx) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
+func (t writeTx) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
 	out, err := useRecoveryCode(ctx, t.tx, userID, now, decide)
 	return out, useRecoveryCodeError(err)
+}
+
+func (t writeTx) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSessionID string,
+	consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error) {
+	d, out, err := consumePasswordlessCode(ctx, t.tx, tenantID, preAuthSessionID, consume)
+	return d, out, consumeError(err)
+}
+
+func (t writeTx) SignInUpPasswordless(ctx context.Context, n store.NewPasswordlessUser) (store.User, string, bool, error) {
+	column, value, err := passwordlessContact(n)
+	if err != nil {
+		return store.User{}, "", false, err
+	}
+	u, recipeUserID, created, err := signInUpPasswordless(ctx, t.tx, n, column, value)
+	return u, recipeUserID, created, signInUpError(err)
+}
+
+func (t writeTx) CreateSession(ctx context.Context, sess store.Session) error {
+	return createSessionError(createSession(ctx, t.tx, sess))
 }
 
 // nextRevocationSeq takes the tenant's next revocation cursor value inside tx. The counter's

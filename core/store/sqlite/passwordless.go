@@ -115,29 +115,44 @@ func (s *Store) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSe
 	consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error) {
 	var d passwordless.Device
 	var out passwordless.Outcome
-	err := s.tx(ctx, func(tx txn) error {
-		var err error
-		if d, err = loadDevice(ctx, tx, tenantID, preAuthSessionID); err != nil {
-			return err
-		}
-		if out, err = consume(&d); err != nil {
-			return err
-		}
-		if out.Done() {
-			_, err = tx.ExecContext(ctx, `DELETE FROM passwordless_devices WHERE tenant_id = ? AND pre_auth_session_id = ?`, tenantID, preAuthSessionID)
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE passwordless_devices SET failed_attempts = ? WHERE tenant_id = ? AND pre_auth_session_id = ?`,
-			d.FailedAttempts, tenantID, preAuthSessionID)
+	err := s.tx(ctx, func(tx txn) (err error) {
+		d, out, err = consumePasswordlessCode(ctx, tx, tenantID, preAuthSessionID, consume)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return passwordless.Device{}, passwordless.Outcome{}, err
-	}
 	if err != nil {
-		return passwordless.Device{}, passwordless.Outcome{}, fmt.Errorf("sqlite: consume passwordless code: %w", err)
+		return passwordless.Device{}, passwordless.Outcome{}, consumeError(err)
 	}
 	return d, out, nil
+}
+
+func consumePasswordlessCode(ctx context.Context, tx txn, tenantID, preAuthSessionID string,
+	consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error) {
+	d, err := loadDevice(ctx, tx, tenantID, preAuthSessionID)
+	if err != nil {
+		return passwordless.Device{}, passwordless.Outcome{}, err
+	}
+	out, err := consume(&d)
+	if err != nil {
+		return passwordless.Device{}, passwordless.Outcome{}, err
+	}
+	if out.Done() {
+		_, err = tx.ExecContext(ctx, `DELETE FROM passwordless_devices WHERE tenant_id = ? AND pre_auth_session_id = ?`, tenantID, preAuthSessionID)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE passwordless_devices SET failed_attempts = ? WHERE tenant_id = ? AND pre_auth_session_id = ?`,
+			d.FailedAttempts, tenantID, preAuthSessionID)
+	}
+	if err != nil {
+		return passwordless.Device{}, passwordless.Outcome{}, err
+	}
+	return d, out, nil
+}
+
+// consumeError is the error ConsumePasswordlessCode returns for err.
+func consumeError(err error) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("sqlite: consume passwordless code: %w", err)
 }
 
 // DeletePasswordlessDevicesBefore implements store.AccountFlows.
@@ -161,62 +176,78 @@ func (s *Store) DeletePasswordlessDevicesBefore(ctx context.Context, t time.Time
 
 // SignInUpPasswordless implements store.AccountFlows.
 func (s *Store) SignInUpPasswordless(ctx context.Context, n store.NewPasswordlessUser) (store.User, string, bool, error) {
-	if (n.Email == "") == (n.PhoneNumber == "") {
-		return store.User{}, "", false, errors.New("sqlite: passwordless user needs exactly one of email and phone number")
+	column, value, err := passwordlessContact(n)
+	if err != nil {
+		return store.User{}, "", false, err
 	}
-	column, value := "email", n.Email
-	if n.PhoneNumber != "" {
-		column, value = "phone_number", n.PhoneNumber
-	}
-	const find = `SELECT recipe_user_id FROM login_methods WHERE recipe_id = 'passwordless' AND tenant_id = ? AND `
 	// A sign-in (the login method exists) needs no write transaction: read first, in one
 	// query, and queue for the single writer only to create.
-	u, recipeUserID, err := s.passwordlessOwner(ctx, column, n.TenantID, value)
+	u, recipeUserID, err := passwordlessOwner(ctx, s.r, column, n.TenantID, value)
 	if err == nil {
 		return u, recipeUserID, false, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return store.User{}, "", false, fmt.Errorf("sqlite: sign in or up with passwordless: %w", err)
+		return store.User{}, "", false, signInUpError(err)
 	}
 	var created bool
-	err = s.tx(ctx, func(tx txn) error {
-		err := tx.QueryRowContext(ctx, find+column+` = ?`, n.TenantID, value).Scan(&recipeUserID)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			created, recipeUserID = true, n.RecipeUserID
-			owner := n.UserID
-			if owner == "" {
-				owner = n.RecipeUserID
-				if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, time_joined, is_primary) VALUES (?, ?, 1)`, owner, ms(n.Now)); err != nil {
-					return err
-				}
-			} else if _, err := loadUser(ctx, tx, owner); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO login_methods (recipe_user_id, user_id, recipe_id, tenant_id, email, phone_number, verified, time_joined)
-				VALUES (?, ?, 'passwordless', ?, ?, ?, 1, ?)`, recipeUserID, owner, n.TenantID, nullable(n.Email), nullable(n.PhoneNumber), ms(n.Now)); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		}
-		u, err = loadUser(ctx, tx, recipeUserID)
+	err = s.tx(ctx, func(tx txn) (err error) {
+		u, recipeUserID, created, err = signInUpPasswordless(ctx, tx, n, column, value)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, "", false, err
-	}
 	if err != nil {
-		return store.User{}, "", false, fmt.Errorf("sqlite: sign in or up with passwordless: %w", err)
+		return store.User{}, "", false, signInUpError(err)
 	}
 	return u, recipeUserID, created, nil
+}
+
+// passwordlessContact returns the login_methods column of n's contact and its value.
+func passwordlessContact(n store.NewPasswordlessUser) (column, value string, err error) {
+	if (n.Email == "") == (n.PhoneNumber == "") {
+		return "", "", errors.New("sqlite: passwordless user needs exactly one of email and phone number")
+	}
+	if n.PhoneNumber != "" {
+		return "phone_number", n.PhoneNumber, nil
+	}
+	return "email", n.Email, nil
+}
+
+// signInUpPasswordless is SignInUpPasswordless inside tx: the single writer's transaction,
+// so no other request creates the login method between the read and the insert.
+func signInUpPasswordless(ctx context.Context, tx txn, n store.NewPasswordlessUser, column, value string) (store.User, string, bool, error) {
+	u, recipeUserID, err := passwordlessOwner(ctx, tx, column, n.TenantID, value)
+	if !errors.Is(err, store.ErrNotFound) {
+		return u, recipeUserID, false, err
+	}
+	owner := n.UserID
+	if owner == "" {
+		owner = n.RecipeUserID
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, time_joined, is_primary) VALUES (?, ?, 1)`, owner, ms(n.Now)); err != nil {
+			return store.User{}, "", false, err
+		}
+	} else if _, err := loadUser(ctx, tx, owner); err != nil {
+		return store.User{}, "", false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO login_methods (recipe_user_id, user_id, recipe_id, tenant_id, email, phone_number, verified, time_joined)
+		VALUES (?, ?, 'passwordless', ?, ?, ?, 1, ?)`, n.RecipeUserID, owner, n.TenantID, nullable(n.Email), nullable(n.PhoneNumber), ms(n.Now)); err != nil {
+		return store.User{}, "", false, err
+	}
+	u, err = loadUser(ctx, tx, n.RecipeUserID)
+	return u, n.RecipeUserID, true, err
+}
+
+// signInUpError is the error SignInUpPasswordless returns for err.
+func signInUpError(err error) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("sqlite: sign in or up with passwordless: %w", err)
 }
 
 // passwordlessOwner reads, in one query, the user owning the tenant's passwordless login
 // method whose column (email or phone_number) is value, with all its login methods, and the
 // login method's id; ErrNotFound when there is none.
-func (s *Store) passwordlessOwner(ctx context.Context, column, tenantID, value string) (store.User, string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT me.recipe_user_id, u.id, u.time_joined, u.is_primary,
+func passwordlessOwner(ctx context.Context, q querier, column, tenantID, value string) (store.User, string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT me.recipe_user_id, u.id, u.time_joined, u.is_primary, u.disabled_at,
 		lm.recipe_user_id, lm.recipe_id, lm.tenant_id, coalesce(lm.email, ''), coalesce(lm.phone_number, ''),
 		coalesce(lm.third_party_id, ''), coalesce(lm.third_party_user_id, ''), lm.verified, lm.time_joined
 		FROM login_methods me JOIN users u ON u.id = me.user_id JOIN login_methods lm ON lm.user_id = u.id
@@ -231,11 +262,12 @@ func (s *Store) passwordlessOwner(ctx context.Context, column, tenantID, value s
 	for rows.Next() {
 		var lm store.LoginMethod
 		var joined, lmJoined int64
-		if err := rows.Scan(&recipeUserID, &u.ID, &joined, &u.IsPrimary, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID, &lm.Email,
+		var disabled sql.NullInt64
+		if err := rows.Scan(&recipeUserID, &u.ID, &joined, &u.IsPrimary, &disabled, &lm.RecipeUserID, &lm.RecipeID, &lm.TenantID, &lm.Email,
 			&lm.PhoneNumber, &lm.ThirdPartyID, &lm.ThirdPartyUserID, &lm.Verified, &lmJoined); err != nil {
 			return store.User{}, "", err
 		}
-		u.TimeJoined, lm.TimeJoined = fromMS(joined), fromMS(lmJoined)
+		u.TimeJoined, lm.TimeJoined, u.DisabledAt = fromMS(joined), fromMS(lmJoined), nullMS(disabled)
 		u.LoginMethods = append(u.LoginMethods, lm)
 	}
 	if err := rows.Err(); err != nil {

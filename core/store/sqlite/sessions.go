@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
 )
 
@@ -44,28 +45,31 @@ func claimsText(c json.RawMessage) string {
 
 // CreateSession implements store.Sessions.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
-	err := s.tx(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9
-			WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?2 AND disabled_at IS NOT NULL)`,
-			sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), ms(sess.CreatedAt), ms(sess.ExpiresAt),
-			sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds())
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(fmt.Errorf("user %q: %w", sess.UserID, store.ErrUserDisabled), err)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, NULL, ?)`,
-			sess.CurrentRefreshHash, sess.Handle, ms(sess.CreatedAt))
-		return err
-	})
-	if errors.Is(err, store.ErrUserDisabled) {
-		return err
-	}
+	return createSessionError(s.tx(ctx, func(tx txn) error { return createSession(ctx, tx, sess) }))
+}
+
+func createSession(ctx context.Context, tx txn, sess store.Session) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9
+		WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?2 AND disabled_at IS NOT NULL)`,
+		sess.Handle, sess.UserID, sess.RecipeUserID, sess.TenantID, claimsText(sess.Claims), ms(sess.CreatedAt), ms(sess.ExpiresAt),
+		sess.CurrentRefreshHash, sess.RefreshLifetime.Milliseconds())
 	if err != nil {
-		return fmt.Errorf("sqlite: create session: %w", err)
+		return err
 	}
-	return nil
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(fmt.Errorf("user %q: %w", sess.UserID, store.ErrUserDisabled), err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_handle, parent_hash, created_at) VALUES (?, ?, NULL, ?)`,
+		sess.CurrentRefreshHash, sess.Handle, ms(sess.CreatedAt))
+	return err
+}
+
+// createSessionError is the error CreateSession returns for err.
+func createSessionError(err error) error {
+	if err == nil || errors.Is(err, store.ErrUserDisabled) {
+		return err
+	}
+	return fmt.Errorf("sqlite: create session: %w", err)
 }
 
 // GetSession implements store.Sessions.
@@ -170,7 +174,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, presented, next string, 
 func (s *Store) UpdateSession(ctx context.Context, handle string, fn func(store.SessionTx) error) (store.Session, error) {
 	var sess store.Session
 	err := s.tx(ctx, func(tx txn) error {
-		st := &sessionTx{tx: tx}
+		st := &sessionTx{writeTx: writeTx{tx: tx}}
 		var err error
 		if st.sess, err = getSession(ctx, tx, handle); err != nil {
 			return err
@@ -199,9 +203,26 @@ func (s *Store) UpdateSession(ctx context.Context, handle string, fn func(store.
 	return sess, nil
 }
 
-// sessionTx is store.SessionTx on SQLite: the Store's reads and factor checks, run in tx.
+// Write implements store.Writer on the single writer's connection.
+func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
+	err := s.tx(ctx, func(tx txn) error {
+		if err := fn(writeTx{tx: tx}); err != nil {
+			return errDecided{err}
+		}
+		return nil
+	})
+	if err, ok := unwrapDecided(err); ok {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: write: %w", err)
+	}
+	return nil
+}
+
+// sessionTx is store.SessionTx on SQLite.
 type sessionTx struct {
-	tx     txn
+	writeTx
 	sess   store.Session
 	claims json.RawMessage
 }
@@ -210,19 +231,26 @@ func (t *sessionTx) Session() store.Session { return t.sess }
 
 func (t *sessionTx) SetClaims(c json.RawMessage) { t.claims = c }
 
-func (t *sessionTx) GetUser(ctx context.Context, userID string) (store.User, error) {
+// writeTx is store.Tx on SQLite: the Store's operations, run in tx. Everything it reads goes
+// through the writer's connection, whose page cache the other connections' commits do not
+// invalidate.
+type writeTx struct {
+	tx txn
+}
+
+func (t writeTx) GetUser(ctx context.Context, userID string) (store.User, error) {
 	return getUser(ctx, t.tx, userID)
 }
 
-func (t *sessionTx) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
+func (t writeTx) GetUserMetadata(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
 	return getUserMetadata(ctx, t.tx, userID)
 }
 
-func (t *sessionTx) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
+func (t writeTx) GetMFAStatus(ctx context.Context, userID string) (store.MFAStatus, error) {
 	return mfaStatus(ctx, t.tx, userID)
 }
 
-func (t *sessionTx) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
+func (t writeTx) MFAPolicyStart(ctx context.Context, userID, tenantID string, now time.Time) (time.Time, error) {
 	at, found, err := readPolicyStart(ctx, t.tx, userID, tenantID)
 	if err != nil || found {
 		return at, err
@@ -230,14 +258,33 @@ func (t *sessionTx) MFAPolicyStart(ctx context.Context, userID, tenantID string,
 	return recordPolicyStart(ctx, t.tx, userID, tenantID, now)
 }
 
-func (t *sessionTx) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
+func (t writeTx) VerifyTOTP(ctx context.Context, userID, name string, decide func(store.AttemptLimit, []store.TOTPDevice) (store.TOTPAttempt, error)) (store.TOTPAttempt, error) {
 	out, err := verifyTOTP(ctx, t.tx, userID, name, decide)
 	return out, verifyTOTPError(err)
 }
 
-func (t *sessionTx) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
+func (t writeTx) UseRecoveryCode(ctx context.Context, userID string, now time.Time, decide func(store.AttemptLimit, []store.RecoveryCode) (store.RecoveryAttempt, error)) (store.RecoveryAttempt, error) {
 	out, err := useRecoveryCode(ctx, t.tx, userID, now, decide)
 	return out, useRecoveryCodeError(err)
+}
+
+func (t writeTx) ConsumePasswordlessCode(ctx context.Context, tenantID, preAuthSessionID string,
+	consume func(d *passwordless.Device) (passwordless.Outcome, error)) (passwordless.Device, passwordless.Outcome, error) {
+	d, out, err := consumePasswordlessCode(ctx, t.tx, tenantID, preAuthSessionID, consume)
+	return d, out, consumeError(err)
+}
+
+func (t writeTx) SignInUpPasswordless(ctx context.Context, n store.NewPasswordlessUser) (store.User, string, bool, error) {
+	column, value, err := passwordlessContact(n)
+	if err != nil {
+		return store.User{}, "", false, err
+	}
+	u, recipeUserID, created, err := signInUpPasswordless(ctx, t.tx, n, column, value)
+	return u, recipeUserID, created, signInUpError(err)
+}
+
+func (t writeTx) CreateSession(ctx context.Context, sess store.Session) error {
+	return createSessionError(createSession(ctx, t.tx, sess))
 }
 
 // RevokeSession implements store.Sessions.

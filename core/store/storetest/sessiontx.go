@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
 )
 
@@ -220,6 +221,162 @@ func testSessionTx(t *testing.T, open Factory) {
 			if !errors.Is(err, want) || ran {
 				t.Fatalf("UpdateSession(%s) = %v, ran %v; want %v without running", handle, err, ran, want)
 			}
+		}
+	})
+}
+
+// testWrite checks Write: a code consumed, the user it signs in or up and their new session,
+// committed together or not at all.
+func testWrite(t *testing.T, open Factory) {
+	ctx := context.Background()
+	device := func(t *testing.T, s store.Store, email string) (passwordless.Device, passwordless.Secrets) {
+		t.Helper()
+		d, sec, err := passwordless.NewDevice(passwordless.Contact{Email: email}, passwordless.FlowUserInputCode, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(0, s.CreatePasswordlessDevice(ctx, "public", d))(t)
+		return d, sec
+	}
+	consumeWith := func(sec passwordless.Secrets, code string) func(*passwordless.Device) (passwordless.Outcome, error) {
+		return func(d *passwordless.Device) (passwordless.Outcome, error) {
+			return d.Consume(passwordless.Input{DeviceID: sec.DeviceID, UserInputCode: code}, t0)
+		}
+	}
+	newSession := func(handle, userID string) store.Session {
+		return store.Session{Handle: handle, UserID: userID, RecipeUserID: userID, TenantID: "public", Claims: json.RawMessage(`{}`),
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), CurrentRefreshHash: "r-" + handle}
+	}
+	signIn := func(s store.Store, d passwordless.Device, sec passwordless.Secrets, code, handle string, after func(store.Tx) error) (store.User, passwordless.Outcome, error) {
+		var u store.User
+		var out passwordless.Outcome
+		err := s.Write(ctx, func(tx store.Tx) error {
+			var err error
+			if _, out, err = tx.ConsumePasswordlessCode(ctx, "public", d.PreAuthSessionID, consumeWith(sec, code)); err != nil || out.Status != passwordless.StatusOK {
+				return err
+			}
+			if u, _, _, err = tx.SignInUpPasswordless(ctx, store.NewPasswordlessUser{RecipeUserID: "pl-" + handle, TenantID: "public", Email: d.Email, Now: t0}); err != nil {
+				return err
+			}
+			if err := tx.CreateSession(ctx, newSession(handle, u.ID)); err != nil {
+				return err
+			}
+			if after != nil {
+				return after(tx)
+			}
+			return nil
+		})
+		return u, out, err
+	}
+
+	t.Run("a consumed code, the user it signs up and the session commit together", func(t *testing.T) {
+		s := open(t)
+		d, sec := device(t, s, "a@x.io")
+		u, out, err := signIn(s, d, sec, sec.UserInputCode, "s1", nil)
+		if err != nil || out.Status != passwordless.StatusOK || u.ID == "" {
+			t.Fatalf("sign-in = %+v, %+v, %v", u, out, err)
+		}
+		if _, err := s.GetPasswordlessDevice(ctx, "public", d.PreAuthSessionID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the consumed device is still stored: %v", err)
+		}
+		if got := must(s.GetSession(ctx, "s1"))(t); got.UserID != u.ID {
+			t.Fatalf("session = %+v", got)
+		}
+	})
+
+	t.Run("an error after the code was consumed rolls back the code, the user and the session", func(t *testing.T) {
+		s := open(t)
+		d, sec := device(t, s, "a@x.io")
+		boom := errors.New("boom")
+		if _, _, err := signIn(s, d, sec, sec.UserInputCode, "s1", func(store.Tx) error { return boom }); !errors.Is(err, boom) {
+			t.Fatalf("Write = %v, want its own error", err)
+		}
+		if _, err := s.GetPasswordlessDevice(ctx, "public", d.PreAuthSessionID); err != nil {
+			t.Fatalf("the device was consumed by a rolled-back transaction: %v", err)
+		}
+		if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the rolled-back session is stored: %v", err)
+		}
+		if u, _, _, err := s.SignInUpPasswordless(ctx, store.NewPasswordlessUser{RecipeUserID: "fresh", TenantID: "public", Email: "a@x.io", Now: t0}); err != nil || u.ID != "fresh" {
+			t.Fatalf("the rolled-back user exists: %+v, %v", u, err)
+		}
+	})
+
+	t.Run("a wrong code's failed attempt commits", func(t *testing.T) {
+		s := open(t)
+		d, sec := device(t, s, "a@x.io")
+		wrong := "000000"
+		if sec.UserInputCode == wrong {
+			wrong = "111111"
+		}
+		if _, out, err := signIn(s, d, sec, wrong, "s1", nil); err != nil || out.Status != passwordless.StatusIncorrectCode {
+			t.Fatalf("a wrong code = %+v, %v", out, err)
+		}
+		if got := must(s.GetPasswordlessDevice(ctx, "public", d.PreAuthSessionID))(t); got.FailedAttempts != 1 {
+			t.Fatalf("FailedAttempts = %d, want 1", got.FailedAttempts)
+		}
+	})
+
+	t.Run("a disabled user's session is refused inside the transaction, and what came before commits", func(t *testing.T) {
+		s := open(t)
+		d, sec := device(t, s, "a@x.io")
+		u := must4(s.SignInUpPasswordless(ctx, store.NewPasswordlessUser{RecipeUserID: "u1", TenantID: "public", Email: "a@x.io", Now: t0}))(t)
+		must(s.SetUserDisabled(ctx, u.ID, true, t0))(t)
+		err := s.Write(ctx, func(tx store.Tx) error {
+			if _, _, err := tx.ConsumePasswordlessCode(ctx, "public", d.PreAuthSessionID, consumeWith(sec, sec.UserInputCode)); err != nil {
+				return err
+			}
+			owner, _, _, err := tx.SignInUpPasswordless(ctx, store.NewPasswordlessUser{RecipeUserID: "other", TenantID: "public", Email: "a@x.io", Now: t0})
+			if err != nil || owner.DisabledAt.IsZero() {
+				return fmt.Errorf("the owner read in the transaction = %+v, %v; want it disabled", owner, err)
+			}
+			if err := tx.CreateSession(ctx, newSession("s1", u.ID)); !errors.Is(err, store.ErrUserDisabled) {
+				return fmt.Errorf("CreateSession = %v, want ErrUserDisabled", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetPasswordlessDevice(ctx, "public", d.PreAuthSessionID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the code's consumption did not commit: %v", err)
+		}
+		if _, err := s.GetSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a disabled user's session is stored: %v", err)
+		}
+	})
+
+	t.Run("concurrent sign-ups of one contact create one user", func(t *testing.T) {
+		s := open(t)
+		const n = 6
+		ids := make(chan string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.Write(ctx, func(tx store.Tx) error {
+					u, _, _, err := tx.SignInUpPasswordless(ctx, store.NewPasswordlessUser{RecipeUserID: fmt.Sprintf("pl-%d", i), TenantID: "public", Email: "same@x.io", Now: t0})
+					if err != nil {
+						return err
+					}
+					return tx.CreateSession(ctx, newSession(fmt.Sprintf("s%d", i), u.ID))
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- must(s.GetSession(ctx, fmt.Sprintf("s%d", i)))(t).UserID
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		users := map[string]bool{}
+		for id := range ids {
+			users[id] = true
+		}
+		if len(users) != 1 {
+			t.Fatalf("the sessions belong to %d users, want 1: %v", len(users), users)
 		}
 	})
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("metadata", func(t *testing.T) { testMetadata(t, fresh) })
 	t.Run("sessions", func(t *testing.T) { testSessions(t, fresh) })
 	t.Run("session transactions", func(t *testing.T) { testSessionTx(t, fresh) })
+	t.Run("write transactions", func(t *testing.T) { testWrite(t, fresh) })
 	t.Run("revocation cursor", func(t *testing.T) { testRevocationCursor(t, fresh) })
 	t.Run("refresh token rotation", func(t *testing.T) { testRotation(t, fresh) })
 	t.Run("signing keys", func(t *testing.T) { testKeys(t, fresh) })

@@ -11,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
+
 	"github.com/twofold-dev/twofold/core/coretest"
+	"github.com/twofold-dev/twofold/core/httpapi"
+	"github.com/twofold-dev/twofold/core/server"
 )
 
 func TestPasswordlessFlowTypeFollowsTheTenantsFirstFactors(t *testing.T) {
@@ -472,4 +476,32 @@ func TestMaintenanceDeletesExpiredDevicesAndTokens(t *testing.T) {
 	if !strings.Contains(h.Snapshot(), "code_sends: 0 rows") {
 		t.Fatalf("a code send outlived the longest send window")
 	}
+}
+
+func TestADisabledUsersCodeIsRefusedAndAudited(t *testing.T) {
+	logs := &coretest.Logs{}
+	h := coretest.New(t, func(o *server.Options) {
+		o.Logger = funcr.NewJSON(func(obj string) { logs.Add("", obj) }, funcr.Options{})
+	})
+	mails, email := coretest.StartSMTP(t)
+	tp := h.DeliveryTenant("acme", email, `"firstFactors":["otp-email"]`)
+	created := h.CreateCode(tp, map[string]any{"email": "ada@example.com"})
+	m := coretest.MustStatus(t, h.Consume(tp, created, mails.Wait(t, 1).Code(t)), 200, "OK")
+	id := m["user"].(map[string]any)["id"].(string)
+	coretest.MustStatus(t, h.AdminDo("POST", "/admin/v1/users/"+id+"/disable", nil), 200, "")
+
+	created = h.CreateCode(tp, map[string]any{"email": "ada@example.com"})
+	r := h.Consume(tp, created, mails.Wait(t, 2).Code(t))
+	got := coretest.MustStatus(t, r, 200, "SIGN_IN_UP_NOT_ALLOWED")
+	if got["reason"] != httpapi.MsgUserDisabled {
+		t.Fatalf("reason = %v, want %q", got["reason"], httpapi.MsgUserDisabled)
+	}
+	if r.Header.Get("st-access-token") != "" || r.Cookie("sAccessToken") != nil {
+		t.Fatalf("a disabled user got a session: %v", r.Header)
+	}
+	if !strings.Contains(logs.String(), `"outcome":"user_disabled"`) {
+		t.Fatalf("no Refused sign-in event for the disabled user:\n%s", logs.String())
+	}
+	// The code is used up all the same.
+	coretest.MustStatus(t, h.Consume(tp, created, mails.Wait(t, 2).Code(t)), 200, "RESTART_FLOW_ERROR")
 }

@@ -12,11 +12,14 @@ const DefaultMemoSize = 4096
 // memo maps compact tokens to their payload and the kid of the key that signed them. A token
 // is added only when this Manager signed it or verified its signature, and a hit counts only
 // while that kid is still among the loaded keys, so removing a key ends its tokens here as
-// everywhere. The map is bounded: when full, an eighth of it is dropped, arbitrarily.
+// everywhere. It holds two generations of at most half its size each: when the current one
+// fills up, it becomes the previous one and the previous one is dropped, so a token stays at
+// least half the memo's size of insertions, the oldest go first, and a hit in the previous
+// generation moves the token to the current one.
 type memo struct {
-	mu  sync.RWMutex
-	m   map[string]memoEntry
-	max int
+	mu        sync.Mutex
+	cur, prev map[string]memoEntry
+	half      int
 }
 
 type memoEntry struct {
@@ -24,35 +27,40 @@ type memoEntry struct {
 	kid     string
 }
 
-func newMemo(max int) *memo {
-	return &memo{m: make(map[string]memoEntry, max), max: max}
+func newMemo(size int) *memo {
+	half := max(1, size/2)
+	return &memo{cur: make(map[string]memoEntry, half), half: half}
 }
 
 func (c *memo) get(token string) (memoEntry, bool) {
-	c.mu.RLock()
-	e, ok := c.m[token]
-	c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.cur[token]; ok {
+		return e, true
+	}
+	e, ok := c.prev[token]
+	if ok {
+		delete(c.prev, token)
+		c.putLocked(token, e)
+	}
 	return e, ok
 }
 
 func (c *memo) put(token string, payload []byte, kid string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		drop := c.max / 8
-		for t := range c.m {
-			if drop <= 0 {
-				break
-			}
-			delete(c.m, t)
-			drop--
-		}
+	c.putLocked(token, memoEntry{payload: payload, kid: kid})
+}
+
+func (c *memo) putLocked(token string, e memoEntry) {
+	if len(c.cur) >= c.half {
+		c.prev, c.cur = c.cur, make(map[string]memoEntry, c.half)
 	}
-	c.m[token] = memoEntry{payload: payload, kid: kid}
+	c.cur[token] = e
 }
 
 func (c *memo) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cur) + len(c.prev)
 }

@@ -52,6 +52,29 @@ func TestTheTokenMemoIsBoundedAndLearnsFromSigningAndVerifying(t *testing.T) {
 			t.Fatal("a forged token was remembered")
 		}
 	})
+	t.Run("the oldest tokens are forgotten first, and one presented again is kept", func(t *testing.T) {
+		m := newMemo(16)
+		m.put("presented", nil, "k")
+		m.put("forgotten", nil, "k")
+		for i := range 14 {
+			m.put(fmt.Sprint("filler", i), nil, "k")
+			if _, ok := m.get("presented"); !ok {
+				t.Fatalf("after %d more tokens the presented one is forgotten", i+1)
+			}
+		}
+		if _, ok := m.get("forgotten"); ok {
+			t.Fatal("a token never presented outlived 14 newer ones in a memo of 16")
+		}
+		for i := range 8 {
+			m.put(fmt.Sprint("newer", i), nil, "k")
+		}
+		if _, ok := m.get("filler0"); ok {
+			t.Fatal("the oldest filler outlived 8 newer tokens after its generation was dropped")
+		}
+		if _, ok := m.get("newer7"); !ok {
+			t.Fatal("the newest token is forgotten")
+		}
+	})
 	t.Run("signing many tokens keeps the memo within its size", func(t *testing.T) {
 		for i := range 100 {
 			if _, err := signer.Sign(ctx, []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {

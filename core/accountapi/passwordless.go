@@ -225,13 +225,14 @@ func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenan
 		gone         bool
 		factor       string
 		refusal      *Refusal
+		disabled     bool
 		u            store.User
 		recipeUserID string
 		created      bool
 		pending      session.Pending
 	)
 	err := a.opts.Store.Write(ctx, func(tx store.Tx) error {
-		out, gone, factor, refusal, created = passwordless.Outcome{}, false, "", nil, false
+		out, gone, factor, refusal, disabled, created = passwordless.Outcome{}, false, "", nil, false, false
 		d, o, err := tx.ConsumePasswordlessCode(ctx, t.ID, preAuthSessionID, func(d *passwordless.Device) (passwordless.Outcome, error) {
 			return d.Consume(in, now)
 		})
@@ -252,10 +253,6 @@ func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenan
 			RecipeUserID: a.opts.NewID(), TenantID: t.ID, Email: d.Email, PhoneNumber: d.PhoneNumber, Now: now}); err != nil {
 			return err
 		}
-		if !u.DisabledAt.IsZero() {
-			refusal = disabledRefusal
-			return nil
-		}
 		claims, err := a.opts.Claims(ctx, tx, t, u, mfa.Completed{factor: now.Unix()})
 		if err != nil {
 			return fmt.Errorf("compute session claims: %w", err)
@@ -263,9 +260,9 @@ func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenan
 		if pending, err = a.opts.Sessions.Prepare(ctx, t.ID, u.ID, recipeUserID, claims); err != nil {
 			return err
 		}
+		// The store refuses a disabled user's session; the code stays used up.
 		err = a.opts.Sessions.Store(ctx, tx, pending)
-		if errors.Is(err, session.ErrUserDisabled) {
-			refusal = disabledRefusal
+		if disabled = errors.Is(err, session.ErrUserDisabled); disabled {
 			return nil
 		}
 		return err
@@ -280,10 +277,11 @@ func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenan
 		return res, nil
 	}
 	if refusal != nil {
-		if refusal == disabledRefusal {
-			a.opts.API.AuditClient(cl, "Refused sign-in", t.ID, u.ID, "user_disabled", "recipe", "passwordless", "factor", factor)
-		}
 		return Consumed{}, refusal
+	}
+	if disabled {
+		a.opts.API.AuditClient(cl, "Refused sign-in", t.ID, u.ID, "user_disabled", "recipe", "passwordless", "factor", factor)
+		return Consumed{}, &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: httpapi.MsgUserDisabled}
 	}
 	event := "Signed in"
 	if created {
@@ -296,9 +294,6 @@ func (a *API) ConsumeCode(ctx context.Context, cl httpapi.Client, t tenant.Tenan
 	}
 	return Consumed{Status: contract.StatusOK, User: u, Created: created, Session: sess, Tokens: &tokens}, nil
 }
-
-// disabledRefusal answers a disabled user's sign-in.
-var disabledRefusal = &Refusal{Status: contract.StatusSignInUpNotAllowed, Reason: httpapi.MsgUserDisabled}
 
 // ConsumeDevice checks a code (or link code) against the device preAuthSessionID in one store
 // transaction, so concurrent guesses are all counted. userID is the user a second factor is

@@ -58,9 +58,3 @@ func (c *memo) putLocked(token string, e memoEntry) {
 	}
 	c.cur[token] = e
 }
-
-func (c *memo) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.cur) + len(c.prev)
-}

@@ -86,3 +86,10 @@ func TestTheTokenMemoIsBoundedAndLearnsFromSigningAndVerifying(t *testing.T) {
 		}
 	})
 }
+
+// len counts the tokens the memo holds.
+func (c *memo) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cur) + len(c.prev)
+}

@@ -338,7 +338,7 @@ func (m *Manager) UpdateClaims(ctx context.Context, handle string, fn func(claim
 // Update runs fn in one store transaction on a live session (store.Sessions.UpdateSession),
 // with the session's claims, which fn may modify. When fn reports a change, the claims are
 // stored with whatever else fn did in the transaction, and a new access token is issued;
-// otherwise Tokens is nil and only fn's own writes are stored. An error from fn rolls back
+// otherwise only fn's own writes are stored, and Update returns no session and no tokens. An error from fn rolls back
 // and is returned as is; fn may run more than once (see UpdateSession). An unknown or revoked
 // session gives ErrUnauthorised.
 func (m *Manager) Update(ctx context.Context, handle string, fn func(tx store.SessionTx, claims map[string]json.RawMessage) (changed bool, err error)) (Session, *Tokens, error) {
@@ -365,11 +365,7 @@ func (m *Manager) Update(ctx context.Context, handle string, fn func(tx store.Se
 		return Session{}, nil, err
 	}
 	if !changed {
-		claims, err := decodeClaims(st.Claims)
-		if err != nil {
-			return Session{}, nil, err
-		}
-		return Session{Handle: st.Handle, UserID: st.UserID, RecipeUserID: st.RecipeUserID, TenantID: st.TenantID, Claims: claims}, nil, nil
+		return Session{}, nil, nil
 	}
 	settings, err := m.opts.Settings(ctx, st.TenantID)
 	if err != nil {

@@ -129,9 +129,7 @@ func (f *Factor) Use(ctx context.Context, sess session.Session, code string) (Re
 			}
 			l.Fail(now)
 			res.Outcome, res.Failures = Invalid, l.Failures
-			if l.Locked(now) {
-				res.RetryAfter = l.RetryAfter(now)
-			}
+			res.RetryAfter = l.RetryAfter(now)
 			return store.RecoveryAttempt{Limit: store.AttemptLimit(l)}, nil
 		})
 		return err == nil && res.Outcome == Accepted, err

@@ -350,9 +350,7 @@ func (f *Factor) check(ctx context.Context, tx store.SessionTx, issuer, userID, 
 		}
 		l.Fail(now)
 		res.Outcome, res.Failures = Invalid, l.Failures
-		if l.Locked(now) {
-			res.RetryAfter = l.RetryAfter(now)
-		}
+		res.RetryAfter = l.RetryAfter(now)
 		return store.TOTPAttempt{Limit: store.AttemptLimit(l)}, nil
 	})
 	return res, err

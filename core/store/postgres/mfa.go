@@ -349,10 +349,7 @@ func (s *Store) MFAPolicyStart(ctx context.Context, userID, tenantID string, now
 }
 
 // policyStart is MFAPolicyStart through q: the pool, or a transaction at read committed.
-func policyStart(ctx context.Context, q interface {
-	querier
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}, userID, tenantID string, now time.Time) (time.Time, error) {
+func policyStart(ctx context.Context, q execQuerier, userID, tenantID string, now time.Time) (time.Time, error) {
 	const read = `SELECT started_at FROM mfa_policy_starts WHERE user_id = $1 AND tenant_id = $2`
 	var at time.Time
 	err := q.QueryRow(ctx, read, userID, tenantID).Scan(&at)

@@ -322,6 +322,12 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// execQuerier is a querier that also runs statements: the pool, or a transaction.
+type execQuerier interface {
+	querier
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 // errDecided marks an error returned by a caller's callback, so it is returned unwrapped.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofold-dev/twofold/core/passwordless"
 	"github.com/twofold-dev/twofold/core/store"
@@ -63,9 +62,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	return createSessionError(createSession(ctx, s.pool, sess))
 }
 
-func createSession(ctx context.Context, q interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}, sess store.Session) error {
+func createSession(ctx context.Context, q execQuerier, sess store.Session) error {
 	tag, err := q.Exec(ctx, `WITH sess AS (
 			INSERT INTO sessions (handle, user_id, recipe_user_id, tenant_id, claims, created_at, expires_at, revoked_at, current_refresh_hash, refresh_lifetime_ms)
 			SELECT $1, $2, $3, $4, CAST($5::text AS json), $6, $7, NULL, $8, $9
